@@ -1,0 +1,46 @@
+/*
+ * codec.h -- msgpack wire format of jobs and results (contract sections 2, 3).
+ *
+ * Owns encoding and decoding. Decoding reads untrusted bytes with a bounded
+ * reader of its own: it allocates nothing, so no declared container size can
+ * make it reserve memory (msgpack-c's unpacker allocates declared sizes up
+ * front). Encoding uses msgpack-c's packer.
+ */
+#ifndef CREDITS_CORE_CODEC_H
+#define CREDITS_CORE_CODEC_H
+
+#include <msgpack.h>
+#include <stddef.h>
+
+#include "core/job.h"
+
+/*
+ * Decodes and validates one job from `len` untrusted bytes (any bytes, any
+ * length; borrowed until return). Returns JOB_OK and fills `job`, or returns
+ * JOB_ERR_INVALID_JOB or JOB_ERR_UNSUPPORTED_VERSION and fills `reject`
+ * with that error, a message naming the problem, and the id, type and user
+ * that were readable (has_id/has_type/has_user), done_at_ms left 0.
+ */
+enum job_error codec_decode_job(const void *buf, size_t len, struct job *job,
+                                struct result *reject)
+    __attribute__((warn_unused_result));
+
+/* Appends the msgpack job (as a producer sends it) to `out`. 0 or -1. */
+int codec_encode_job(const struct job *job, msgpack_sbuffer *out)
+    __attribute__((warn_unused_result));
+
+/* Appends the canonical encoding of the fields compared for id_conflict
+ * (type, user, amount, tool, ref, pack, payment_ref, plan, period): two jobs
+ * are "the same job" exactly when these bytes are equal. 0 or -1. */
+int codec_encode_request(const struct job *job, msgpack_sbuffer *out)
+    __attribute__((warn_unused_result));
+
+/* Appends the msgpack result to `out`. 0 or -1. */
+int codec_encode_result(const struct result *result, msgpack_sbuffer *out)
+    __attribute__((warn_unused_result));
+
+/* Decodes a result (as encoded above). 0, or -1 when the bytes are not one. */
+int codec_decode_result(const void *buf, size_t len, struct result *result)
+    __attribute__((warn_unused_result));
+
+#endif
