@@ -1,0 +1,435 @@
+/*
+ * batch.c -- decides a batch of valid jobs against loaded state (batch.h).
+ *
+ * Owns replay and id_conflict detection and the in-batch bookkeeping that
+ * makes a batch of N behave exactly like N batches of one.
+ */
+#include "core/batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/codec.h"
+
+/* Allocation failure aborts: nothing has been acknowledged before commit,
+ * so the jobs are delivered again to a worker that has memory. */
+static void *checked_calloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size);
+    ASSERT(p != NULL);
+    return p;
+}
+
+static void *checked_realloc(void *p, size_t count, size_t size)
+{
+    ASSERT(count > 0 && size > 0 && count <= SIZE_MAX / size);
+    p = realloc(p, count * size);
+    ASSERT(p != NULL);
+    return p;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorts out[0..n) and drops repeats; returns the distinct count. */
+static size_t sort_distinct(const char **out, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(out, n, sizeof *out, compare_strings);
+    size_t kept = 1;
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(out[i], out[kept - 1]) != 0)
+            out[kept++] = out[i];
+    return kept;
+}
+
+static void sbuffer_reset(msgpack_sbuffer *buf)
+{
+    msgpack_sbuffer_destroy(buf);
+    msgpack_sbuffer_init(buf);
+}
+
+static void sbuffer_copy(msgpack_sbuffer *buf, const void *data, size_t len)
+{
+    sbuffer_reset(buf);
+    int rc = msgpack_sbuffer_write(buf, data, len);
+    ASSERT(rc == 0);
+}
+
+static void init_accounts(struct batch *batch)
+{
+    const char **users = checked_calloc(batch->job_count, sizeof *users);
+    size_t count = batch_users(batch, users);
+    batch->accounts = checked_calloc(count, sizeof *batch->accounts);
+    for (size_t i = 0; i < count; i++)
+        ledger_account_init(&batch->accounts[i], users[i]);
+    batch->account_count = count;
+    free(users);
+}
+
+void batch_init(struct batch *batch, struct batch_job *jobs, size_t job_count)
+{
+    ASSERT(batch && (jobs || job_count == 0));
+    memset(batch, 0, sizeof *batch);
+    batch->jobs = jobs;
+    batch->job_count = job_count;
+    for (size_t i = 0; i < job_count; i++) {
+        struct batch_job *bj = &jobs[i];
+        bj->outcome = BATCH_UNDECIDED;
+        msgpack_sbuffer_init(&bj->encoded);
+        msgpack_sbuffer_init(&bj->request);
+        msgpack_sbuffer_init(&bj->stored_request);
+        msgpack_sbuffer_init(&bj->stored_result);
+        bj->stored_found = false;
+    }
+    init_accounts(batch);
+}
+
+static void free_loaded_state(struct batch *batch)
+{
+    for (size_t i = 0; i < batch->account_count; i++)
+        ledger_account_free(&batch->accounts[i]);
+    free(batch->accounts);
+    free(batch->packs);
+    free(batch->plans);
+    free(batch->used_refs);
+    free(batch->lot_ids);
+    ledger_entries_free(&batch->entries);
+}
+
+void batch_reset(struct batch *batch)
+{
+    ASSERT(batch);
+    struct batch_job *jobs = batch->jobs;
+    size_t job_count = batch->job_count;
+    for (size_t i = 0; i < job_count; i++) {
+        msgpack_sbuffer_destroy(&jobs[i].encoded);
+        msgpack_sbuffer_destroy(&jobs[i].request);
+        msgpack_sbuffer_destroy(&jobs[i].stored_request);
+        msgpack_sbuffer_destroy(&jobs[i].stored_result);
+    }
+    free_loaded_state(batch);
+    batch_init(batch, jobs, job_count);
+}
+
+void batch_free(struct batch *batch)
+{
+    ASSERT(batch);
+    for (size_t i = 0; i < batch->job_count; i++) {
+        msgpack_sbuffer_destroy(&batch->jobs[i].encoded);
+        msgpack_sbuffer_destroy(&batch->jobs[i].request);
+        msgpack_sbuffer_destroy(&batch->jobs[i].stored_request);
+        msgpack_sbuffer_destroy(&batch->jobs[i].stored_result);
+    }
+    free_loaded_state(batch);
+    memset(batch, 0, sizeof *batch);
+}
+
+/* ---------------------------------------------------------------------------
+ * What to load
+ * ------------------------------------------------------------------------- */
+
+size_t batch_users(const struct batch *batch, const char **out)
+{
+    ASSERT(batch && out);
+    for (size_t i = 0; i < batch->job_count; i++)
+        out[i] = batch->jobs[i].job.user;
+    return sort_distinct(out, batch->job_count);
+}
+
+/* Collects one string field of the jobs of one type, sorted and distinct. */
+static size_t collect(const struct batch *batch, enum job_type type, size_t field_offset,
+                      const char **out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < batch->job_count; i++) {
+        const struct job *job = &batch->jobs[i].job;
+        if (job->type == type)
+            out[n++] = (const char *)job + field_offset;
+    }
+    return sort_distinct(out, n);
+}
+
+size_t batch_pack_ids(const struct batch *batch, const char **out)
+{
+    return collect(batch, JOB_PURCHASE, offsetof(struct job, pack), out);
+}
+
+size_t batch_plan_ids(const struct batch *batch, const char **out)
+{
+    return collect(batch, JOB_ALLOCATE, offsetof(struct job, plan), out);
+}
+
+size_t batch_payment_refs(const struct batch *batch, const char **out)
+{
+    return collect(batch, JOB_PURCHASE, offsetof(struct job, payment_ref), out);
+}
+
+size_t batch_new_lot_count(const struct batch *batch)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < batch->job_count; i++)
+        n += batch->jobs[i].job.type != JOB_CONSUME;
+    return n;
+}
+
+/* ---------------------------------------------------------------------------
+ * Loaded state
+ * ------------------------------------------------------------------------- */
+
+struct account *batch_account(struct batch *batch, const char *user)
+{
+    size_t lo = 0, hi = batch->account_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(batch->accounts[mid].user, user);
+        if (cmp == 0)
+            return &batch->accounts[mid];
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+bool batch_set_stored(struct batch *batch, const char *job_id, const void *request,
+                      size_t request_len, const void *result, size_t result_len)
+{
+    bool found = false;
+    for (size_t i = 0; i < batch->job_count; i++) {
+        struct batch_job *bj = &batch->jobs[i];
+        if (strcmp(bj->job.id, job_id) != 0)
+            continue;
+        bj->stored_found = true;
+        sbuffer_copy(&bj->stored_request, request, request_len);
+        sbuffer_copy(&bj->stored_result, result, result_len);
+        found = true;
+    }
+    return found;
+}
+
+bool batch_add_lot(struct batch *batch, const char *user, const struct lot *lot)
+{
+    struct account *account = batch_account(batch, user);
+    if (!account)
+        return false;
+    ledger_account_add_lot(account, lot);
+    return true;
+}
+
+bool batch_set_account_plan(struct batch *batch, const char *user, const char *plan)
+{
+    struct account *account = batch_account(batch, user);
+    if (!account)
+        return false;
+    ASSERT(strlen(plan) < sizeof account->plan);
+    account->has_plan = true;
+    strcpy(account->plan, plan);
+    return true;
+}
+
+void batch_add_pack(struct batch *batch, const char *pack_id, const struct pack_info *info)
+{
+    ASSERT(strlen(pack_id) <= JOB_PACK_BYTES_MAX);
+    batch->packs = checked_realloc(batch->packs, batch->pack_count + 1, sizeof *batch->packs);
+    struct batch_pack *p = &batch->packs[batch->pack_count++];
+    strcpy(p->id, pack_id);
+    p->info = *info;
+}
+
+void batch_add_plan(struct batch *batch, const char *plan_id, const struct plan_info *info)
+{
+    ASSERT(strlen(plan_id) <= JOB_PLAN_BYTES_MAX);
+    batch->plans = checked_realloc(batch->plans, batch->plan_count + 1, sizeof *batch->plans);
+    struct batch_plan *p = &batch->plans[batch->plan_count++];
+    strcpy(p->id, plan_id);
+    p->info = *info;
+}
+
+void batch_add_used_ref(struct batch *batch, const char *payment_ref)
+{
+    ASSERT(strlen(payment_ref) <= JOB_PAYMENT_REF_BYTES_MAX);
+    if (batch->used_ref_count == batch->used_ref_cap) {
+        batch->used_ref_cap = batch->used_ref_cap ? 2 * batch->used_ref_cap : 8;
+        batch->used_refs =
+            checked_realloc(batch->used_refs, batch->used_ref_cap, sizeof *batch->used_refs);
+    }
+    strcpy(batch->used_refs[batch->used_ref_count++], payment_ref);
+}
+
+void batch_add_lot_id(struct batch *batch, int64_t lot_id)
+{
+    ASSERT(lot_id > 0);
+    batch->lot_ids =
+        checked_realloc(batch->lot_ids, batch->lot_id_count + 1, sizeof *batch->lot_ids);
+    batch->lot_ids[batch->lot_id_count++] = lot_id;
+}
+
+/* ---------------------------------------------------------------------------
+ * Deciding
+ * ------------------------------------------------------------------------- */
+
+static const struct pack_info *find_pack(const struct batch *batch, const char *id)
+{
+    for (size_t i = 0; i < batch->pack_count; i++)
+        if (strcmp(batch->packs[i].id, id) == 0)
+            return &batch->packs[i].info;
+    return NULL;
+}
+
+static const struct plan_info *find_plan(const struct batch *batch, const char *id)
+{
+    for (size_t i = 0; i < batch->plan_count; i++)
+        if (strcmp(batch->plans[i].id, id) == 0)
+            return &batch->plans[i].info;
+    return NULL;
+}
+
+static bool ref_is_used(const struct batch *batch, const char *payment_ref)
+{
+    for (size_t i = 0; i < batch->used_ref_count; i++)
+        if (strcmp(batch->used_refs[i], payment_ref) == 0)
+            return true;
+    return false;
+}
+
+static bool same_bytes(const msgpack_sbuffer *a, const msgpack_sbuffer *b)
+{
+    return a->size == b->size && (a->size == 0 || memcmp(a->data, b->data, a->size) == 0);
+}
+
+static void encode_result(struct batch_job *bj)
+{
+    sbuffer_reset(&bj->encoded);
+    int rc = codec_encode_result(&bj->result, &bj->encoded);
+    ASSERT(rc == 0);
+}
+
+static void decide_conflict(struct batch *batch, struct batch_job *bj)
+{
+    bj->outcome = BATCH_CONFLICT;
+    result_init_for_job(&bj->result, &bj->job);
+    bj->result.error = JOB_ERR_ID_CONFLICT;
+    snprintf(bj->result.message, sizeof bj->result.message,
+             "job ID %s was already used by a job with different fields", bj->job.id);
+    bj->result.done_at_ms = batch->now_us / 1000;
+    encode_result(bj);
+}
+
+/* Publishes `stored` (a result this worker encoded) again, marked replayed. */
+static int decide_replay(struct batch_job *bj, const msgpack_sbuffer *stored)
+{
+    if (codec_decode_result(stored->data, stored->size, &bj->result) != 0)
+        return -1;
+    bj->outcome = BATCH_REPLAY;
+    bj->result.replayed = true;
+    encode_result(bj);
+    return 0;
+}
+
+static void decide_new(struct batch *batch, size_t index)
+{
+    struct batch_job *bj = &batch->jobs[index];
+    const struct job *job = &bj->job;
+    struct account *account = batch_account(batch, job->user);
+    ASSERT(account != NULL);
+
+    struct ledger_input input = {.now_us = batch->now_us, .job_index = index};
+    if (job->type == JOB_PURCHASE) {
+        input.pack = find_pack(batch, job->pack);
+        input.payment_ref_used = ref_is_used(batch, job->payment_ref);
+    } else if (job->type == JOB_ALLOCATE) {
+        input.plan = find_plan(batch, job->plan);
+    }
+    if (job->type != JOB_CONSUME) {
+        ASSERT(batch->lot_id_next < batch->lot_id_count);
+        input.new_lot_id = batch->lot_ids[batch->lot_id_next];
+    }
+
+    result_init_for_job(&bj->result, job);
+    size_t lots_before = account->lot_count;
+    ledger_apply(account, job, &input, &batch->entries, &bj->result);
+    if (account->lot_count > lots_before)
+        batch->lot_id_next++;
+    if (job->type == JOB_PURCHASE && bj->result.error == JOB_OK)
+        batch_add_used_ref(batch, job->payment_ref);
+
+    bj->result.done_at_ms = batch->now_us / 1000;
+    bj->outcome = BATCH_DECIDED;
+    encode_result(bj);
+}
+
+struct id_position {
+    const char *id;
+    size_t index;
+};
+
+static int compare_id_positions(const void *a, const void *b)
+{
+    const struct id_position *pa = a, *pb = b;
+    int cmp = strcmp(pa->id, pb->id);
+    if (cmp != 0)
+        return cmp;
+    return pa->index < pb->index ? -1 : pa->index > pb->index;
+}
+
+/* first[i] = the index of the first job of the batch with jobs[i]'s ID. */
+static void find_first_with_id(const struct batch *batch, size_t *first)
+{
+    size_t n = batch->job_count;
+    struct id_position *order = checked_calloc(n, sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = (struct id_position){batch->jobs[i].job.id, i};
+    qsort(order, n, sizeof *order, compare_id_positions);
+    for (size_t k = 0; k < n; k++) {
+        bool starts_group = k == 0 || strcmp(order[k].id, order[k - 1].id) != 0;
+        first[order[k].index] = starts_group ? order[k].index : first[order[k - 1].index];
+    }
+    free(order);
+}
+
+static int decide_one(struct batch *batch, size_t index, size_t first)
+{
+    struct batch_job *bj = &batch->jobs[index];
+    int rc = codec_encode_request(&bj->job, &bj->request);
+    ASSERT(rc == 0);
+
+    if (bj->stored_found) {
+        if (!same_bytes(&bj->request, &bj->stored_request)) {
+            decide_conflict(batch, bj);
+            return 0;
+        }
+        return decide_replay(bj, &bj->stored_result);
+    }
+    if (first == index) {
+        decide_new(batch, index);
+        return 0;
+    }
+    /* Same ID earlier in this batch: as if that one had been committed. */
+    const struct batch_job *earlier = &batch->jobs[first];
+    ASSERT(earlier->outcome == BATCH_DECIDED);
+    if (!same_bytes(&bj->request, &earlier->request)) {
+        decide_conflict(batch, bj);
+        return 0;
+    }
+    return decide_replay(bj, &earlier->encoded);
+}
+
+int batch_decide(struct batch *batch)
+{
+    ASSERT(batch && batch->now_us > 0);
+    size_t *first = checked_calloc(batch->job_count, sizeof *first);
+    find_first_with_id(batch, first);
+    int rc = 0;
+    for (size_t i = 0; i < batch->job_count && rc == 0; i++) {
+        ASSERT(batch->jobs[i].outcome == BATCH_UNDECIDED);
+        ASSERT(first[i] <= i);
+        rc = decide_one(batch, i, first[i]);
+    }
+    free(first);
+    return rc;
+}

@@ -1,0 +1,124 @@
+/*
+ * queue.h -- Redis Streams for the worker (contract sections 1, 3, 7): the
+ * consumer group, reading job entries, publishing results and dead letters,
+ * acknowledging. hiredis async on a libevent loop, one connection.
+ *
+ * Owns the Redis connection and every Redis key name. Does not decide
+ * anything about jobs, and never reconnects by itself: it reports a lost
+ * connection and the caller decides when to call queue_connect() again.
+ *
+ * Callbacks: a function that takes a callback and fails returns -1 and never
+ * calls it; otherwise the callback is called exactly once, with status 0 on
+ * success or -1 (the connection was lost or Redis answered an error),
+ * possibly from inside hiredis: callbacks must not call back into the queue
+ * (defer the next step to the event loop).
+ */
+#ifndef CREDITS_QUEUE_QUEUE_H
+#define CREDITS_QUEUE_QUEUE_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/job.h"
+#include "queue/redis_url.h"
+
+#define QUEUE_STREAM_COUNT JOB_TYPE_COUNT /* one job stream per job type */
+#define QUEUE_ENTRY_ID_BYTES_MAX 47       /* "<ms>-<seq>": two u64 and a dash */
+#define QUEUE_REPLY_TTL_S 300
+#define QUEUE_CONNECT_TIMEOUT_MS 5000
+#define QUEUE_READ_MARGIN_MS 5000 /* a blocked read may take BLOCK + this */
+
+#define QUEUE_NAME_BYTES_MAX 128
+
+/* What the queue needs to know, filled from the worker's settings. */
+struct queue_config {
+    struct redis_url redis; /* host already numeric (redis_url_resolve) */
+    char prefix[QUEUE_NAME_BYTES_MAX + 1];
+    char group[QUEUE_NAME_BYTES_MAX + 1];
+    char consumer[QUEUE_NAME_BYTES_MAX + 1];
+    int64_t result_ttl_s;
+    int64_t results_maxlen;
+    int64_t block_ms;
+};
+
+/* One entry read from a job stream. */
+struct queue_entry {
+    enum job_type stream;
+    char id[QUEUE_ENTRY_ID_BYTES_MAX + 1];
+    bool has_job;   /* false: no `job` field, or the entry was deleted */
+    uint8_t *job;   /* the `job` field's bytes; owned (queue_entries_free) */
+    size_t job_len;
+};
+
+enum queue_result_key {
+    QUEUE_KEY_NONE,   /* no result key (no readable ID, or id_conflict) */
+    QUEUE_KEY_SET,    /* SET result:{id} ... EX ttl */
+    QUEUE_KEY_SET_NX, /* SET ... EX ttl NX: unstored rejections never replace */
+};
+
+/* What to publish for one decided entry. Pointers borrowed until return. */
+struct queue_publish {
+    const struct queue_entry *entry;
+    const void *result; /* msgpack result */
+    size_t result_len;
+    const char *job_id; /* NULL when the message had no readable ID */
+    enum queue_result_key key_mode;
+    bool reply;              /* RPUSH reply:{id} (needs job_id) */
+    const char *dead_reason; /* non-NULL: add to the dead-letter stream */
+};
+
+struct queue;
+
+typedef void queue_event_cb(void *arg);
+typedef void queue_done_cb(void *arg, int status);
+/* `entries` (count of them) is handed to the callee, who frees it with
+ * queue_entries_free(); NULL with count 0 on a timeout or failure. */
+typedef void queue_read_cb(void *arg, int status, struct queue_entry *entries, size_t count);
+
+/* A queue for `config` (copied). on_ready is called
+ * when a connect finished its set-up; on_lost when a connect failed or an
+ * established connection was lost. */
+struct queue *queue_new(struct event_base *base, const struct queue_config *config,
+                        queue_event_cb *on_ready, queue_event_cb *on_lost, void *arg);
+
+/* Closes at once (pending callbacks get -1) and frees. */
+void queue_free(struct queue *queue);
+
+/* Starts connecting: AUTH, SELECT, then the consumer group on each stream
+ * (XGROUP CREATE ... 0 MKSTREAM; an existing group is fine). */
+int queue_connect(struct queue *queue) __attribute__((warn_unused_result));
+
+/* Drops the connection at once; pending callbacks get -1; on_lost follows. */
+void queue_disconnect(struct queue *queue);
+
+bool queue_is_ready(const struct queue *queue);
+
+/* The reason the last connection failed or was lost ("" if none). */
+const char *queue_errstr(const struct queue *queue);
+
+/*
+ * Reads up to count_max entries per stream. own_pending: this consumer's
+ * pending entries after after_ids[stream] (no blocking); else new entries,
+ * blocking up to the configured CREDITS_BLOCK_MS.
+ */
+int queue_read(struct queue *queue, size_t count_max, bool own_pending,
+               const char *const after_ids[QUEUE_STREAM_COUNT], queue_read_cb *cb, void *arg)
+    __attribute__((warn_unused_result));
+
+void queue_entries_free(struct queue_entry *entries, size_t count);
+
+/* Publishes results and dead letters, pipelined. Status 0 only when Redis
+ * accepted every write. */
+int queue_publish(struct queue *queue, const struct queue_publish *items, size_t count,
+                  queue_done_cb *cb, void *arg) __attribute__((warn_unused_result));
+
+/* XACKs the entries (one XACK per stream). */
+int queue_ack(struct queue *queue, const struct queue_entry *const *entries, size_t count,
+              queue_done_cb *cb, void *arg) __attribute__((warn_unused_result));
+
+/* The key of a job stream, e.g. "credits:jobs:consume". */
+const char *queue_stream_key(const struct queue *queue, enum job_type stream);
+
+#endif
