@@ -163,6 +163,8 @@ static void lost(struct queue *queue)
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct queue *queue = ac->data;
+    if (!queue)
+        return; /* queue_free() is tearing down */
     if (status != REDIS_OK) {
         set_errstr(queue, "cannot connect to Redis", ac->errstr[0] ? ac->errstr : NULL);
         /* hiredis frees the context after this returns; no disconnect
@@ -174,6 +176,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct queue *queue = ac->data;
+    if (!queue)
+        return; /* queue_free() is tearing down */
     if (status != REDIS_OK && queue->errstr[0] == '\0')
         set_errstr(queue, "Redis connection lost", ac->errstr[0] ? ac->errstr : NULL);
     lost(queue);
@@ -320,8 +324,7 @@ void queue_free(struct queue *queue)
     if (queue->ac) {
         redisAsyncContext *ac = queue->ac;
         queue->ac = NULL;
-        ac->data = NULL;
-        redisAsyncSetDisconnectCallback(ac, NULL);
+        ac->data = NULL; /* hiredis cannot unset callbacks: they check data */
         redisAsyncFree(ac);
     }
     event_free(queue->connect_timer);

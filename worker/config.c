@@ -4,6 +4,7 @@
  */
 #include "worker/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,7 @@ static const struct setting settings[] = {
     {"CREDITS_GROUP", SETTING_NAME, FIELD(group), "credits-worker", 1, CONFIG_NAME_BYTES_MAX, false,
      "consumer group on the job streams"},
     {"CREDITS_CONSUMER", SETTING_NAME, FIELD(consumer), NULL, 1, CONFIG_CONSUMER_BYTES_MAX, false,
-     "consumer name in the group (default: the host name); unique per worker"},
+     "consumer name in the group; unique per worker"},
     {"CREDITS_RESULT_TTL", SETTING_INT, FIELD(result_ttl_s), "86400", 1, INT64_C(315360000), false,
      "seconds a result key lives"},
     {"CREDITS_RESULTS_MAXLEN", SETTING_INT, FIELD(results_maxlen), "100000", 1,
@@ -51,8 +52,6 @@ static const struct setting settings[] = {
      "most jobs read and applied in one database transaction (1: one job per transaction)"},
     {"CREDITS_BLOCK_MS", SETTING_INT, FIELD(block_ms), "1000", 1, 60000, false,
      "how long one read waits for new jobs"},
-    {"CREDITS_MAX_DELIVERIES", SETTING_INT, FIELD(max_deliveries), "10", 1, 1000, false,
-     "deliveries of one entry without a decision before it is dead-lettered"},
     {"CREDITS_SHUTDOWN_TIMEOUT_MS", SETTING_INT, FIELD(shutdown_timeout_ms), "10000", 100,
      INT64_C(3600000), false, "on SIGTERM, how long to finish the work in flight"},
     {"CREDITS_LOG_LEVEL", SETTING_LOG_LEVEL, FIELD(log_level), "info", 0, 0, false,
@@ -160,6 +159,30 @@ int config_set(struct config *config, const char *name, const char *value, char 
     return apply_setting(config, s, value, errstr, errstr_len);
 }
 
+/* "--redis-url" <-> "CREDITS_REDIS_URL": the flag of every setting. */
+static void flag_of(const struct setting *s, char *out, size_t out_len)
+{
+    const char *rest = s->name + strlen("CREDITS_");
+    size_t n = (size_t)snprintf(out, out_len, "--");
+    for (; *rest != '\0' && n + 1 < out_len; rest++)
+        out[n++] = *rest == '_' ? '-' : (char)tolower((unsigned char)*rest);
+    out[n] = '\0';
+}
+
+int config_set_flag(struct config *config, const char *flag, const char *value, char *errstr,
+                    size_t errstr_len)
+{
+    ASSERT(config && flag && value);
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        char name[CONFIG_NAME_BYTES_MAX];
+        flag_of(&settings[i], name, sizeof name);
+        if (strcmp(name, flag) == 0)
+            return apply_setting(config, &settings[i], value, errstr, errstr_len);
+    }
+    snprintf(errstr, errstr_len, "unknown option %s", flag);
+    return -2;
+}
+
 static void default_consumer(char *out, size_t out_len)
 {
     char host[256] = "";
@@ -236,7 +259,9 @@ void config_print_help(FILE *out)
 {
     for (size_t i = 0; i < SETTING_COUNT; i++) {
         const struct setting *s = &settings[i];
-        fprintf(out, "  %-28s %s (default: %s)\n", s->name, s->help,
+        char flag[CONFIG_NAME_BYTES_MAX];
+        flag_of(s, flag, sizeof flag);
+        fprintf(out, "  %-22s %-28s %s (default: %s)\n", flag, s->name, s->help,
                 s->default_value ? (s->default_value[0] ? s->default_value : "empty")
                                  : "the host name");
     }

@@ -36,7 +36,6 @@ struct config {
     int64_t results_maxlen;                      /* CREDITS_RESULTS_MAXLEN */
     int64_t batch_jobs_max;                      /* CREDITS_BATCH_MAX */
     int64_t block_ms;                            /* CREDITS_BLOCK_MS */
-    int64_t max_deliveries;                      /* CREDITS_MAX_DELIVERIES */
     int64_t shutdown_timeout_ms;                 /* CREDITS_SHUTDOWN_TIMEOUT_MS */
     enum log_level log_level;                    /* CREDITS_LOG_LEVEL */
 };
@@ -50,6 +49,11 @@ int config_load_env(struct config *config, char *errstr, size_t errstr_len)
  * with the same checks as the environment. 0, or -1 with errstr. */
 int config_set(struct config *config, const char *name, const char *value, char *errstr,
                size_t errstr_len) __attribute__((warn_unused_result));
+
+/* Sets one setting by its flag ("--redis-url" for CREDITS_REDIS_URL).
+ * 0; -1 for a bad value; -2 for an unknown flag; errstr says which. */
+int config_set_flag(struct config *config, const char *flag, const char *value, char *errstr,
+                    size_t errstr_len) __attribute__((warn_unused_result));
 
 /* Prints "NAME=value" lines of the effective settings, secrets redacted. */
 void config_print(const struct config *config, FILE *out);

@@ -1,0 +1,1132 @@
+/*
+ * test_ledger.c -- the ledger rules of contract section 5 (core/ledger.c):
+ * spending order, expiry, purchase, allocation and rollover, the balance
+ * split, and the ledger invariants over a long pseudo-random run of jobs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ledger.h"
+
+#define NOW INT64_C(1700000000000000) /* 2023-11-14, in microseconds */
+#define DAY LEDGER_US_PER_DAY
+#define NONE LEDGER_NO_EXPIRY
+#define JOB_INDEX 7
+#define LOTS_MAX 6
+#define ENTRIES_MAX 8
+#define TESTS_MAX 96
+
+/* ---------------------------------------------------------------------------
+ * Fixture and helpers
+ * ------------------------------------------------------------------------- */
+
+struct fx {
+    struct account account;
+    struct entry_list entries;
+    struct job job;
+    struct ledger_input input;
+    struct result result;
+    const void *tcase; /* the table row, for table-driven tests */
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->tcase = *state;
+    ledger_account_init(&fx->account, "user-1");
+    strcpy(fx->job.user, "user-1");
+    strcpy(fx->job.pack, "small");
+    strcpy(fx->job.payment_ref, "pay-1");
+    strcpy(fx->job.plan, "pro");
+    strcpy(fx->job.period, "2024-05");
+    fx->input.now_us = NOW;
+    fx->input.job_index = JOB_INDEX;
+    fx->input.new_lot_id = 100;
+    *state = fx;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *fx = *state;
+    ledger_account_free(&fx->account);
+    ledger_entries_free(&fx->entries);
+    free(fx);
+    return 0;
+}
+
+static void apply(struct fx *fx)
+{
+    ledger_apply(&fx->account, &fx->job, &fx->input, &fx->entries, &fx->result);
+}
+
+/* A lot as a table row; a row with id 0 ends a list. */
+struct lot_spec {
+    int64_t id;
+    enum lot_kind kind;
+    int64_t granted;
+    int64_t remaining;
+    int64_t granted_at_us;
+    int64_t expires_at_us;
+    const char *period;
+};
+
+#define PACK(id, granted, remaining, expires_at)                                                   \
+    {                                                                                              \
+        (id), LOT_PACK, (granted), (remaining), (expires_at)-90 * DAY, (expires_at), ""            \
+    }
+#define MONTHLY(id, remaining, granted_at, period)                                                 \
+    {                                                                                              \
+        (id), LOT_MONTHLY, 1000, (remaining), (granted_at), NONE, (period)                         \
+    }
+
+struct entry_spec {
+    int64_t lot_id;
+    enum entry_kind kind;
+    int64_t delta;
+};
+
+static struct lot lot_from_spec(const struct lot_spec *spec)
+{
+    struct lot lot = {
+        .lot_id = spec->id,
+        .kind = spec->kind,
+        .granted = spec->granted,
+        .remaining = spec->remaining,
+        .granted_at_us = spec->granted_at_us,
+        .expires_at_us = spec->expires_at_us,
+    };
+    snprintf(lot.period, sizeof lot.period, "%s", spec->period);
+    return lot;
+}
+
+static size_t add_lots(struct account *account, const struct lot_spec *specs, size_t max)
+{
+    size_t n = 0;
+    while (n < max && specs[n].id != 0) {
+        struct lot lot = lot_from_spec(&specs[n]);
+        ledger_account_add_lot(account, &lot);
+        n++;
+    }
+    return n;
+}
+
+static size_t entry_spec_count(const struct entry_spec *specs)
+{
+    size_t n = 0;
+    while (n < ENTRIES_MAX && specs[n].lot_id != 0)
+        n++;
+    return n;
+}
+
+/* The batch's entries are exactly `want`, in order, all for JOB_INDEX. */
+static void assert_entries(const struct entry_list *entries, const struct entry_spec *want)
+{
+    size_t n = entry_spec_count(want);
+    assert_int_equal(entries->count, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct entry *e = &entries->items[i];
+        assert_int_equal(e->lot_id, want[i].lot_id);
+        assert_string_equal(ledger_entry_kind_name(e->kind), ledger_entry_kind_name(want[i].kind));
+        assert_int_equal(e->delta, want[i].delta);
+        assert_int_equal(e->job_index, JOB_INDEX);
+    }
+}
+
+/* The first `n` lots are the specs, in their order, each moved by exactly the
+ * entries on it and marked changed exactly when moved. */
+static void assert_lots_follow_entries(const struct account *account, const struct lot_spec *specs,
+                                       size_t n, const struct entry_list *entries)
+{
+    assert_true(account->lot_count >= n);
+    for (size_t i = 0; i < n; i++) {
+        const struct lot *lot = &account->lots[i];
+        assert_int_equal(lot->lot_id, specs[i].id);
+        int64_t moved = 0;
+        bool touched = false;
+        for (size_t k = 0; k < entries->count; k++) {
+            if (entries->items[k].lot_id != lot->lot_id)
+                continue;
+            moved += entries->items[k].delta;
+            touched = true;
+        }
+        assert_int_equal(lot->remaining, specs[i].remaining + moved);
+        assert_int_equal(lot->changed, touched);
+        assert_false(lot->is_new);
+        assert_int_equal(lot->granted, specs[i].granted);
+    }
+}
+
+static void assert_balance(const struct balance *got, int64_t pack, int64_t monthly)
+{
+    assert_int_equal(got->pack, pack);
+    assert_int_equal(got->monthly, monthly);
+    assert_int_equal(got->total, pack + monthly);
+}
+
+/* ---------------------------------------------------------------------------
+ * consume: a table
+ * ------------------------------------------------------------------------- */
+
+struct consume_case {
+    const char *name;
+    struct lot_spec lots[LOTS_MAX];
+    int64_t amount;
+    enum job_error error;
+    struct entry_spec entries[ENTRIES_MAX];
+    int64_t pack_after, monthly_after;
+    const char *message; /* NULL: not checked */
+};
+
+static struct consume_case consume_cases[] = {
+    {
+        .name = "consume_spends_packs_before_monthly",
+        .lots = {MONTHLY(1, 50, NOW - 60 * DAY, "2023-09"), PACK(2, 100, 30, NOW + DAY)},
+        .amount = 40,
+        .entries = {{2, ENTRY_CONSUME, -30}, {1, ENTRY_CONSUME, -10}},
+        .pack_after = 0,
+        .monthly_after = 40,
+    },
+    {
+        .name = "consume_orders_packs_by_expiry_then_lot_id",
+        .lots = {PACK(5, 10, 10, NOW + 3 * DAY), PACK(3, 10, 10, NOW + 5 * DAY),
+                 PACK(4, 10, 10, NOW + 3 * DAY), PACK(6, 10, 10, NOW + DAY)},
+        .amount = 35,
+        .entries = {{6, ENTRY_CONSUME, -10},
+                    {4, ENTRY_CONSUME, -10},
+                    {5, ENTRY_CONSUME, -10},
+                    {3, ENTRY_CONSUME, -5}},
+        .pack_after = 5,
+        .monthly_after = 0,
+    },
+    {
+        .name = "consume_orders_monthly_by_granted_at_then_lot_id",
+        .lots = {MONTHLY(8, 10, NOW - DAY, "2023-12"), MONTHLY(7, 10, NOW - DAY, "2023-11"),
+                 MONTHLY(9, 10, NOW - 2 * DAY, "2023-10")},
+        .amount = 25,
+        .entries = {{9, ENTRY_CONSUME, -10}, {7, ENTRY_CONSUME, -10}, {8, ENTRY_CONSUME, -5}},
+        .pack_after = 0,
+        .monthly_after = 5,
+    },
+    {
+        .name = "consume_of_exact_balance_succeeds_and_leaves_zero",
+        .lots = {PACK(1, 20, 10, NOW + DAY), MONTHLY(2, 5, NOW - DAY, "2023-11")},
+        .amount = 15,
+        .entries = {{1, ENTRY_CONSUME, -10}, {2, ENTRY_CONSUME, -5}},
+        .pack_after = 0,
+        .monthly_after = 0,
+    },
+    {
+        .name = "consume_one_short_is_insufficient_and_changes_nothing",
+        .lots = {PACK(1, 20, 10, NOW + DAY), MONTHLY(2, 5, NOW - DAY, "2023-11")},
+        .amount = 16,
+        .error = JOB_ERR_INSUFFICIENT_CREDITS,
+        .entries = {{0}},
+        .pack_after = 10,
+        .monthly_after = 5,
+        .message = "usable balance 15 is below amount 16",
+    },
+    {
+        .name = "consume_never_spends_or_counts_expired_lots",
+        .lots = {PACK(1, 100, 100, NOW - DAY), PACK(2, 10, 10, NOW + DAY),
+                 MONTHLY(3, 5, NOW - DAY, "2023-11")},
+        .amount = 15,
+        .entries = {{1, ENTRY_EXPIRE, -100}, {2, ENTRY_CONSUME, -10}, {3, ENTRY_CONSUME, -5}},
+        .pack_after = 0,
+        .monthly_after = 0,
+    },
+    {
+        .name = "consume_treats_lot_expiring_exactly_now_as_expired",
+        .lots = {PACK(1, 10, 10, NOW), PACK(2, 10, 10, NOW + 1)},
+        .amount = 10,
+        .entries = {{1, ENTRY_EXPIRE, -10}, {2, ENTRY_CONSUME, -10}},
+        .pack_after = 0,
+        .monthly_after = 0,
+    },
+    {
+        .name = "consume_rejected_still_writes_expire_entries",
+        .lots = {PACK(1, 10, 10, NOW), MONTHLY(2, 5, NOW - DAY, "2023-11"),
+                 PACK(3, 50, 50, NOW - 30 * DAY)},
+        .amount = 10,
+        .error = JOB_ERR_INSUFFICIENT_CREDITS,
+        .entries = {{1, ENTRY_EXPIRE, -10}, {3, ENTRY_EXPIRE, -50}},
+        .pack_after = 0,
+        .monthly_after = 5,
+        .message = "usable balance 5 is below amount 10",
+    },
+    {
+        .name = "consume_touching_several_lots_writes_one_entry_each",
+        .lots = {MONTHLY(4, 6, NOW - DAY, "2023-11"), PACK(2, 4, 4, NOW + 2 * DAY),
+                 MONTHLY(3, 5, NOW - 2 * DAY, "2023-10"), PACK(1, 3, 3, NOW + DAY)},
+        .amount = 16,
+        .entries = {{1, ENTRY_CONSUME, -3},
+                    {2, ENTRY_CONSUME, -4},
+                    {3, ENTRY_CONSUME, -5},
+                    {4, ENTRY_CONSUME, -4}},
+        .pack_after = 0,
+        .monthly_after = 2,
+    },
+    {
+        .name = "consume_skips_empty_lots_without_entries",
+        .lots = {PACK(1, 10, 0, NOW + DAY), MONTHLY(2, 0, NOW - 2 * DAY, "2023-10"),
+                 MONTHLY(3, 5, NOW - DAY, "2023-11")},
+        .amount = 5,
+        .entries = {{3, ENTRY_CONSUME, -5}},
+        .pack_after = 0,
+        .monthly_after = 0,
+    },
+    {
+        .name = "consume_writes_no_expire_entry_for_empty_expired_lot",
+        .lots = {PACK(1, 10, 0, NOW - DAY), MONTHLY(2, 5, NOW - DAY, "2023-11")},
+        .amount = 1,
+        .entries = {{2, ENTRY_CONSUME, -1}},
+        .pack_after = 0,
+        .monthly_after = 4,
+    },
+    {
+        .name = "consume_from_empty_account_is_insufficient",
+        .lots = {{0}},
+        .amount = 1,
+        .error = JOB_ERR_INSUFFICIENT_CREDITS,
+        .entries = {{0}},
+        .pack_after = 0,
+        .monthly_after = 0,
+        .message = "usable balance 0 is below amount 1",
+    },
+};
+
+static void run_consume_case(void **state)
+{
+    struct fx *fx = *state;
+    const struct consume_case *c = fx->tcase;
+    size_t n = add_lots(&fx->account, c->lots, LOTS_MAX);
+    fx->job.type = JOB_CONSUME;
+    fx->job.amount = c->amount;
+
+    apply(fx);
+
+    assert_int_equal(fx->result.error, c->error);
+    assert_entries(&fx->entries, c->entries);
+    assert_int_equal(fx->account.lot_count, n);
+    assert_lots_follow_entries(&fx->account, c->lots, n, &fx->entries);
+    assert_balance(&fx->result.balance, c->pack_after, c->monthly_after);
+    assert_int_equal(fx->result.charged, c->error == JOB_OK ? c->amount : 0);
+    if (c->message)
+        assert_string_equal(fx->result.message, c->message);
+    if (c->error == JOB_OK)
+        assert_string_equal(fx->result.message, "");
+}
+
+/* ---------------------------------------------------------------------------
+ * purchase
+ * ------------------------------------------------------------------------- */
+
+static void purchase_creates_pack_lot_expiring_valid_days_later(void **state)
+{
+    struct fx *fx = *state;
+    const struct lot_spec lots[] = {MONTHLY(1, 5, NOW - DAY, "2023-11"),
+                                    PACK(2, 10, 10, NOW + DAY)};
+    add_lots(&fx->account, lots, 2);
+    const struct pack_info pack = {.credits = 500, .valid_days = 30};
+    fx->job.type = JOB_PURCHASE;
+    fx->input.pack = &pack;
+    fx->input.new_lot_id = 42;
+
+    apply(fx);
+
+    assert_int_equal(fx->result.error, JOB_OK);
+    assert_string_equal(fx->result.message, "");
+    assert_int_equal(fx->account.lot_count, 3);
+    const struct lot *lot = &fx->account.lots[2];
+    assert_int_equal(lot->lot_id, 42);
+    assert_int_equal(lot->kind, LOT_PACK);
+    assert_int_equal(lot->granted, 500);
+    assert_int_equal(lot->remaining, 500);
+    assert_int_equal(lot->granted_at_us, NOW);
+    assert_int_equal(lot->expires_at_us, NOW + 30 * DAY);
+    assert_string_equal(lot->period, "");
+    assert_true(lot->is_new);
+    assert_int_equal(lot->job_index, JOB_INDEX);
+    const struct entry_spec want[] = {{42, ENTRY_PURCHASE, 500}, {0}};
+    assert_entries(&fx->entries, want);
+    assert_lots_follow_entries(&fx->account, lots, 2, &fx->entries);
+
+    assert_int_equal(fx->result.granted, 500);
+    assert_int_equal(fx->result.expires_at_ms, (NOW + 30 * DAY) / 1000);
+    assert_int_equal(fx->result.charged, 0);
+    assert_int_equal(fx->result.forfeited, 0);
+    assert_balance(&fx->result.balance, 510, 5);
+    assert_false(fx->account.plan_changed);
+}
+
+struct purchase_case {
+    const char *name;
+    bool pack_known;
+    bool payment_ref_used;
+    enum job_error error;
+    const char *message;
+};
+
+static struct purchase_case purchase_cases[] = {
+    {"purchase_of_unknown_pack_is_rejected", false, false, JOB_ERR_UNKNOWN_PACK,
+     "pack \"small\" is not in the catalog"},
+    {"purchase_with_used_payment_ref_is_duplicate_payment", true, true, JOB_ERR_DUPLICATE_PAYMENT,
+     "payment_ref \"pay-1\" already granted credits under another job ID"},
+    {"purchase_unknown_pack_wins_over_duplicate_payment", false, true, JOB_ERR_UNKNOWN_PACK,
+     "pack \"small\" is not in the catalog"},
+};
+
+/* A rejected purchase adds no lot and no entry but the expiry of lot 1. */
+static void run_purchase_case(void **state)
+{
+    struct fx *fx = *state;
+    const struct purchase_case *c = fx->tcase;
+    const struct lot_spec lots[] = {PACK(1, 10, 10, NOW - 1), PACK(2, 10, 8, NOW + DAY)};
+    add_lots(&fx->account, lots, 2);
+    const struct pack_info pack = {.credits = 500, .valid_days = 30};
+    fx->job.type = JOB_PURCHASE;
+    fx->input.pack = c->pack_known ? &pack : NULL;
+    fx->input.payment_ref_used = c->payment_ref_used;
+
+    apply(fx);
+
+    assert_int_equal(fx->result.error, c->error);
+    assert_string_equal(fx->result.message, c->message);
+    assert_int_equal(fx->account.lot_count, 2);
+    const struct entry_spec want[] = {{1, ENTRY_EXPIRE, -10}, {0}};
+    assert_entries(&fx->entries, want);
+    assert_lots_follow_entries(&fx->account, lots, 2, &fx->entries);
+    assert_int_equal(fx->result.granted, 0);
+    assert_int_equal(fx->result.expires_at_ms, 0);
+    assert_balance(&fx->result.balance, 8, 0);
+}
+
+/* ---------------------------------------------------------------------------
+ * allocate
+ * ------------------------------------------------------------------------- */
+
+static void allocate_first_creates_monthly_lot_and_sets_plan(void **state)
+{
+    struct fx *fx = *state;
+    const struct plan_info plan = {.monthly_credits = 100, .rollover_cap = 200};
+    fx->job.type = JOB_ALLOCATE;
+    fx->input.plan = &plan;
+    fx->input.new_lot_id = 9;
+
+    apply(fx);
+
+    assert_int_equal(fx->result.error, JOB_OK);
+    assert_int_equal(fx->account.lot_count, 1);
+    const struct lot *lot = &fx->account.lots[0];
+    assert_int_equal(lot->lot_id, 9);
+    assert_int_equal(lot->kind, LOT_MONTHLY);
+    assert_int_equal(lot->granted, 100);
+    assert_int_equal(lot->remaining, 100);
+    assert_int_equal(lot->granted_at_us, NOW);
+    assert_int_equal(lot->expires_at_us, NONE);
+    assert_string_equal(lot->period, "2024-05");
+    assert_true(lot->is_new);
+    assert_int_equal(lot->job_index, JOB_INDEX);
+    const struct entry_spec want[] = {{9, ENTRY_ALLOCATE, 100}, {0}};
+    assert_entries(&fx->entries, want);
+
+    assert_true(fx->account.has_plan);
+    assert_true(fx->account.plan_changed);
+    assert_string_equal(fx->account.plan, "pro");
+    assert_int_equal(fx->result.granted, 100);
+    assert_int_equal(fx->result.forfeited, 0);
+    assert_int_equal(fx->result.charged, 0);
+    assert_int_equal(fx->result.expires_at_ms, 0);
+    assert_balance(&fx->result.balance, 0, 100);
+}
+
+static void allocate_rollover_below_cap_forfeits_nothing(void **state)
+{
+    struct fx *fx = *state;
+    const struct lot_spec lots[] = {MONTHLY(1, 50, NOW - 30 * DAY, "2024-04")};
+    add_lots(&fx->account, lots, 1);
+    fx->account.has_plan = true;
+    strcpy(fx->account.plan, "basic");
+    const struct plan_info plan = {.monthly_credits = 100, .rollover_cap = 200};
+    fx->job.type = JOB_ALLOCATE;
+    fx->input.plan = &plan;
+
+    apply(fx);
+
+    assert_int_equal(fx->result.error, JOB_OK);
+    const struct entry_spec want[] = {{100, ENTRY_ALLOCATE, 100}, {0}};
+    assert_entries(&fx->entries, want);
+    assert_lots_follow_entries(&fx->account, lots, 1, &fx->entries);
+    assert_int_equal(fx->result.forfeited, 0);
+    assert_balance(&fx->result.balance, 0, 150);
+    assert_string_equal(fx->account.plan, "pro");
+}
+
+static void allocate_over_cap_forfeits_oldest_monthly_first(void **state)
+{
+    struct fx *fx = *state;
+    /* Lots 1 and 2 share granted_at: lot_id breaks the tie. Lot 5 expires
+     * now, so its expiry comes first; the live pack is never forfeited. */
+    const struct lot_spec lots[] = {
+        MONTHLY(3, 40, NOW - 30 * DAY, "2024-04"),
+        MONTHLY(2, 50, NOW - 60 * DAY, "2024-03"),
+        PACK(4, 500, 500, NOW + DAY),
+        MONTHLY(1, 30, NOW - 60 * DAY, "2024-02"),
+        PACK(5, 10, 10, NOW),
+    };
+    add_lots(&fx->account, lots, 5);
+    const struct plan_info plan = {.monthly_credits = 100, .rollover_cap = 150};
+    fx->job.type = JOB_ALLOCATE;
+    fx->input.plan = &plan;
+    fx->input.new_lot_id = 10;
+
+    apply(fx);
+
+    assert_int_equal(fx->result.error, JOB_OK);
+    const struct entry_spec want[] = {{5, ENTRY_EXPIRE, -10},
+                                      {1, ENTRY_FORFEIT, -30},
+                                      {2, ENTRY_FORFEIT, -40},
+                                      {10, ENTRY_ALLOCATE, 100},
+                                      {0}};
+    assert_entries(&fx->entries, want);
+    assert_lots_follow_entries(&fx->account, lots, 5, &fx->entries);
+    assert_int_equal(fx->result.forfeited, 70);
+    assert_int_equal(fx->result.granted, 100);
+    assert_balance(&fx->result.balance, 500, 150);
+}
+
+static void allocate_with_cap_equal_to_monthly_forfeits_all_old_monthly(void **state)
+{
+    struct fx *fx = *state;
+    const struct lot_spec lots[] = {MONTHLY(1, 30, NOW - 60 * DAY, "2024-03"),
+                                    MONTHLY(2, 50, NOW - 30 * DAY, "2024-04")};
+    add_lots(&fx->account, lots, 2);
+    const struct plan_info plan = {.monthly_credits = 100, .rollover_cap = 100};
+    fx->job.type = JOB_ALLOCATE;
+    fx->input.plan = &plan;
+
+    apply(fx);
+
+    assert_int_equal(fx->result.error, JOB_OK);
+    const struct entry_spec want[] = {
+        {1, ENTRY_FORFEIT, -30}, {2, ENTRY_FORFEIT, -50}, {100, ENTRY_ALLOCATE, 100}, {0}};
+    assert_entries(&fx->entries, want);
+    assert_lots_follow_entries(&fx->account, lots, 2, &fx->entries);
+    assert_int_equal(fx->result.forfeited, 80);
+    assert_balance(&fx->result.balance, 0, 100);
+}
+
+struct allocate_reject_case {
+    const char *name;
+    bool plan_known;
+    struct lot_spec lots[LOTS_MAX];
+    const char *period;
+    enum job_error error;
+    const char *message;
+};
+
+static struct allocate_reject_case allocate_reject_cases[] = {
+    {"allocate_same_period_is_already_allocated",
+     true,
+     {MONTHLY(1, 40, NOW - DAY, "2024-05")},
+     "2024-05",
+     JOB_ERR_ALREADY_ALLOCATED,
+     "period 2024-05 is already allocated"},
+    {"allocate_period_held_at_zero_is_already_allocated",
+     true,
+     {MONTHLY(1, 0, NOW - DAY, "2024-05")},
+     "2024-05",
+     JOB_ERR_ALREADY_ALLOCATED,
+     "period 2024-05 is already allocated"},
+    {"allocate_earlier_period_is_stale",
+     true,
+     {MONTHLY(1, 40, NOW - DAY, "2024-05")},
+     "2024-04",
+     JOB_ERR_STALE_PERIOD,
+     "period 2024-04 is before allocated period 2024-05"},
+    {"allocate_period_of_earlier_year_is_stale",
+     true,
+     {MONTHLY(1, 0, NOW - 2 * DAY, "2023-11"), MONTHLY(2, 40, NOW - DAY, "2024-01")},
+     "2023-12",
+     JOB_ERR_STALE_PERIOD,
+     "period 2023-12 is before allocated period 2024-01"},
+    {"allocate_already_allocated_wins_over_stale",
+     true,
+     {MONTHLY(2, 40, NOW - DAY, "2024-06"), MONTHLY(1, 40, NOW - 2 * DAY, "2024-05")},
+     "2024-05",
+     JOB_ERR_ALREADY_ALLOCATED,
+     "period 2024-05 is already allocated"},
+    {"allocate_unknown_plan_is_checked_first",
+     false,
+     {MONTHLY(2, 40, NOW - DAY, "2024-06"), MONTHLY(1, 40, NOW - 2 * DAY, "2024-05")},
+     "2024-05",
+     JOB_ERR_UNKNOWN_PLAN,
+     "plan \"pro\" is not in the catalog"},
+    {"allocate_unknown_plan_on_empty_account",
+     false,
+     {{0}},
+     "2024-05",
+     JOB_ERR_UNKNOWN_PLAN,
+     "plan \"pro\" is not in the catalog"},
+};
+
+/* A rejected allocate adds no lot, forfeits nothing, leaves the plan alone,
+ * and writes only the expiry of the pack at the end. */
+static void run_allocate_reject_case(void **state)
+{
+    struct fx *fx = *state;
+    const struct allocate_reject_case *c = fx->tcase;
+    struct lot_spec lots[LOTS_MAX + 1] = {{0}};
+    size_t n = 0;
+    while (n < LOTS_MAX && c->lots[n].id != 0) {
+        lots[n] = c->lots[n];
+        n++;
+    }
+    lots[n++] = (struct lot_spec)PACK(50, 10, 10, NOW - DAY);
+    add_lots(&fx->account, lots, n);
+    const struct plan_info plan = {.monthly_credits = 30, .rollover_cap = 30};
+    fx->job.type = JOB_ALLOCATE;
+    snprintf(fx->job.period, sizeof fx->job.period, "%s", c->period);
+    fx->input.plan = c->plan_known ? &plan : NULL;
+
+    apply(fx);
+
+    assert_int_equal(fx->result.error, c->error);
+    assert_string_equal(fx->result.message, c->message);
+    assert_int_equal(fx->account.lot_count, n);
+    const struct entry_spec want[] = {{50, ENTRY_EXPIRE, -10}, {0}};
+    assert_entries(&fx->entries, want);
+    assert_lots_follow_entries(&fx->account, lots, n, &fx->entries);
+    assert_false(fx->account.has_plan);
+    assert_false(fx->account.plan_changed);
+    assert_int_equal(fx->result.granted, 0);
+    assert_int_equal(fx->result.forfeited, 0);
+}
+
+struct rollover_row {
+    int64_t m, c, cap;
+};
+
+/* Monthly credits after an allocate are min(M + C, cap), the forfeit is
+ * max(0, M + C - cap), and packs are never touched; M is spread over three
+ * lots. */
+static void allocate_leaves_min_of_m_plus_c_and_cap(void **state)
+{
+    (void)state;
+    static const struct rollover_row rows[] = {
+        {0, 100, 200},
+        {50, 100, 200},
+        {100, 100, 200},
+        {101, 100, 200},
+        {150, 100, 200},
+        {200, 100, 200},
+        {300, 100, 200},
+        {0, 100, 100},
+        {100, 100, 100},
+        {1, 1, 1},
+        {0, 1, 1},
+        {2, 1, 3},
+        {3, 1, 3},
+        {7, 5, 11},
+        {999, 1000, 1999},
+        {1000, 1000, 1999},
+        {1999, 1000, 1999},
+        {INT64_C(1000000000000), INT64_C(1000000000000), INT64_C(10000000000000)},
+        {INT64_C(10000000000000), INT64_C(1000000000000), INT64_C(10000000000000)},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        const struct rollover_row *row = &rows[r];
+        struct account account;
+        ledger_account_init(&account, "user-1");
+        struct entry_list entries = {0};
+        int64_t parts[3] = {row->m / 3, row->m / 3, row->m - 2 * (row->m / 3)};
+        static const char *const periods[3] = {"2024-01", "2024-02", "2024-03"};
+        for (int i = 0; i < 3; i++) {
+            struct lot_spec spec = MONTHLY(i + 1, parts[i], NOW - (3 - i) * 30 * DAY, periods[i]);
+            spec.granted = parts[i] > 0 ? parts[i] : 1;
+            struct lot lot = lot_from_spec(&spec);
+            ledger_account_add_lot(&account, &lot);
+        }
+        struct lot pack = lot_from_spec(&(struct lot_spec)PACK(4, 70, 70, NOW + DAY));
+        ledger_account_add_lot(&account, &pack);
+        struct job job = {
+            .type = JOB_ALLOCATE, .user = "user-1", .plan = "pro", .period = "2024-04"};
+        const struct plan_info plan = {.monthly_credits = row->c, .rollover_cap = row->cap};
+        const struct ledger_input input = {.now_us = NOW, .plan = &plan, .new_lot_id = 5};
+        struct result result = {0};
+
+        ledger_apply(&account, &job, &input, &entries, &result);
+
+        int64_t want_forfeit = row->m + row->c > row->cap ? row->m + row->c - row->cap : 0;
+        int64_t want_monthly = row->m + row->c < row->cap ? row->m + row->c : row->cap;
+        if (result.error != JOB_OK || result.forfeited != want_forfeit ||
+            result.balance.monthly != want_monthly)
+            print_message("row %zu: M=%" PRId64 " C=%" PRId64 " cap=%" PRId64 "\n", r, row->m,
+                          row->c, row->cap);
+        assert_int_equal(result.error, JOB_OK);
+        assert_int_equal(result.forfeited, want_forfeit);
+        assert_int_equal(result.granted, row->c);
+        assert_balance(&result.balance, 70, want_monthly);
+        int64_t forfeit_sum = 0;
+        for (size_t k = 0; k < entries.count; k++) {
+            assert_int_not_equal(entries.items[k].lot_id, 4);
+            if (entries.items[k].kind == ENTRY_FORFEIT)
+                forfeit_sum -= entries.items[k].delta;
+        }
+        assert_int_equal(forfeit_sum, want_forfeit);
+        ledger_account_free(&account);
+        ledger_entries_free(&entries);
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * balance, names, accounts, results
+ * ------------------------------------------------------------------------- */
+
+static void balance_splits_usable_credits_by_kind(void **state)
+{
+    struct fx *fx = *state;
+    const struct lot_spec lots[] = {
+        PACK(1, 10, 7, NOW + 1),
+        PACK(2, 10, 10, NOW),
+        PACK(3, 10, 4, NOW - 1),
+        MONTHLY(4, 20, NOW - DAY, "2023-10"),
+        MONTHLY(5, 0, NOW - DAY, "2023-11"),
+    };
+    add_lots(&fx->account, lots, 5);
+    struct balance b;
+
+    ledger_balance(&fx->account, NOW, &b);
+    assert_balance(&b, 7, 20);
+    ledger_balance(&fx->account, NOW - 1, &b);
+    assert_balance(&b, 17, 20);
+    ledger_balance(&fx->account, NOW + 1, &b);
+    assert_balance(&b, 0, 20);
+    assert_int_equal(fx->account.lots[2].remaining, 4); /* counting never expires */
+    assert_false(fx->account.lots[2].changed);
+}
+
+static void balance_of_empty_account_is_zero(void **state)
+{
+    struct fx *fx = *state;
+    struct balance b = {1, 1, 1};
+    ledger_balance(&fx->account, NOW, &b);
+    assert_balance(&b, 0, 0);
+}
+
+static void lot_kind_names_round_trip(void **state)
+{
+    (void)state;
+    assert_string_equal(ledger_lot_kind_name(LOT_PACK), "pack");
+    assert_string_equal(ledger_lot_kind_name(LOT_MONTHLY), "monthly");
+    enum lot_kind kind = LOT_MONTHLY;
+    assert_true(ledger_lot_kind_parse("pack", &kind));
+    assert_int_equal(kind, LOT_PACK);
+    assert_true(ledger_lot_kind_parse("monthly", &kind));
+    assert_int_equal(kind, LOT_MONTHLY);
+    static const char *const bad[] = {"", "Pack", "packs", "monthly ", "month", "consume"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kind = LOT_PACK;
+        assert_false(ledger_lot_kind_parse(bad[i], &kind));
+        assert_int_equal(kind, LOT_PACK);
+    }
+}
+
+static void entry_kind_names_match_the_schema(void **state)
+{
+    (void)state;
+    assert_string_equal(ledger_entry_kind_name(ENTRY_CONSUME), "consume");
+    assert_string_equal(ledger_entry_kind_name(ENTRY_PURCHASE), "purchase");
+    assert_string_equal(ledger_entry_kind_name(ENTRY_ALLOCATE), "allocate");
+    assert_string_equal(ledger_entry_kind_name(ENTRY_FORFEIT), "forfeit");
+    assert_string_equal(ledger_entry_kind_name(ENTRY_EXPIRE), "expire");
+}
+
+static void account_add_lot_copies_and_keeps_order(void **state)
+{
+    struct fx *fx = *state;
+    for (int64_t id = 1; id <= 100; id++) {
+        struct lot lot = lot_from_spec(&(struct lot_spec)PACK(101 - id, 10, id % 11, NOW + id));
+        struct lot *copy = ledger_account_add_lot(&fx->account, &lot);
+        assert_ptr_equal(copy, &fx->account.lots[fx->account.lot_count - 1]);
+        lot.remaining = 0; /* the account holds a copy */
+        assert_int_equal(copy->remaining, id % 11);
+    }
+    assert_int_equal(fx->account.lot_count, 100);
+    for (size_t i = 0; i < 100; i++)
+        assert_int_equal(fx->account.lots[i].lot_id, 100 - (int64_t)i);
+}
+
+static void apply_leaves_result_identity_alone(void **state)
+{
+    struct fx *fx = *state;
+    const struct lot_spec lots[] = {PACK(1, 10, 10, NOW + DAY)};
+    add_lots(&fx->account, lots, 1);
+    const struct pack_info pack = {.credits = 5, .valid_days = 1};
+    const enum job_type types[] = {JOB_CONSUME, JOB_PURCHASE, JOB_CONSUME};
+    for (size_t i = 0; i < 3; i++) {
+        struct result *r = &fx->result;
+        memset(r, 0, sizeof *r);
+        r->has_id = r->has_type = r->has_user = true;
+        strcpy(r->id, "job-1");
+        r->type = JOB_ALLOCATE;
+        strcpy(r->user, "someone");
+        r->done_at_ms = 123;
+        r->replayed = true;
+        r->charged = r->granted = r->forfeited = r->expires_at_ms = 999;
+        strcpy(r->message, "stale");
+        fx->job.type = types[i];
+        fx->job.amount = 4;
+        fx->input.pack = &pack;
+        fx->input.new_lot_id = 100 + (int64_t)i;
+
+        apply(fx);
+
+        assert_int_equal(r->error, JOB_OK);
+        assert_true(r->has_id && r->has_type && r->has_user);
+        assert_string_equal(r->id, "job-1");
+        assert_int_equal(r->type, JOB_ALLOCATE);
+        assert_string_equal(r->user, "someone");
+        assert_int_equal(r->done_at_ms, 123);
+        assert_true(r->replayed);
+        assert_string_equal(r->message, "");
+        assert_int_equal(r->forfeited, 0);
+        assert_int_equal(r->charged, types[i] == JOB_CONSUME ? 4 : 0);
+        assert_int_equal(r->granted, types[i] == JOB_PURCHASE ? 5 : 0);
+    }
+}
+
+/* Messages quote pack, payment_ref and plan whole, even at their limits and
+ * in multi-byte UTF-8. */
+static void rejection_messages_fit_longest_fields(void **state)
+{
+    struct fx *fx = *state;
+    memset(fx->job.pack, 'k', JOB_PACK_BYTES_MAX);
+    memset(fx->job.plan, 'p', JOB_PLAN_BYTES_MAX);
+    for (size_t i = 0; i < JOB_PAYMENT_REF_BYTES_MAX; i += 2)
+        memcpy(&fx->job.payment_ref[i], "\xc3\xa9", 2); /* U+00E9 */
+    const struct pack_info pack = {.credits = 5, .valid_days = 1};
+    struct {
+        enum job_type type;
+        const struct pack_info *pack;
+        enum job_error error;
+        const char *quoted;
+    } rows[] = {
+        {JOB_PURCHASE, NULL, JOB_ERR_UNKNOWN_PACK, fx->job.pack},
+        {JOB_PURCHASE, &pack, JOB_ERR_DUPLICATE_PAYMENT, fx->job.payment_ref},
+        {JOB_ALLOCATE, NULL, JOB_ERR_UNKNOWN_PLAN, fx->job.plan},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        fx->job.type = rows[i].type;
+        fx->input.pack = rows[i].pack;
+        fx->input.payment_ref_used = true;
+        fx->input.plan = NULL;
+
+        apply(fx);
+
+        assert_int_equal(fx->result.error, rows[i].error);
+        assert_non_null(strstr(fx->result.message, rows[i].quoted));
+        assert_true(strlen(fx->result.message) <= RESULT_MESSAGE_BYTES_MAX);
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Invariants over a long pseudo-random run
+ * ------------------------------------------------------------------------- */
+
+#define RUN_STEPS 3000
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* xorshift64*: a fixed sequence on every platform. */
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * UINT64_C(2685821657736338717);
+}
+
+static int64_t rng_range(uint64_t *s, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(rng_next(s) % (uint64_t)(hi - lo + 1));
+}
+
+struct run {
+    uint64_t seed;
+    struct account account;
+    struct entry_list entries;
+    int64_t now_us;
+    int64_t latest_month; /* months since 2020-01 of the latest allocation */
+    int64_t next_lot_id;
+    int64_t *start; /* remaining of each lot before the step */
+    int64_t *sum;   /* sum of every entry of each lot so far */
+    size_t outcomes[JOB_TYPE_COUNT][JOB_ERROR_COUNT];
+};
+
+static const struct pack_info run_packs[] = {{100, 1}, {500, 30}, {2000, 90}, {7, 2}};
+static const struct plan_info run_plans[] = {{100, 200}, {300, 300}, {1000, 5000}, {50, 51}};
+
+/* Draws the step's job and input; the job's user is the account's. */
+static void run_draw(struct run *run, size_t step, struct job *job, struct ledger_input *in,
+                     int64_t *month)
+{
+    uint64_t *s = &run->seed;
+    memset(in, 0, sizeof *in);
+    run->now_us += rng_range(s, 0, 3) == 0 ? 0 : rng_range(s, 1, 2 * DAY);
+    in->now_us = run->now_us;
+    in->job_index = step;
+    in->new_lot_id = run->next_lot_id;
+    int64_t type = rng_range(s, 0, 3); /* consume twice as often */
+    job->type = type == 0 ? JOB_PURCHASE : type == 1 ? JOB_ALLOCATE : JOB_CONSUME;
+    job->amount = rng_range(s, 1, 1200);
+    if (rng_range(s, 0, 9) != 0)
+        in->pack = &run_packs[rng_range(s, 0, 3)];
+    in->payment_ref_used = rng_range(s, 0, 9) == 0;
+    if (rng_range(s, 0, 9) != 0)
+        in->plan = &run_plans[rng_range(s, 0, 3)];
+    /* Mostly the next period (skipping some months, so that earlier periods
+     * are both held and not), sometimes the latest again or an earlier one. */
+    int64_t pick = rng_range(s, 0, 19);
+    if (pick < 14)
+        *month = run->latest_month + rng_range(s, 1, 3);
+    else if (pick < 17)
+        *month = run->latest_month;
+    else
+        *month = run->latest_month - rng_range(s, 1, 30);
+    char period[32];
+    snprintf(period, sizeof period, "%04d-%02d", (int)(2020 + *month / 12), (int)(1 + *month % 12));
+    assert_int_equal(strlen(period), JOB_PERIOD_BYTES);
+    memcpy(job->period, period, sizeof job->period);
+}
+
+static int64_t run_usable(const struct account *account, int64_t now_us, enum lot_kind kind)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < account->lot_count; i++) {
+        const struct lot *lot = &account->lots[i];
+        bool usable = lot->expires_at_us == NONE || lot->expires_at_us > now_us;
+        if (usable && lot->kind == kind)
+            sum += lot->remaining;
+    }
+    return sum;
+}
+
+/* Each new entry is the step's, on a known lot, of a kind the outcome allows,
+ * with the right sign; adds it to the lot's running sum. */
+static void run_check_entries(struct run *run, size_t first, size_t step, const struct job *job,
+                              enum job_error error)
+{
+    for (size_t k = first; k < run->entries.count; k++) {
+        const struct entry *e = &run->entries.items[k];
+        assert_int_equal(e->job_index, step);
+        assert_true(e->lot_id >= 1 && (size_t)e->lot_id <= run->account.lot_count);
+        bool positive = e->kind == ENTRY_PURCHASE || e->kind == ENTRY_ALLOCATE;
+        assert_true(positive ? e->delta > 0 : e->delta < 0);
+        if (e->kind != ENTRY_EXPIRE) {
+            assert_int_equal(error, JOB_OK);
+            enum job_type owner = e->kind == ENTRY_CONSUME    ? JOB_CONSUME
+                                  : e->kind == ENTRY_PURCHASE ? JOB_PURCHASE
+                                                              : JOB_ALLOCATE;
+            assert_int_equal(owner, job->type);
+        }
+        run->sum[e->lot_id - 1] += e->delta;
+    }
+}
+
+/* Per lot: within 0..granted, moved by exactly its entries, flagged exactly
+ * when moved; expired lots hold nothing. */
+static void run_check_lots(struct run *run, size_t lots_before, size_t first, size_t step)
+{
+    const struct account *account = &run->account;
+    for (size_t i = 0; i < account->lot_count; i++) {
+        const struct lot *lot = &account->lots[i];
+        assert_int_equal(lot->lot_id, (int64_t)i + 1);
+        assert_true(lot->remaining >= 0);
+        assert_true(lot->remaining <= lot->granted);
+        assert_int_equal(run->sum[i], lot->remaining);
+        int64_t moved = 0;
+        for (size_t k = first; k < run->entries.count; k++)
+            if (run->entries.items[k].lot_id == lot->lot_id)
+                moved += run->entries.items[k].delta;
+        int64_t start = i < lots_before ? run->start[i] : 0;
+        assert_int_equal(moved, lot->remaining - start);
+        if (i < lots_before) {
+            assert_false(lot->is_new);
+            assert_int_equal(lot->changed, lot->remaining != start);
+        } else {
+            assert_true(lot->is_new);
+            assert_int_equal(lot->job_index, step);
+            assert_int_equal(lot->remaining, lot->granted);
+        }
+        if (lot->expires_at_us != NONE && lot->expires_at_us <= run->now_us)
+            assert_int_equal(lot->remaining, 0);
+    }
+}
+
+/* The rule-specific outcome, given usable credits before the step. */
+static void run_check_result(const struct run *run, const struct job *job,
+                             const struct ledger_input *in, const struct result *r,
+                             int64_t pack_before, int64_t monthly_before)
+{
+    int64_t pack_after = run_usable(&run->account, in->now_us, LOT_PACK);
+    int64_t monthly_after = run_usable(&run->account, in->now_us, LOT_MONTHLY);
+    assert_balance(&r->balance, pack_after, monthly_after);
+    int64_t before = pack_before + monthly_before;
+    if (r->error != JOB_OK) {
+        assert_int_equal(r->balance.total, before);
+        assert_true(r->message[0] != '\0');
+        return;
+    }
+    switch (job->type) {
+    case JOB_CONSUME:
+        assert_int_equal(r->charged, job->amount);
+        assert_int_equal(r->balance.total, before - job->amount);
+        break;
+    case JOB_PURCHASE:
+        assert_int_equal(r->granted, in->pack->credits);
+        assert_int_equal(r->expires_at_ms, (in->now_us + in->pack->valid_days * DAY) / 1000);
+        assert_int_equal(r->balance.total, before + in->pack->credits);
+        break;
+    case JOB_ALLOCATE: {
+        int64_t total = monthly_before + in->plan->monthly_credits;
+        int64_t cap = in->plan->rollover_cap;
+        assert_int_equal(r->forfeited, total > cap ? total - cap : 0);
+        assert_int_equal(monthly_after, total < cap ? total : cap);
+        assert_int_equal(pack_after, pack_before);
+        break;
+    }
+    default:
+        fail();
+    }
+}
+
+static void run_step(struct run *run, size_t step)
+{
+    struct job job = {.user = "user-1", .plan = "pro", .pack = "small", .payment_ref = "p"};
+    struct ledger_input in;
+    int64_t month;
+    run_draw(run, step, &job, &in, &month);
+    struct account *account = &run->account;
+    size_t lots_before = account->lot_count;
+    for (size_t i = 0; i < lots_before; i++)
+        run->start[i] = account->lots[i].remaining;
+    size_t first = run->entries.count;
+    int64_t pack_before = run_usable(account, in.now_us, LOT_PACK);
+    int64_t monthly_before = run_usable(account, in.now_us, LOT_MONTHLY);
+    struct result r = {0};
+
+    ledger_apply(account, &job, &in, &run->entries, &r);
+
+    run->outcomes[job.type][r.error]++;
+    bool adds_lot = r.error == JOB_OK && job.type != JOB_CONSUME;
+    assert_int_equal(account->lot_count, lots_before + (adds_lot ? 1 : 0));
+    if (adds_lot)
+        run->next_lot_id++;
+    if (r.error == JOB_OK && job.type == JOB_ALLOCATE)
+        run->latest_month = month;
+    run_check_entries(run, first, step, &job, r.error);
+    run_check_lots(run, lots_before, first, step);
+    run_check_result(run, &job, &in, &r, pack_before, monthly_before);
+    /* What the store does at commit. */
+    for (size_t i = 0; i < account->lot_count; i++)
+        account->lots[i].is_new = account->lots[i].changed = false;
+    account->plan_changed = false;
+}
+
+static void invariants_hold_over_random_jobs(void **state)
+{
+    (void)state;
+    struct run run = {.seed = UINT64_C(0x9e3779b97f4a7c15),
+                      .now_us = NOW,
+                      .latest_month = 40 /* 2023-05 */,
+                      .next_lot_id = 1};
+    ledger_account_init(&run.account, "user-1");
+    run.start = calloc(RUN_STEPS, sizeof *run.start);
+    run.sum = calloc(RUN_STEPS + 1, sizeof *run.sum);
+    assert_non_null(run.start);
+    assert_non_null(run.sum);
+
+    for (size_t step = 0; step < RUN_STEPS; step++)
+        run_step(&run, step);
+
+    /* The run reached every rule and every rejection. */
+    assert_true(run.outcomes[JOB_CONSUME][JOB_OK] > 100);
+    assert_true(run.outcomes[JOB_CONSUME][JOB_ERR_INSUFFICIENT_CREDITS] > 10);
+    assert_true(run.outcomes[JOB_PURCHASE][JOB_OK] > 100);
+    assert_true(run.outcomes[JOB_PURCHASE][JOB_ERR_UNKNOWN_PACK] > 10);
+    assert_true(run.outcomes[JOB_PURCHASE][JOB_ERR_DUPLICATE_PAYMENT] > 10);
+    assert_true(run.outcomes[JOB_ALLOCATE][JOB_OK] > 100);
+    assert_true(run.outcomes[JOB_ALLOCATE][JOB_ERR_UNKNOWN_PLAN] > 10);
+    assert_true(run.outcomes[JOB_ALLOCATE][JOB_ERR_ALREADY_ALLOCATED] > 10);
+    assert_true(run.outcomes[JOB_ALLOCATE][JOB_ERR_STALE_PERIOD] > 10);
+    size_t kinds[ENTRY_EXPIRE + 1] = {0};
+    for (size_t k = 0; k < run.entries.count; k++)
+        kinds[run.entries.items[k].kind]++;
+    for (size_t i = 0; i <= ENTRY_EXPIRE; i++)
+        assert_true(kinds[i] > 10);
+
+    free(run.start);
+    free(run.sum);
+    ledger_account_free(&run.account);
+    ledger_entries_free(&run.entries);
+}
+
+/* ---------------------------------------------------------------------------
+ * Main
+ * ------------------------------------------------------------------------- */
+
+#define FX_TEST(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static void add_table(struct CMUnitTest *tests, size_t *n, void *rows, size_t row_size,
+                      size_t count, CMUnitTestFunction run)
+{
+    for (size_t i = 0; i < count; i++) {
+        void *row = (char *)rows + i * row_size;
+        assert_true(*n < TESTS_MAX);
+        /* Every table row starts with its name. */
+        tests[(*n)++] = (struct CMUnitTest){*(const char **)row, run, fx_setup, fx_teardown, row};
+    }
+}
+
+int main(void)
+{
+    static const struct CMUnitTest fixed[] = {
+        FX_TEST(purchase_creates_pack_lot_expiring_valid_days_later),
+        FX_TEST(allocate_first_creates_monthly_lot_and_sets_plan),
+        FX_TEST(allocate_rollover_below_cap_forfeits_nothing),
+        FX_TEST(allocate_over_cap_forfeits_oldest_monthly_first),
+        FX_TEST(allocate_with_cap_equal_to_monthly_forfeits_all_old_monthly),
+        cmocka_unit_test(allocate_leaves_min_of_m_plus_c_and_cap),
+        FX_TEST(balance_splits_usable_credits_by_kind),
+        FX_TEST(balance_of_empty_account_is_zero),
+        cmocka_unit_test(lot_kind_names_round_trip),
+        cmocka_unit_test(entry_kind_names_match_the_schema),
+        FX_TEST(account_add_lot_copies_and_keeps_order),
+        FX_TEST(apply_leaves_result_identity_alone),
+        FX_TEST(rejection_messages_fit_longest_fields),
+        cmocka_unit_test(invariants_hold_over_random_jobs),
+    };
+    struct CMUnitTest tests[TESTS_MAX];
+    size_t n = 0;
+    add_table(tests, &n, consume_cases, sizeof consume_cases[0], ARRAY_LEN(consume_cases),
+              run_consume_case);
+    add_table(tests, &n, purchase_cases, sizeof purchase_cases[0], ARRAY_LEN(purchase_cases),
+              run_purchase_case);
+    add_table(tests, &n, allocate_reject_cases, sizeof allocate_reject_cases[0],
+              ARRAY_LEN(allocate_reject_cases), run_allocate_reject_case);
+    for (size_t i = 0; i < ARRAY_LEN(fixed); i++) {
+        assert_true(n < TESTS_MAX);
+        tests[n++] = fixed[i];
+    }
+    return _cmocka_run_group_tests("ledger", tests, n, NULL, NULL);
+}
