@@ -57,6 +57,8 @@ start_postgres() {
     if [ "$(id -u)" = 0 ]; then
         chmod 755 "$dir"
         chown postgres:postgres "$dir/pg"
+        runuser -u postgres -- test -x "$dir/pg" ||
+            die "the postgres user cannot reach $dir (make its parent directories traversable, or use a directory under /tmp)"
     fi
     chmod 700 "$dir/pg"
     as_pg "$PGBIN/initdb" -D "$dir/pg/data" -U postgres -A trust -E UTF8 --locale=C \

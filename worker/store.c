@@ -312,7 +312,7 @@ static bool send_query(struct store *store, enum query_kind kind, const char *sq
                        int result_format)
 {
     ASSERT(store->query_count < STORE_PHASE_QUERIES_MAX && nparams <= STORE_PARAMS_MAX);
-    const char *values[STORE_PARAMS_MAX];
+    const char *values[STORE_PARAMS_MAX] = {0};
     for (int i = 0; i < nparams; i++)
         values[i] = store->params[i].data;
     if (!PQsendQueryParams(store->conn, sql, nparams, NULL, values, NULL, NULL,

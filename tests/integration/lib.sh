@@ -71,12 +71,12 @@ start_worker() {
     WORKER_PIDS+=("$WORKER_PID")
 }
 
-# stop_worker PID -- SIGTERM, then waits; prints the exit status.
+# stop_worker PID -- SIGTERM, then waits; sets WORKER_STATUS to the exit
+# status (call it directly, not in $(...): only this shell can wait).
 stop_worker() {
-    local status=0
+    WORKER_STATUS=0
     kill -TERM "$1"
-    wait "$1" || status=$?
-    echo "$status"
+    wait "$1" || WORKER_STATUS=$?
 }
 
 # finish -- prints the plain summary line and exits non-zero on failure.

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# install-deps.sh -- installs what credits-worker needs to build, test and run
+# on Debian 12: the compiler and CMake, the five libraries' -dev packages,
+# Redis and PostgreSQL. Run as root (or through sudo). Safe to run again.
+set -euo pipefail
+
+packages=(
+    build-essential cmake pkg-config
+    libhiredis-dev libevent-dev libpq-dev libmsgpack-dev libcmocka-dev
+    redis-server postgresql postgresql-client
+)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: everything is installed"
+    exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+as_root apt-get update -qq
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+# The packages start system-wide servers; the project runs its own on
+# loopback ports under a directory of its own and does not need them.
+echo "install-deps: done"

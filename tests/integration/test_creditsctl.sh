@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# test_creditsctl.sh -- integration test of creditsctl against a throwaway
+# Redis and PostgreSQL (lib.sh): migrate, the catalog, usage errors, enqueued
+# jobs, stored results, balance and history. With credits-worker built, also
+# the --wait round trips through the worker (worker_round_trips).
+#
+#   BUILD_DIR=build tests/integration/test_creditsctl.sh
+
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# ctl ARGS... -- runs creditsctl; sets OUT (stdout), ERR (stderr), STATUS.
+ctl() {
+    STATUS=0
+    OUT=$("$CREDITSCTL" "$@" 2>"$TEST_DIR/ctl.err") || STATUS=$?
+    ERR=$(cat "$TEST_DIR/ctl.err")
+}
+
+# count_lines REGEX TEXT -- how many lines of TEXT match the extended REGEX.
+count_lines() { grep -cE -- "$1" <<<"$2" || true; }
+
+# ------------------------------------------------------------------------
+# migrate
+# ------------------------------------------------------------------------
+
+check_migrate() {
+    local files pids=() pid status=0 i
+    files=$(find "$SOURCE_DIR/schemas" -maxdepth 1 -name '[0-9][0-9][0-9]_*.sql' | wc -l)
+    # Three at once on an empty database: they take turns, each file is
+    # applied exactly once, all succeed.
+    for i in 1 2 3; do
+        "$CREDITSCTL" migrate >"$TEST_DIR/migrate-$i.out" 2>&1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+    expect_eq "three concurrent migrates all exit 0" 0 "$status"
+    local all
+    all=$(cat "$TEST_DIR"/migrate-*.out)
+    expect_eq "concurrent migrates apply 001_ledger once" 1 "$(count_lines '^applied 001_ledger$' "$all")"
+    expect_eq "concurrent migrates apply every schemas/NNN file once" "$files" \
+        "$(count_lines '^applied [0-9]{3}_' "$all")"
+
+    ctl migrate
+    expect_eq "migrate again exits 0" 0 "$STATUS"
+    expect_match "migrate again says up to date" '^schema up to date \(version [0-9]+\)$' "$OUT"
+    expect_eq "migrate creates the contract's tables" 6 "$(psql_value "
+        SELECT count(*) FROM pg_tables
+         WHERE schemaname = 'credits'
+           AND tablename IN ('plans', 'packs', 'accounts', 'jobs', 'lots', 'entries')")"
+    expect_eq "migrate records 001_ledger" "001_ledger" \
+        "$(psql_value "SELECT name FROM credits.schema_migrations WHERE version = 1")"
+}
+
+# ------------------------------------------------------------------------
+# plan, pack
+# ------------------------------------------------------------------------
+
+check_plans() {
+    ctl plan set pro --monthly 1000
+    expect_eq "plan set exits 0" 0 "$STATUS"
+    expect_eq "plan set without --cap: cap is 2 * monthly" "1000|2000" \
+        "$(psql_value "SELECT monthly_credits || '|' || rollover_cap FROM credits.plans WHERE plan_id = 'pro'")"
+    ctl plan set basic --monthly 100 --cap 150
+    expect_eq "plan set with --cap exits 0" 0 "$STATUS"
+    ctl plan list
+    expect_eq "plan list exits 0" 0 "$STATUS"
+    expect_eq "plan list shows basic" 1 "$(count_lines '^basic +100 +150$' "$OUT")"
+    expect_eq "plan list shows pro" 1 "$(count_lines '^pro +1000 +2000$' "$OUT")"
+    ctl plan set pro --monthly 300
+    expect_eq "plan set replaces a plan, cap default again" "300|600" \
+        "$(psql_value "SELECT monthly_credits || '|' || rollover_cap FROM credits.plans WHERE plan_id = 'pro'")"
+    ctl plan set bad --monthly 100 --cap 50
+    expect_eq "plan with cap < monthly exits 1" 1 "$STATUS"
+    expect_match "plan with cap < monthly says why" 'rollover cap must be at least' "$ERR"
+    expect_eq "plan with cap < monthly is not saved" 0 \
+        "$(psql_value "SELECT count(*) FROM credits.plans WHERE plan_id = 'bad'")"
+}
+
+check_packs() {
+    ctl pack set starter --credits 500
+    expect_eq "pack set exits 0" 0 "$STATUS"
+    expect_eq "pack set without --valid-days: 90 days" "500|90" \
+        "$(psql_value "SELECT credits || '|' || valid_days FROM credits.packs WHERE pack_id = 'starter'")"
+    ctl pack set big --credits 5000 --valid-days 365
+    ctl pack list
+    expect_eq "pack list exits 0" 0 "$STATUS"
+    expect_eq "pack list shows big" 1 "$(count_lines '^big +5000 +365$' "$OUT")"
+    expect_eq "pack list shows starter" 1 "$(count_lines '^starter +500 +90$' "$OUT")"
+    ctl pack set starter --credits 600
+    expect_eq "pack set replaces a pack" "600|90" \
+        "$(psql_value "SELECT credits || '|' || valid_days FROM credits.packs WHERE pack_id = 'starter'")"
+    ctl pack set bad --credits 5 --valid-days 0
+    expect_eq "pack with 0 valid days exits 1" 1 "$STATUS"
+    expect_match "pack with 0 valid days says why" 'valid days must be from 1' "$ERR"
+}
+
+# ------------------------------------------------------------------------
+# Usage errors: exit 2, nothing enqueued
+# ------------------------------------------------------------------------
+
+check_usage_errors() {
+    expect_status "consume without --user" 2 "$CREDITSCTL" consume --amount 5
+    expect_status "consume --amount abc" 2 "$CREDITSCTL" consume --user u1 --amount abc
+    expect_status "consume --amount 0 (the worker's rule)" 2 "$CREDITSCTL" consume --user u1 --amount 0
+    expect_status "consume with a user ID holding a space" 2 "$CREDITSCTL" consume --user "u 1" --amount 1
+    expect_status "consume --timeout without --wait" 2 "$CREDITSCTL" consume --user u1 --amount 1 --timeout 3
+    expect_status "consume with an unknown option" 2 "$CREDITSCTL" consume --user u1 --amount 1 --bogus
+    expect_status "purchase without --payment-ref" 2 "$CREDITSCTL" purchase --user u1 --pack starter
+    expect_status "allocate --period 2026-13" 2 "$CREDITSCTL" allocate --user u1 --plan pro --period 2026-13
+    expect_status "allocate --period 26-11" 2 "$CREDITSCTL" allocate --user u1 --plan pro --period 26-11
+    expect_status "history --limit 0" 2 "$CREDITSCTL" history u1 --limit 0
+    expect_status "plan set without --monthly" 2 "$CREDITSCTL" plan set pro
+    expect_status "plan without a subcommand" 2 "$CREDITSCTL" plan
+    expect_status "result with a bad ID" 2 "$CREDITSCTL" result "a b"
+    expect_status "no command" 2 "$CREDITSCTL"
+    ctl frobnicate
+    expect_eq "unknown command exits 2" 2 "$STATUS"
+    expect_match "unknown command lists the commands" 'consume' "$ERR"
+    ctl consume --amount 5
+    expect_match "a usage error names what is missing" 'missing --user' "$ERR"
+    ctl consume --user u1 --amount 0
+    expect_match "a job the worker would reject: the codec's message" "field 'amount'" "$ERR"
+    expect_eq "usage errors enqueue nothing" 0 "$(redis XLEN credits:jobs:consume)"
+    expect_status "--help" 0 "$CREDITSCTL" --help
+    expect_status "consume --help" 0 "$CREDITSCTL" consume --help
+    expect_match "--version" '^creditsctl [0-9]' "$("$CREDITSCTL" --version)"
+}
+
+# ------------------------------------------------------------------------
+# consume, purchase, allocate without --wait
+# ------------------------------------------------------------------------
+
+# stream_job STREAM -- the `job` field of the stream's last entry, each byte
+# that is not printable ASCII shown as '.' (msgpack headers), so that regexes
+# can match across them in any locale.
+stream_job() {
+    redis --raw XREVRANGE "$1" + - COUNT 1 | sed -n '3,$p' | LC_ALL=C tr -c '[:print:]' '.'
+}
+
+check_enqueue() {
+    ctl consume --user u1 --amount 7 --tool veo --ref vid-1 --id t-consume-1
+    expect_eq "consume exits 0" 0 "$STATUS"
+    expect_eq "consume prints the job ID" "t-consume-1" "$OUT"
+    expect_eq "consume adds one entry to credits:jobs:consume" 1 "$(redis XLEN credits:jobs:consume)"
+    expect_eq "the entry's one field is job" "job" \
+        "$(redis --raw XRANGE credits:jobs:consume - + | sed -n 2p)"
+    local job
+    job=$(stream_job credits:jobs:consume)
+    expect_match "the consume job holds its id" 't-consume-1' "$job"
+    expect_match "the consume job holds its type, user, tool and ref" 'consume.*u1.*veo.*vid-1' "$job"
+
+    ctl consume --user u1 --amount 1
+    expect_match "consume without --id generates cli- and 32 hex digits" '^cli-[0-9a-f]{32}$' "$OUT"
+    expect_match "the generated ID is in the job" "$OUT" "$(stream_job credits:jobs:consume)"
+
+    ctl purchase --user u1 --pack starter --payment-ref pay-1 --id t-purchase-1
+    expect_eq "purchase exits 0" 0 "$STATUS"
+    expect_eq "purchase adds one entry to credits:jobs:purchase" 1 "$(redis XLEN credits:jobs:purchase)"
+    expect_match "the purchase job holds id, pack and payment_ref" \
+        't-purchase-1.*purchase.*u1.*starter.*pay-1' "$(stream_job credits:jobs:purchase)"
+
+    ctl allocate --user u1 --plan pro --period 2026-11 --id t-allocate-1
+    expect_eq "allocate exits 0" 0 "$STATUS"
+    expect_eq "allocate adds one entry to credits:jobs:allocate" 1 "$(redis XLEN credits:jobs:allocate)"
+    expect_match "the allocate job holds id, plan and period" \
+        't-allocate-1.*allocate.*u1.*pro.*2026-11' "$(stream_job credits:jobs:allocate)"
+    expect_eq "consume stream still holds two entries" 2 "$(redis XLEN credits:jobs:consume)"
+
+    CREDITS_PREFIX=other "$CREDITSCTL" consume --user u1 --amount 1 >/dev/null
+    expect_eq "CREDITS_PREFIX names the stream" 1 "$(redis XLEN other:jobs:consume)"
+}
+
+# ------------------------------------------------------------------------
+# result, --wait without a worker, unreachable servers
+# ------------------------------------------------------------------------
+
+# Results as the codec encodes them (v, id, type, user, status, ...).
+RESULT_APPLIED='\x89\xa1\x76\x01\xa2\x69\x64\xa9\x72\x2d\x61\x70\x70\x6c\x69\x65\x64\xa4\x74\x79\x70\x65\xa7\x63\x6f\x6e\x73\x75\x6d\x65\xa4\x75\x73\x65\x72\xa2\x75\x31\xa6\x73\x74\x61\x74\x75\x73\xa7\x61\x70\x70\x6c\x69\x65\x64\xa7\x62\x61\x6c\x61\x6e\x63\x65\x83\xa5\x74\x6f\x74\x61\x6c\x05\xa4\x70\x61\x63\x6b\x05\xa7\x6d\x6f\x6e\x74\x68\x6c\x79\x00\xa7\x63\x68\x61\x72\x67\x65\x64\x03\xa7\x64\x6f\x6e\x65\x5f\x61\x74\xcf\x00\x00\x01\x9a\xb6\x97\xe8\x00\xa8\x72\x65\x70\x6c\x61\x79\x65\x64\xc2'
+# message: no pack "gold"<LF>in\catalog
+RESULT_REJECTED='\x89\xa1\x76\x01\xa2\x69\x64\xaa\x72\x2d\x72\x65\x6a\x65\x63\x74\x65\x64\xa4\x74\x79\x70\x65\xa8\x70\x75\x72\x63\x68\x61\x73\x65\xa4\x75\x73\x65\x72\xa2\x75\x31\xa6\x73\x74\x61\x74\x75\x73\xa8\x72\x65\x6a\x65\x63\x74\x65\x64\xa5\x65\x72\x72\x6f\x72\xac\x75\x6e\x6b\x6e\x6f\x77\x6e\x5f\x70\x61\x63\x6b\xa7\x6d\x65\x73\x73\x61\x67\x65\xb9\x6e\x6f\x20\x70\x61\x63\x6b\x20\x22\x67\x6f\x6c\x64\x22\x0a\x69\x6e\x5c\x63\x61\x74\x61\x6c\x6f\x67\xa7\x64\x6f\x6e\x65\x5f\x61\x74\xcf\x00\x00\x01\x9a\xb6\x97\xe8\x01\xa8\x72\x65\x70\x6c\x61\x79\x65\x64\xc3'
+
+check_result() {
+    ctl result no-such-job
+    expect_eq "result of an unknown ID exits 1" 1 "$STATUS"
+    expect_match "result of an unknown ID says so" 'no result for job no-such-job' "$ERR"
+
+    # shellcheck disable=SC2059 # the bytes are the format
+    printf "$RESULT_APPLIED" | redis -x SET credits:result:r-applied >/dev/null
+    ctl result r-applied
+    expect_eq "result exits 0" 0 "$STATUS"
+    expect_eq "result prints one JSON line, keys in the contract's order" \
+        '{"v":1,"id":"r-applied","type":"consume","user":"u1","status":"applied","balance":{"total":5,"pack":5,"monthly":0},"charged":3,"done_at":1764000000000,"replayed":false}' \
+        "$OUT"
+    # shellcheck disable=SC2059
+    printf "$RESULT_REJECTED" | redis -x SET credits:result:r-rejected >/dev/null
+    ctl result r-rejected
+    expect_eq "a rejected result, its message escaped for JSON" \
+        '{"v":1,"id":"r-rejected","type":"purchase","user":"u1","status":"rejected","error":"unknown_pack","message":"no pack \"gold\"\u000ain\\catalog","done_at":1764000000001,"replayed":true}' \
+        "$OUT"
+    redis SET credits:result:r-garbage abc >/dev/null
+    expect_status "result that is not msgpack" 1 "$CREDITSCTL" result r-garbage
+
+    ctl consume --user nobody-waits --amount 1 --id t-wait-1 --wait --timeout 1
+    expect_eq "--wait with no worker exits 1" 1 "$STATUS"
+    expect_match "--wait with no worker says so" \
+        'no result for job t-wait-1 within 1 s \(is credits-worker running\?\)' "$ERR"
+    expect_match "--wait asks for the reply" 'reply' "$(stream_job credits:jobs:consume)"
+
+    # shellcheck disable=SC2059
+    (sleep 0.5 && printf "$RESULT_APPLIED" | redis -x RPUSH credits:reply:r-applied >/dev/null) &
+    ctl consume --user u1 --amount 3 --id r-applied --wait --timeout 10
+    wait $!
+    expect_eq "--wait prints the reply pushed by the worker" 0 "$STATUS"
+    expect_match "--wait prints the result as JSON" '^\{"v":1,"id":"r-applied",.*"status":"applied"' "$OUT"
+
+    CREDITS_REDIS_URL=redis://127.0.0.1:1 ctl result x
+    expect_eq "Redis unreachable exits 1" 1 "$STATUS"
+    expect_match "Redis unreachable says so" 'cannot connect to Redis' "$ERR"
+    CREDITS_DATABASE_URL="host=127.0.0.1 port=1 user=postgres" ctl balance u1
+    expect_eq "Postgres unreachable exits 1" 1 "$STATUS"
+    expect_match "Postgres unreachable says so" 'cannot connect to Postgres' "$ERR"
+}
+
+# ------------------------------------------------------------------------
+# balance, history
+# ------------------------------------------------------------------------
+
+check_empty_user() {
+    ctl balance u-empty
+    expect_eq "balance of a user with no lots exits 0" 0 "$STATUS"
+    expect_eq "balance of a user with no lots is zeros" 1 "$(count_lines '^ *0 +0 +0$' "$OUT")"
+    expect_match "balance of a user with no lots lists none" 'no usable lots' "$OUT"
+    ctl history u-empty
+    expect_eq "history of a user with no entries exits 0" 0 "$STATUS"
+    expect_match "history of a user with no entries is empty" 'no entries' "$OUT"
+}
+
+# A job, a usable pack lot with its entries, an expired pack lot and a
+# monthly lot, written directly with SQL.
+seed_user_u9() {
+    psql "$CREDITS_DATABASE_URL" -Xq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO credits.jobs (job_id, type, user_id, status, result, request)
+VALUES ('seed-1', 'purchase', 'u9', 'applied', '\x80', '\x80');
+INSERT INTO credits.lots (user_id, kind, granted, remaining, granted_at, expires_at,
+                          job_id, pack_id, payment_ref)
+VALUES ('u9', 'pack', 500, 480, now(), now() + interval '90 days',
+        'seed-1', 'starter', 'seed-pay-1');
+INSERT INTO credits.entries (user_id, job_id, lot_id, kind, delta)
+VALUES ('u9', 'seed-1', currval('credits.lot_id_seq'), 'purchase', 500);
+INSERT INTO credits.entries (user_id, job_id, lot_id, kind, delta, tool, ref)
+VALUES ('u9', 'seed-1', currval('credits.lot_id_seq'), 'consume', -20, 'veo', E'vid\x1b[31m-1');
+INSERT INTO credits.lots (user_id, kind, granted, remaining, granted_at, expires_at,
+                          job_id, pack_id, payment_ref)
+VALUES ('u9', 'pack', 50, 50, now() - interval '100 days', now() - interval '10 days',
+        'seed-1', 'starter', 'seed-pay-0');
+INSERT INTO credits.lots (user_id, kind, granted, remaining, granted_at, job_id, plan_id, period)
+VALUES ('u9', 'monthly', 300, 300, now(), 'seed-1', 'pro', '2026-11');
+SQL
+}
+
+check_seeded_user() {
+    seed_user_u9
+    ctl balance u9
+    expect_eq "balance exits 0" 0 "$STATUS"
+    expect_eq "balance totals count usable lots only" 1 "$(count_lines '^ *780 +480 +300$' "$OUT")"
+    expect_eq "balance lists the pack lot" 1 \
+        "$(count_lines '^ *[0-9]+ +pack +480/500 +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +starter +-$' "$OUT")"
+    expect_eq "balance lists the monthly lot" 1 \
+        "$(count_lines '^ *[0-9]+ +monthly +300/300 +never +pro +2026-11$' "$OUT")"
+    expect_eq "balance leaves out the expired lot" 0 "$(count_lines '50/50' "$OUT")"
+
+    ctl history u9
+    expect_eq "history exits 0" 0 "$STATUS"
+    expect_eq "history: a header and two entries" 3 "$(wc -l <<<"$OUT")"
+    expect_match "history is newest first" \
+        '^time +kind +delta +lot +job +tool +ref
+[0-9T:Z-]+ +consume +-20 +[0-9]+ +seed-1 +veo +vid\?\[31m-1
+[0-9T:Z-]+ +purchase +500 ' "$OUT"
+    expect_eq "history prints no control bytes" 0 "$(count_lines $'\e' "$OUT")"
+    ctl history u9 --limit 1
+    expect_eq "history --limit 1: a header and one entry" 2 "$(wc -l <<<"$OUT")"
+}
+
+# ------------------------------------------------------------------------
+# With the worker: --wait round trips.
+# ------------------------------------------------------------------------
+
+worker_round_trips() {
+    # shellcheck disable=SC2119 # no extra environment
+    start_worker
+    local wait_s=20
+    ctl purchase --user w1 --pack starter --payment-ref w-pay-1 --wait --timeout "$wait_s"
+    expect_eq "purchase --wait exits 0" 0 "$STATUS"
+    expect_match "purchase --wait: applied, the pack's credits granted" \
+        '"type":"purchase","user":"w1","status":"applied",.*"granted":600,' "$OUT"
+    ctl allocate --user w1 --plan pro --period 2026-11 --wait --timeout "$wait_s"
+    expect_match "allocate --wait: applied, the plan's credits granted" \
+        '"status":"applied",.*"granted":300,' "$OUT"
+    ctl consume --user w1 --amount 100 --id w-consume-1 --wait --timeout "$wait_s"
+    expect_match "consume --wait: applied, packs spent first" \
+        '"status":"applied","balance":\{"total":800,"pack":500,"monthly":300\},"charged":100,' "$OUT"
+    ctl consume --user w1 --amount 100000 --wait --timeout "$wait_s"
+    expect_match "consume --wait beyond the balance: insufficient_credits" \
+        '"status":"rejected","error":"insufficient_credits"' "$OUT"
+    ctl result w-consume-1
+    expect_match "result reads the stored result" '"id":"w-consume-1",.*"status":"applied"' "$OUT"
+    ctl balance w1
+    expect_eq "balance after the worker: 800 = 500 pack + 300 monthly" 1 \
+        "$(count_lines '^ *800 +500 +300$' "$OUT")"
+    stop_worker "$WORKER_PID"
+    expect_eq "credits-worker exits 0 on SIGTERM" 0 "$WORKER_STATUS"
+}
+
+check_migrate
+check_plans
+check_packs
+check_usage_errors
+check_enqueue
+check_result
+check_empty_user
+check_seeded_user
+worker_round_trips
+finish
