@@ -11,7 +11,7 @@ ROOT=$(pwd)
 bash deploy/install-deps.sh
 echo "== building"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+cmake --build build -j"$(nproc)" --target credits-worker creditsctl >/dev/null
 CTL="$ROOT/build/creditsctl"
 
 DIR="$ROOT/.local/demo"
@@ -20,7 +20,9 @@ mkdir -p "$DIR"
 if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$DIR" 2>/dev/null; then
     DIR=$(mktemp -d /tmp/credits-demo.XXXXXX)
 fi
+# A throwaway directory: stop what an earlier run left, and start afresh.
 [ -f "$DIR/env" ] && deploy/servers.sh stop "$DIR"
+rm -rf "$DIR/redis" "$DIR/pg"
 WORKER_PID=
 cleanup() {
     [ -n "$WORKER_PID" ] && kill -TERM "$WORKER_PID" 2>/dev/null && wait "$WORKER_PID" || true
