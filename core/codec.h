@@ -19,7 +19,9 @@
  * length; borrowed until return). Returns JOB_OK and fills `job`, or returns
  * JOB_ERR_INVALID_JOB or JOB_ERR_UNSUPPORTED_VERSION and fills `reject`
  * with that error, a message naming the problem, and the id, type and user
- * that were readable (has_id/has_type/has_user), done_at_ms left 0.
+ * that were readable (has_id/has_type/has_user), done_at_ms left 0. On a
+ * rejection `job` is zeroed except job->reply, set when `reply` was a
+ * readable bool: the caller can still answer a producer waiting for it.
  */
 enum job_error codec_decode_job(const void *buf, size_t len, struct job *job,
                                 struct result *reject)
