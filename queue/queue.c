@@ -10,6 +10,7 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +364,19 @@ static int stream_index(const struct queue *queue, const redisReply *key)
     return -1;
 }
 
+/* "<ms>-<seq>", both decimal u64. */
+static bool parse_entry_id(const char *id, uint64_t *ms, uint64_t *seq)
+{
+    char *end = NULL;
+    errno = 0;
+    *ms = strtoull(id, &end, 10);
+    if (errno != 0 || end == id || *end != '-')
+        return false;
+    const char *rest = end + 1;
+    *seq = strtoull(rest, &end, 10);
+    return errno == 0 && end != rest && *end == '\0';
+}
+
 /* Copies one {id, [field, value, ...] | nil} entry; false if malformed. */
 static bool copy_entry(const redisReply *item, enum job_type stream, struct queue_entry *out)
 {
@@ -374,6 +388,8 @@ static bool copy_entry(const redisReply *item, enum job_type stream, struct queu
     memset(out, 0, sizeof *out);
     out->stream = stream;
     memcpy(out->id, id->str, id->len);
+    if (!parse_entry_id(out->id, &out->id_ms, &out->id_seq))
+        return false;
     if (fields->type == REDIS_REPLY_NIL)
         return true; /* deleted after delivery: no bytes left */
     if (fields->type != REDIS_REPLY_ARRAY || fields->elements % 2 != 0)
@@ -440,15 +456,17 @@ static void parse_read_reply(struct queue_op *op, const redisReply *reply)
     }
 }
 
-int queue_read(struct queue *queue, size_t count_max, bool own_pending,
+int queue_read(struct queue *queue, size_t count_max, enum queue_read_mode mode,
                const char *const after_ids[QUEUE_STREAM_COUNT], queue_read_cb *cb, void *arg)
 {
+    bool own_pending = mode == QUEUE_READ_OWN_PENDING;
+    bool block = mode == QUEUE_READ_NEW_BLOCKING;
     ASSERT(count_max > 0 && cb);
     if (queue->state != QUEUE_READY)
         return -1;
-    char count[24], block[24];
+    char count[24], block_ms[24];
     snprintf(count, sizeof count, "%zu", count_max);
-    snprintf(block, sizeof block, "%lld", (long long)queue->config.block_ms);
+    snprintf(block_ms, sizeof block_ms, "%lld", (long long)queue->config.block_ms);
     const char *argv[QUEUE_ARGS_MAX];
     int argc = 0;
     argv[argc++] = "XREADGROUP";
@@ -457,9 +475,9 @@ int queue_read(struct queue *queue, size_t count_max, bool own_pending,
     argv[argc++] = queue->config.consumer;
     argv[argc++] = "COUNT";
     argv[argc++] = count;
-    if (!own_pending) {
+    if (block) {
         argv[argc++] = "BLOCK";
-        argv[argc++] = block;
+        argv[argc++] = block_ms;
     }
     argv[argc++] = "STREAMS";
     for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
@@ -473,7 +491,7 @@ int queue_read(struct queue *queue, size_t count_max, bool own_pending,
     op_send(op, argc, argv, NULL);
     if (op_sent(op) != 0)
         return -1;
-    int64_t wait_ms = (own_pending ? 0 : queue->config.block_ms) + QUEUE_READ_MARGIN_MS;
+    int64_t wait_ms = (block ? queue->config.block_ms : 0) + QUEUE_READ_MARGIN_MS;
     struct timeval timeout = {(time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000};
     evtimer_add(queue->read_timer, &timeout);
     return 0;

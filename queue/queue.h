@@ -47,6 +47,8 @@ struct queue_config {
 struct queue_entry {
     enum job_type stream;
     char id[QUEUE_ENTRY_ID_BYTES_MAX + 1];
+    uint64_t id_ms;  /* the ID's time part: when the producer added it */
+    uint64_t id_seq; /* the ID's sequence part */
     bool has_job;   /* false: no `job` field, or the entry was deleted */
     uint8_t *job;   /* the `job` field's bytes; owned (queue_entries_free) */
     size_t job_len;
@@ -98,12 +100,15 @@ bool queue_is_ready(const struct queue *queue);
 /* The reason the last connection failed or was lost ("" if none). */
 const char *queue_errstr(const struct queue *queue);
 
-/*
- * Reads up to count_max entries per stream. own_pending: this consumer's
- * pending entries after after_ids[stream] (no blocking); else new entries,
- * blocking up to the configured CREDITS_BLOCK_MS.
- */
-int queue_read(struct queue *queue, size_t count_max, bool own_pending,
+enum queue_read_mode {
+    QUEUE_READ_NEW_BLOCKING, /* new entries (">"), waiting up to CREDITS_BLOCK_MS */
+    QUEUE_READ_NEW,          /* new entries, answered at once (a prefetch) */
+    QUEUE_READ_OWN_PENDING,  /* this consumer's pending entries after after_ids[] */
+};
+
+/* Reads up to count_max entries per stream. after_ids is used only with
+ * QUEUE_READ_OWN_PENDING. */
+int queue_read(struct queue *queue, size_t count_max, enum queue_read_mode mode,
                const char *const after_ids[QUEUE_STREAM_COUNT], queue_read_cb *cb, void *arg)
     __attribute__((warn_unused_result));
 

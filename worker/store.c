@@ -93,6 +93,54 @@ static const char sql_update_plans[] =
     "FROM unnest($1::text[], $2::text[]) AS v(user_id, plan_id)\n"
     "WHERE a.user_id = v.user_id";
 
+/* Every statement is prepared once per connection: a batch then costs no
+ * parsing or planning beyond the first executions. */
+enum statement_id {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_CREATE_ACCOUNTS,
+    STMT_LOCK_ACCOUNTS,
+    STMT_NOW,
+    STMT_STORED_JOBS,
+    STMT_LOTS,
+    STMT_PACKS,
+    STMT_PLANS,
+    STMT_USED_REFS,
+    STMT_RESERVE_LOT_IDS,
+    STMT_INSERT_JOBS,
+    STMT_INSERT_LOTS,
+    STMT_UPDATE_LOTS,
+    STMT_INSERT_ENTRIES,
+    STMT_UPDATE_PLANS,
+    STMT_COUNT,
+};
+
+struct statement {
+    const char *name;
+    const char *sql;
+};
+
+static const struct statement statements[STMT_COUNT] = {
+    [STMT_BEGIN] = {"credits_begin", "BEGIN"},
+    [STMT_COMMIT] = {"credits_commit", "COMMIT"},
+    [STMT_ROLLBACK] = {"credits_rollback", "ROLLBACK"},
+    [STMT_CREATE_ACCOUNTS] = {"credits_create_accounts", sql_create_accounts},
+    [STMT_LOCK_ACCOUNTS] = {"credits_lock_accounts", sql_lock_accounts},
+    [STMT_NOW] = {"credits_now", sql_now},
+    [STMT_STORED_JOBS] = {"credits_stored_jobs", sql_stored_jobs},
+    [STMT_LOTS] = {"credits_lots", sql_lots},
+    [STMT_PACKS] = {"credits_packs", sql_packs},
+    [STMT_PLANS] = {"credits_plans", sql_plans},
+    [STMT_USED_REFS] = {"credits_used_refs", sql_used_refs},
+    [STMT_RESERVE_LOT_IDS] = {"credits_reserve_lot_ids", sql_reserve_lot_ids},
+    [STMT_INSERT_JOBS] = {"credits_insert_jobs", sql_insert_jobs},
+    [STMT_INSERT_LOTS] = {"credits_insert_lots", sql_insert_lots},
+    [STMT_UPDATE_LOTS] = {"credits_update_lots", sql_update_lots},
+    [STMT_INSERT_ENTRIES] = {"credits_insert_entries", sql_insert_entries},
+    [STMT_UPDATE_PLANS] = {"credits_update_plans", sql_update_plans},
+};
+
 /* ---------------------------------------------------------------------------
  * State
  * ------------------------------------------------------------------------- */
@@ -100,6 +148,7 @@ static const char sql_update_plans[] =
 enum store_state {
     STORE_DISCONNECTED, /* no connection */
     STORE_CONNECTING,   /* PQconnectPoll in progress */
+    STORE_PREPARING,    /* preparing the statements on a new connection */
     STORE_IDLE,         /* connected, no transaction */
     STORE_LOADING,      /* round trip 1 in flight */
     STORE_WRITING,      /* round trip 2 (ending in COMMIT) in flight */
@@ -119,7 +168,7 @@ enum query_kind {
     QUERY_LOT_IDS,
 };
 
-#define STORE_PHASE_QUERIES_MAX 12
+#define STORE_PHASE_QUERIES_MAX STMT_COUNT
 #define STORE_PARAMS_MAX 12
 
 /* A growable text buffer for array-literal parameters. */
@@ -308,15 +357,15 @@ static void phase_begin(struct store *store, enum store_state state)
 }
 
 /* Queues one statement; params[0..nparams) are the store's text buffers. */
-static bool send_query(struct store *store, enum query_kind kind, const char *sql, int nparams,
-                       int result_format)
+static bool send_query(struct store *store, enum query_kind kind, enum statement_id id,
+                       int nparams, int result_format)
 {
     ASSERT(store->query_count < STORE_PHASE_QUERIES_MAX && nparams <= STORE_PARAMS_MAX);
     const char *values[STORE_PARAMS_MAX] = {0};
     for (int i = 0; i < nparams; i++)
         values[i] = store->params[i].data;
-    if (!PQsendQueryParams(store->conn, sql, nparams, NULL, values, NULL, NULL,
-                           result_format)) {
+    if (!PQsendQueryPrepared(store->conn, statements[id].name, nparams, values, NULL, NULL,
+                             result_format)) {
         lose_connection(store, PQerrorMessage(store->conn));
         return false;
     }
@@ -335,26 +384,26 @@ static bool send_sync(struct store *store)
 }
 
 /* An ID list parameter: $1 of the batch's users, packs, plans or refs. */
-static bool send_id_query(struct store *store, enum query_kind kind, const char *sql,
+static bool send_id_query(struct store *store, enum query_kind kind, enum statement_id id,
                           const char **ids, size_t count, int result_format)
 {
     if (count == 0)
         return true;
     array_of_strings(&store->params[0], ids, count);
-    return send_query(store, kind, sql, 1, result_format);
+    return send_query(store, kind, id, 1, result_format);
 }
 
 static bool send_load_catalog(struct store *store, const char **ids)
 {
     struct batch *batch = store->batch;
     size_t n = batch_pack_ids(batch, ids);
-    if (!send_id_query(store, QUERY_PACKS, sql_packs, ids, n, 0))
+    if (!send_id_query(store, QUERY_PACKS, STMT_PACKS, ids, n, 0))
         return false;
     n = batch_plan_ids(batch, ids);
-    if (!send_id_query(store, QUERY_PLANS, sql_plans, ids, n, 0))
+    if (!send_id_query(store, QUERY_PLANS, STMT_PLANS, ids, n, 0))
         return false;
     n = batch_payment_refs(batch, ids);
-    if (!send_id_query(store, QUERY_USED_REFS, sql_used_refs, ids, n, 0))
+    if (!send_id_query(store, QUERY_USED_REFS, STMT_USED_REFS, ids, n, 0))
         return false;
     size_t lots = batch_new_lot_count(batch);
     if (lots == 0)
@@ -363,7 +412,7 @@ static bool send_load_catalog(struct store *store, const char **ids)
     snprintf(count, sizeof count, "%zu", lots);
     store->params[0].len = 0;
     text_put(&store->params[0], count, strlen(count));
-    return send_query(store, QUERY_LOT_IDS, sql_reserve_lot_ids, 1, 0);
+    return send_query(store, QUERY_LOT_IDS, STMT_RESERVE_LOT_IDS, 1, 0);
 }
 
 static bool send_load(struct store *store)
@@ -372,16 +421,16 @@ static bool send_load(struct store *store)
     const char **ids = calloc(batch->job_count ? batch->job_count : 1, sizeof *ids);
     ASSERT(ids != NULL);
     phase_begin(store, STORE_LOADING);
-    bool ok = send_query(store, QUERY_COMMAND, "BEGIN", 0, 0);
+    bool ok = send_query(store, QUERY_COMMAND, STMT_BEGIN, 0, 0);
     size_t users = batch_users(batch, ids);
-    ok = ok && send_id_query(store, QUERY_COMMAND, sql_create_accounts, ids, users, 0) &&
-         send_id_query(store, QUERY_LOCK_ACCOUNTS, sql_lock_accounts, ids, users, 0) &&
-         send_query(store, QUERY_NOW, sql_now, 0, 0);
+    ok = ok && send_id_query(store, QUERY_COMMAND, STMT_CREATE_ACCOUNTS, ids, users, 0) &&
+         send_id_query(store, QUERY_LOCK_ACCOUNTS, STMT_LOCK_ACCOUNTS, ids, users, 0) &&
+         send_query(store, QUERY_NOW, STMT_NOW, 0, 0);
     for (size_t i = 0; ok && i < batch->job_count; i++)
         ids[i] = batch->jobs[i].job.id;
     /* Binary results: job_id and the bytea columns arrive as raw bytes. */
-    ok = ok && send_id_query(store, QUERY_STORED_JOBS, sql_stored_jobs, ids, batch->job_count, 1);
-    ok = ok && send_id_query(store, QUERY_LOTS, sql_lots, ids, batch_users(batch, ids), 0);
+    ok = ok && send_id_query(store, QUERY_STORED_JOBS, STMT_STORED_JOBS, ids, batch->job_count, 1);
+    ok = ok && send_id_query(store, QUERY_LOTS, STMT_LOTS, ids, batch_users(batch, ids), 0);
     ok = ok && send_load_catalog(store, ids) && send_sync(store);
     free(ids);
     return ok;
@@ -524,7 +573,7 @@ static bool send_insert_jobs(struct store *store)
     }
     for (int i = 0; i < 7; i++)
         array_end(&p[i]);
-    return rows == 0 || send_query(store, QUERY_COMMAND, sql_insert_jobs, 7, 0);
+    return rows == 0 || send_query(store, QUERY_COMMAND, STMT_INSERT_JOBS, 7, 0);
 }
 
 static void put_new_lot(struct text *p, const struct batch *batch, const struct lot *lot)
@@ -566,7 +615,7 @@ static bool send_lot_writes(struct store *store)
     }
     for (int i = 0; i < 12; i++)
         array_end(&p[i]);
-    if (inserts > 0 && !send_query(store, QUERY_COMMAND, sql_insert_lots, 12, 0))
+    if (inserts > 0 && !send_query(store, QUERY_COMMAND, STMT_INSERT_LOTS, 12, 0))
         return false;
 
     array_begin(&p[0]);
@@ -585,7 +634,7 @@ static bool send_lot_writes(struct store *store)
     }
     array_end(&p[0]);
     array_end(&p[1]);
-    return updates == 0 || send_query(store, QUERY_COMMAND, sql_update_lots, 2, 0);
+    return updates == 0 || send_query(store, QUERY_COMMAND, STMT_UPDATE_LOTS, 2, 0);
 }
 
 static bool send_insert_entries(struct store *store)
@@ -610,7 +659,7 @@ static bool send_insert_entries(struct store *store)
     }
     for (int i = 0; i < 7; i++)
         array_end(&p[i]);
-    return send_query(store, QUERY_COMMAND, sql_insert_entries, 7, 0);
+    return send_query(store, QUERY_COMMAND, STMT_INSERT_ENTRIES, 7, 0);
 }
 
 static bool send_update_plans(struct store *store)
@@ -630,7 +679,7 @@ static bool send_update_plans(struct store *store)
     }
     array_end(&p[0]);
     array_end(&p[1]);
-    return rows == 0 || send_query(store, QUERY_COMMAND, sql_update_plans, 2, 0);
+    return rows == 0 || send_query(store, QUERY_COMMAND, STMT_UPDATE_PLANS, 2, 0);
 }
 
 static bool send_writes(struct store *store)
@@ -638,7 +687,7 @@ static bool send_writes(struct store *store)
     phase_begin(store, STORE_WRITING);
     /* Order matters: lots and entries reference jobs, entries reference lots. */
     return send_insert_jobs(store) && send_lot_writes(store) && send_insert_entries(store) &&
-           send_update_plans(store) && send_query(store, QUERY_COMMAND, "COMMIT", 0, 0) &&
+           send_update_plans(store) && send_query(store, QUERY_COMMAND, STMT_COMMIT, 0, 0) &&
            send_sync(store);
 }
 
@@ -646,7 +695,7 @@ static bool send_rollback(struct store *store, enum store_status status)
 {
     phase_begin(store, STORE_ROLLING_BACK);
     store->phase_status = status;
-    return send_query(store, QUERY_COMMAND, "ROLLBACK", 0, 0) && send_sync(store);
+    return send_query(store, QUERY_COMMAND, STMT_ROLLBACK, 0, 0) && send_sync(store);
 }
 
 /* ---------------------------------------------------------------------------
@@ -700,6 +749,17 @@ static void phase_done(struct store *store)
     case STORE_ROLLING_BACK:
         finish_apply(store, status);
         break;
+    case STORE_PREPARING:
+        if (status != STORE_OK) {
+            /* The schema is missing or older than this worker, most likely. */
+            char why[STORE_ERRSTR_BYTES + 64];
+            snprintf(why, sizeof why, "%s (has 'creditsctl migrate' been run?)", store->errstr);
+            lose_connection(store, why);
+            break;
+        }
+        store->state = STORE_IDLE;
+        store->on_ready(store->arg);
+        break;
     default:
         UNREACHABLE();
     }
@@ -716,7 +776,11 @@ static void statement_result(struct store *store, PGresult *r)
     } else if (status == PGRES_FATAL_ERROR) {
         if (store->phase_status == STORE_OK) {
             store->phase_status = classify(r);
-            set_errstr(store, "database error", PQresultErrorMessage(r));
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+            char what[32];
+            snprintf(what, sizeof what, "database error %s", state ? state : "");
+            set_errstr(store, what, primary ? primary : PQresultErrorMessage(r));
         }
     } else {
         /* PGRES_PIPELINE_ABORTED: a statement after the failed one. */
@@ -729,7 +793,7 @@ static void statement_result(struct store *store, PGresult *r)
 static bool in_phase(const struct store *store)
 {
     return store->state == STORE_LOADING || store->state == STORE_WRITING ||
-           store->state == STORE_ROLLING_BACK;
+           store->state == STORE_ROLLING_BACK || store->state == STORE_PREPARING;
 }
 
 static void read_results(struct store *store)
@@ -822,6 +886,21 @@ static void lose_connection(struct store *store, const char *why)
         store->on_lost(store->arg);
 }
 
+/* Prepares every statement, pipelined; the sync's arrival makes the store
+ * ready (phase_done). */
+static bool send_prepare(struct store *store)
+{
+    phase_begin(store, STORE_PREPARING);
+    for (int id = 0; id < STMT_COUNT; id++) {
+        if (!PQsendPrepare(store->conn, statements[id].name, statements[id].sql, 0, NULL)) {
+            lose_connection(store, PQerrorMessage(store->conn));
+            return false;
+        }
+        store->kinds[store->query_count++] = QUERY_COMMAND;
+    }
+    return send_sync(store);
+}
+
 static bool connected(struct store *store)
 {
     close_events(store);
@@ -834,10 +913,8 @@ static bool connected(struct store *store)
     store->write_event = event_new(store->base, fd, EV_WRITE, on_writable, store);
     ASSERT(store->read_event && store->write_event);
     event_add(store->read_event, NULL);
-    store->state = STORE_IDLE;
     store->errstr[0] = '\0';
-    store->on_ready(store->arg);
-    return true;
+    return send_prepare(store);
 }
 
 static void on_connect_io(evutil_socket_t fd, short what, void *arg);

@@ -1,13 +1,18 @@
 /*
  * worker.c -- the event loop of credits-worker (worker.h).
  *
- * One read brings a set of entries ("held" until acknowledged). Each entry
- * becomes a message: a valid job for the store, or an unstored rejection
- * decided here. Jobs are applied in batches of at most CREDITS_BATCH_MAX,
- * each one transaction; then every message's result is published, and only
- * then are the entries acknowledged. A failure anywhere leaves the entries
- * pending in Redis: they are read again and the job-ID dedupe makes the
- * second delivery a replay.
+ * One read brings a set of entries, held in a slot until acknowledged. Each
+ * entry becomes a message: a valid job for the store, or an unstored
+ * rejection decided here. Jobs are applied in batches of at most
+ * CREDITS_BATCH_MAX, each one transaction; then every message's result is
+ * published, and only then are the entries acknowledged. A failure anywhere
+ * leaves the entries pending in Redis: they are read again, and the job-ID
+ * dedupe makes the second delivery a replay.
+ *
+ * Two slots make a pipeline: while one slot's batch commits in PostgreSQL,
+ * the other is read, published or acknowledged in Redis. Slots are applied
+ * and published in the order they were read (FIFO), so a job's decision
+ * never depends on how the work overlapped.
  */
 #include "worker/worker.h"
 
@@ -24,17 +29,10 @@
 #include "worker/store.h"
 
 #define DEAD_REASON_BYTES_MAX 400
-
-enum worker_state {
-    WORKER_WAITING,    /* nothing in flight: the next step is scheduled or awaited */
-    WORKER_READING,    /* XREADGROUP in flight */
-    WORKER_APPLYING,   /* a batch transaction in flight */
-    WORKER_PUBLISHING, /* result writes in flight */
-    WORKER_ACKING,     /* XACK in flight */
-};
+#define WORKER_SLOTS 2
 
 enum held_stage {
-    HELD_NONE,    /* nothing held: read next */
+    HELD_NONE,    /* empty: may be read into */
     HELD_APPLY,   /* jobs from apply_from on are still to be decided */
     HELD_PUBLISH, /* every message decided: publish */
     HELD_ACK,     /* published: acknowledge */
@@ -43,7 +41,7 @@ enum held_stage {
 /* One entry read, and what to publish for it. */
 struct message {
     struct queue_entry *entry;
-    bool is_job;      /* a valid job: jobs[job_index] */
+    bool is_job; /* a valid job: jobs[job_index] */
     size_t job_index;
     bool decided;
     bool has_id;
@@ -54,11 +52,18 @@ struct message {
     char dead_reason[DEAD_REASON_BYTES_MAX + 1]; /* "" when not dead-lettered */
 };
 
-/* The entries of one read, until acknowledged. */
+struct worker;
+
+/* The entries of one read, until acknowledged. The arrays are allocated
+ * once, for the most one read can bring, and reused. */
 struct held {
+    struct worker *worker;
     enum held_stage stage;
-    struct queue_entry *entries;
+    bool busy;     /* an apply, publish or ack of this slot is in flight */
+    uint64_t seq;  /* read order: lower is older */
+    struct queue_entry *entries; /* from the queue; owned while held */
     size_t count;
+    size_t capacity;
     struct message *messages;
     struct batch_job *jobs;
     size_t job_count;
@@ -75,8 +80,11 @@ struct worker {
     struct event_base *base;
     struct queue *queue;
     struct store *store;
-    enum worker_state state;
-    struct held held;
+    struct held slots[WORKER_SLOTS];
+    uint64_t next_seq;
+    bool reading;       /* a read is in flight (into read_slot) */
+    struct held *read_slot;
+    bool prefetch_dry;  /* a non-blocking read found nothing: wait for progress */
     bool needs_pending; /* read this consumer's pending entries before new ones */
     char pending_after[QUEUE_STREAM_COUNT][QUEUE_ENTRY_ID_BYTES_MAX + 1];
     bool stopping;
@@ -121,43 +129,70 @@ static int64_t next_backoff(int64_t current_ms)
  * Held entries
  * ------------------------------------------------------------------------- */
 
-static void held_free(struct held *h)
+static void held_init(struct held *h, struct worker *w, size_t capacity)
 {
+    memset(h, 0, sizeof *h);
+    h->worker = w;
+    h->capacity = capacity;
+    h->messages = calloc(capacity, sizeof *h->messages);
+    h->jobs = calloc(capacity, sizeof *h->jobs);
+    h->job_message = calloc(capacity, sizeof *h->job_message);
+    ASSERT(h->messages && h->jobs && h->job_message);
+    for (size_t i = 0; i < capacity; i++)
+        msgpack_sbuffer_init(&h->messages[i].result);
+}
+
+/* Empties the slot (the entries stay pending in Redis unless acknowledged). */
+static void held_clear(struct held *h)
+{
+    ASSERT(!h->busy);
     if (h->batch_live)
         batch_free(&h->batch);
-    for (size_t i = 0; i < h->count; i++)
-        msgpack_sbuffer_destroy(&h->messages[i].result);
+    h->batch_live = false;
+    for (size_t i = 0; i < h->count; i++) {
+        struct message *m = &h->messages[i];
+        msgpack_sbuffer result = m->result;
+        result.size = 0; /* keep the buffer for the next read */
+        memset(m, 0, sizeof *m);
+        m->result = result;
+    }
     queue_entries_free(h->entries, h->count);
+    h->entries = NULL;
+    h->count = 0;
+    h->job_count = 0;
+    h->apply_from = 0;
+    h->isolating = false;
+    h->attempts = 0;
+    h->stage = HELD_NONE;
+}
+
+static void held_free(struct held *h)
+{
+    h->busy = false;
+    held_clear(h);
+    for (size_t i = 0; i < h->capacity; i++)
+        msgpack_sbuffer_destroy(&h->messages[i].result);
     free(h->messages);
     free(h->jobs);
     free(h->job_message);
-    memset(h, 0, sizeof *h);
 }
 
-/* Stream entry IDs are "<ms>-<seq>" from one Redis clock: their order across
- * the three streams is the order in which producers added them. */
-static int compare_entry_ids(const struct queue_entry *a, const struct queue_entry *b)
+/* Stream entry IDs come from one Redis clock: their order across the three
+ * streams is the order in which producers added the entries. */
+static int compare_entries(const void *pa, const void *pb)
 {
-    unsigned long long ams = 0, aseq = 0, bms = 0, bseq = 0;
-    sscanf(a->id, "%llu-%llu", &ams, &aseq);
-    sscanf(b->id, "%llu-%llu", &bms, &bseq);
-    if (ams != bms)
-        return ams < bms ? -1 : 1;
-    if (aseq != bseq)
-        return aseq < bseq ? -1 : 1;
+    const struct queue_entry *a = pa, *b = pb;
+    if (a->id_ms != b->id_ms)
+        return a->id_ms < b->id_ms ? -1 : 1;
+    if (a->id_seq != b->id_seq)
+        return a->id_seq < b->id_seq ? -1 : 1;
     return (int)a->stream - (int)b->stream;
 }
 
-static int compare_entries(const void *a, const void *b)
+static void set_message_result(struct message *m, const void *bytes, size_t len)
 {
-    return compare_entry_ids(a, b);
-}
-
-static void set_message_result(struct message *m, const struct result *r)
-{
-    msgpack_sbuffer_destroy(&m->result);
-    msgpack_sbuffer_init(&m->result);
-    int rc = codec_encode_result(r, &m->result);
+    m->result.size = 0;
+    int rc = msgpack_sbuffer_write(&m->result, bytes, len);
     ASSERT(rc == 0);
     m->decided = true;
 }
@@ -173,7 +208,10 @@ static void reject_message(struct message *m, struct result *r)
     m->key_mode = r->has_id ? QUEUE_KEY_SET_NX : QUEUE_KEY_NONE;
     m->reply = m->reply && r->has_id;
     snprintf(m->dead_reason, sizeof m->dead_reason, "%s", job_error_name(r->error));
-    set_message_result(m, r);
+    m->result.size = 0;
+    int rc = codec_encode_result(r, &m->result);
+    ASSERT(rc == 0);
+    m->decided = true;
     char id[160], message[RESULT_MESSAGE_BYTES_MAX + 8];
     log_event(LOG_INFO, "job_rejected", "entry=%s id=%s error=%s message=%s", m->entry->id,
               r->has_id ? log_quote(r->id, id, sizeof id) : "-", job_error_name(r->error),
@@ -195,6 +233,7 @@ static void classify_entry(struct held *h, size_t index)
     }
     enum job_error error = codec_decode_job(entry->job, entry->job_len, &job, &reject);
     if (error != JOB_OK) {
+        m->reply = job.reply;
         reject_message(m, &reject);
         return;
     }
@@ -216,23 +255,25 @@ static void classify_entry(struct held *h, size_t index)
 }
 
 /* Takes ownership of entries[0..count). */
-static void hold(struct worker *w, struct queue_entry *entries, size_t count)
+static void hold(struct worker *w, struct held *h, struct queue_entry *entries, size_t count)
 {
-    struct held *h = &w->held;
-    ASSERT(h->stage == HELD_NONE && count > 0);
+    ASSERT(h->stage == HELD_NONE && count > 0 && count <= h->capacity);
     qsort(entries, count, sizeof *entries, compare_entries);
     h->entries = entries;
     h->count = count;
-    h->messages = calloc(count, sizeof *h->messages);
-    h->jobs = calloc(count, sizeof *h->jobs);
-    h->job_message = calloc(count, sizeof *h->job_message);
-    ASSERT(h->messages && h->jobs && h->job_message);
+    h->seq = w->next_seq++;
     for (size_t i = 0; i < count; i++) {
         h->messages[i].entry = &entries[i];
-        msgpack_sbuffer_init(&h->messages[i].result);
         classify_entry(h, i);
     }
     h->stage = h->job_count > 0 ? HELD_APPLY : HELD_PUBLISH;
+}
+
+/* A slot moved on: a dry prefetch may find something now. */
+static void progressed(struct worker *w)
+{
+    w->prefetch_dry = false;
+    schedule_step(w);
 }
 
 /* ---------------------------------------------------------------------------
@@ -242,8 +283,10 @@ static void hold(struct worker *w, struct queue_entry *entries, size_t count)
 static void on_read(void *arg, int status, struct queue_entry *entries, size_t count)
 {
     struct worker *w = arg;
-    ASSERT(w->state == WORKER_READING);
-    w->state = WORKER_WAITING;
+    struct held *h = w->read_slot;
+    ASSERT(w->reading && h != NULL);
+    w->reading = false;
+    w->read_slot = NULL;
     if (status != 0 || w->torn_down) {
         queue_entries_free(entries, count);
         schedule_step(w);
@@ -257,57 +300,68 @@ static void on_read(void *arg, int status, struct queue_entry *entries, size_t c
     }
     if (count > 0) {
         log_event(LOG_DEBUG, "read", "entries=%zu pending=%d", count, w->needs_pending);
-        hold(w, entries, count);
+        hold(w, h, entries, count);
     } else {
         queue_entries_free(entries, count);
+        if (!w->needs_pending)
+            w->prefetch_dry = true;
     }
     schedule_step(w);
 }
 
-static void start_read(struct worker *w)
+static bool slot_is_empty(const struct held *h)
 {
+    return h->stage == HELD_NONE;
+}
+
+/* Reads into an empty slot. A read blocks only when nothing else is held:
+ * a blocked read holds up every other command on the Redis connection. */
+static void start_read(struct worker *w, struct held *h, bool others_held)
+{
+    ASSERT(!w->reading && slot_is_empty(h));
     const char *after[QUEUE_STREAM_COUNT];
     for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
         after[s] = w->pending_after[s];
     size_t count = (size_t)w->config->batch_jobs_max;
-    if (queue_read(w->queue, count, w->needs_pending, after, on_read, w) == 0)
-        w->state = WORKER_READING;
+    enum queue_read_mode mode = w->needs_pending ? QUEUE_READ_OWN_PENDING
+                                : others_held    ? QUEUE_READ_NEW
+                                                 : QUEUE_READ_NEW_BLOCKING;
+    if (queue_read(w->queue, count, mode, after, on_read, w) == 0) {
+        w->reading = true;
+        w->read_slot = h;
+    }
 }
 
 /* ---------------------------------------------------------------------------
  * Applying
  * ------------------------------------------------------------------------- */
 
-static void take_decisions(struct worker *w)
+static void take_decisions(struct held *h)
 {
-    struct held *h = &w->held;
     struct batch *batch = &h->batch;
     for (size_t i = 0; i < batch->job_count; i++) {
         const struct batch_job *bj = &batch->jobs[i];
         struct message *m = &h->messages[h->job_message[h->apply_from + i]];
         ASSERT(bj->outcome != BATCH_UNDECIDED && !m->decided);
         bool conflict = bj->outcome == BATCH_CONFLICT;
-        msgpack_sbuffer_destroy(&m->result);
-        msgpack_sbuffer_init(&m->result);
-        int rc = msgpack_sbuffer_write(&m->result, bj->encoded.data, bj->encoded.size);
-        ASSERT(rc == 0);
-        m->decided = true;
+        set_message_result(m, bj->encoded.data, bj->encoded.size);
         /* id_conflict: the result key keeps the original job's result. */
         m->key_mode = conflict ? QUEUE_KEY_NONE : QUEUE_KEY_SET;
         m->reply = m->reply && !conflict;
         if (conflict)
             snprintf(m->dead_reason, sizeof m->dead_reason, "id_conflict");
-        char id[160];
-        log_event(LOG_DEBUG, "job_decided", "id=%s outcome=%d error=%s replayed=%d",
-                  log_quote(bj->job.id, id, sizeof id), (int)bj->outcome,
-                  bj->result.error == JOB_OK ? "-" : job_error_name(bj->result.error),
-                  bj->result.replayed);
+        if (bj->result.error != JOB_OK || bj->result.replayed) {
+            char id[160];
+            log_event(LOG_DEBUG, "job_decided", "id=%s error=%s replayed=%d",
+                      log_quote(bj->job.id, id, sizeof id),
+                      bj->result.error == JOB_OK ? "-" : job_error_name(bj->result.error),
+                      bj->result.replayed);
+        }
     }
 }
 
-static void batch_done(struct worker *w)
+static void batch_done(struct held *h)
 {
-    struct held *h = &w->held;
     size_t n = h->batch.job_count;
     batch_free(&h->batch);
     h->batch_live = false;
@@ -318,9 +372,8 @@ static void batch_done(struct worker *w)
 }
 
 /* A job the database refuses even alone: dead-letter it with the error. */
-static void dead_letter_job(struct worker *w)
+static void dead_letter_job(struct worker *w, struct held *h)
 {
-    struct held *h = &w->held;
     struct message *m = &h->messages[h->job_message[h->apply_from]];
     snprintf(m->dead_reason, sizeof m->dead_reason, "database error: %s",
              store_errstr(w->store));
@@ -330,12 +383,11 @@ static void dead_letter_job(struct worker *w)
     char id[160], reason[DEAD_REASON_BYTES_MAX + 8];
     log_event(LOG_ERROR, "job_dead_lettered", "id=%s reason=%s", log_quote(m->id, id, sizeof id),
               log_quote(m->dead_reason, reason, sizeof reason));
-    batch_done(w);
+    batch_done(h);
 }
 
-static void on_failed(struct worker *w)
+static void on_failed(struct worker *w, struct held *h)
 {
-    struct held *h = &w->held;
     char why[STORE_ERRSTR_BYTES + 8];
     log_event(LOG_ERROR, "batch_failed", "jobs=%zu error=%s", h->batch.job_count,
               log_quote(store_errstr(w->store), why, sizeof why));
@@ -347,21 +399,36 @@ static void on_failed(struct worker *w)
         h->attempts = 0;
         return;
     }
-    dead_letter_job(w);
+    dead_letter_job(w, h);
+}
+
+/* The store lost its connection: the outcome of the batch in flight is
+ * unknown, and nothing not yet committed may go on. Redis delivers those
+ * entries again; the job-ID dedupe turns whatever did commit into replays. */
+static void drop_uncommitted(struct worker *w)
+{
+    for (int i = 0; i < WORKER_SLOTS; i++) {
+        struct held *h = &w->slots[i];
+        if (h->stage == HELD_APPLY && !h->busy)
+            held_clear(h);
+    }
+    w->needs_pending = true;
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
+        strcpy(w->pending_after[s], "0");
 }
 
 static void on_applied(void *arg, enum store_status status)
 {
-    struct worker *w = arg;
-    struct held *h = &w->held;
-    ASSERT(w->state == WORKER_APPLYING && h->batch_live);
-    w->state = WORKER_WAITING;
+    struct held *h = arg;
+    struct worker *w = h->worker;
+    ASSERT(h->busy && h->batch_live);
+    h->busy = false;
     if (w->torn_down)
         return;
     if (status == STORE_OK) {
         log_event(LOG_DEBUG, "batch_committed", "jobs=%zu", h->batch.job_count);
-        take_decisions(w);
-        batch_done(w);
+        take_decisions(h);
+        batch_done(h);
     } else if (status == STORE_RETRY && h->attempts < WORKER_RETRIES_MAX) {
         h->attempts++;
         char why[STORE_ERRSTR_BYTES + 8];
@@ -373,32 +440,27 @@ static void on_applied(void *arg, enum store_status status)
         evtimer_add(w->retry_timer, &delay);
         return;
     } else if (status == STORE_LOST) {
-        /* Unknown outcome: let Redis deliver the entries again; the job-ID
-         * dedupe turns whatever did commit into replays. */
         log_event(LOG_WARN, "batch_outcome_unknown", "jobs=%zu", h->batch.job_count);
-        held_free(h);
-        w->needs_pending = true;
+        drop_uncommitted(w);
     } else {
-        on_failed(w);
+        on_failed(w, h);
     }
-    schedule_step(w);
+    progressed(w);
 }
 
-static void start_apply(struct worker *w)
+static void start_apply(struct worker *w, struct held *h)
 {
-    struct held *h = &w->held;
-    ASSERT(!h->batch_live && h->apply_from < h->job_count);
+    ASSERT(!h->batch_live && !h->busy && h->apply_from < h->job_count);
     size_t left = h->job_count - h->apply_from;
     size_t max = h->isolating ? 1 : (size_t)w->config->batch_jobs_max;
     batch_init(&h->batch, h->jobs + h->apply_from, left < max ? left : max);
     h->batch_live = true;
-    if (store_apply(w->store, &h->batch, on_applied, w) != 0) {
+    h->busy = true;
+    if (store_apply(w->store, &h->batch, on_applied, h) != 0) {
+        h->busy = false;
         batch_free(&h->batch);
         h->batch_live = false;
-        return;
     }
-    if (h->batch_live)
-        w->state = WORKER_APPLYING;
 }
 
 /* ---------------------------------------------------------------------------
@@ -407,40 +469,40 @@ static void start_apply(struct worker *w)
 
 static void on_acked(void *arg, int status)
 {
-    struct worker *w = arg;
-    ASSERT(w->state == WORKER_ACKING);
-    w->state = WORKER_WAITING;
+    struct held *h = arg;
+    struct worker *w = h->worker;
+    ASSERT(h->busy && h->stage == HELD_ACK);
+    h->busy = false;
     if (w->torn_down)
         return;
     if (status == 0)
-        held_free(&w->held);
+        held_clear(h);
     else
         log_event(LOG_WARN, "ack_failed", "error=%s", queue_errstr(w->queue));
-    schedule_step(w);
+    progressed(w);
 }
 
-static void start_ack(struct worker *w)
+static void start_ack(struct worker *w, struct held *h)
 {
-    struct held *h = &w->held;
     const struct queue_entry **entries = calloc(h->count, sizeof *entries);
     ASSERT(entries != NULL);
     for (size_t i = 0; i < h->count; i++)
         entries[i] = &h->entries[i];
-    if (queue_ack(w->queue, entries, h->count, on_acked, w) == 0)
-        w->state = WORKER_ACKING;
+    h->busy = queue_ack(w->queue, entries, h->count, on_acked, h) == 0;
     free(entries);
 }
 
 static void on_published(void *arg, int status)
 {
-    struct worker *w = arg;
-    ASSERT(w->state == WORKER_PUBLISHING);
-    w->state = WORKER_WAITING;
+    struct held *h = arg;
+    struct worker *w = h->worker;
+    ASSERT(h->busy && h->stage == HELD_PUBLISH);
+    h->busy = false;
     if (w->torn_down)
         return;
     if (status == 0) {
-        w->held.stage = HELD_ACK;
-        schedule_step(w);
+        h->stage = HELD_ACK;
+        progressed(w);
         return;
     }
     /* Not acknowledged: publish again once Redis answers. */
@@ -449,26 +511,25 @@ static void on_published(void *arg, int status)
     evtimer_add(w->retry_timer, &delay);
 }
 
-static void start_publish(struct worker *w)
+static void start_publish(struct worker *w, struct held *h)
 {
-    struct held *h = &w->held;
     struct queue_publish *items = calloc(h->count, sizeof *items);
     ASSERT(items != NULL);
     for (size_t i = 0; i < h->count; i++) {
         const struct message *m = &h->messages[i];
         ASSERT(m->decided);
+        bool has_result = m->result.size > 0;
         items[i] = (struct queue_publish){
             .entry = m->entry,
-            .result = m->result.size ? m->result.data : NULL,
+            .result = has_result ? m->result.data : NULL,
             .result_len = m->result.size,
             .job_id = m->has_id ? m->id : NULL,
-            .key_mode = m->result.size ? m->key_mode : QUEUE_KEY_NONE,
-            .reply = m->reply && m->result.size > 0,
+            .key_mode = has_result ? m->key_mode : QUEUE_KEY_NONE,
+            .reply = m->reply && has_result,
             .dead_reason = m->dead_reason[0] ? m->dead_reason : NULL,
         };
     }
-    if (queue_publish(w->queue, items, h->count, on_published, w) == 0)
-        w->state = WORKER_PUBLISHING;
+    h->busy = queue_publish(w->queue, items, h->count, on_published, h) == 0;
     free(items);
 }
 
@@ -476,36 +537,66 @@ static void start_publish(struct worker *w)
  * The step: what to do next
  * ------------------------------------------------------------------------- */
 
+/* Slots in read order, oldest first. */
+static void slots_in_order(struct worker *w, struct held *order[WORKER_SLOTS])
+{
+    for (int i = 0; i < WORKER_SLOTS; i++)
+        order[i] = &w->slots[i];
+    if (order[1]->stage != HELD_NONE &&
+        (order[0]->stage == HELD_NONE || order[1]->seq < order[0]->seq)) {
+        struct held *t = order[0];
+        order[0] = order[1];
+        order[1] = t;
+    }
+}
+
+/* Starts what the held slots can do now: applies in read order, one at a
+ * time (one database connection); publishes and acks in read order. */
+static void advance_slots(struct worker *w, struct held *order[WORKER_SLOTS])
+{
+    bool redis = queue_is_ready(w->queue), postgres = store_is_ready(w->store);
+    bool older_unpublished = false;
+    for (int i = 0; i < WORKER_SLOTS; i++) {
+        struct held *h = order[i];
+        if (h->busy || h->stage == HELD_NONE) {
+            older_unpublished = older_unpublished || h->stage == HELD_APPLY ||
+                                h->stage == HELD_PUBLISH;
+            continue;
+        }
+        if (h->stage == HELD_APPLY && postgres && !older_unpublished)
+            start_apply(w, h);
+        else if (h->stage == HELD_PUBLISH && redis && !older_unpublished)
+            start_publish(w, h);
+        else if (h->stage == HELD_ACK && redis)
+            start_ack(w, h);
+        older_unpublished = older_unpublished || h->stage == HELD_APPLY ||
+                            h->stage == HELD_PUBLISH;
+    }
+}
+
 static void step(struct worker *w)
 {
-    if (w->state != WORKER_WAITING || evtimer_pending(w->retry_timer, NULL))
+    if (w->torn_down)
         return;
-    struct held *h = &w->held;
-    bool redis = queue_is_ready(w->queue), postgres = store_is_ready(w->store);
-    switch (h->stage) {
-    case HELD_NONE:
-        if (w->stopping) {
+    struct held *order[WORKER_SLOTS];
+    slots_in_order(w, order);
+    if (!evtimer_pending(w->retry_timer, NULL))
+        advance_slots(w, order);
+
+    bool any_held = !slot_is_empty(order[0]) || !slot_is_empty(order[1]);
+    if (w->stopping) {
+        if (!any_held && !w->reading) {
             log_event(LOG_INFO, "stopped", "clean=1");
             event_base_loopbreak(w->base);
-        } else if (redis && postgres) {
-            start_read(w);
         }
-        break;
-    case HELD_APPLY:
-        if (postgres)
-            start_apply(w);
-        break;
-    case HELD_PUBLISH:
-        if (redis)
-            start_publish(w);
-        break;
-    case HELD_ACK:
-        if (redis)
-            start_ack(w);
-        break;
-    default:
-        UNREACHABLE();
+        return;
     }
+    bool ready = queue_is_ready(w->queue) && store_is_ready(w->store);
+    struct held *empty = slot_is_empty(order[1]) ? order[1] : NULL;
+    if (slot_is_empty(order[0]))
+        empty = order[0];
+    if (ready && !w->reading && empty && !(any_held && w->prefetch_dry))
+        start_read(w, empty, any_held);
 }
 
 static void on_step(evutil_socket_t fd, short what, void *arg)
@@ -594,6 +685,14 @@ static void on_store_timer(evutil_socket_t fd, short what, void *arg)
  * Stopping
  * ------------------------------------------------------------------------- */
 
+static size_t held_entries(const struct worker *w)
+{
+    size_t n = 0;
+    for (int i = 0; i < WORKER_SLOTS; i++)
+        n += w->slots[i].count;
+    return n;
+}
+
 static void on_signal(evutil_socket_t signum, short what, void *arg)
 {
     (void)what;
@@ -601,7 +700,7 @@ static void on_signal(evutil_socket_t signum, short what, void *arg)
     if (w->stopping)
         return;
     w->stopping = true;
-    log_event(LOG_INFO, "stopping", "signal=%d held=%zu", (int)signum, w->held.count);
+    log_event(LOG_INFO, "stopping", "signal=%d held=%zu", (int)signum, held_entries(w));
     int64_t ms = w->config->shutdown_timeout_ms;
     struct timeval timeout = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     evtimer_add(w->shutdown_timer, &timeout);
@@ -614,7 +713,7 @@ static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct worker *w = arg;
     log_event(LOG_WARN, "stopped_unfinished",
-              "held=%zu note=\"left pending in Redis for the next worker\"", w->held.count);
+              "held=%zu note=\"left pending in Redis for the next worker\"", held_entries(w));
     event_base_loopbreak(w->base);
 }
 
@@ -671,6 +770,9 @@ int worker_run(const struct config *config)
         return 1;
     }
     make_events(&w);
+    /* One read brings up to CREDITS_BATCH_MAX entries from each stream. */
+    for (int i = 0; i < WORKER_SLOTS; i++)
+        held_init(&w.slots[i], &w, (size_t)config->batch_jobs_max * QUEUE_STREAM_COUNT);
     struct queue_config qc;
     queue_config_from(config, &qc);
     w.queue = queue_new(w.base, &qc, on_queue_ready, on_queue_lost, &w);
@@ -690,7 +792,8 @@ int worker_run(const struct config *config)
     w.torn_down = true;
     queue_free(w.queue);
     store_free(w.store);
-    held_free(&w.held);
+    for (int i = 0; i < WORKER_SLOTS; i++)
+        held_free(&w.slots[i]);
     free_events(&w);
     event_base_free(w.base);
     return 0;
