@@ -38,6 +38,10 @@ struct queue_op {
     void *arg;
     struct queue_entry *entries;
     size_t entry_count;
+    /* An XPENDING summary op: one reply per stream, in stream order. */
+    queue_pending_cb *pending_done;
+    struct queue_pending pending[QUEUE_STREAM_COUNT];
+    int pending_seen;
 };
 
 struct queue {
@@ -77,7 +81,9 @@ static struct queue_op *op_new(struct queue *queue, queue_done_cb *done, void *a
 static void op_finish(struct queue_op *op)
 {
     ASSERT(op->replies_left == 0);
-    if (op->is_read) {
+    if (op->pending_done) {
+        op->pending_done(op->arg, op->status, op->pending);
+    } else if (op->is_read) {
         evtimer_del(op->queue->read_timer);
         if (op->status != 0) {
             queue_entries_free(op->entries, op->entry_count);
@@ -106,6 +112,7 @@ static bool reply_is_error(struct queue *queue, const redisReply *reply)
 }
 
 static void parse_read_reply(struct queue_op *op, const redisReply *reply);
+static void parse_pending_reply(struct queue_op *op, const redisReply *reply);
 
 static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
 {
@@ -113,10 +120,13 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
     struct queue_op *op = privdata;
     const redisReply *reply = reply_ptr;
     ASSERT(op && op->replies_left > 0);
-    if (reply_is_error(op->queue, reply))
+    if (reply_is_error(op->queue, reply)) {
         op->status = -1;
-    else if (op->is_read)
+        op->pending_seen += op->pending_done != NULL; /* keep replies aligned to streams */
+    } else if (op->is_read)
         parse_read_reply(op, reply);
+    else if (op->pending_done)
+        parse_pending_reply(op, reply);
     op->replies_left--;
     if (op->replies_left == 0)
         op_finish(op);
@@ -502,6 +512,42 @@ void queue_entries_free(struct queue_entry *entries, size_t count)
     for (size_t i = 0; i < count; i++)
         free(entries[i].job);
     free(entries);
+}
+
+/* ---------------------------------------------------------------------------
+ * Pending summary (XPENDING key group): [count, min-id, max-id, consumers]
+ * ------------------------------------------------------------------------- */
+
+static void parse_pending_reply(struct queue_op *op, const redisReply *reply)
+{
+    ASSERT(op->pending_seen < QUEUE_STREAM_COUNT);
+    struct queue_pending *p = &op->pending[op->pending_seen++];
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        set_errstr(op->queue, "unexpected XPENDING reply", NULL);
+        op->status = -1;
+        return;
+    }
+    p->count = reply->element[0]->integer;
+    const redisReply *min_id = reply->element[1];
+    uint64_t seq = 0;
+    if (p->count > 0 && min_id->type == REDIS_REPLY_STRING &&
+        !parse_entry_id(min_id->str, &p->oldest_ms, &seq))
+        op->status = -1;
+}
+
+int queue_pending_summary(struct queue *queue, queue_pending_cb *cb, void *arg)
+{
+    ASSERT(cb);
+    if (queue->state != QUEUE_READY)
+        return -1;
+    struct queue_op *op = op_new(queue, NULL, arg);
+    op->pending_done = cb;
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
+        const char *argv[3] = {"XPENDING", queue->stream_keys[s], queue->config.group};
+        op_send(op, 3, argv, NULL);
+    }
+    return op_sent(op);
 }
 
 /* ---------------------------------------------------------------------------

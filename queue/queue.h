@@ -123,6 +123,19 @@ int queue_publish(struct queue *queue, const struct queue_publish *items, size_t
 int queue_ack(struct queue *queue, const struct queue_entry *const *entries, size_t count,
               queue_done_cb *cb, void *arg) __attribute__((warn_unused_result));
 
+/* The group's pending entries on one stream (XPENDING summary). */
+struct queue_pending {
+    int64_t count;
+    uint64_t oldest_ms; /* time part of the oldest pending entry's ID; 0 when none */
+};
+
+typedef void queue_pending_cb(void *arg, int status,
+                              const struct queue_pending pending[QUEUE_STREAM_COUNT]);
+
+/* Reads the pending summary of the three streams (for metrics). */
+int queue_pending_summary(struct queue *queue, queue_pending_cb *cb, void *arg)
+    __attribute__((warn_unused_result));
+
 /* The key of a job stream, e.g. "credits:jobs:consume". */
 const char *queue_stream_key(const struct queue *queue, enum job_type stream);
 

@@ -18,6 +18,7 @@ enum setting_kind {
     SETTING_TEXT,      /* any text up to max bytes, may be empty */
     SETTING_REDIS_URL, /* struct redis_url */
     SETTING_LOG_LEVEL, /* enum log_level */
+    SETTING_LOG_FORMAT, /* enum log_format */
 };
 
 struct setting {
@@ -56,11 +57,16 @@ static const struct setting settings[] = {
      INT64_C(3600000), false, "on SIGTERM, how long to finish the work in flight"},
     {"CREDITS_LOG_LEVEL", SETTING_LOG_LEVEL, FIELD(log_level), "info", 0, 0, false,
      "debug, info, warn or error"},
+    {"CREDITS_LOG_FORMAT", SETTING_LOG_FORMAT, FIELD(log_format), "logfmt", 0, 0, false,
+     "logfmt or json: one line per event on stderr"},
+    {"CREDITS_HTTP_ADDR", SETTING_TEXT, FIELD(http_addr), "127.0.0.1:9464", 0,
+     CONFIG_NAME_BYTES_MAX, false, "host:port of /metrics, /healthz and /readyz; empty: off"},
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
+static const char *const log_format_names[] = {"logfmt", "json"};
 
 static int set_int(const struct setting *s, void *field, const char *value, char *errstr,
                    size_t errstr_len)
@@ -116,6 +122,19 @@ static int set_log_level(const struct setting *s, enum log_level *field, const c
     return -1;
 }
 
+static int set_log_format(const struct setting *s, enum log_format *field, const char *value,
+                          char *errstr, size_t errstr_len)
+{
+    for (size_t i = 0; i < sizeof log_format_names / sizeof log_format_names[0]; i++) {
+        if (strcmp(value, log_format_names[i]) == 0) {
+            *field = (enum log_format)i;
+            return 0;
+        }
+    }
+    snprintf(errstr, errstr_len, "%s must be logfmt or json (got \"%s\")", s->name, value);
+    return -1;
+}
+
 static int apply_setting(struct config *config, const struct setting *s, const char *value,
                          char *errstr, size_t errstr_len)
 {
@@ -136,6 +155,8 @@ static int apply_setting(struct config *config, const struct setting *s, const c
     }
     case SETTING_LOG_LEVEL:
         return set_log_level(s, field, value, errstr, errstr_len);
+    case SETTING_LOG_FORMAT:
+        return set_log_format(s, field, value, errstr, errstr_len);
     default:
         UNREACHABLE();
     }
@@ -198,24 +219,88 @@ static void default_consumer(char *out, size_t out_len)
         snprintf(out, out_len, "worker");
 }
 
-int config_load_env(struct config *config, char *errstr, size_t errstr_len)
+static void set_defaults(struct config *config)
 {
-    ASSERT(config && errstr);
     memset(config, 0, sizeof *config);
+    char errstr[256];
     for (size_t i = 0; i < SETTING_COUNT; i++) {
         const struct setting *s = &settings[i];
-        const char *value = getenv(s->name);
-        if (!value || (value[0] == '\0' && s->kind != SETTING_TEXT))
-            value = s->default_value;
-        if (!value) {
+        if (!s->default_value) {
             ASSERT(s->offset == FIELD(consumer));
             default_consumer(config->consumer, sizeof config->consumer);
             continue;
         }
+        int rc = apply_setting(config, s, s->default_value, errstr, sizeof errstr);
+        ASSERT(rc == 0);
+    }
+}
+
+/* One "NAME=VALUE" line of a settings file; blank lines and '#' comments
+ * are skipped. Quotes are not special: the value is the rest of the line. */
+static int apply_file_line(struct config *config, char *line, const char *path, int lineno,
+                           char *errstr, size_t errstr_len)
+{
+    line[strcspn(line, "\r\n")] = '\0';
+    char *p = line;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0' || *p == '#')
+        return 0;
+    char *eq = strchr(p, '=');
+    if (!eq) {
+        snprintf(errstr, errstr_len, "%s:%d: expected NAME=VALUE", path, lineno);
+        return -1;
+    }
+    *eq = '\0';
+    const struct setting *s = find_setting(p);
+    if (!s) {
+        snprintf(errstr, errstr_len, "%s:%d: unknown setting %s", path, lineno, p);
+        return -1;
+    }
+    char reason[512];
+    if (apply_setting(config, s, eq + 1, reason, sizeof reason) != 0) {
+        snprintf(errstr, errstr_len, "%s:%d: %s", path, lineno, reason);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_file(struct config *config, const char *path, char *errstr, size_t errstr_len)
+{
+    FILE *in = fopen(path, "r");
+    if (!in) {
+        snprintf(errstr, errstr_len, "cannot read the settings file %s: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    char line[CONFIG_CONNINFO_BYTES_MAX + 64];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, in))
+        rc = apply_file_line(config, line, path, ++lineno, errstr, errstr_len);
+    fclose(in);
+    return rc;
+}
+
+int config_load(struct config *config, const char *path, char *errstr, size_t errstr_len)
+{
+    ASSERT(config && errstr);
+    set_defaults(config);
+    if (path && load_file(config, path, errstr, errstr_len) != 0)
+        return -1;
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const struct setting *s = &settings[i];
+        const char *value = getenv(s->name);
+        if (!value || (value[0] == '\0' && s->kind != SETTING_TEXT))
+            continue;
         if (apply_setting(config, s, value, errstr, errstr_len) != 0)
             return -1;
     }
     return 0;
+}
+
+int config_load_env(struct config *config, char *errstr, size_t errstr_len)
+{
+    return config_load(config, NULL, errstr, errstr_len);
 }
 
 static void print_value(const struct config *config, const struct setting *s, FILE *out)
@@ -230,7 +315,10 @@ static void print_value(const struct config *config, const struct setting *s, FI
         break;
     case SETTING_TEXT:
         /* A conninfo may carry a password anywhere in it: show only whether it is set. */
-        fputs(((const char *)field)[0] ? "(set, not shown)" : "", out);
+        if (s->secret)
+            fputs(((const char *)field)[0] ? "(set, not shown)" : "", out);
+        else
+            fputs((const char *)field, out);
         break;
     case SETTING_REDIS_URL: {
         char redacted[600];
@@ -240,6 +328,9 @@ static void print_value(const struct config *config, const struct setting *s, FI
     }
     case SETTING_LOG_LEVEL:
         fputs(log_level_names[*(const enum log_level *)field], out);
+        break;
+    case SETTING_LOG_FORMAT:
+        fputs(log_format_names[*(const enum log_format *)field], out);
         break;
     default:
         UNREACHABLE();

@@ -26,6 +26,11 @@ enum log_level {
     LOG_ERROR,
 };
 
+enum log_format {
+    LOG_FORMAT_LOGFMT = 0,
+    LOG_FORMAT_JSON,
+};
+
 struct config {
     struct redis_url redis;                      /* CREDITS_REDIS_URL */
     char database_url[CONFIG_CONNINFO_BYTES_MAX + 1]; /* CREDITS_DATABASE_URL */
@@ -38,10 +43,17 @@ struct config {
     int64_t block_ms;                            /* CREDITS_BLOCK_MS */
     int64_t shutdown_timeout_ms;                 /* CREDITS_SHUTDOWN_TIMEOUT_MS */
     enum log_level log_level;                    /* CREDITS_LOG_LEVEL */
+    enum log_format log_format;                  /* CREDITS_LOG_FORMAT */
+    char http_addr[CONFIG_NAME_BYTES_MAX + 1];   /* CREDITS_HTTP_ADDR; "" disables */
 };
 
-/* Fills every setting with its default, then applies the environment.
- * 0, or -1 with a message for people in errstr (naming the variable). */
+/* Fills every setting with its default, then applies the settings file
+ * `path` (NULL: none; lines NAME=VALUE, '#' comments), then the environment.
+ * 0, or -1 with a message for people in errstr (naming the setting). */
+int config_load(struct config *config, const char *path, char *errstr, size_t errstr_len)
+    __attribute__((warn_unused_result));
+
+/* config_load() without a settings file: defaults, then the environment. */
 int config_load_env(struct config *config, char *errstr, size_t errstr_len)
     __attribute__((warn_unused_result));
 

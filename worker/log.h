@@ -1,6 +1,8 @@
 /*
  * log.h -- one line per event on stderr, logfmt:
  *   ts=2026-11-24T07:25:05.123Z level=info event=batch_committed jobs=12
+ * or JSON (CREDITS_LOG_FORMAT=json), with the same keys:
+ *   {"ts":"2026-11-24T07:25:05.123Z","level":"info","event":"batch_committed","jobs":12}
  *
  * Owns the line format and the level filter. Callers never put a secret in
  * a log line (URLs are redacted with redis_url_redacted()).
@@ -12,6 +14,7 @@
 
 /* Set once at start-up, before the event loop runs; read-only afterwards. */
 void log_set_level(enum log_level level);
+void log_set_format(enum log_format format);
 
 /* Writes one line: ts, level, event, then `fields` (printf-style, already in
  * key=value form; quote values that may hold spaces with log_quote()). */

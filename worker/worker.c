@@ -25,11 +25,15 @@
 #include "core/batch.h"
 #include "core/codec.h"
 #include "queue/queue.h"
+#include "worker/http.h"
 #include "worker/log.h"
+#include "worker/metrics.h"
 #include "worker/store.h"
 
 #define DEAD_REASON_BYTES_MAX 400
 #define WORKER_SLOTS 2
+#define WORKER_STATS_INTERVAL_MS 5000 /* how often the pending gauges are refreshed */
+#define WORKER_STALL_MS 60000         /* held work with no progress this long: not live */
 
 enum held_stage {
     HELD_NONE,    /* empty: may be read into */
@@ -48,6 +52,11 @@ struct message {
     char id[JOB_ID_BYTES_MAX + 1];
     bool reply;
     msgpack_sbuffer result; /* empty: no result (a job the database refused) */
+    /* What was decided, for the metrics. */
+    bool has_type;
+    enum job_type type;
+    enum job_error error; /* JOB_OK also for a job dead-lettered on a database error */
+    bool replayed;
     enum queue_result_key key_mode;
     char dead_reason[DEAD_REASON_BYTES_MAX + 1]; /* "" when not dead-lettered */
 };
@@ -97,6 +106,11 @@ struct worker {
     struct event *store_timer;
     struct event *shutdown_timer;
     struct event *signal_events[2];
+    struct event *stats_timer;
+    struct metrics metrics;
+    struct http *http;
+    int64_t last_progress_ms;
+    bool was_ready[2]; /* a peer was ready before: its next ready is a reconnect */
 };
 
 static void schedule_step(struct worker *w)
@@ -157,6 +171,7 @@ static void held_clear(struct held *h)
         m->result = result;
     }
     queue_entries_free(h->entries, h->count);
+    h->worker->metrics.inflight_jobs -= (int64_t)h->count;
     h->entries = NULL;
     h->count = 0;
     h->job_count = 0;
@@ -207,6 +222,9 @@ static void reject_message(struct message *m, struct result *r)
         strcpy(m->id, r->id);
     m->key_mode = r->has_id ? QUEUE_KEY_SET_NX : QUEUE_KEY_NONE;
     m->reply = m->reply && r->has_id;
+    m->has_type = r->has_type;
+    m->type = r->type;
+    m->error = r->error;
     snprintf(m->dead_reason, sizeof m->dead_reason, "%s", job_error_name(r->error));
     m->result.size = 0;
     int rc = codec_encode_result(r, &m->result);
@@ -262,6 +280,7 @@ static void hold(struct worker *w, struct held *h, struct queue_entry *entries, 
     h->entries = entries;
     h->count = count;
     h->seq = w->next_seq++;
+    w->metrics.inflight_jobs += (int64_t)count;
     for (size_t i = 0; i < count; i++) {
         h->messages[i].entry = &entries[i];
         classify_entry(h, i);
@@ -272,6 +291,7 @@ static void hold(struct worker *w, struct held *h, struct queue_entry *entries, 
 /* A slot moved on: a dry prefetch may find something now. */
 static void progressed(struct worker *w)
 {
+    w->last_progress_ms = wall_clock_ms();
     w->prefetch_dry = false;
     schedule_step(w);
 }
@@ -345,6 +365,10 @@ static void take_decisions(struct held *h)
         ASSERT(bj->outcome != BATCH_UNDECIDED && !m->decided);
         bool conflict = bj->outcome == BATCH_CONFLICT;
         set_message_result(m, bj->encoded.data, bj->encoded.size);
+        m->has_type = true;
+        m->type = bj->job.type;
+        m->error = bj->result.error;
+        m->replayed = bj->result.replayed;
         /* id_conflict: the result key keeps the original job's result. */
         m->key_mode = conflict ? QUEUE_KEY_NONE : QUEUE_KEY_SET;
         m->reply = m->reply && !conflict;
@@ -425,8 +449,13 @@ static void on_applied(void *arg, enum store_status status)
     h->busy = false;
     if (w->torn_down)
         return;
+    if (status != STORE_OK)
+        w->metrics.db_errors[status == STORE_RETRY    ? METRICS_DB_RETRY
+                             : status == STORE_FAILED ? METRICS_DB_FAILED
+                                                      : METRICS_DB_LOST]++;
     if (status == STORE_OK) {
         log_event(LOG_DEBUG, "batch_committed", "jobs=%zu", h->batch.job_count);
+        metrics_observe_batch(&w->metrics, h->batch.job_count);
         take_decisions(h);
         batch_done(h);
     } else if (status == STORE_RETRY && h->attempts < WORKER_RETRIES_MAX) {
@@ -492,6 +521,22 @@ static void start_ack(struct worker *w, struct held *h)
     free(entries);
 }
 
+/* The slot's results are out: count its decisions and their latency. */
+static void count_published(struct worker *w, const struct held *h)
+{
+    int64_t now_ms = wall_clock_ms();
+    for (size_t i = 0; i < h->count; i++) {
+        const struct message *m = &h->messages[i];
+        if (m->result.size > 0) {
+            metrics_count_job(&w->metrics, m->has_type, m->type, m->error, m->replayed);
+            metrics_observe_latency(&w->metrics,
+                                    (double)(now_ms - (int64_t)m->entry->id_ms) / 1000.0);
+        }
+        if (m->dead_reason[0])
+            metrics_count_dead_letter(&w->metrics, m->error);
+    }
+}
+
 static void on_published(void *arg, int status)
 {
     struct held *h = arg;
@@ -501,6 +546,7 @@ static void on_published(void *arg, int status)
     if (w->torn_down)
         return;
     if (status == 0) {
+        count_published(w, h);
         h->stage = HELD_ACK;
         progressed(w);
         return;
@@ -621,6 +667,9 @@ static void on_queue_ready(void *arg)
 {
     struct worker *w = arg;
     log_event(LOG_INFO, "redis_ready", "consumer=%s", w->config->consumer);
+    w->metrics.reconnects[METRICS_REDIS] += w->was_ready[METRICS_REDIS];
+    w->was_ready[METRICS_REDIS] = true;
+    w->metrics.up[METRICS_REDIS] = true;
     w->queue_backoff_ms = WORKER_BACKOFF_MIN_MS;
     /* Whatever this consumer was given before is read again first. */
     w->needs_pending = true;
@@ -632,6 +681,7 @@ static void on_queue_ready(void *arg)
 static void on_queue_lost(void *arg)
 {
     struct worker *w = arg;
+    w->metrics.up[METRICS_REDIS] = false;
     char why[300];
     log_event(LOG_WARN, "redis_lost", "error=%s retry_ms=%lld",
               log_quote(queue_errstr(w->queue), why, sizeof why),
@@ -655,6 +705,9 @@ static void on_store_ready(void *arg)
 {
     struct worker *w = arg;
     log_event(LOG_INFO, "postgres_ready", "application_name=credits-worker");
+    w->metrics.reconnects[METRICS_POSTGRES] += w->was_ready[METRICS_POSTGRES];
+    w->was_ready[METRICS_POSTGRES] = true;
+    w->metrics.up[METRICS_POSTGRES] = true;
     w->store_backoff_ms = WORKER_BACKOFF_MIN_MS;
     schedule_step(w);
 }
@@ -662,6 +715,7 @@ static void on_store_ready(void *arg)
 static void on_store_lost(void *arg)
 {
     struct worker *w = arg;
+    w->metrics.up[METRICS_POSTGRES] = false;
     char why[STORE_ERRSTR_BYTES + 8];
     log_event(LOG_WARN, "postgres_lost", "error=%s retry_ms=%lld",
               log_quote(store_errstr(w->store), why, sizeof why),
@@ -718,6 +772,79 @@ static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---------------------------------------------------------------------------
+ * Health and the pending gauges
+ * ------------------------------------------------------------------------- */
+
+static bool is_ready(void *arg, char *why, size_t why_len)
+{
+    struct worker *w = arg;
+    bool redis = queue_is_ready(w->queue), postgres = store_is_ready(w->store);
+    w->metrics.ready = redis && postgres && !w->stopping;
+    if (!w->metrics.ready)
+        snprintf(why, why_len, "%s%s%s", redis ? "" : "redis not connected; ",
+                 postgres ? "" : "postgres not connected; ", w->stopping ? "stopping" : "");
+    return w->metrics.ready;
+}
+
+/* Live while the loop answers and held work keeps moving: a batch stuck
+ * for WORKER_STALL_MS (a hung statement, say) makes the worker unhealthy,
+ * so that a supervisor restarts it; its entries stay pending in Redis. */
+static bool is_live(void *arg, char *why, size_t why_len)
+{
+    struct worker *w = arg;
+    bool held = w->metrics.inflight_jobs > 0;
+    int64_t idle_ms = wall_clock_ms() - w->last_progress_ms;
+    if (held && idle_ms > WORKER_STALL_MS) {
+        snprintf(why, why_len, "held work has not moved for %lld ms", (long long)idle_ms);
+        return false;
+    }
+    return true;
+}
+
+static void on_pending_summary(void *arg, int status,
+                               const struct queue_pending pending[QUEUE_STREAM_COUNT])
+{
+    struct worker *w = arg;
+    if (status != 0 || w->torn_down)
+        return;
+    int64_t now_ms = wall_clock_ms();
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
+        w->metrics.pending[s] = pending[s].count;
+        w->metrics.oldest_pending_age_s[s] =
+            pending[s].count > 0 && now_ms > (int64_t)pending[s].oldest_ms
+                ? (double)(now_ms - (int64_t)pending[s].oldest_ms) / 1000.0
+                : 0.0;
+    }
+}
+
+static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    char why[8];
+    is_ready(w, why, sizeof why);
+    if (queue_is_ready(w->queue) && queue_pending_summary(w->queue, on_pending_summary, w) != 0)
+        log_event(LOG_DEBUG, "stats_skipped", "error=redis");
+}
+
+static int start_http(struct worker *w)
+{
+    if (w->config->http_addr[0] == '\0')
+        return 0;
+    struct http_endpoints endpoints = {&w->metrics, is_live, is_ready, w};
+    char errstr[300];
+    w->http = http_start(w->base, w->config->http_addr, &endpoints, errstr, sizeof errstr);
+    if (!w->http) {
+        char quoted[320];
+        log_event(LOG_ERROR, "start_failed", "error=%s", log_quote(errstr, quoted, sizeof quoted));
+        return -1;
+    }
+    log_event(LOG_INFO, "http_listening", "addr=%s", w->config->http_addr);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Set-up and tear-down
  * ------------------------------------------------------------------------- */
 
@@ -742,8 +869,11 @@ static void make_events(struct worker *w)
     w->shutdown_timer = evtimer_new(w->base, on_shutdown_timeout, w);
     w->signal_events[0] = evsignal_new(w->base, SIGTERM, on_signal, w);
     w->signal_events[1] = evsignal_new(w->base, SIGINT, on_signal, w);
+    w->stats_timer = event_new(w->base, -1, EV_PERSIST, on_stats_timer, w);
     ASSERT(w->step_event && w->retry_timer && w->queue_timer && w->store_timer &&
-           w->shutdown_timer && w->signal_events[0] && w->signal_events[1]);
+           w->shutdown_timer && w->signal_events[0] && w->signal_events[1] && w->stats_timer);
+    struct timeval every = {WORKER_STATS_INTERVAL_MS / 1000, 0};
+    event_add(w->stats_timer, &every);
     event_add(w->signal_events[0], NULL);
     event_add(w->signal_events[1], NULL);
 }
@@ -752,7 +882,7 @@ static void free_events(struct worker *w)
 {
     struct event *events[] = {w->step_event,     w->retry_timer,      w->queue_timer,
                               w->store_timer,    w->shutdown_timer,   w->signal_events[0],
-                              w->signal_events[1]};
+                              w->signal_events[1], w->stats_timer};
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
         event_free(events[i]);
 }
@@ -773,6 +903,14 @@ int worker_run(const struct config *config)
     /* One read brings up to CREDITS_BATCH_MAX entries from each stream. */
     for (int i = 0; i < WORKER_SLOTS; i++)
         held_init(&w.slots[i], &w, (size_t)config->batch_jobs_max * QUEUE_STREAM_COUNT);
+    w.last_progress_ms = wall_clock_ms();
+    if (start_http(&w) != 0) {
+        for (int i = 0; i < WORKER_SLOTS; i++)
+            held_free(&w.slots[i]);
+        free_events(&w);
+        event_base_free(w.base);
+        return 1;
+    }
     struct queue_config qc;
     queue_config_from(config, &qc);
     w.queue = queue_new(w.base, &qc, on_queue_ready, on_queue_lost, &w);
@@ -790,6 +928,7 @@ int worker_run(const struct config *config)
     event_base_dispatch(w.base);
 
     w.torn_down = true;
+    http_free(w.http);
     queue_free(w.queue);
     store_free(w.store);
     for (int i = 0; i < WORKER_SLOTS; i++)
