@@ -32,7 +32,8 @@ struct queue_op {
     struct queue *queue;
     size_t replies_left;
     int status;
-    bool is_read; /* an XREADGROUP: its one reply is parsed */
+    bool is_read; /* an XREADGROUP, then (own pending) one XPENDING per stream */
+    int read_replies_seen;
     queue_done_cb *done;
     queue_read_cb *read_done;
     void *arg;
@@ -40,6 +41,8 @@ struct queue_op {
     size_t entry_count;
     /* An XPENDING summary op: one reply per stream, in stream order. */
     queue_pending_cb *pending_done;
+    queue_claim_cb *claim_done;
+    int64_t claimed;
     struct queue_pending pending[QUEUE_STREAM_COUNT];
     int pending_seen;
 };
@@ -83,6 +86,8 @@ static void op_finish(struct queue_op *op)
     ASSERT(op->replies_left == 0);
     if (op->pending_done) {
         op->pending_done(op->arg, op->status, op->pending);
+    } else if (op->claim_done) {
+        op->claim_done(op->arg, op->status, op->claimed);
     } else if (op->is_read) {
         evtimer_del(op->queue->read_timer);
         if (op->status != 0) {
@@ -113,6 +118,8 @@ static bool reply_is_error(struct queue *queue, const redisReply *reply)
 
 static void parse_read_reply(struct queue_op *op, const redisReply *reply);
 static void parse_pending_reply(struct queue_op *op, const redisReply *reply);
+static void parse_deliveries_reply(struct queue_op *op, const redisReply *reply);
+static void parse_claim_reply(struct queue_op *op, const redisReply *reply);
 
 static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
 {
@@ -122,11 +129,19 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
     ASSERT(op && op->replies_left > 0);
     if (reply_is_error(op->queue, reply)) {
         op->status = -1;
-        op->pending_seen += op->pending_done != NULL; /* keep replies aligned to streams */
-    } else if (op->is_read)
-        parse_read_reply(op, reply);
-    else if (op->pending_done)
+        /* Keep later replies aligned with their streams. */
+        op->pending_seen += op->pending_done != NULL;
+        op->read_replies_seen += op->is_read;
+    } else if (op->is_read) {
+        if (op->read_replies_seen++ == 0)
+            parse_read_reply(op, reply);
+        else
+            parse_deliveries_reply(op, reply);
+    } else if (op->pending_done) {
         parse_pending_reply(op, reply);
+    } else if (op->claim_done) {
+        parse_claim_reply(op, reply);
+    }
     op->replies_left--;
     if (op->replies_left == 0)
         op_finish(op);
@@ -466,6 +481,49 @@ static void parse_read_reply(struct queue_op *op, const redisReply *reply)
     }
 }
 
+/* After an own-pending XREADGROUP, the delivery counts of the same entries:
+ * XPENDING key group (after + count consumer, one per stream. */
+static void send_deliveries(struct queue_op *op, const char *count,
+                            const char *const after_ids[QUEUE_STREAM_COUNT])
+{
+    struct queue *queue = op->queue;
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
+        char start[QUEUE_ENTRY_ID_BYTES_MAX + 2];
+        if (strcmp(after_ids[s], "0") == 0)
+            snprintf(start, sizeof start, "-");
+        else
+            snprintf(start, sizeof start, "(%s", after_ids[s]);
+        const char *argv[7] = {"XPENDING", queue->stream_keys[s], queue->config.group, start,
+                               "+", count, queue->config.consumer};
+        op_send(op, 7, argv, NULL);
+    }
+}
+
+/* [[id, consumer, idle, deliveries], ...] for stream number read_replies_seen - 2. */
+static void parse_deliveries_reply(struct queue_op *op, const redisReply *reply)
+{
+    int stream = op->read_replies_seen - 2;
+    ASSERT(stream >= 0 && stream < QUEUE_STREAM_COUNT);
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        op->status = -1;
+        return;
+    }
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *item = reply->element[i];
+        if (item->type != REDIS_REPLY_ARRAY || item->elements != 4 ||
+            item->element[0]->type != REDIS_REPLY_STRING ||
+            item->element[3]->type != REDIS_REPLY_INTEGER)
+            continue;
+        for (size_t e = 0; e < op->entry_count; e++) {
+            struct queue_entry *entry = &op->entries[e];
+            if ((int)entry->stream == stream && strcmp(entry->id, item->element[0]->str) == 0) {
+                entry->deliveries = item->element[3]->integer;
+                break;
+            }
+        }
+    }
+}
+
 int queue_read(struct queue *queue, size_t count_max, enum queue_read_mode mode,
                const char *const after_ids[QUEUE_STREAM_COUNT], queue_read_cb *cb, void *arg)
 {
@@ -499,6 +557,8 @@ int queue_read(struct queue *queue, size_t count_max, enum queue_read_mode mode,
     op->is_read = true;
     op->read_done = cb;
     op_send(op, argc, argv, NULL);
+    if (own_pending)
+        send_deliveries(op, count, after_ids);
     if (op_sent(op) != 0)
         return -1;
     int64_t wait_ms = (block ? queue->config.block_ms : 0) + QUEUE_READ_MARGIN_MS;
@@ -534,6 +594,36 @@ static void parse_pending_reply(struct queue_op *op, const redisReply *reply)
     if (p->count > 0 && min_id->type == REDIS_REPLY_STRING &&
         !parse_entry_id(min_id->str, &p->oldest_ms, &seq))
         op->status = -1;
+}
+
+/* XAUTOCLAIM (Redis 7): [next cursor, [claimed ids], [deleted ids]]. */
+static void parse_claim_reply(struct queue_op *op, const redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        set_errstr(op->queue, "unexpected XAUTOCLAIM reply", NULL);
+        op->status = -1;
+        return;
+    }
+    op->claimed += (int64_t)reply->element[1]->elements;
+}
+
+int queue_claim_idle(struct queue *queue, int64_t min_idle_ms, queue_claim_cb *cb, void *arg)
+{
+    ASSERT(cb && min_idle_ms > 0);
+    if (queue->state != QUEUE_READY)
+        return -1;
+    char idle[24], count[24];
+    snprintf(idle, sizeof idle, "%lld", (long long)min_idle_ms);
+    snprintf(count, sizeof count, "%d", QUEUE_CLAIM_COUNT);
+    struct queue_op *op = op_new(queue, NULL, arg);
+    op->claim_done = cb;
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
+        const char *argv[9] = {"XAUTOCLAIM", queue->stream_keys[s], queue->config.group,
+                               queue->config.consumer, idle, "0-0", "COUNT", count, "JUSTID"};
+        op_send(op, 9, argv, NULL);
+    }
+    return op_sent(op);
 }
 
 int queue_pending_summary(struct queue *queue, queue_pending_cb *cb, void *arg)
@@ -626,9 +716,11 @@ int queue_publish(struct queue *queue, const struct queue_publish *items, size_t
     for (size_t i = 0; i < count; i++) {
         const struct queue_publish *item = &items[i];
         ASSERT(item->job_id || (item->key_mode == QUEUE_KEY_NONE && !item->reply));
+        ASSERT(item->result_len > 0 || (item->key_mode == QUEUE_KEY_NONE && !item->reply));
         if (item->key_mode != QUEUE_KEY_NONE)
             send_result_key(op, item);
-        send_results_stream(op, item);
+        if (item->result_len > 0)
+            send_results_stream(op, item);
         if (item->reply)
             send_reply(op, item);
         if (item->dead_reason)

@@ -43,12 +43,15 @@ struct queue_config {
     int64_t block_ms;
 };
 
+#define QUEUE_CLAIM_COUNT 1000 /* entries claimed per stream per call */
+
 /* One entry read from a job stream. */
 struct queue_entry {
     enum job_type stream;
     char id[QUEUE_ENTRY_ID_BYTES_MAX + 1];
     uint64_t id_ms;  /* the ID's time part: when the producer added it */
     uint64_t id_seq; /* the ID's sequence part */
+    int64_t deliveries; /* times delivered, when read as pending; 0 when not known */
     bool has_job;   /* false: no `job` field, or the entry was deleted */
     uint8_t *job;   /* the `job` field's bytes; owned (queue_entries_free) */
     size_t job_len;
@@ -60,7 +63,9 @@ enum queue_result_key {
     QUEUE_KEY_SET_NX, /* SET ... EX ttl NX: unstored rejections never replace */
 };
 
-/* What to publish for one decided entry. Pointers borrowed until return. */
+/* What to publish for one decided entry. Pointers borrowed until return.
+ * An entry set aside undecided has no result (result_len 0): only its dead
+ * letter is written. */
 struct queue_publish {
     const struct queue_entry *entry;
     const void *result; /* msgpack result */
@@ -107,7 +112,7 @@ enum queue_read_mode {
 };
 
 /* Reads up to count_max entries per stream. after_ids is used only with
- * QUEUE_READ_OWN_PENDING. */
+ * QUEUE_READ_OWN_PENDING, which also fills each entry's delivery count. */
 int queue_read(struct queue *queue, size_t count_max, enum queue_read_mode mode,
                const char *const after_ids[QUEUE_STREAM_COUNT], queue_read_cb *cb, void *arg)
     __attribute__((warn_unused_result));
@@ -122,6 +127,14 @@ int queue_publish(struct queue *queue, const struct queue_publish *items, size_t
 /* XACKs the entries (one XACK per stream). */
 int queue_ack(struct queue *queue, const struct queue_entry *const *entries, size_t count,
               queue_done_cb *cb, void *arg) __attribute__((warn_unused_result));
+
+/* Moves to this consumer the entries of other consumers idle for at least
+ * min_idle_ms (XAUTOCLAIM ... JUSTID: their delivery counts do not change);
+ * `claimed` is how many. They are then read as this consumer's own pending
+ * entries. */
+typedef void queue_claim_cb(void *arg, int status, int64_t claimed);
+int queue_claim_idle(struct queue *queue, int64_t min_idle_ms, queue_claim_cb *cb, void *arg)
+    __attribute__((warn_unused_result));
 
 /* The group's pending entries on one stream (XPENDING summary). */
 struct queue_pending {

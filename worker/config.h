@@ -42,6 +42,8 @@ struct config {
     int64_t batch_jobs_max;                      /* CREDITS_BATCH_MAX */
     int64_t block_ms;                            /* CREDITS_BLOCK_MS */
     int64_t shutdown_timeout_ms;                 /* CREDITS_SHUTDOWN_TIMEOUT_MS */
+    int64_t claim_idle_ms;                       /* CREDITS_CLAIM_IDLE_MS */
+    int64_t max_deliveries;                      /* CREDITS_MAX_DELIVERIES */
     enum log_level log_level;                    /* CREDITS_LOG_LEVEL */
     enum log_format log_format;                  /* CREDITS_LOG_FORMAT */
     char http_addr[CONFIG_NAME_BYTES_MAX + 1];   /* CREDITS_HTTP_ADDR; "" disables */

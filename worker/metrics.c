@@ -21,10 +21,10 @@ void metrics_count_job(struct metrics *m, bool has_type, enum job_type type, enu
     m->replays += replayed;
 }
 
-void metrics_count_dead_letter(struct metrics *m, enum job_error error)
+void metrics_count_dead_letter(struct metrics *m, int reason)
 {
-    ASSERT((int)error >= 0 && (int)error < JOB_ERROR_COUNT);
-    m->dead_letters[error]++;
+    ASSERT(reason >= 0 && reason <= METRICS_DEAD_MAX_DELIVERIES);
+    m->dead_letters[reason]++;
 }
 
 void metrics_observe_batch(struct metrics *m, uint64_t jobs)
@@ -74,10 +74,12 @@ static void render_jobs(const struct metrics *m, FILE *out)
             (unsigned long long)m->replays);
     fprintf(out, "# HELP credits_dead_letters_total Entries added to the dead-letter stream.\n"
                  "# TYPE credits_dead_letters_total counter\n");
-    for (int e = 0; e < JOB_ERROR_COUNT; e++)
+    for (int e = 0; e <= METRICS_DEAD_MAX_DELIVERIES; e++)
         if (m->dead_letters[e] > 0)
             fprintf(out, "credits_dead_letters_total{reason=\"%s\"} %llu\n",
-                    e == JOB_OK ? "database_error" : job_error_name((enum job_error)e),
+                    e == JOB_OK                        ? "database_error"
+                    : e == METRICS_DEAD_MAX_DELIVERIES ? "max_deliveries"
+                                                       : job_error_name((enum job_error)e),
                     (unsigned long long)m->dead_letters[e]);
 }
 

@@ -18,6 +18,7 @@
 #define METRICS_BATCH_BUCKETS 13   /* 1, 2, 4, ... 4096 */
 #define METRICS_LATENCY_BUCKETS 14 /* 1 ms ... 60 s */
 #define METRICS_TYPE_UNKNOWN JOB_TYPE_COUNT /* a message with no readable type */
+#define METRICS_DEAD_MAX_DELIVERIES JOB_ERROR_COUNT
 
 enum metrics_peer {
     METRICS_REDIS = 0,
@@ -40,7 +41,9 @@ struct metrics {
     /* [type or unknown][error]: error JOB_OK means applied. */
     uint64_t jobs[JOB_TYPE_COUNT + 1][JOB_ERROR_COUNT];
     uint64_t replays;
-    uint64_t dead_letters[JOB_ERROR_COUNT]; /* by error code; JOB_OK: a database error */
+    /* By error code; [JOB_OK]: a database error; [METRICS_DEAD_MAX_DELIVERIES]:
+     * delivered too many times without a decision. */
+    uint64_t dead_letters[JOB_ERROR_COUNT + 1];
     uint64_t batch_jobs_buckets[METRICS_BATCH_BUCKETS];
     uint64_t batch_count;
     uint64_t batch_jobs_sum;
@@ -56,7 +59,9 @@ struct metrics {
 
 void metrics_count_job(struct metrics *m, bool has_type, enum job_type type, enum job_error error,
                        bool replayed);
-void metrics_count_dead_letter(struct metrics *m, enum job_error error);
+/* reason: an error code, JOB_OK for a database error, or
+ * METRICS_DEAD_MAX_DELIVERIES. */
+void metrics_count_dead_letter(struct metrics *m, int reason);
 void metrics_observe_batch(struct metrics *m, uint64_t jobs);
 void metrics_observe_latency(struct metrics *m, double seconds);
 

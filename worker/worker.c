@@ -57,6 +57,7 @@ struct message {
     enum job_type type;
     enum job_error error; /* JOB_OK also for a job dead-lettered on a database error */
     bool replayed;
+    bool too_many_deliveries; /* dead-lettered undecided: CREDITS_MAX_DELIVERIES */
     enum queue_result_key key_mode;
     char dead_reason[DEAD_REASON_BYTES_MAX + 1]; /* "" when not dead-lettered */
 };
@@ -107,6 +108,7 @@ struct worker {
     struct event *shutdown_timer;
     struct event *signal_events[2];
     struct event *stats_timer;
+    struct event *claim_timer;
     struct metrics metrics;
     struct http *http;
     int64_t last_progress_ms;
@@ -117,6 +119,14 @@ static void schedule_step(struct worker *w)
 {
     if (!w->torn_down)
         event_active(w->step_event, EV_TIMEOUT, 0);
+}
+
+/* Reads this consumer's pending entries from the start before new ones. */
+static void read_own_pending_again(struct worker *w)
+{
+    w->needs_pending = true;
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
+        strcpy(w->pending_after[s], "0");
 }
 
 static int64_t wall_clock_ms(void)
@@ -236,12 +246,33 @@ static void reject_message(struct message *m, struct result *r)
               log_quote(r->message, message, sizeof message));
 }
 
+/* An entry delivered again and again without a decision (it crashed a
+ * worker each time, say) is set aside so that it cannot stop the stream. */
+static bool set_aside(const struct worker *w, struct message *m)
+{
+    const struct queue_entry *entry = m->entry;
+    if (entry->deliveries <= w->config->max_deliveries)
+        return false;
+    snprintf(m->dead_reason, sizeof m->dead_reason,
+             "delivered %lld times without a decision (CREDITS_MAX_DELIVERIES=%lld)",
+             (long long)entry->deliveries, (long long)w->config->max_deliveries);
+    m->too_many_deliveries = true;
+    m->key_mode = QUEUE_KEY_NONE;
+    m->reply = false;
+    m->decided = true;
+    log_event(LOG_ERROR, "entry_dead_lettered", "entry=%s stream=%s deliveries=%lld", entry->id,
+              job_type_name(entry->stream), (long long)entry->deliveries);
+    return true;
+}
+
 static void classify_entry(struct held *h, size_t index)
 {
     struct message *m = &h->messages[index];
     const struct queue_entry *entry = m->entry;
     struct result reject = {0};
     struct job job;
+    if (set_aside(h->worker, m))
+        return;
     if (!entry->has_job) {
         reject.error = JOB_ERR_INVALID_JOB;
         snprintf(reject.message, sizeof reject.message,
@@ -436,9 +467,7 @@ static void drop_uncommitted(struct worker *w)
         if (h->stage == HELD_APPLY && !h->busy)
             held_clear(h);
     }
-    w->needs_pending = true;
-    for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
-        strcpy(w->pending_after[s], "0");
+    read_own_pending_again(w);
 }
 
 static void on_applied(void *arg, enum store_status status)
@@ -533,7 +562,9 @@ static void count_published(struct worker *w, const struct held *h)
                                     (double)(now_ms - (int64_t)m->entry->id_ms) / 1000.0);
         }
         if (m->dead_reason[0])
-            metrics_count_dead_letter(&w->metrics, m->error);
+            metrics_count_dead_letter(&w->metrics, m->too_many_deliveries
+                                                       ? METRICS_DEAD_MAX_DELIVERIES
+                                                       : (int)m->error);
     }
 }
 
@@ -641,7 +672,10 @@ static void step(struct worker *w)
     struct held *empty = slot_is_empty(order[1]) ? order[1] : NULL;
     if (slot_is_empty(order[0]))
         empty = order[0];
-    if (ready && !w->reading && empty && !(any_held && w->prefetch_dry))
+    /* Own pending entries are read only with nothing held: they may include
+     * entries held right now, not yet acknowledged. */
+    bool wait_drain = w->needs_pending && any_held;
+    if (ready && !w->reading && empty && !wait_drain && !(any_held && w->prefetch_dry))
         start_read(w, empty, any_held);
 }
 
@@ -672,9 +706,7 @@ static void on_queue_ready(void *arg)
     w->metrics.up[METRICS_REDIS] = true;
     w->queue_backoff_ms = WORKER_BACKOFF_MIN_MS;
     /* Whatever this consumer was given before is read again first. */
-    w->needs_pending = true;
-    for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
-        strcpy(w->pending_after[s], "0");
+    read_own_pending_again(w);
     schedule_step(w);
 }
 
@@ -828,6 +860,29 @@ static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
         log_event(LOG_DEBUG, "stats_skipped", "error=redis");
 }
 
+static void on_claimed(void *arg, int status, int64_t claimed)
+{
+    struct worker *w = arg;
+    if (status != 0 || w->torn_down || claimed == 0)
+        return;
+    log_event(LOG_WARN, "entries_claimed", "count=%lld idle_ms=%lld", (long long)claimed,
+              (long long)w->config->claim_idle_ms);
+    read_own_pending_again(w);
+    schedule_step(w);
+}
+
+/* Takes over the entries of consumers that stopped (crashed, or were
+ * replaced under another name) once they have been idle long enough. */
+static void on_claim_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    if (!w->stopping && queue_is_ready(w->queue) &&
+        queue_claim_idle(w->queue, w->config->claim_idle_ms, on_claimed, w) != 0)
+        log_event(LOG_DEBUG, "claim_skipped", "error=redis");
+}
+
 static int start_http(struct worker *w)
 {
     if (w->config->http_addr[0] == '\0')
@@ -870,10 +925,16 @@ static void make_events(struct worker *w)
     w->signal_events[0] = evsignal_new(w->base, SIGTERM, on_signal, w);
     w->signal_events[1] = evsignal_new(w->base, SIGINT, on_signal, w);
     w->stats_timer = event_new(w->base, -1, EV_PERSIST, on_stats_timer, w);
+    w->claim_timer = event_new(w->base, -1, EV_PERSIST, on_claim_timer, w);
     ASSERT(w->step_event && w->retry_timer && w->queue_timer && w->store_timer &&
-           w->shutdown_timer && w->signal_events[0] && w->signal_events[1] && w->stats_timer);
+           w->shutdown_timer && w->signal_events[0] && w->signal_events[1] && w->stats_timer &&
+           w->claim_timer);
     struct timeval every = {WORKER_STATS_INTERVAL_MS / 1000, 0};
     event_add(w->stats_timer, &every);
+    /* Claim at half the idle bound: an entry waits at most 1.5x the bound. */
+    int64_t claim_ms = w->config->claim_idle_ms / 2;
+    struct timeval claim_every = {(time_t)(claim_ms / 1000), (suseconds_t)(claim_ms % 1000) * 1000};
+    event_add(w->claim_timer, &claim_every);
     event_add(w->signal_events[0], NULL);
     event_add(w->signal_events[1], NULL);
 }
@@ -882,7 +943,7 @@ static void free_events(struct worker *w)
 {
     struct event *events[] = {w->step_event,     w->retry_timer,      w->queue_timer,
                               w->store_timer,    w->shutdown_timer,   w->signal_events[0],
-                              w->signal_events[1], w->stats_timer};
+                              w->signal_events[1], w->stats_timer,  w->claim_timer};
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
         event_free(events[i]);
 }
