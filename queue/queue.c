@@ -130,7 +130,11 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
     if (reply_is_error(op->queue, reply)) {
         op->status = -1;
         /* Keep later replies aligned with their streams. */
-        op->pending_seen += op->pending_done != NULL;
+        if (op->pending_done) {
+            struct queue_pending *p = &op->pending[op->pending_seen / 2];
+            p->trim_before[0] = '\0'; /* unknown: do not trim this stream */
+            op->pending_seen++;
+        }
         op->read_replies_seen += op->is_read;
     } else if (op->is_read) {
         if (op->read_replies_seen++ == 0)
@@ -578,10 +582,51 @@ void queue_entries_free(struct queue_entry *entries, size_t count)
  * Pending summary (XPENDING key group): [count, min-id, max-id, consumers]
  * ------------------------------------------------------------------------- */
 
+/* XINFO GROUPS: for our group, [name, ..., last-delivered-id, ID, ...]. */
+static void parse_groups_reply(struct queue_op *op, struct queue_pending *p,
+                               const redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t g = 0; g < reply->elements; g++) {
+        const redisReply *group = reply->element[g];
+        if (group->type != REDIS_REPLY_ARRAY || group->elements % 2 != 0 || group->elements < 2 ||
+            group->element[1]->type != REDIS_REPLY_STRING ||
+            strcmp(group->element[1]->str, op->queue->config.group) != 0)
+            continue;
+        for (size_t k = 0; k + 1 < group->elements; k += 2) {
+            const redisReply *key = group->element[k], *value = group->element[k + 1];
+            if (key->type == REDIS_REPLY_STRING && strcmp(key->str, "last-delivered-id") == 0 &&
+                value->type == REDIS_REPLY_STRING && value->len <= QUEUE_ENTRY_ID_BYTES_MAX)
+                snprintf(p->trim_before, sizeof p->trim_before, "%s", value->str);
+        }
+    }
+}
+
+/* Just past `id`: the smallest ID greater than it. */
+static void next_entry_id(char *id, size_t len)
+{
+    uint64_t ms = 0, seq = 0;
+    if (!parse_entry_id(id, &ms, &seq)) {
+        id[0] = '\0';
+        return;
+    }
+    if (seq == UINT64_MAX)
+        snprintf(id, len, "%llu-0", (unsigned long long)ms + 1);
+    else
+        snprintf(id, len, "%llu-%llu", (unsigned long long)ms, (unsigned long long)seq + 1);
+}
+
+/* Replies come in pairs per stream: XINFO GROUPS, then XPENDING. */
 static void parse_pending_reply(struct queue_op *op, const redisReply *reply)
 {
-    ASSERT(op->pending_seen < QUEUE_STREAM_COUNT);
-    struct queue_pending *p = &op->pending[op->pending_seen++];
+    ASSERT(op->pending_seen < 2 * QUEUE_STREAM_COUNT);
+    struct queue_pending *p = &op->pending[op->pending_seen / 2];
+    if (op->pending_seen++ % 2 == 0) {
+        parse_groups_reply(op, p, reply);
+        next_entry_id(p->trim_before, sizeof p->trim_before);
+        return;
+    }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER) {
         set_errstr(op->queue, "unexpected XPENDING reply", NULL);
@@ -591,9 +636,15 @@ static void parse_pending_reply(struct queue_op *op, const redisReply *reply)
     p->count = reply->element[0]->integer;
     const redisReply *min_id = reply->element[1];
     uint64_t seq = 0;
-    if (p->count > 0 && min_id->type == REDIS_REPLY_STRING &&
-        !parse_entry_id(min_id->str, &p->oldest_ms, &seq))
+    if (p->count == 0)
+        return;
+    if (min_id->type != REDIS_REPLY_STRING || min_id->len > QUEUE_ENTRY_ID_BYTES_MAX ||
+        !parse_entry_id(min_id->str, &p->oldest_ms, &seq)) {
         op->status = -1;
+        return;
+    }
+    /* Never past the oldest pending entry. */
+    snprintf(p->trim_before, sizeof p->trim_before, "%s", min_id->str);
 }
 
 /* XAUTOCLAIM (Redis 7): [next cursor, [claimed ids], [deleted ids]]. */
@@ -634,8 +685,28 @@ int queue_pending_summary(struct queue *queue, queue_pending_cb *cb, void *arg)
     struct queue_op *op = op_new(queue, NULL, arg);
     op->pending_done = cb;
     for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
+        const char *groups[3] = {"XINFO", "GROUPS", queue->stream_keys[s]};
+        op_send(op, 3, groups, NULL);
         const char *argv[3] = {"XPENDING", queue->stream_keys[s], queue->config.group};
         op_send(op, 3, argv, NULL);
+    }
+    return op_sent(op);
+}
+
+int queue_trim_acknowledged(struct queue *queue,
+                            const struct queue_pending pending[QUEUE_STREAM_COUNT],
+                            queue_done_cb *cb, void *arg)
+{
+    ASSERT(cb && pending);
+    if (queue->state != QUEUE_READY)
+        return -1;
+    struct queue_op *op = op_new(queue, cb, arg);
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
+        if (pending[s].trim_before[0] == '\0')
+            continue;
+        const char *argv[5] = {"XTRIM", queue->stream_keys[s], "MINID", "~",
+                               pending[s].trim_before};
+        op_send(op, 5, argv, NULL);
     }
     return op_sent(op);
 }

@@ -136,18 +136,27 @@ typedef void queue_claim_cb(void *arg, int status, int64_t claimed);
 int queue_claim_idle(struct queue *queue, int64_t min_idle_ms, queue_claim_cb *cb, void *arg)
     __attribute__((warn_unused_result));
 
-/* The group's pending entries on one stream (XPENDING summary). */
+/* The group's position on one stream (XPENDING summary, XINFO GROUPS). */
 struct queue_pending {
     int64_t count;
     uint64_t oldest_ms; /* time part of the oldest pending entry's ID; 0 when none */
+    /* Every entry before this ID is delivered and acknowledged: it may be
+     * trimmed. "" when not known. */
+    char trim_before[QUEUE_ENTRY_ID_BYTES_MAX + 1];
 };
 
 typedef void queue_pending_cb(void *arg, int status,
                               const struct queue_pending pending[QUEUE_STREAM_COUNT]);
 
-/* Reads the pending summary of the three streams (for metrics). */
+/* Reads the group's position on the three streams (for metrics and trimming). */
 int queue_pending_summary(struct queue *queue, queue_pending_cb *cb, void *arg)
     __attribute__((warn_unused_result));
+
+/* Trims each job stream before pending[s].trim_before (XTRIM MINID ~): only
+ * entries the group has acknowledged go. */
+int queue_trim_acknowledged(struct queue *queue,
+                            const struct queue_pending pending[QUEUE_STREAM_COUNT],
+                            queue_done_cb *cb, void *arg) __attribute__((warn_unused_result));
 
 /* The key of a job stream, e.g. "credits:jobs:consume". */
 const char *queue_stream_key(const struct queue *queue, enum job_type stream);

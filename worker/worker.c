@@ -833,12 +833,22 @@ static bool is_live(void *arg, char *why, size_t why_len)
     return true;
 }
 
+static void on_trimmed(void *arg, int status)
+{
+    struct worker *w = arg;
+    if (status != 0 && !w->torn_down)
+        log_event(LOG_WARN, "trim_failed", "error=%s", queue_errstr(w->queue));
+}
+
 static void on_pending_summary(void *arg, int status,
                                const struct queue_pending pending[QUEUE_STREAM_COUNT])
 {
     struct worker *w = arg;
     if (status != 0 || w->torn_down)
         return;
+    /* Job streams keep only what the group has not acknowledged. */
+    if (queue_trim_acknowledged(w->queue, pending, on_trimmed, w) != 0)
+        log_event(LOG_DEBUG, "trim_skipped", "error=redis");
     int64_t now_ms = wall_clock_ms();
     for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
         w->metrics.pending[s] = pending[s].count;
