@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/assert.h"
 
@@ -30,6 +31,9 @@ enum queue_state {
 /* One request of several pipelined commands, done when all have answered. */
 struct queue_op {
     struct queue *queue;
+    struct queue_op *prev; /* the queue's list of ops in flight, oldest first */
+    struct queue_op *next;
+    struct timespec sent;
     size_t replies_left;
     int status;
     bool is_read; /* an XREADGROUP, then (own pending) one XPENDING per stream */
@@ -57,6 +61,9 @@ struct queue {
     redisAsyncContext *ac;
     struct event *connect_timer; /* fires when a connect takes too long */
     struct event *read_timer;    /* fires when a blocked read never returns */
+    struct event *op_timer;      /* checks that no other command waits too long */
+    struct queue_op *ops_head;   /* ops in flight (reads excluded), oldest first */
+    struct queue_op *ops_tail;
     char stream_keys[QUEUE_STREAM_COUNT][QUEUE_KEY_BYTES_MAX];
     char errstr[QUEUE_ERRSTR_BYTES];
 };
@@ -78,7 +85,29 @@ static struct queue_op *op_new(struct queue *queue, queue_done_cb *done, void *a
     op->queue = queue;
     op->done = done;
     op->arg = arg;
+    clock_gettime(CLOCK_MONOTONIC, &op->sent);
+    /* Linked in now, unlinked when done: the watchdog sees every op. */
+    op->prev = queue->ops_tail;
+    if (queue->ops_tail)
+        queue->ops_tail->next = op;
+    else
+        queue->ops_head = op;
+    queue->ops_tail = op;
     return op;
+}
+
+static void op_free(struct queue_op *op)
+{
+    struct queue *queue = op->queue;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        queue->ops_head = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    else
+        queue->ops_tail = op->prev;
+    free(op);
 }
 
 static void op_finish(struct queue_op *op)
@@ -99,7 +128,7 @@ static void op_finish(struct queue_op *op)
     } else if (op->done) {
         op->done(op->arg, op->status);
     }
-    free(op);
+    op_free(op);
 }
 
 static bool reply_is_error(struct queue *queue, const redisReply *reply)
@@ -170,7 +199,7 @@ static void op_send(struct queue_op *op, int argc, const char **argv, const size
 static int op_sent(struct queue_op *op)
 {
     if (op->replies_left == 0) {
-        free(op);
+        op_free(op);
         return -1;
     }
     return 0;
@@ -276,6 +305,29 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
     queue_disconnect(queue);
 }
 
+static int64_t elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* Redis answers in order: if the oldest command in flight (a blocked read
+ * aside, which has its own timer) waits too long, the connection is dead. */
+static void on_op_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct queue *queue = arg;
+    const struct queue_op *oldest = queue->ops_head;
+    while (oldest && oldest->is_read)
+        oldest = oldest->next;
+    if (oldest && elapsed_ms(&oldest->sent) > QUEUE_COMMAND_TIMEOUT_MS) {
+        set_errstr(queue, "Redis did not answer in time", NULL);
+        queue_disconnect(queue);
+    }
+}
+
 static void on_read_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -336,7 +388,10 @@ struct queue *queue_new(struct event_base *base, const struct queue_config *conf
     queue->arg = arg;
     queue->connect_timer = evtimer_new(base, on_connect_timeout, queue);
     queue->read_timer = evtimer_new(base, on_read_timeout, queue);
-    ASSERT(queue->connect_timer && queue->read_timer);
+    queue->op_timer = event_new(base, -1, EV_PERSIST, on_op_timer, queue);
+    ASSERT(queue->connect_timer && queue->read_timer && queue->op_timer);
+    struct timeval every = {1, 0};
+    event_add(queue->op_timer, &every);
     for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
         int n = snprintf(queue->stream_keys[s], sizeof queue->stream_keys[s], "%s:jobs:%s",
                          config->prefix, job_type_name((enum job_type)s));
@@ -357,8 +412,10 @@ void queue_free(struct queue *queue)
         ac->data = NULL; /* hiredis cannot unset callbacks: they check data */
         redisAsyncFree(ac);
     }
+    ASSERT(queue->ops_head == NULL); /* every op was finished by the free above */
     event_free(queue->connect_timer);
     event_free(queue->read_timer);
+    event_free(queue->op_timer);
     free(queue);
 }
 

@@ -29,6 +29,7 @@
 #define QUEUE_REPLY_TTL_S 300
 #define QUEUE_CONNECT_TIMEOUT_MS 5000
 #define QUEUE_READ_MARGIN_MS 5000 /* a blocked read may take BLOCK + this */
+#define QUEUE_COMMAND_TIMEOUT_MS 10000 /* any other command unanswered this long: reconnect */
 
 #define QUEUE_NAME_BYTES_MAX 128
 
