@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libhiredis-dev libevent-dev libpq-dev libmsgpack-dev libcmocka-dev
-    redis-server postgresql postgresql-client
+    redis-server postgresql postgresql-client curl
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
