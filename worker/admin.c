@@ -1,7 +1,8 @@
 /*
- * admin.c -- creditsctl's Postgres queries (balance, history, plan, pack) and
- * the aligned tables they print. Reads and writes only what `out` and the
- * caller's connection give it; the ledger itself is only ever read here.
+ * admin.c -- creditsctl's Postgres side: connecting, running statements with
+ * readable errors, printing rows as aligned tables or JSON, and the queries
+ * of balance, history, plan and pack. Reads and writes only what `out` and
+ * the caller's connection give it; the ledger itself is only ever read here.
  */
 #include "worker/admin.h"
 
@@ -10,6 +11,7 @@
 
 #include "core/assert.h"
 #include "core/job.h"
+#include "worker/table.h"
 
 /* ------------------------------------------------------------------------ */
 /* SQL                                                                      */
@@ -30,14 +32,17 @@ static const char sql_balance_totals[] =
     " WHERE user_id = $1\n"
     "   AND (expires_at IS NULL OR expires_at > now())";
 
-/* In spending order: packs by expiry, then monthly lots by grant time. */
+/* In spending order: packs by expiry, then monthly lots by grant time.
+ * NULLs stay NULL (null in JSON, "-" or "never" in tables). */
 static const char sql_balance_lots[] =
     "SELECT lot_id AS lot,\n"
     "       kind,\n"
-    "       remaining || '/' || granted AS \"remaining/granted\",\n"
-    "       coalesce(" SQL_UTC("expires_at") ", 'never') AS expires,\n"
-    "       coalesce(pack_id, plan_id, '-') AS \"pack/plan\",\n"
-    "       coalesce(period, '-') AS period\n"
+    "       remaining,\n"
+    "       granted,\n"
+    "       " SQL_UTC("expires_at") " AS expires,\n"
+    "       pack_id AS pack,\n"
+    "       plan_id AS plan,\n"
+    "       period\n"
     "  FROM credits.lots\n"
     " WHERE user_id = $1\n"
     "   AND remaining > 0\n"
@@ -51,8 +56,8 @@ static const char sql_history[] =
     "       delta,\n"
     "       lot_id AS lot,\n"
     "       job_id AS job,\n"
-    "       coalesce(tool, '-') AS tool,\n"
-    "       coalesce(ref, '-') AS ref\n"
+    "       tool,\n"
+    "       ref\n"
     "  FROM credits.entries\n"
     " WHERE user_id = $1\n"
     " ORDER BY entry_id DESC\n"
@@ -147,10 +152,8 @@ static void describe_failure(PGconn *conn, const PGresult *res, const char *what
     trim_newlines(errstr);
 }
 
-/* Runs one statement. Returns its result (caller frees with PQclear()), or
- * NULL with errstr. */
-static PGresult *query(PGconn *conn, const char *what, const char *sql, int nparams,
-                       const char *const *params, char *errstr, size_t errstr_len)
+PGresult *admin_query(PGconn *conn, const char *what, const char *sql, int nparams,
+                      const char *const *params, char *errstr, size_t errstr_len)
 {
     ASSERT(conn && what && sql);
     ASSERT(nparams >= 0 && (nparams == 0 || params));
@@ -163,9 +166,9 @@ static PGresult *query(PGconn *conn, const char *what, const char *sql, int npar
     return NULL;
 }
 
-static int command(PGconn *conn, const char *sql, char *errstr, size_t errstr_len)
+int admin_command(PGconn *conn, const char *sql, char *errstr, size_t errstr_len)
 {
-    PGresult *res = query(conn, sql, sql, 0, NULL, errstr, errstr_len);
+    PGresult *res = admin_query(conn, sql, sql, 0, NULL, errstr, errstr_len);
     PQclear(res);
     return res ? 0 : -1;
 }
@@ -210,53 +213,23 @@ PGconn *admin_connect(const char *conninfo, bool statement_timeout, char *errstr
 }
 
 /* ------------------------------------------------------------------------ */
-/* Tables                                                                   */
+/* Rows as tables and as JSON                                               */
 /* ------------------------------------------------------------------------ */
 
-/* A cell holds at most this many bytes of its value, then "...". */
-#define CELL_BYTES_MAX 200
-#define CELL_BUF_BYTES (CELL_BYTES_MAX + 8)
-
-/* Type OIDs (catalog/pg_type.h, fixed forever) of the numbers we right-align. */
+/* Type OIDs (catalog/pg_type.h, fixed forever) of the numbers: right-aligned
+ * in tables, numbers in JSON. */
 #define OID_INT2 21
 #define OID_INT4 23
 #define OID_INT8 20
 #define OID_NUMERIC 1700
 
-/*
- * Copies `in` into `out` (CELL_BUF_BYTES) fit for a terminal: control bytes
- * (C0, DEL, and C1 written as UTF-8) become '?', and so does every non-ASCII
- * byte when `in` is not valid UTF-8. Returns the width in code points.
- */
-static size_t safe_cell(const char *in, char out[CELL_BUF_BYTES])
-{
-    bool utf8 = job_text_is_valid(in, strlen(in));
-    size_t n = 0;
-    size_t width = 0;
-    for (size_t i = 0; in[i] != '\0'; i++) {
-        unsigned char c = (unsigned char)in[i];
-        bool continuation = (c & 0xC0) == 0x80;
-        if (!continuation && n >= CELL_BYTES_MAX) {
-            memcpy(out + n, "...", 3);
-            n += 3;
-            width += 3;
-            break;
-        }
-        unsigned char next = (unsigned char)in[i + 1];
-        bool c1 = utf8 && c == 0xC2 && next >= 0x80 && next <= 0x9F;
-        if (c < 0x20 || c == 0x7F || (!utf8 && c >= 0x80) || c1) {
-            out[n++] = '?';
-            width++;
-            i += c1 ? 1 : 0;
-            continue;
-        }
-        out[n++] = (char)c;
-        width += continuation ? 0 : 1;
-    }
-    ASSERT(n < CELL_BUF_BYTES);
-    out[n] = '\0';
-    return width;
-}
+/* How a NULL reads in a table column, when not "-". */
+static const struct {
+    const char *column;
+    const char *text;
+} null_words[] = {
+    {"expires", "never"},
+};
 
 static bool column_is_number(const PGresult *res, int col)
 {
@@ -264,103 +237,166 @@ static bool column_is_number(const PGresult *res, int col)
     return type == OID_INT2 || type == OID_INT4 || type == OID_INT8 || type == OID_NUMERIC;
 }
 
-static void print_cell(FILE *out, const char *text, size_t width, size_t column_width, bool right,
-                       bool last)
+static const char *null_word(const char *column)
 {
-    size_t pad = column_width - width;
-    if (right)
-        fprintf(out, "%*s", (int)pad, "");
-    fputs(text, out);
-    if (!right && !last)
-        fprintf(out, "%*s", (int)pad, "");
-    if (!last)
-        fputs("  ", out);
+    for (size_t i = 0; i < sizeof null_words / sizeof null_words[0]; i++)
+        if (strcmp(column, null_words[i].column) == 0)
+            return null_words[i].text;
+    return "-";
 }
 
-/* Prints the rows of `res` under a header of its column names; `empty`
- * instead when there are none. */
-static void print_table(FILE *out, const PGresult *res, const char *empty)
+/* The cells of a PGresult, from column `first_col` on. */
+struct pg_cells {
+    const PGresult *res;
+    int first_col;
+};
+
+static const char *pg_cell(const void *ctx, int row, int col)
 {
-    int rows = PQntuples(res);
-    int cols = PQnfields(res);
-    ASSERT(cols > 0 && cols <= 16);
-    if (rows == 0) {
-        fprintf(out, "%s\n", empty);
+    const struct pg_cells *cells = ctx;
+    int c = col + cells->first_col;
+    if (row < 0)
+        return PQfname(cells->res, c);
+    if (PQgetisnull(cells->res, row, c))
+        return null_word(PQfname(cells->res, c));
+    return PQgetvalue(cells->res, row, c);
+}
+
+void admin_print_table(FILE *out, const PGresult *res, int first_col, const char *indent,
+                       const char *empty)
+{
+    ASSERT(out && res && empty);
+    int cols = PQnfields(res) - first_col;
+    ASSERT(first_col >= 0 && cols > 0 && cols <= TABLE_COLS_MAX);
+    if (PQntuples(res) == 0) {
+        fprintf(out, "%s%s\n", indent ? indent : "", empty);
         return;
     }
-    size_t widths[16];
-    char cell[CELL_BUF_BYTES];
-    for (int c = 0; c < cols; c++) {
-        widths[c] = safe_cell(PQfname(res, c), cell);
-        for (int r = 0; r < rows; r++) {
-            size_t w = safe_cell(PQgetvalue(res, r, c), cell);
-            widths[c] = w > widths[c] ? w : widths[c];
-        }
-    }
-    for (int r = -1; r < rows; r++) {
-        for (int c = 0; c < cols; c++) {
-            const char *value = r < 0 ? PQfname(res, c) : PQgetvalue(res, r, c);
-            size_t w = safe_cell(value, cell);
-            print_cell(out, cell, w, widths[c], column_is_number(res, c), c == cols - 1);
-        }
-        fputc('\n', out);
+    bool right[TABLE_COLS_MAX];
+    for (int c = 0; c < cols; c++)
+        right[c] = column_is_number(res, c + first_col);
+    struct pg_cells cells = {res, first_col};
+    struct table t = {PQntuples(res), cols, pg_cell, &cells, right, indent};
+    table_print(out, &t);
+}
+
+void admin_json_members(struct json *j, const PGresult *res, int row, int first_col)
+{
+    ASSERT(j && res && row >= 0 && row < PQntuples(res));
+    for (int c = first_col; c < PQnfields(res); c++) {
+        const char *key = PQfname(res, c);
+        if (PQgetisnull(res, row, c))
+            json_null(j, key);
+        else if (column_is_number(res, c))
+            json_number_text(j, key, PQgetvalue(res, row, c));
+        else
+            json_str(j, key, PQgetvalue(res, row, c));
     }
 }
 
-/* Runs a query and prints its rows as a table. */
-static int query_table(PGconn *conn, const char *what, const char *sql, int nparams,
-                       const char *const *params, const char *empty, FILE *out, char *errstr,
-                       size_t errstr_len)
+void admin_json_rows(struct json *j, const char *key, const PGresult *res, int first_col)
 {
-    PGresult *res = query(conn, what, sql, nparams, params, errstr, errstr_len);
-    if (!res)
-        return -1;
-    print_table(out, res, empty);
-    if (PQntuples(res) >= ADMIN_ROWS_MAX)
-        fprintf(out, "(only the first %d rows are shown)\n", ADMIN_ROWS_MAX);
-    PQclear(res);
-    return 0;
+    json_array_begin(j, key);
+    for (int r = 0; r < PQntuples(res); r++) {
+        json_object_begin(j, NULL);
+        admin_json_members(j, res, r, first_col);
+        json_object_end(j);
+    }
+    json_array_end(j);
+}
+
+/* `res` as a table, or as {"key": [rows]} when json. */
+static void print_rows(FILE *out, const PGresult *res, bool json, const char *key,
+                       const char *empty)
+{
+    if (!json) {
+        admin_print_table(out, res, 0, NULL, empty);
+        if (PQntuples(res) >= ADMIN_ROWS_MAX)
+            fprintf(out, "(only the first %d rows are shown)\n", ADMIN_ROWS_MAX);
+        return;
+    }
+    struct json j;
+    json_init(&j, out);
+    json_object_begin(&j, NULL);
+    admin_json_rows(&j, key, res, 0);
+    json_bool(&j, "truncated", PQntuples(res) >= ADMIN_ROWS_MAX);
+    json_object_end(&j);
+    json_finish(&j);
+}
+
+/* The one row of `res` as a table, or as one JSON object. */
+static void print_one_row(FILE *out, const PGresult *res, bool json)
+{
+    ASSERT(PQntuples(res) == 1);
+    if (!json) {
+        admin_print_table(out, res, 0, NULL, "");
+        return;
+    }
+    struct json j;
+    json_init(&j, out);
+    json_object_begin(&j, NULL);
+    admin_json_members(&j, res, 0, 0);
+    json_object_end(&j);
+    json_finish(&j);
 }
 
 /* ------------------------------------------------------------------------ */
 /* balance, history                                                         */
 /* ------------------------------------------------------------------------ */
 
-int admin_balance(PGconn *conn, const char *user, FILE *out, char *errstr, size_t errstr_len)
+static void print_balance(FILE *out, const char *user, const PGresult *totals, const PGresult *lots,
+                          bool json)
+{
+    ASSERT(PQntuples(totals) == 1);
+    if (json) {
+        struct json j;
+        json_init(&j, out);
+        json_object_begin(&j, NULL);
+        json_str(&j, "user", user);
+        admin_json_members(&j, totals, 0, 0);
+        admin_json_rows(&j, "lots", lots, 0);
+        json_bool(&j, "truncated", PQntuples(lots) >= ADMIN_ROWS_MAX);
+        json_object_end(&j);
+        json_finish(&j);
+        return;
+    }
+    char safe_user[TABLE_CELL_BUF_BYTES];
+    table_safe_cell(user, safe_user);
+    fprintf(out, "balance of %s\n", safe_user);
+    admin_print_table(out, totals, 0, NULL, "");
+    fputc('\n', out);
+    admin_print_table(out, lots, 0, NULL, "(no usable lots)");
+    if (PQntuples(lots) >= ADMIN_ROWS_MAX)
+        fprintf(out, "(only the first %d lots are shown)\n", ADMIN_ROWS_MAX);
+}
+
+int admin_balance(PGconn *conn, const char *user, bool json, FILE *out, char *errstr,
+                  size_t errstr_len)
 {
     ASSERT(conn && user && out && errstr);
     char limit[16];
     snprintf(limit, sizeof limit, "%d", ADMIN_ROWS_MAX);
     const char *params[2] = {user, limit};
-    char safe_user[CELL_BUF_BYTES];
-    safe_cell(user, safe_user);
     /* One snapshot and one now() for both queries, so the lots add up to
      * the totals. */
-    if (command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errstr, errstr_len))
+    if (admin_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errstr, errstr_len))
         return -1;
     PGresult *totals =
-        query(conn, "reading the balance", sql_balance_totals, 1, params, errstr, errstr_len);
-    PGresult *lots =
-        totals ? query(conn, "reading the lots", sql_balance_lots, 2, params, errstr, errstr_len)
-               : NULL;
-    int rc = lots ? command(conn, "COMMIT", errstr, errstr_len) : -1;
-    if (rc == 0) {
-        ASSERT(PQntuples(totals) == 1);
-        fprintf(out, "balance of %s\n", safe_user);
-        print_table(out, totals, "");
-        fputc('\n', out);
-        print_table(out, lots, "(no usable lots)");
-        if (PQntuples(lots) >= ADMIN_ROWS_MAX)
-            fprintf(out, "(only the first %d lots are shown)\n", ADMIN_ROWS_MAX);
-    } else {
+        admin_query(conn, "reading the balance", sql_balance_totals, 1, params, errstr, errstr_len);
+    PGresult *lots = totals ? admin_query(conn, "reading the lots", sql_balance_lots, 2, params,
+                                          errstr, errstr_len)
+                            : NULL;
+    int rc = lots ? admin_command(conn, "COMMIT", errstr, errstr_len) : -1;
+    if (rc == 0)
+        print_balance(out, user, totals, lots, json);
+    else
         PQclear(PQexec(conn, "ROLLBACK"));
-    }
     PQclear(totals);
     PQclear(lots);
     return rc;
 }
 
-int admin_history(PGconn *conn, const char *user, int limit, FILE *out, char *errstr,
+int admin_history(PGconn *conn, const char *user, int limit, bool json, FILE *out, char *errstr,
                   size_t errstr_len)
 {
     ASSERT(conn && user && out && errstr);
@@ -368,10 +404,21 @@ int admin_history(PGconn *conn, const char *user, int limit, FILE *out, char *er
     char limit_text[16];
     snprintf(limit_text, sizeof limit_text, "%d", limit);
     const char *params[2] = {user, limit_text};
-    PGresult *res = query(conn, "reading the history", sql_history, 2, params, errstr, errstr_len);
+    PGresult *res =
+        admin_query(conn, "reading the history", sql_history, 2, params, errstr, errstr_len);
     if (!res)
         return -1;
-    print_table(out, res, "(no entries)");
+    if (json) {
+        struct json j;
+        json_init(&j, out);
+        json_object_begin(&j, NULL);
+        json_str(&j, "user", user);
+        admin_json_rows(&j, "entries", res, 0);
+        json_object_end(&j);
+        json_finish(&j);
+    } else {
+        admin_print_table(out, res, 0, NULL, "(no entries)");
+    }
     PQclear(res);
     return 0;
 }
@@ -380,8 +427,36 @@ int admin_history(PGconn *conn, const char *user, int limit, FILE *out, char *er
 /* plan, pack                                                               */
 /* ------------------------------------------------------------------------ */
 
+/* Runs a query returning one row (an upsert's RETURNING) and prints it. */
+static int query_one_row(PGconn *conn, const char *what, const char *sql, int nparams,
+                         const char *const *params, bool json, FILE *out, char *errstr,
+                         size_t errstr_len)
+{
+    PGresult *res = admin_query(conn, what, sql, nparams, params, errstr, errstr_len);
+    if (!res)
+        return -1;
+    print_one_row(out, res, json);
+    PQclear(res);
+    return 0;
+}
+
+/* Runs a list query (LIMIT ADMIN_ROWS_MAX) and prints its rows. */
+static int query_list(PGconn *conn, const char *what, const char *sql, bool json, const char *key,
+                      const char *empty, FILE *out, char *errstr, size_t errstr_len)
+{
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", ADMIN_ROWS_MAX);
+    const char *params[1] = {limit};
+    PGresult *res = admin_query(conn, what, sql, 1, params, errstr, errstr_len);
+    if (!res)
+        return -1;
+    print_rows(out, res, json, key, empty);
+    PQclear(res);
+    return 0;
+}
+
 int admin_plan_set(PGconn *conn, const char *plan_id, int64_t monthly, bool has_cap, int64_t cap,
-                   FILE *out, char *errstr, size_t errstr_len)
+                   bool json, FILE *out, char *errstr, size_t errstr_len)
 {
     ASSERT(conn && plan_id && out && errstr);
     char monthly_text[24];
@@ -389,22 +464,19 @@ int admin_plan_set(PGconn *conn, const char *plan_id, int64_t monthly, bool has_
     snprintf(monthly_text, sizeof monthly_text, "%" PRId64, monthly);
     snprintf(cap_text, sizeof cap_text, "%" PRId64, cap);
     const char *params[3] = {plan_id, monthly_text, has_cap ? cap_text : NULL};
-    return query_table(conn, "saving the plan", sql_plan_set, 3, params, "", out, errstr,
-                       errstr_len);
+    return query_one_row(conn, "saving the plan", sql_plan_set, 3, params, json, out, errstr,
+                         errstr_len);
 }
 
-int admin_plan_list(PGconn *conn, FILE *out, char *errstr, size_t errstr_len)
+int admin_plan_list(PGconn *conn, bool json, FILE *out, char *errstr, size_t errstr_len)
 {
     ASSERT(conn && out && errstr);
-    char limit[16];
-    snprintf(limit, sizeof limit, "%d", ADMIN_ROWS_MAX);
-    const char *params[1] = {limit};
-    return query_table(conn, "listing the plans", sql_plan_list, 1, params, "(no plans)", out,
-                       errstr, errstr_len);
+    return query_list(conn, "listing the plans", sql_plan_list, json, "plans", "(no plans)", out,
+                      errstr, errstr_len);
 }
 
 int admin_pack_set(PGconn *conn, const char *pack_id, int64_t credits, int64_t valid_days,
-                   FILE *out, char *errstr, size_t errstr_len)
+                   bool json, FILE *out, char *errstr, size_t errstr_len)
 {
     ASSERT(conn && pack_id && out && errstr);
     char credits_text[24];
@@ -412,16 +484,13 @@ int admin_pack_set(PGconn *conn, const char *pack_id, int64_t credits, int64_t v
     snprintf(credits_text, sizeof credits_text, "%" PRId64, credits);
     snprintf(days_text, sizeof days_text, "%" PRId64, valid_days);
     const char *params[3] = {pack_id, credits_text, days_text};
-    return query_table(conn, "saving the pack", sql_pack_set, 3, params, "", out, errstr,
-                       errstr_len);
+    return query_one_row(conn, "saving the pack", sql_pack_set, 3, params, json, out, errstr,
+                         errstr_len);
 }
 
-int admin_pack_list(PGconn *conn, FILE *out, char *errstr, size_t errstr_len)
+int admin_pack_list(PGconn *conn, bool json, FILE *out, char *errstr, size_t errstr_len)
 {
     ASSERT(conn && out && errstr);
-    char limit[16];
-    snprintf(limit, sizeof limit, "%d", ADMIN_ROWS_MAX);
-    const char *params[1] = {limit};
-    return query_table(conn, "listing the packs", sql_pack_list, 1, params, "(no packs)", out,
-                       errstr, errstr_len);
+    return query_list(conn, "listing the packs", sql_pack_list, json, "packs", "(no packs)", out,
+                      errstr, errstr_len);
 }

@@ -31,6 +31,9 @@ trap cleanup EXIT
 . "$TEST_DIR/env"
 export CREDITS_CONSUMER=test-worker
 export CREDITS_BLOCK_MS=200
+# The HTTP endpoint is off unless a test asks for it: test scripts run in
+# parallel and would clash on its default port.
+export CREDITS_HTTP_ADDR=
 
 FAILURES=0
 CHECKS=0

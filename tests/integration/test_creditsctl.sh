@@ -1,23 +1,18 @@
 #!/usr/bin/env bash
 # test_creditsctl.sh -- integration test of creditsctl against a throwaway
-# Redis and PostgreSQL (lib.sh): migrate, the catalog, usage errors, enqueued
-# jobs, stored results, balance and history. With credits-worker built, also
-# the --wait round trips through the worker (worker_round_trips).
+# Redis and PostgreSQL (lib.sh): migrate, the catalog, usage errors, --help
+# on every command, enqueued jobs, stored results, balance and history, and
+# --json on every command that prints data. With credits-worker built, also
+# the --wait round trips through the worker (worker_round_trips). audit, dead
+# and schedule have their own scripts (test_audit.sh, test_dead.sh,
+# test_schedule.sh).
 #
 #   BUILD_DIR=build tests/integration/test_creditsctl.sh
 
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-# ctl ARGS... -- runs creditsctl; sets OUT (stdout), ERR (stderr), STATUS.
-ctl() {
-    STATUS=0
-    OUT=$("$CREDITSCTL" "$@" 2>"$TEST_DIR/ctl.err") || STATUS=$?
-    ERR=$(cat "$TEST_DIR/ctl.err")
-}
-
-# count_lines REGEX TEXT -- how many lines of TEXT match the extended REGEX.
-count_lines() { grep -cE -- "$1" <<<"$2" || true; }
+# shellcheck source=tests/integration/ctl_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ctl_lib.sh"
 
 # ------------------------------------------------------------------------
 # migrate
@@ -263,11 +258,15 @@ check_seeded_user() {
     ctl balance u9
     expect_eq "balance exits 0" 0 "$STATUS"
     expect_eq "balance totals count usable lots only" 1 "$(count_lines '^ *780 +480 +300$' "$OUT")"
+    expect_match "balance: the lots' header" \
+        '(^|
+)lot +kind +remaining +granted +expires +pack +plan +period(
+|$)' "$OUT"
     expect_eq "balance lists the pack lot" 1 \
-        "$(count_lines '^ *[0-9]+ +pack +480/500 +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +starter +-$' "$OUT")"
+        "$(count_lines '^ *[0-9]+ +pack +480 +500 +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +starter +- +-$' "$OUT")"
     expect_eq "balance lists the monthly lot" 1 \
-        "$(count_lines '^ *[0-9]+ +monthly +300/300 +never +pro +2026-11$' "$OUT")"
-    expect_eq "balance leaves out the expired lot" 0 "$(count_lines '50/50' "$OUT")"
+        "$(count_lines '^ *[0-9]+ +monthly +300 +300 +never +- +pro +2026-11$' "$OUT")"
+    expect_eq "balance leaves out the expired lot" 0 "$(count_lines '^ *[0-9]+ +pack +50 +50 ' "$OUT")"
 
     ctl history u9
     expect_eq "history exits 0" 0 "$STATUS"
@@ -282,12 +281,100 @@ check_seeded_user() {
 }
 
 # ------------------------------------------------------------------------
+# --help on every command and subcommand
+# ------------------------------------------------------------------------
+
+HELP_COMMANDS=(
+    "migrate" "consume" "purchase" "allocate" "result" "balance" "history"
+    "plan" "plan set" "plan list" "pack" "pack set" "pack list"
+    "schedule" "dead" "dead list" "dead show" "dead retry" "dead drop" "audit"
+)
+
+check_help() {
+    local cmd words
+    for cmd in "${HELP_COMMANDS[@]}"; do
+        read -ra words <<<"$cmd"
+        ctl "${words[@]}" --help
+        expect_eq "'$cmd --help' exits 0" 0 "$STATUS"
+        expect_match "'$cmd --help' prints its usage" "^usage: creditsctl $cmd" "$OUT"
+    done
+    ctl dead show -h
+    expect_eq "'dead show -h' exits 0" 0 "$STATUS"
+    ctl --help
+    for cmd in migrate consume purchase allocate result balance history plan pack schedule dead audit; do
+        expect_eq "the main help lists $cmd" 1 "$(count_lines "^  $cmd " "$OUT")"
+    done
+    ctl dead
+    expect_eq "dead without a subcommand exits 2" 2 "$STATUS"
+    ctl dead frob
+    expect_eq "dead with an unknown subcommand exits 2" 2 "$STATUS"
+    expect_match "an unknown subcommand is named" "unknown subcommand 'frob'" "$ERR"
+    ctl plan list --bogus
+    expect_eq "a subcommand's unknown option exits 2" 2 "$STATUS"
+    expect_match "a subcommand's usage error shows its own usage" 'usage: creditsctl plan list' "$ERR"
+}
+
+# ------------------------------------------------------------------------
+# --json on every command that prints data
+# ------------------------------------------------------------------------
+
+check_json() {
+    ctl balance u9 --json
+    expect_json "balance --json is one JSON object" "$OUT"
+    expect_eq "balance --json: user" u9 "$(json_get "$OUT" '{user}')"
+    expect_eq "balance --json: totals" "780 480 300" \
+        "$(json_get "$OUT" '{total}') $(json_get "$OUT" '{pack}') $(json_get "$OUT" '{monthly}')"
+    expect_eq "balance --json: two usable lots" 2 \
+        "$(psql_value "SELECT json_array_length('$(json_get "$OUT" '{lots}')'::json)")"
+    expect_eq "balance --json: the pack lot first, numbers as numbers" "pack 480 500 starter" \
+        "$(json_get "$OUT" '{lots,0,kind}') $(json_get "$OUT" '{lots,0,remaining}') $(json_get "$OUT" '{lots,0,granted}') $(json_get "$OUT" '{lots,0,pack}')"
+    expect_match "balance --json: numbers are not strings" '"remaining":480,"granted":500' "$OUT"
+    expect_match "balance --json: a monthly lot never expires (null)" '"expires":null,"pack":null,"plan":"pro"' "$OUT"
+
+    ctl history u9 --json
+    expect_json "history --json is one JSON object" "$OUT"
+    expect_eq "history --json: newest first" "consume purchase" \
+        "$(json_get "$OUT" '{entries,0,kind}') $(json_get "$OUT" '{entries,1,kind}')"
+    expect_eq "history --json: a ref with control bytes survives" $'vid\e[31m-1' \
+        "$(json_get "$OUT" '{entries,0,ref}')"
+    expect_match "history --json: no tool is null" '"tool":null' "$OUT"
+    ctl history u-empty --json
+    expect_eq "history --json of no entries: an empty array" '[]' "$(json_get "$OUT" '{entries}')"
+
+    ctl plan list --json
+    expect_json "plan list --json is one JSON object" "$OUT"
+    expect_eq "plan list --json: plans by ID" "basic 100 150" \
+        "$(json_get "$OUT" '{plans,0,plan}') $(json_get "$OUT" '{plans,0,monthly}') $(json_get "$OUT" '{plans,0,cap}')"
+    ctl pack list --json
+    expect_json "pack list --json is one JSON object" "$OUT"
+    expect_eq "pack list --json: packs by ID" "big 5000 365" \
+        "$(json_get "$OUT" '{packs,0,pack}') $(json_get "$OUT" '{packs,0,credits}') $(json_get "$OUT" '{packs,0,valid_days}')"
+    ctl plan set team --monthly 40 --json
+    expect_eq "plan set --json prints the plan" '{"plan":"team","monthly":40,"cap":80}' "$OUT"
+    ctl pack set mini --credits 7 --valid-days 3 --json
+    expect_eq "pack set --json prints the pack" '{"pack":"mini","credits":7,"valid_days":3}' "$OUT"
+
+    ctl result r-applied --json
+    expect_json "result --json is one JSON object" "$OUT"
+    expect_eq "result --json: the result" r-applied "$(json_get "$OUT" '{id}')"
+
+    ctl consume --user u1 --amount 2 --id t-json-1 --json
+    expect_json "consume --json is one JSON object" "$OUT"
+    expect_eq "consume --json: id, type, stream" "t-json-1 consume credits:jobs:consume" \
+        "$(json_get "$OUT" '{id}') $(json_get "$OUT" '{type}') $(json_get "$OUT" '{stream}')"
+    expect_match "consume --json: the new entry's ID" '^[0-9]+-[0-9]+$' "$(json_get "$OUT" '{entry}')"
+    ctl purchase --user u1 --pack starter --payment-ref pay-json --json
+    expect_match "purchase --json: a generated ID" '^cli-[0-9a-f]{32}$' "$(json_get "$OUT" '{id}')"
+    ctl allocate --user u1 --plan pro --period 2026-12 --json
+    expect_eq "allocate --json: its stream" credits:jobs:allocate "$(json_get "$OUT" '{stream}')"
+}
+
+# ------------------------------------------------------------------------
 # With the worker: --wait round trips.
 # ------------------------------------------------------------------------
 
 worker_round_trips() {
-    # shellcheck disable=SC2119 # no extra environment
-    start_worker
+    start_test_worker
     local wait_s=20
     ctl purchase --user w1 --pack starter --payment-ref w-pay-1 --wait --timeout "$wait_s"
     expect_eq "purchase --wait exits 0" 0 "$STATUS"
@@ -319,5 +406,7 @@ check_enqueue
 check_result
 check_empty_user
 check_seeded_user
+check_help
+check_json
 worker_round_trips
 finish
