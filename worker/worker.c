@@ -807,15 +807,22 @@ static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
  * Health and the pending gauges
  * ------------------------------------------------------------------------- */
 
+/* Ready: both connections up and not stopping. Keeps the gauge current. */
+static bool ready_now(struct worker *w)
+{
+    w->metrics.ready = queue_is_ready(w->queue) && store_is_ready(w->store) && !w->stopping;
+    return w->metrics.ready;
+}
+
 static bool is_ready(void *arg, char *why, size_t why_len)
 {
     struct worker *w = arg;
-    bool redis = queue_is_ready(w->queue), postgres = store_is_ready(w->store);
-    w->metrics.ready = redis && postgres && !w->stopping;
-    if (!w->metrics.ready)
-        snprintf(why, why_len, "%s%s%s", redis ? "" : "redis not connected; ",
-                 postgres ? "" : "postgres not connected; ", w->stopping ? "stopping" : "");
-    return w->metrics.ready;
+    if (ready_now(w))
+        return true;
+    snprintf(why, why_len, "%s%s%s", queue_is_ready(w->queue) ? "" : "redis not connected; ",
+             store_is_ready(w->store) ? "" : "postgres not connected; ",
+             w->stopping ? "stopping" : "");
+    return false;
 }
 
 /* Live while the loop answers and held work keeps moving: a batch stuck
@@ -864,8 +871,7 @@ static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct worker *w = arg;
-    char why[8];
-    is_ready(w, why, sizeof why);
+    ready_now(w);
     if (queue_is_ready(w->queue) && queue_pending_summary(w->queue, on_pending_summary, w) != 0)
         log_event(LOG_DEBUG, "stats_skipped", "error=redis");
 }

@@ -195,7 +195,8 @@ static struct job allocate(const char *id, const char *user, const char *plan, c
     snprintf(j.id, sizeof j.id, "%s", id);
     snprintf(j.user, sizeof j.user, "%s", user);
     snprintf(j.plan, sizeof j.plan, "%s", plan);
-    snprintf(j.period, sizeof j.period, "%s", period);
+    assert_int_equal(strlen(period), JOB_PERIOD_BYTES);
+    memcpy(j.period, period, JOB_PERIOD_BYTES + 1);
     return j;
 }
 
