@@ -1,0 +1,1850 @@
+/*
+ * bench.c -- the benchmark of credits-worker (issue 3): drain throughput of a
+ * backlog at several batch sizes, the same for one hot user, and latency from
+ * XADD to a readable result at a steady offered load. All figures of one run
+ * go into one table, with the machine they came from.
+ *
+ * Owns the load generator (jobs encoded with core/codec.h, enqueued with
+ * pipelined XADD over blocking hiredis), starting and stopping the worker
+ * processes it measures (fork/exec, SIGTERM, by PID), the timing, the cheap
+ * correctness checks of each run (a result for every job, nothing pending)
+ * and the report. It does not own the servers or the catalog: run.sh starts
+ * throwaway servers and creates plan "bench" and pack "bench".
+ *
+ * Every wait has a deadline: a worker that dies or stalls ends the benchmark
+ * with a message and exit status 1, never a hang. Nothing here asserts a
+ * time; the figures are for people.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/codec.h"
+#include "core/job.h"
+
+extern char **environ;
+
+/* ------------------------------------------------------------------------ */
+/* Limits and defaults                                                      */
+/* ------------------------------------------------------------------------ */
+
+#define NS_PER_S INT64_C(1000000000)
+#define NS_PER_MS INT64_C(1000000)
+
+#define DEFAULT_JOBS 100000
+#define DEFAULT_JOBS_B1 4000
+#define DEFAULT_USERS 10000
+#define DEFAULT_SECONDS 10
+#define DEFAULT_RATES "5000,20000"
+#define DEFAULT_BATCHES "1,64,default,1024"
+#define BATCH_DEFAULT_TOKEN 0 /* "default" in --batch: the worker's own default */
+
+#define LIST_MAX 8
+#define JOBS_MAX 5000000
+#define USERS_MAX 1000000
+#define RATE_MAX 200000
+#define SECONDS_MAX 600
+
+#define XADD_CHUNK 1000        /* XADDs per pipelined round trip */
+#define XRANGE_CHUNK 5000      /* results read per XRANGE */
+#define XREAD_COUNT 1000
+#define XREAD_BLOCK_MS 100
+#define REDIS_TIMEOUT_S 30     /* every Redis reply */
+#define PG_CONNECT_TIMEOUT "10"
+#define POLL_NS (2 * NS_PER_MS) /* drain progress poll */
+#define STALL_NS (30 * NS_PER_S) /* no result for this long: the worker stalled */
+#define DRAIN_MAX_NS (600 * NS_PER_S)
+#define STOP_WAIT_NS (30 * NS_PER_S) /* SIGTERM to exit */
+#define WARMUP_WAIT_NS (30 * NS_PER_S)
+#define LATENCY_TAIL_MAX_NS (300 * NS_PER_S) /* after the producer ends, for the last results */
+#define TICK_NS NS_PER_MS         /* producer burst period */
+
+#define PLAN_ID "bench"
+#define PACK_ID "bench"
+#define FIRST_YEAR 2030 /* period index 0 = 2030-01 (the seeding allocation) */
+#define RESULTS_MAXLEN "1000000000" /* keep every result in the stream */
+
+#define NAME_BYTES 160
+#define KEY_BYTES 256
+#define LINE_BYTES 512
+
+/* ------------------------------------------------------------------------ */
+/* Errors and time                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* The worker process being measured, killed if the benchmark dies. */
+static volatile sig_atomic_t g_worker_pid;
+
+static void die(const char *format, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    fputs("bench: ", stderr);
+    vfprintf(stderr, format, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (g_worker_pid > 0)
+        kill((pid_t)g_worker_pid, SIGKILL);
+    exit(1);
+}
+
+static void fmt(char *out, size_t len, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* snprintf that dies rather than truncate. */
+static void fmt(char *out, size_t len, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    int n = vsnprintf(out, len, format, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= len)
+        die("internal: a formatted name does not fit (%s)", format);
+}
+
+/* SIGINT/SIGTERM to the benchmark: take the worker down with it. */
+static void on_signal(int sig)
+{
+    if (g_worker_pid > 0)
+        kill((pid_t)g_worker_pid, SIGKILL);
+    _exit(128 + sig);
+}
+
+static void *xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size);
+    if (!p)
+        die("out of memory (%zu x %zu bytes)", count, size);
+    return p;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * NS_PER_S + t.tv_nsec;
+}
+
+static void sleep_ns(int64_t ns)
+{
+    struct timespec t = {(time_t)(ns / NS_PER_S), (long)(ns % NS_PER_S)};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+    }
+}
+
+/* Sleeps until the CLOCK_MONOTONIC time `deadline_ns` (absolute). */
+static void sleep_until_ns(int64_t deadline_ns)
+{
+    struct timespec t = {(time_t)(deadline_ns / NS_PER_S), (long)(deadline_ns % NS_PER_S)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR) {
+    }
+}
+
+static double seconds_of(int64_t ns) { return (double)ns / (double)NS_PER_S; }
+
+/* ------------------------------------------------------------------------ */
+/* Options                                                                  */
+/* ------------------------------------------------------------------------ */
+
+struct options {
+    const char *worker_path;
+    const char *worker_log; /* NULL: the worker's stderr is ours */
+    const char *redis_url;
+    const char *database_url;
+    const char *group;
+    uint64_t jobs;    /* backlog of a batched drain */
+    uint64_t jobs_b1; /* backlog of a batch-size-1 drain */
+    uint64_t users;
+    int64_t rates[LIST_MAX];
+    size_t rate_count;
+    int64_t seconds;
+    int64_t batches[LIST_MAX]; /* BATCH_DEFAULT_TOKEN: the worker's default */
+    size_t batch_count;
+    bool hot;
+    pid_t pg_pid;    /* 0: unknown (no PostgreSQL CPU figure) */
+    pid_t redis_pid; /* 0: unknown */
+    int64_t default_batch; /* read from the worker's --check-config */
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bench --worker PATH [options]\n"
+            "\n"
+            "Measures credits-worker against the Redis and PostgreSQL named by\n"
+            "CREDITS_REDIS_URL and CREDITS_DATABASE_URL (catalog: plan \"" PLAN_ID
+            "\", pack \"" PACK_ID "\").\n"
+            "\n"
+            "  --worker PATH      the credits-worker binary (required)\n"
+            "  --worker-log FILE  append the workers' stderr to FILE\n"
+            "  --jobs N           backlog of a batched drain (default %d)\n"
+            "  --jobs-b1 N        backlog of a batch-size-1 drain (default %d)\n"
+            "  --users N          users of the mixed backlog and of the latency load (default %d)\n"
+            "  --batch LIST       batch sizes of the mixed drain, 'default' = the worker's\n"
+            "                     default (default %s)\n"
+            "  --rate LIST        offered loads of the latency runs, jobs/s (default %s)\n"
+            "  --seconds S        length of each latency run (default %d)\n"
+            "  --no-hot           skip the hot-user drains\n"
+            "  --pg-pid PID       PostgreSQL postmaster, for its CPU share (optional)\n"
+            "  --redis-pid PID    redis-server, for its CPU share (optional)\n",
+            DEFAULT_JOBS, DEFAULT_JOBS_B1, DEFAULT_USERS, DEFAULT_BATCHES, DEFAULT_RATES,
+            DEFAULT_SECONDS);
+}
+
+static int64_t parse_int(const char *flag, const char *text, int64_t min, int64_t max)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "bench: %s wants a whole number in %" PRId64 "..%" PRId64 " (got \"%s\")\n",
+                flag, min, max, text);
+        exit(2);
+    }
+    return (int64_t)v;
+}
+
+/* "a,b,c" into out[]; the word "default" (when allowed) becomes BATCH_DEFAULT_TOKEN. */
+static size_t parse_list(const char *flag, const char *text, int64_t min, int64_t max,
+                         bool allow_default, int64_t *out)
+{
+    char buf[LINE_BYTES];
+    if (strlen(text) >= sizeof buf) {
+        fprintf(stderr, "bench: %s list too long\n", flag);
+        exit(2);
+    }
+    strcpy(buf, text);
+    size_t count = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (count == LIST_MAX) {
+            fprintf(stderr, "bench: %s takes at most %d values\n", flag, LIST_MAX);
+            exit(2);
+        }
+        if (allow_default && strcmp(tok, "default") == 0)
+            out[count++] = BATCH_DEFAULT_TOKEN;
+        else
+            out[count++] = parse_int(flag, tok, min, max);
+    }
+    if (count == 0) {
+        fprintf(stderr, "bench: %s needs at least one value\n", flag);
+        exit(2);
+    }
+    return count;
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+    *o = (struct options){
+        .jobs = DEFAULT_JOBS,
+        .jobs_b1 = DEFAULT_JOBS_B1,
+        .users = DEFAULT_USERS,
+        .seconds = DEFAULT_SECONDS,
+        .hot = true,
+        .redis_url = env_or("CREDITS_REDIS_URL", "redis://127.0.0.1:6379"),
+        .database_url = env_or("CREDITS_DATABASE_URL", ""),
+        .group = env_or("CREDITS_GROUP", "credits-worker"),
+    };
+    o->rate_count = parse_list("--rate", DEFAULT_RATES, 1, RATE_MAX, false, o->rates);
+    o->batch_count = parse_list("--batch", DEFAULT_BATCHES, 1, 4096, true, o->batches);
+    for (int i = 1; i < argc; i++) {
+        const char *flag = argv[i];
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (strcmp(flag, "--no-hot") == 0) {
+            o->hot = false;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench: unknown or incomplete option %s (see --help)\n", flag);
+            exit(2);
+        }
+        const char *v = argv[++i];
+        if (strcmp(flag, "--worker") == 0)
+            o->worker_path = v;
+        else if (strcmp(flag, "--worker-log") == 0)
+            o->worker_log = v;
+        else if (strcmp(flag, "--jobs") == 0)
+            o->jobs = (uint64_t)parse_int(flag, v, 1, JOBS_MAX);
+        else if (strcmp(flag, "--jobs-b1") == 0)
+            o->jobs_b1 = (uint64_t)parse_int(flag, v, 1, JOBS_MAX);
+        else if (strcmp(flag, "--users") == 0)
+            o->users = (uint64_t)parse_int(flag, v, 1, USERS_MAX);
+        else if (strcmp(flag, "--seconds") == 0)
+            o->seconds = parse_int(flag, v, 1, SECONDS_MAX);
+        else if (strcmp(flag, "--rate") == 0)
+            o->rate_count = parse_list(flag, v, 1, RATE_MAX, false, o->rates);
+        else if (strcmp(flag, "--batch") == 0)
+            o->batch_count = parse_list(flag, v, 1, 4096, true, o->batches);
+        else if (strcmp(flag, "--pg-pid") == 0)
+            o->pg_pid = (pid_t)parse_int(flag, v, 1, INT32_MAX);
+        else if (strcmp(flag, "--redis-pid") == 0)
+            o->redis_pid = (pid_t)parse_int(flag, v, 1, INT32_MAX);
+        else {
+            fprintf(stderr, "bench: unknown option %s (see --help)\n", flag);
+            exit(2);
+        }
+    }
+    if (!o->worker_path) {
+        fprintf(stderr, "bench: --worker PATH is required (see --help)\n");
+        exit(2);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Redis                                                                    */
+/* ------------------------------------------------------------------------ */
+
+struct redis_addr {
+    char host[NAME_BYTES];
+    int port;
+    char user[NAME_BYTES];
+    char password[NAME_BYTES];
+    int db;
+};
+
+/* redis://[[user]:password@]host[:port][/db] (no percent-decoding). */
+static void parse_redis_url(const char *url, struct redis_addr *a)
+{
+    *a = (struct redis_addr){.port = 6379};
+    const char *scheme = "redis://";
+    if (strncmp(url, scheme, strlen(scheme)) != 0)
+        die("CREDITS_REDIS_URL must start with redis:// (got \"%s\")", url);
+    const char *p = url + strlen(scheme);
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (!colon || (size_t)(at - colon) > sizeof a->password ||
+            (size_t)(colon - p) >= sizeof a->user)
+            die("cannot read the credentials of CREDITS_REDIS_URL");
+        memcpy(a->user, p, (size_t)(colon - p));
+        memcpy(a->password, colon + 1, (size_t)(at - colon - 1));
+        p = at + 1;
+    }
+    size_t host_len = strcspn(p, ":/");
+    if (host_len == 0 || host_len >= sizeof a->host)
+        die("cannot read the host of CREDITS_REDIS_URL");
+    memcpy(a->host, p, host_len);
+    p += host_len;
+    if (*p == ':') {
+        a->port = (int)strtol(p + 1, (char **)&p, 10);
+        if (a->port <= 0 || a->port > 65535)
+            die("bad port in CREDITS_REDIS_URL");
+    }
+    if (*p == '/' && p[1])
+        a->db = (int)strtol(p + 1, NULL, 10);
+}
+
+static redisReply *redis_check(redisContext *c, redisReply *r, const char *what)
+{
+    if (!r)
+        die("redis %s: %s", what, c->errstr[0] ? c->errstr : "no reply");
+    if (r->type == REDIS_REPLY_ERROR)
+        die("redis %s: %s", what, r->str);
+    return r;
+}
+
+static redisReply *redis_cmd(redisContext *c, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    redisReply *r = redisvCommand(c, format, ap);
+    va_end(ap);
+    return redis_check(c, r, format);
+}
+
+static void redis_do(redisContext *c, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    redisReply *r = redisvCommand(c, format, ap);
+    va_end(ap);
+    freeReplyObject(redis_check(c, r, format));
+}
+
+static redisContext *redis_open(const struct redis_addr *a)
+{
+    struct timeval timeout = {REDIS_TIMEOUT_S, 0};
+    redisContext *c = redisConnectWithTimeout(a->host, a->port, timeout);
+    if (!c || c->err)
+        die("cannot connect to redis at %s:%d: %s", a->host, a->port,
+            c ? c->errstr : "out of memory");
+    if (redisSetTimeout(c, timeout) != REDIS_OK)
+        die("cannot set the redis timeout");
+    if (a->password[0]) {
+        if (a->user[0])
+            redis_do(c, "AUTH %s %s", a->user, a->password);
+        else
+            redis_do(c, "AUTH %s", a->password);
+    }
+    if (a->db)
+        redis_do(c, "SELECT %d", a->db);
+    return c;
+}
+
+static long long redis_int(redisContext *c, const char *format, const char *arg)
+{
+    redisReply *r = redis_cmd(c, format, arg);
+    if (r->type != REDIS_REPLY_INTEGER)
+        die("redis %s: expected an integer", format);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* Reads `n` pipelined replies, each expected to be a bulk string (XADD's ID). */
+static void redis_drain_replies(redisContext *c, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        void *reply = NULL;
+        if (redisGetReply(c, &reply) != REDIS_OK)
+            die("redis %s: %s", what, c->errstr);
+        redisReply *r = redis_check(c, reply, what);
+        freeReplyObject(r);
+    }
+}
+
+/* UNLINKs every key under "{prefix}:" (untimed clean-up between runs). */
+static void redis_delete_prefix(redisContext *c, const char *prefix)
+{
+    char pattern[KEY_BYTES];
+    fmt(pattern, sizeof pattern, "%s:*", prefix);
+    char cursor[32] = "0";
+    for (int rounds = 0; rounds < 1000000; rounds++) {
+        redisReply *r = redis_cmd(c, "SCAN %s MATCH %s COUNT 5000", cursor, pattern);
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+            die("redis SCAN: unexpected reply");
+        fmt(cursor, sizeof cursor, "%s", r->element[0]->str);
+        redisReply *keys = r->element[1];
+        if (keys->elements > 0) {
+            const char **argv = xcalloc(keys->elements + 1, sizeof *argv);
+            size_t *lens = xcalloc(keys->elements + 1, sizeof *lens);
+            argv[0] = "UNLINK";
+            lens[0] = 6;
+            for (size_t i = 0; i < keys->elements; i++) {
+                argv[i + 1] = keys->element[i]->str;
+                lens[i + 1] = keys->element[i]->len;
+            }
+            freeReplyObject(redis_check(
+                c, redisCommandArgv(c, (int)keys->elements + 1, argv, lens), "UNLINK"));
+            free(argv);
+            free(lens);
+        }
+        freeReplyObject(r);
+        if (strcmp(cursor, "0") == 0)
+            return;
+    }
+    die("SCAN did not finish");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Jobs                                                                     */
+/* ------------------------------------------------------------------------ */
+
+enum mix {
+    MIX_CONSUME_HEAVY, /* 90% consume, 7% purchase, 3% allocate of a new period */
+    MIX_HOT,           /* one user: 93% consume, 7% purchase (see README) */
+    MIX_CONSUME_ONLY,  /* the latency load */
+};
+
+/* Names of one run: prefix, job IDs "<tag>-<n>", users "<tag>u<i>". */
+struct run_names {
+    char prefix[NAME_BYTES];
+    char tag[NAME_BYTES];
+};
+
+/* Generates the jobs of one run, deterministically. */
+struct gen {
+    uint64_t rng;
+    const struct run_names *names;
+    uint64_t users;
+    uint32_t *period_index; /* per user: the last period allocated */
+    uint64_t seq;
+    msgpack_sbuffer buf;
+};
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* xorshift64* */
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * UINT64_C(2685821657736338717);
+}
+
+static void user_name(const struct run_names *n, uint64_t i, char *out, size_t len)
+{
+    fmt(out, len, "%su%" PRIu64, n->tag, i);
+}
+
+static void period_name(uint32_t index, char *out, size_t len)
+{
+    fmt(out, len, "%04u-%02u", (unsigned)(FIRST_YEAR + index / 12), (unsigned)(index % 12 + 1));
+}
+
+static void gen_init(struct gen *g, const struct run_names *names, uint64_t users, uint64_t seed)
+{
+    *g = (struct gen){.rng = seed | 1, .names = names, .users = users};
+    g->period_index = xcalloc(users, sizeof *g->period_index);
+    msgpack_sbuffer_init(&g->buf);
+}
+
+static void gen_free(struct gen *g)
+{
+    free(g->period_index);
+    msgpack_sbuffer_destroy(&g->buf);
+}
+
+/* Builds the next job of `mix` into j (its ID: "<tag>-<seq>"). */
+static void gen_job(struct gen *g, enum mix mix, struct job *j)
+{
+    memset(j, 0, sizeof *j);
+    uint64_t seq = g->seq++;
+    uint64_t user = rng_next(&g->rng) % g->users;
+    unsigned roll = (unsigned)(rng_next(&g->rng) % 100);
+    fmt(j->id, sizeof j->id, "%s-%" PRIu64, g->names->tag, seq);
+    user_name(g->names, user, j->user, sizeof j->user);
+    bool purchase = (mix == MIX_CONSUME_HEAVY && roll >= 90 && roll < 97) ||
+                    (mix == MIX_HOT && roll >= 93);
+    bool allocate = mix == MIX_CONSUME_HEAVY && roll >= 97;
+    if (purchase) {
+        j->type = JOB_PURCHASE;
+        fmt(j->pack, sizeof j->pack, "%s", PACK_ID);
+        fmt(j->payment_ref, sizeof j->payment_ref, "%s-p%" PRIu64, g->names->tag, seq);
+    } else if (allocate) {
+        j->type = JOB_ALLOCATE;
+        fmt(j->plan, sizeof j->plan, "%s", PLAN_ID);
+        period_name(++g->period_index[user], j->period, sizeof j->period);
+    } else {
+        j->type = JOB_CONSUME;
+        j->amount = 1 + (int64_t)(rng_next(&g->rng) % 10);
+        j->has_tool = true;
+        fmt(j->tool, sizeof j->tool, "bench");
+    }
+}
+
+static const char *stream_suffix(enum job_type t)
+{
+    switch (t) {
+    case JOB_CONSUME:
+        return "jobs:consume";
+    case JOB_PURCHASE:
+        return "jobs:purchase";
+    case JOB_ALLOCATE:
+        return "jobs:allocate";
+    }
+    die("bad job type");
+}
+
+/* Appends "XADD {prefix}:jobs:{type} * job <msgpack>" to the pipeline. */
+static void append_xadd(redisContext *c, const char *prefix, const struct job *j,
+                        msgpack_sbuffer *buf)
+{
+    char key[KEY_BYTES];
+    fmt(key, sizeof key, "%s:%s", prefix, stream_suffix(j->type));
+    msgpack_sbuffer_clear(buf);
+    if (codec_encode_job(j, buf) != 0)
+        die("cannot encode job %s", j->id);
+    const char *argv[] = {"XADD", key, "*", "job", buf->data};
+    size_t lens[] = {4, strlen(key), 1, 3, buf->size};
+    if (redisAppendCommandArgv(c, 5, argv, lens) != REDIS_OK)
+        die("redis: cannot queue XADD");
+}
+
+/* Enqueues `count` jobs of `mix` in pipelined chunks; returns jobs/s of the enqueue. */
+static double enqueue_backlog(redisContext *c, struct gen *g, enum mix mix, uint64_t count)
+{
+    struct job j;
+    int64_t t0 = now_ns();
+    for (uint64_t done = 0; done < count;) {
+        size_t chunk = count - done < XADD_CHUNK ? (size_t)(count - done) : XADD_CHUNK;
+        for (size_t i = 0; i < chunk; i++) {
+            gen_job(g, mix, &j);
+            append_xadd(c, g->names->prefix, &j, &g->buf);
+        }
+        redis_drain_replies(c, chunk, "XADD");
+        done += chunk;
+    }
+    return (double)count / seconds_of(now_ns() - t0);
+}
+
+/* One allocate of period index 0 per user, IDs "<tag>s-<i>" (not timed). */
+static void enqueue_seed(redisContext *c, struct gen *g)
+{
+    struct job j;
+    for (uint64_t done = 0; done < g->users;) {
+        size_t chunk = g->users - done < XADD_CHUNK ? (size_t)(g->users - done) : XADD_CHUNK;
+        for (size_t i = 0; i < chunk; i++) {
+            memset(&j, 0, sizeof j);
+            j.type = JOB_ALLOCATE;
+            fmt(j.id, sizeof j.id, "%ss-%" PRIu64, g->names->tag, done + i);
+            user_name(g->names, done + i, j.user, sizeof j.user);
+            fmt(j.plan, sizeof j.plan, "%s", PLAN_ID);
+            period_name(0, j.period, sizeof j.period);
+            append_xadd(c, g->names->prefix, &j, &g->buf);
+        }
+        redis_drain_replies(c, chunk, "XADD");
+        done += chunk;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The worker process                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Variables the benchmark sets for each worker; the rest are inherited.
+ * CREDITS_HTTP_ADDR is emptied (no metrics endpoint), so that no port can
+ * clash with another worker on the machine. */
+static const char *const g_worker_vars[] = {"CREDITS_PREFIX",         "CREDITS_CONSUMER",
+                                            "CREDITS_BATCH_MAX",      "CREDITS_LOG_LEVEL",
+                                            "CREDITS_RESULTS_MAXLEN", "CREDITS_HTTP_ADDR"};
+#define WORKER_VAR_COUNT (sizeof g_worker_vars / sizeof g_worker_vars[0])
+
+static bool is_worker_var(const char *entry)
+{
+    for (size_t i = 0; i < WORKER_VAR_COUNT; i++) {
+        size_t n = strlen(g_worker_vars[i]);
+        if (strncmp(entry, g_worker_vars[i], n) == 0 && entry[n] == '=')
+            return true;
+    }
+    return false;
+}
+
+/* environ without our variables, plus `extra` (NULL-terminated). Freed by the caller. */
+static char **worker_env(char *const *extra)
+{
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    size_t extra_count = 0;
+    while (extra[extra_count])
+        extra_count++;
+    char **env = xcalloc(n + extra_count + 1, sizeof *env);
+    for (size_t i = 0; i < n; i++)
+        if (!is_worker_var(environ[i]))
+            env[k++] = environ[i];
+    for (size_t i = 0; i < extra_count; i++)
+        env[k++] = extra[i];
+    env[k] = NULL;
+    return env;
+}
+
+/* Starts the worker on `prefix`; batch 0 leaves CREDITS_BATCH_MAX unset. */
+static pid_t worker_start(const struct options *o, const char *prefix, int64_t batch)
+{
+    char v_prefix[KEY_BYTES], v_consumer[KEY_BYTES], v_batch[64];
+    fmt(v_prefix, sizeof v_prefix, "CREDITS_PREFIX=%s", prefix);
+    fmt(v_consumer, sizeof v_consumer, "CREDITS_CONSUMER=bench-%ld", (long)getpid());
+    fmt(v_batch, sizeof v_batch, "CREDITS_BATCH_MAX=%" PRId64, batch);
+    char *extra[] = {v_prefix,
+                     v_consumer,
+                     "CREDITS_LOG_LEVEL=warn",
+                     "CREDITS_RESULTS_MAXLEN=" RESULTS_MAXLEN,
+                     "CREDITS_HTTP_ADDR=",
+                     batch ? v_batch : NULL,
+                     NULL};
+    char **env = worker_env(extra);
+    int log_fd = -1;
+    if (o->worker_log) {
+        log_fd = open(o->worker_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (log_fd < 0)
+            die("cannot open %s: %s", o->worker_log, strerror(errno));
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (log_fd >= 0)
+            dup2(log_fd, STDERR_FILENO);
+        char *argv[] = {(char *)o->worker_path, NULL};
+        execve(o->worker_path, argv, env);
+        _exit(127);
+    }
+    if (log_fd >= 0)
+        close(log_fd);
+    free(env);
+    g_worker_pid = pid;
+    return pid;
+}
+
+static void describe_status(int status, char *out, size_t len)
+{
+    if (WIFEXITED(status))
+        fmt(out, len, "exit status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        fmt(out, len, "killed by signal %d", WTERMSIG(status));
+    else
+        fmt(out, len, "wait status %d", status);
+}
+
+/* Dies if the worker has exited. */
+static void worker_check_alive(pid_t pid)
+{
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == 0)
+        return;
+    g_worker_pid = 0;
+    char what[64];
+    describe_status(status, what, sizeof what);
+    die("the worker (pid %ld) ended on its own: %s%s", (long)pid, what,
+        r < 0 ? " (waitpid failed)" : "");
+}
+
+/* SIGTERM, then waits (bounded) for exit status 0. */
+static void worker_stop(pid_t pid)
+{
+    if (kill(pid, SIGTERM) != 0)
+        die("kill(%ld, SIGTERM): %s", (long)pid, strerror(errno));
+    int64_t deadline = now_ns() + STOP_WAIT_NS;
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0)
+            die("waitpid(%ld): %s", (long)pid, strerror(errno));
+        if (now_ns() > deadline)
+            die("the worker (pid %ld) did not exit within %d s of SIGTERM",
+                (long)pid, (int)(STOP_WAIT_NS / NS_PER_S));
+        sleep_ns(5 * NS_PER_MS);
+    }
+    g_worker_pid = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char what[64];
+        describe_status(status, what, sizeof what);
+        die("the worker (pid %ld) stopped on SIGTERM with %s, not exit status 0", (long)pid,
+            what);
+    }
+}
+
+/* VmHWM of a live process, in MB; -1 if unreadable. */
+static double peak_rss_mb(pid_t pid)
+{
+    char path[64], line[LINE_BYTES];
+    fmt(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    double mb = -1;
+    while (fgets(line, sizeof line, f)) {
+        long kb = 0;
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) {
+            mb = (double)kb / 1024.0;
+            break;
+        }
+    }
+    fclose(f);
+    return mb;
+}
+
+/* The worker's default CREDITS_BATCH_MAX, from its --check-config. */
+static int64_t worker_default_batch(const char *worker_path)
+{
+    char cmd[LINE_BYTES + 64], line[LINE_BYTES];
+    fmt(cmd, sizeof cmd, "env -u CREDITS_BATCH_MAX '%s' --check-config", worker_path);
+    if (strchr(worker_path, '\''))
+        die("the worker path may not contain a quote");
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        die("cannot run %s --check-config", worker_path);
+    long long batch = 0;
+    while (fgets(line, sizeof line, p))
+        if (sscanf(line, "CREDITS_BATCH_MAX=%lld", &batch) == 1)
+            break;
+    while (fgets(line, sizeof line, p)) {
+    }
+    int status = pclose(p);
+    if (batch <= 0 || status != 0)
+        die("cannot read CREDITS_BATCH_MAX from '%s --check-config'", worker_path);
+    return (int64_t)batch;
+}
+
+/* ------------------------------------------------------------------------ */
+/* CPU accounting (where the time goes)                                     */
+/* ------------------------------------------------------------------------ */
+
+/* utime+stime in clock ticks of one process, and its parent; false if gone. */
+static bool proc_cpu(pid_t pid, long long *ticks, pid_t *ppid)
+{
+    char path[64], buf[1024];
+    fmt(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    if (!p)
+        return false;
+    /* after ")": state(3) ppid(4) ... utime(14) stime(15) */
+    char state = 0;
+    long pp = 0;
+    unsigned long long skip[9], ut = 0, st = 0;
+    int got = sscanf(p + 1, " %c %ld %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &state,
+                     &pp, &skip[0], &skip[1], &skip[2], &skip[3], &skip[4], &skip[5], &skip[6],
+                     &skip[7], &skip[8], &ut, &st);
+    if (got != 13)
+        return false;
+    *ticks = (long long)(ut + st);
+    if (ppid)
+        *ppid = (pid_t)pp;
+    return true;
+}
+
+/* CPU ticks of `root` and of each of its direct children (PostgreSQL's
+ * backends), by PID: a backend that starts in the window counts from 0, one
+ * that ends in it is left out. */
+#define TREE_PIDS_MAX 512
+
+struct tree_cpu {
+    size_t count;
+    pid_t pid[TREE_PIDS_MAX];
+    long long ticks[TREE_PIDS_MAX];
+};
+
+static void tree_add(struct tree_cpu *t, pid_t pid, long long ticks)
+{
+    if (t->count < TREE_PIDS_MAX) {
+        t->pid[t->count] = pid;
+        t->ticks[t->count++] = ticks;
+    }
+}
+
+static void tree_cpu_read(pid_t root, struct tree_cpu *t)
+{
+    t->count = 0;
+    long long ticks = 0;
+    if (root <= 0)
+        return;
+    if (proc_cpu(root, &ticks, NULL))
+        tree_add(t, root, ticks);
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
+        pid_t pid = (pid_t)atol(e->d_name);
+        pid_t ppid = 0;
+        if (pid != root && proc_cpu(pid, &ticks, &ppid) && ppid == root)
+            tree_add(t, pid, ticks);
+    }
+    closedir(d);
+}
+
+static long long tree_cpu_delta(const struct tree_cpu *a, const struct tree_cpu *b)
+{
+    long long total = 0;
+    for (size_t i = 0; i < b->count; i++) {
+        long long before = 0;
+        for (size_t k = 0; k < a->count; k++)
+            if (a->pid[k] == b->pid[i])
+                before = a->ticks[k];
+        total += b->ticks[i] - before;
+    }
+    return total;
+}
+
+/* Busy ticks of the whole machine (all but idle and iowait; niced
+ * processes count), from /proc/stat. */
+static long long machine_busy(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    unsigned long long v[8] = {0};
+    long long busy = 0;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) == 8)
+        busy = (long long)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+    fclose(f);
+    return busy;
+}
+
+struct cpu_snap {
+    long long worker, redis, bench, busy;
+    struct tree_cpu pg;
+};
+
+static void cpu_snap(const struct options *o, pid_t worker, struct cpu_snap *s)
+{
+    s->worker = s->redis = s->bench = 0;
+    if (worker > 0)
+        proc_cpu(worker, &s->worker, NULL);
+    tree_cpu_read(o->pg_pid, &s->pg);
+    if (o->redis_pid > 0)
+        proc_cpu(o->redis_pid, &s->redis, NULL);
+    proc_cpu(getpid(), &s->bench, NULL);
+    s->busy = machine_busy();
+}
+
+/* CPU use between two snapshots, each in % of one core. `other`: the rest
+ * of the machine (processes outside this benchmark, the kernel). */
+struct cpu_use {
+    double worker, pg, redis, bench, other;
+};
+
+static void cpu_use(const struct cpu_snap *a, const struct cpu_snap *b, double seconds,
+                    struct cpu_use *u)
+{
+    double k = 100.0 / ((double)sysconf(_SC_CLK_TCK) * seconds);
+    long long worker = b->worker - a->worker, pg = tree_cpu_delta(&a->pg, &b->pg);
+    long long redis = b->redis - a->redis, bench = b->bench - a->bench;
+    long long other = (b->busy - a->busy) - worker - pg - redis - bench;
+    u->worker = (double)worker * k;
+    u->pg = (double)pg * k;
+    u->redis = (double)redis * k;
+    u->bench = (double)bench * k;
+    u->other = other > 0 ? (double)other * k : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* PostgreSQL counters (what the database did for a run)                    */
+/* ------------------------------------------------------------------------ */
+
+#define BACKEND_GONE_WAIT_NS (10 * NS_PER_S)
+
+struct pg_counters {
+    bool ok;
+    long long syncs; /* pg_stat_wal.wal_sync: WAL flushes to disk */
+    long long wal_bytes;
+    long long checkpoints; /* timed and requested, begun */
+};
+
+static PGconn *pg_open(const char *conninfo)
+{
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *values[] = {conninfo, PG_CONNECT_TIMEOUT, "credits-bench", NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    if (PQstatus(conn) != CONNECTION_OK)
+        die("cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+    PGresult *r = PQexec(conn, "SET statement_timeout = '30s'");
+    PQclear(r);
+    return conn;
+}
+
+/* A one-row, one-column query as an integer; -1 if it failed. */
+static long long pg_int(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    long long v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        v = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+/* Waits (bounded) until no worker backend is left: a backend flushes its
+ * statistics when it exits. */
+static void pg_wait_workers_gone(PGconn *conn)
+{
+    int64_t deadline = now_ns() + BACKEND_GONE_WAIT_NS;
+    while (pg_int(conn, "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = 'credits-worker'") > 0) {
+        if (now_ns() > deadline)
+            die("a credits-worker backend is still connected %d s after its worker stopped",
+                (int)(BACKEND_GONE_WAIT_NS / NS_PER_S));
+        sleep_ns(10 * NS_PER_MS);
+    }
+}
+
+static void pg_counters_read(PGconn *conn, struct pg_counters *c)
+{
+    pg_wait_workers_gone(conn);
+    PGresult *r = PQexec(conn, "SELECT wal_sync, wal_bytes FROM pg_stat_wal");
+    c->ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (c->ok) {
+        c->syncs = atoll(PQgetvalue(r, 0, 0));
+        c->wal_bytes = atoll(PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    c->checkpoints = pg_int(conn, "SELECT checkpoints_timed + checkpoints_req "
+                                  "FROM pg_stat_bgwriter");
+    if (c->checkpoints < 0) /* PostgreSQL 17 and later */
+        c->checkpoints = pg_int(conn, "SELECT num_timed + num_requested "
+                                      "FROM pg_stat_checkpointer");
+}
+
+static void pg_counters_delta(const struct pg_counters *a, const struct pg_counters *b,
+                              struct pg_counters *d)
+{
+    d->ok = a->ok && b->ok;
+    d->syncs = b->syncs - a->syncs;
+    d->wal_bytes = b->wal_bytes - a->wal_bytes;
+    d->checkpoints = a->checkpoints >= 0 && b->checkpoints >= 0
+                         ? b->checkpoints - a->checkpoints
+                         : -1;
+}
+
+/* Where the worker's database sessions spend their time: pg_stat_activity
+ * sampled every SAMPLE_NS while a run is timed. */
+#define SAMPLE_NS (10 * NS_PER_MS)
+
+enum wait_kind {
+    WAIT_CPU,      /* active, no wait event: executing */
+    WAIT_WAL,      /* writing or flushing WAL (commit fsync) */
+    WAIT_IN_TXN,   /* idle in transaction: waiting for the worker's next statement */
+    WAIT_IDLE,     /* idle between transactions: the worker is elsewhere */
+    WAIT_LOCK,     /* heavyweight lock (row or relation) */
+    WAIT_OTHER,    /* any other wait (data file I/O, buffer locks, ...) */
+};
+#define WAIT_KINDS 6
+
+struct wait_profile {
+    uint64_t samples;
+    uint64_t count[WAIT_KINDS];
+    int64_t next_ns;
+};
+
+static enum wait_kind wait_kind_of(const char *state, const char *type, const char *event)
+{
+    if (strcmp(state, "idle") == 0)
+        return WAIT_IDLE;
+    if (strncmp(state, "idle in transaction", 19) == 0)
+        return WAIT_IN_TXN;
+    if (!*type)
+        return WAIT_CPU;
+    if (strcmp(event, "WALSync") == 0 || strcmp(event, "WALWrite") == 0 ||
+        strcmp(event, "WALInsert") == 0 || strcmp(event, "WALBufMapping") == 0)
+        return WAIT_WAL;
+    if (strcmp(type, "Client") == 0)
+        return WAIT_IN_TXN;
+    if (strcmp(type, "Lock") == 0)
+        return WAIT_LOCK;
+    return WAIT_OTHER;
+}
+
+/* Takes a sample when one is due. */
+static void wait_sample(PGconn *conn, struct wait_profile *p)
+{
+    int64_t t = now_ns();
+    if (!p || t < p->next_ns)
+        return;
+    p->next_ns = t + SAMPLE_NS;
+    PGresult *r = PQexec(conn, "SELECT state, coalesce(wait_event_type, ''), "
+                               "coalesce(wait_event, '') FROM pg_stat_activity "
+                               "WHERE application_name = 'credits-worker' AND state IS NOT NULL");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        for (int i = 0; i < PQntuples(r); i++) {
+            p->samples++;
+            p->count[wait_kind_of(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+                                  PQgetvalue(r, i, 2))]++;
+        }
+    }
+    PQclear(r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Checks after a run                                                       */
+/* ------------------------------------------------------------------------ */
+
+struct tally {
+    uint64_t results;
+    uint64_t applied;
+    uint64_t rejected;
+    uint64_t duplicates;
+    uint64_t missing;
+    uint64_t foreign; /* results of IDs not in the backlog */
+    uint64_t errors[JOB_ERROR_COUNT];
+};
+
+/* The n of "<tag>-<n>", or false. */
+static bool parse_seq(const char *id, const char *tag, uint64_t *seq)
+{
+    size_t n = strlen(tag);
+    if (strncmp(id, tag, n) != 0 || id[n] != '-' || !isdigit((unsigned char)id[n + 1]))
+        return false;
+    char *end = NULL;
+    unsigned long long v = strtoull(id + n + 1, &end, 10);
+    if (*end != '\0' && *end != '-')
+        return false;
+    *seq = (uint64_t)v;
+    return true;
+}
+
+/* The msgpack "result" field of one stream entry ([id, [field, value, ...]]). */
+static const redisReply *entry_result(const redisReply *entry)
+{
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2)
+        die("unexpected stream entry shape");
+    const redisReply *fields = entry->element[1];
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (strcmp(fields->element[i]->str, "result") == 0)
+            return fields->element[i + 1];
+    die("a results entry without a result field");
+}
+
+static void tally_one(const redisReply *value, const char *tag, uint64_t jobs, uint8_t *seen,
+                      struct tally *t)
+{
+    struct result r;
+    if (codec_decode_result(value->str, value->len, &r) != 0)
+        die("a result that does not decode");
+    t->results++;
+    uint64_t seq = 0;
+    if (!r.has_id || !parse_seq(r.id, tag, &seq) || seq >= jobs) {
+        t->foreign++;
+        return;
+    }
+    if (seen[seq]++) {
+        t->duplicates++;
+        return;
+    }
+    if (r.error == JOB_OK)
+        t->applied++;
+    else
+        t->rejected++;
+    if ((unsigned)r.error < JOB_ERROR_COUNT)
+        t->errors[r.error]++;
+}
+
+/* Reads the whole results stream and counts outcomes per job of the backlog. */
+static void tally_results(redisContext *c, const char *key, const char *tag, uint64_t jobs,
+                          struct tally *t)
+{
+    *t = (struct tally){0};
+    uint8_t *seen = xcalloc(jobs, 1);
+    char start[64] = "-";
+    for (uint64_t rounds = 0; rounds < jobs / XRANGE_CHUNK + 1000; rounds++) {
+        redisReply *r = redis_cmd(c, "XRANGE %s %s + COUNT %d", key, start, XRANGE_CHUNK);
+        if (r->type != REDIS_REPLY_ARRAY)
+            die("XRANGE: unexpected reply");
+        size_t n = r->elements;
+        for (size_t i = 0; i < n; i++)
+            tally_one(entry_result(r->element[i]), tag, jobs, seen, t);
+        if (n > 0)
+            fmt(start, sizeof start, "(%s", r->element[n - 1]->element[0]->str);
+        freeReplyObject(r);
+        if (n < XRANGE_CHUNK) {
+            for (uint64_t i = 0; i < jobs; i++)
+                t->missing += seen[i] == 0;
+            free(seen);
+            return;
+        }
+    }
+    die("XRANGE of %s did not end", key);
+}
+
+/* Entries delivered but not acknowledged, over the three job streams. */
+static long long pending_total(redisContext *c, const char *prefix, const char *group)
+{
+    static const enum job_type types[] = {JOB_CONSUME, JOB_PURCHASE, JOB_ALLOCATE};
+    long long total = 0;
+    for (size_t i = 0; i < 3; i++) {
+        char key[KEY_BYTES];
+        fmt(key, sizeof key, "%s:%s", prefix, stream_suffix(types[i]));
+        if (redis_int(c, "EXISTS %s", key) == 0)
+            continue;
+        redisReply *r = redis_cmd(c, "XPENDING %s %s", key, group);
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+            r->element[0]->type != REDIS_REPLY_INTEGER)
+            die("XPENDING %s: unexpected reply", key);
+        total += r->element[0]->integer;
+        freeReplyObject(r);
+    }
+    return total;
+}
+
+/* Dies unless every job has exactly one result and nothing is pending or dead. */
+static void check_run(redisContext *c, const char *prefix, const char *group, const char *what,
+                      const struct tally *t)
+{
+    char key[KEY_BYTES];
+    fmt(key, sizeof key, "%s:dead", prefix);
+    long long dead = redis_int(c, "XLEN %s", key);
+    long long pending = pending_total(c, prefix, group);
+    if (t->missing || t->duplicates || t->foreign || dead || pending)
+        die("%s: %" PRIu64 " jobs without a result, %" PRIu64 " duplicate and %" PRIu64
+            " unknown results, %lld dead letters, %lld entries pending",
+            what, t->missing, t->duplicates, t->foreign, dead, pending);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Waiting for results                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Polls XLEN of the results stream until it reaches `expect`; returns the
+ * time it was seen there. Dies if the worker exits, or makes no progress for
+ * STALL_NS, or the whole wait exceeds `max_ns`. */
+static int64_t wait_results(redisContext *c, const char *key, long long expect, pid_t worker,
+                            int64_t max_ns, const char *what, PGconn *pg,
+                            struct wait_profile *profile)
+{
+    int64_t start = now_ns(), last_progress = start;
+    long long last = -1;
+    for (;;) {
+        long long n = redis_int(c, "XLEN %s", key);
+        int64_t t = now_ns();
+        if (n >= expect)
+            return t;
+        if (n != last) {
+            last = n;
+            last_progress = t;
+        }
+        worker_check_alive(worker);
+        wait_sample(pg, profile);
+        if (t - last_progress > STALL_NS)
+            die("%s: the worker made no progress for %d s (%lld of %lld results)", what,
+                (int)(STALL_NS / NS_PER_S), n, expect);
+        if (t - start > max_ns)
+            die("%s: not done after %d s (%lld of %lld results)", what,
+                (int)(max_ns / NS_PER_S), n, expect);
+        sleep_ns(POLL_NS);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Runs                                                                     */
+/* ------------------------------------------------------------------------ */
+
+struct bench {
+    struct options opt;
+    struct redis_addr redis;
+    redisContext *rc;
+    PGconn *pg;
+    char nonce[16];
+    int run_count;
+};
+
+static void run_names_init(struct bench *b, const char *kind, struct run_names *n)
+{
+    int k = ++b->run_count;
+    fmt(n->prefix, sizeof n->prefix, "bench-%s-%d-%s", b->nonce, k, kind);
+    fmt(n->tag, sizeof n->tag, "%s%d", b->nonce, k);
+}
+
+static void results_key(const struct run_names *n, char *out, size_t len)
+{
+    fmt(out, len, "%s:results", n->prefix);
+}
+
+/* Seeds `users` accounts with a huge monthly allocation through the worker
+ * (default batch), checks them, then empties the results stream. */
+static void seed_users(struct bench *b, struct gen *g)
+{
+    char key[KEY_BYTES];
+    results_key(g->names, key, sizeof key);
+    enqueue_seed(b->rc, g);
+    pid_t pid = worker_start(&b->opt, g->names->prefix, 0);
+    wait_results(b->rc, key, (long long)g->users, pid, DRAIN_MAX_NS, "seeding", NULL, NULL);
+    worker_stop(pid);
+    char tag[NAME_BYTES + 2];
+    fmt(tag, sizeof tag, "%ss", g->names->tag);
+    struct tally t;
+    tally_results(b->rc, key, tag, g->users, &t);
+    check_run(b->rc, g->names->prefix, b->opt.group, "seeding", &t);
+    if (t.applied != g->users)
+        die("seeding: %" PRIu64 " of %" PRIu64 " allocations applied (is plan \"" PLAN_ID
+            "\" in the catalog?)",
+            t.applied, g->users);
+    redis_do(b->rc, "DEL %s", key);
+}
+
+struct drain_row {
+    const char *scenario;
+    int64_t batch;
+    bool is_default;
+    uint64_t jobs;
+    double seconds;
+    double jobs_per_s;
+    double enqueue_per_s;
+    double rss_mb;
+    struct cpu_use cpu;
+    struct pg_counters pg;
+    struct wait_profile waits;
+    struct tally tally;
+};
+
+/* One drain: seed, enqueue the backlog with no worker running, then time a
+ * worker from its start until every job has a result. */
+static void run_drain(struct bench *b, const char *scenario, enum mix mix, uint64_t users,
+                      int64_t batch, uint64_t jobs, struct drain_row *row)
+{
+    struct run_names names;
+    run_names_init(b, scenario, &names);
+    struct gen g;
+    gen_init(&g, &names, users, UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)b->run_count);
+    seed_users(b, &g);
+    *row = (struct drain_row){.scenario = scenario, .batch = batch, .jobs = jobs,
+                              .is_default = batch == b->opt.default_batch};
+    row->enqueue_per_s = enqueue_backlog(b->rc, &g, mix, jobs);
+
+    char key[KEY_BYTES];
+    results_key(&names, key, sizeof key);
+    struct cpu_snap before, after;
+    struct pg_counters pg_before, pg_after;
+    pg_counters_read(b->pg, &pg_before);
+    cpu_snap(&b->opt, 0, &before);
+    int64_t t0 = now_ns();
+    pid_t pid = worker_start(&b->opt, names.prefix, batch);
+    int64_t t1 = wait_results(b->rc, key, (long long)jobs, pid, DRAIN_MAX_NS, scenario, b->pg,
+                              &row->waits);
+    cpu_snap(&b->opt, pid, &after);
+    row->seconds = seconds_of(t1 - t0);
+    row->jobs_per_s = (double)jobs / row->seconds;
+    row->rss_mb = peak_rss_mb(pid);
+    cpu_use(&before, &after, row->seconds, &row->cpu);
+    worker_stop(pid);
+    pg_counters_read(b->pg, &pg_after);
+    pg_counters_delta(&pg_before, &pg_after, &row->pg);
+
+    tally_results(b->rc, key, names.tag, jobs, &row->tally);
+    check_run(b->rc, names.prefix, b->opt.group, scenario, &row->tally);
+    redis_delete_prefix(b->rc, names.prefix);
+    gen_free(&g);
+    fprintf(stderr,
+            "bench: %-9s batch %4" PRId64 ": %7" PRIu64 " jobs in %6.2f s = %6.0f jobs/s "
+            "(enqueued at %.0f/s)\n",
+            scenario, batch, jobs, row->seconds, row->jobs_per_s, row->enqueue_per_s);
+}
+
+/* --- latency --- */
+
+struct latency_shared {
+    const struct redis_addr *redis;
+    const struct run_names *names;
+    uint64_t users;
+    double rate;
+    uint64_t total; /* jobs the producer is to send */
+    _Atomic uint64_t sent;
+    atomic_bool producer_done;
+    atomic_bool reader_done;
+    int64_t first_send_ns;
+    int64_t last_send_ns;
+    char start_id[64];   /* results after this stream ID are ours */
+    int64_t *latency_ns; /* [total] */
+    uint64_t received;
+    uint64_t foreign;
+};
+
+/* XADDs consume jobs at `rate`, in bursts every TICK_NS (paced to absolute
+ * deadlines), each job's ID carrying its send time: "<tag>-<seq>-<ns>". */
+static void *producer_main(void *arg)
+{
+    struct latency_shared *s = arg;
+    redisContext *c = redis_open(s->redis);
+    struct gen g;
+    gen_init(&g, s->names, s->users, UINT64_C(0xD1B54A32D192ED03));
+    struct job j;
+    int64_t start = now_ns();
+    uint64_t sent = 0;
+    for (uint64_t tick = 1; sent < s->total; tick++) {
+        int64_t deadline = start + (int64_t)tick * TICK_NS;
+        sleep_until_ns(deadline);
+        double due_f = s->rate * seconds_of(deadline - start);
+        uint64_t due = due_f >= (double)s->total ? s->total : (uint64_t)due_f;
+        size_t burst = 0;
+        for (; sent < due; sent++, burst++) {
+            gen_job(&g, MIX_CONSUME_ONLY, &j);
+            int64_t t = now_ns();
+            if (sent == 0)
+                s->first_send_ns = t;
+            fmt(j.id, sizeof j.id, "%s-%" PRIu64 "-%" PRId64, s->names->tag, sent, t);
+            append_xadd(c, s->names->prefix, &j, &g.buf);
+            s->last_send_ns = t;
+        }
+        if (burst) {
+            redis_drain_replies(c, burst, "XADD");
+            atomic_store(&s->sent, sent);
+        }
+    }
+    atomic_store(&s->producer_done, true);
+    gen_free(&g);
+    redisFree(c);
+    return NULL;
+}
+
+/* The send time in "<tag>-<seq>-<ns>", or -1. */
+static int64_t send_time_of(const struct result *r, const char *tag, uint64_t total)
+{
+    uint64_t seq = 0;
+    if (!r->has_id || !parse_seq(r->id, tag, &seq) || seq >= total)
+        return -1;
+    const char *dash = strrchr(r->id, '-');
+    return dash ? (int64_t)strtoll(dash + 1, NULL, 10) : -1;
+}
+
+/* Records arrival - send for each result of one XREAD reply. */
+static void record_latencies(struct latency_shared *s, const redisReply *entries,
+                             int64_t arrival)
+{
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *value = entry_result(entries->element[i]);
+        struct result res;
+        if (codec_decode_result(value->str, value->len, &res) != 0)
+            die("latency: a result that does not decode");
+        int64_t sent_at = send_time_of(&res, s->names->tag, s->total);
+        if (sent_at < 0 || s->received >= s->total)
+            s->foreign++;
+        else
+            s->latency_ns[s->received++] = arrival - sent_at;
+    }
+}
+
+/* XREADs (BLOCK) the results stream until every job sent has its result.
+ * Ends the benchmark if results stop coming for STALL_NS after the producer
+ * is done, or LATENCY_TAIL_MAX_NS pass after it. */
+static void *reader_main(void *arg)
+{
+    struct latency_shared *s = arg;
+    redisContext *c = redis_open(s->redis);
+    char key[KEY_BYTES], last[64];
+    results_key(s->names, key, sizeof key);
+    fmt(last, sizeof last, "%s", s->start_id);
+    int64_t done_at = 0, progress_at = 0;
+    for (;;) {
+        if (atomic_load(&s->producer_done)) {
+            int64_t t = now_ns();
+            if (s->received + s->foreign >= atomic_load(&s->sent))
+                break;
+            if (!done_at)
+                done_at = progress_at = t;
+            if (t - progress_at > STALL_NS || t - done_at > LATENCY_TAIL_MAX_NS)
+                die("latency: %" PRIu64 " of %" PRIu64 " results arrived; none for %.0f s",
+                    s->received, atomic_load(&s->sent), seconds_of(t - progress_at));
+        }
+        redisReply *r = redis_cmd(c, "XREAD COUNT %d BLOCK %d STREAMS %s %s", XREAD_COUNT,
+                                  XREAD_BLOCK_MS, key, last);
+        int64_t arrival = now_ns();
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+            const redisReply *entries = r->element[0]->element[1];
+            record_latencies(s, entries, arrival);
+            if (entries->elements > 0) {
+                fmt(last, sizeof last, "%s",
+                    entries->element[entries->elements - 1]->element[0]->str);
+                progress_at = arrival;
+            }
+        }
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    atomic_store(&s->reader_done, true);
+    return NULL;
+}
+
+struct latency_row {
+    double rate;
+    double achieved;
+    uint64_t jobs;
+    double seconds; /* first send to last result */
+    double p50_ms, p99_ms, p999_ms, max_ms;
+    double rss_mb;
+    struct cpu_use cpu;
+    struct pg_counters pg;
+    struct wait_profile waits;
+};
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of a sorted array, in ms. */
+static double percentile_ms(const int64_t *sorted, uint64_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    uint64_t rank = (uint64_t)(q * (double)n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return (double)sorted[rank - 1] / (double)NS_PER_MS;
+}
+
+/* Sends one job and waits for its result: the worker is up and connected. */
+static void warm_up(struct bench *b, const struct run_names *names, pid_t pid)
+{
+    struct job j = {.type = JOB_CONSUME, .amount = 1};
+    fmt(j.id, sizeof j.id, "%sw", names->tag);
+    fmt(j.user, sizeof j.user, "%su0", names->tag);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    append_xadd(b->rc, names->prefix, &j, &buf);
+    redis_drain_replies(b->rc, 1, "XADD");
+    msgpack_sbuffer_destroy(&buf);
+    char key[KEY_BYTES];
+    results_key(names, key, sizeof key);
+    wait_results(b->rc, key, 1, pid, WARMUP_WAIT_NS, "latency warm-up", NULL, NULL);
+}
+
+/* The ID of the last entry of a stream, "0-0" when empty. */
+static void last_entry_id(redisContext *c, const char *key, char *out, size_t len)
+{
+    redisReply *r = redis_cmd(c, "XREVRANGE %s + - COUNT 1", key);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+        fmt(out, len, "%s", r->element[0]->element[0]->str);
+    else
+        fmt(out, len, "0-0");
+    freeReplyObject(r);
+}
+
+/* Runs the producer and the reader; meanwhile watches that the worker lives
+ * and samples its database sessions. */
+static void run_load(struct latency_shared *s, pid_t worker, PGconn *pg,
+                     struct wait_profile *waits)
+{
+    pthread_t producer, reader;
+    if (pthread_create(&reader, NULL, reader_main, s) != 0 ||
+        pthread_create(&producer, NULL, producer_main, s) != 0)
+        die("cannot start the latency threads");
+    /* The reader ends on its own deadline (or ends the process). */
+    while (!atomic_load(&s->reader_done)) {
+        worker_check_alive(worker);
+        wait_sample(pg, waits);
+        sleep_ns(2 * NS_PER_MS);
+    }
+    pthread_join(producer, NULL);
+    pthread_join(reader, NULL);
+}
+
+static void latency_figures(struct latency_shared *s, struct latency_row *row)
+{
+    row->jobs = s->received;
+    double span = seconds_of(s->last_send_ns - s->first_send_ns);
+    row->achieved = span > 0 ? (double)(s->total - 1) / span : 0;
+    qsort(s->latency_ns, s->received, sizeof *s->latency_ns, cmp_i64);
+    row->p50_ms = percentile_ms(s->latency_ns, s->received, 0.50);
+    row->p99_ms = percentile_ms(s->latency_ns, s->received, 0.99);
+    row->p999_ms = percentile_ms(s->latency_ns, s->received, 0.999);
+    row->max_ms = s->received ? (double)s->latency_ns[s->received - 1] / (double)NS_PER_MS : 0;
+}
+
+/* One latency run: seed, start the worker (default batch), offer `rate`
+ * consume jobs/s for --seconds, and measure each job's XADD-to-result time. */
+static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
+{
+    struct run_names names;
+    run_names_init(b, "latency", &names);
+    struct gen g;
+    gen_init(&g, &names, b->opt.users, UINT64_C(0xA0761D6478BD642F) ^ (uint64_t)b->run_count);
+    seed_users(b, &g);
+    gen_free(&g);
+    *row = (struct latency_row){.rate = (double)rate};
+
+    struct pg_counters pg_before, pg_after;
+    pg_counters_read(b->pg, &pg_before);
+    pid_t pid = worker_start(&b->opt, names.prefix, 0);
+    warm_up(b, &names, pid);
+    struct latency_shared s = {.redis = &b->redis, .names = &names, .users = b->opt.users,
+                               .rate = (double)rate,
+                               .total = (uint64_t)rate * (uint64_t)b->opt.seconds};
+    char key[KEY_BYTES];
+    results_key(&names, key, sizeof key);
+    last_entry_id(b->rc, key, s.start_id, sizeof s.start_id);
+    s.latency_ns = xcalloc(s.total, sizeof *s.latency_ns);
+
+    struct cpu_snap before, after;
+    cpu_snap(&b->opt, pid, &before);
+    int64_t t0 = now_ns();
+    run_load(&s, pid, b->pg, &row->waits);
+    cpu_snap(&b->opt, pid, &after);
+    row->seconds = seconds_of(now_ns() - t0);
+    row->rss_mb = peak_rss_mb(pid);
+    cpu_use(&before, &after, row->seconds, &row->cpu);
+    worker_stop(pid);
+    pg_counters_read(b->pg, &pg_after);
+    pg_counters_delta(&pg_before, &pg_after, &row->pg);
+    long long pending = pending_total(b->rc, names.prefix, b->opt.group);
+    if (pending)
+        die("latency: %lld entries still pending after the worker stopped", pending);
+
+    latency_figures(&s, row);
+    free(s.latency_ns);
+    redis_delete_prefix(b->rc, names.prefix);
+    fprintf(stderr, "bench: latency at %" PRId64 "/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+            rate, row->p50_ms, row->p99_ms, row->max_ms);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Machine facts and the report                                             */
+/* ------------------------------------------------------------------------ */
+
+static void read_field(const char *path, const char *name, char *out, size_t len)
+{
+    fmt(out, len, "?");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[LINE_BYTES];
+    size_t n = strlen(name);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, name, n) != 0)
+            continue;
+        const char *v = strchr(line, ':');
+        if (!v)
+            continue;
+        v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        fmt(out, len, "%s", v);
+        out[strcspn(out, "\n")] = '\0';
+        break;
+    }
+    fclose(f);
+}
+
+static void pg_show(PGconn *conn, const char *setting, char *out, size_t len)
+{
+    char sql[128];
+    fmt(sql, sizeof sql, "SHOW %s", setting);
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        fmt(out, len, "%s", PQgetvalue(r, 0, 0));
+    else
+        fmt(out, len, "?");
+    PQclear(r);
+}
+
+static void print_machine(PGconn *conn, redisContext *rc)
+{
+    char cpu[LINE_BYTES], mem[LINE_BYTES];
+    read_field("/proc/cpuinfo", "model name", cpu, sizeof cpu);
+    read_field("/proc/meminfo", "MemTotal", mem, sizeof mem);
+    printf("machine: %ld cores online (nproc), CPU \"%s\", memory %s\n",
+           sysconf(_SC_NPROCESSORS_ONLN), cpu, mem);
+    char version[LINE_BYTES], fsync[64], sync_commit[64], fpw[64], buffers[64], method[64];
+    pg_show(conn, "server_version", version, sizeof version);
+    pg_show(conn, "fsync", fsync, sizeof fsync);
+    pg_show(conn, "synchronous_commit", sync_commit, sizeof sync_commit);
+    pg_show(conn, "full_page_writes", fpw, sizeof fpw);
+    pg_show(conn, "wal_sync_method", method, sizeof method);
+    pg_show(conn, "shared_buffers", buffers, sizeof buffers);
+    printf("postgresql %s: fsync=%s synchronous_commit=%s full_page_writes=%s "
+           "wal_sync_method=%s shared_buffers=%s\n",
+           version, fsync, sync_commit, fpw, method, buffers);
+    redisReply *r = redis_cmd(rc, "INFO server");
+    const char *v = r->type == REDIS_REPLY_STRING ? strstr(r->str, "redis_version:") : NULL;
+    printf("redis %.*s\n", v ? (int)strcspn(v + 14, "\r\n") : 1, v ? v + 14 : "?");
+    freeReplyObject(r);
+}
+
+/* "12%" or "-" when the process was not given (--pg-pid, --redis-pid). */
+static const char *cpu_cell(double v, bool known, char *out, size_t len)
+{
+    if (known)
+        fmt(out, len, "%.0f", v);
+    else
+        fmt(out, len, "-");
+    return out;
+}
+
+/* CPU columns and database columns shared by both tables. */
+static void print_cpu_cells(const struct options *o, const struct cpu_use *u)
+{
+    char a[16], b[16], c[16], d[16], e[16];
+    printf(" %6s %5s %5s %5s %5s", cpu_cell(u->worker, true, a, sizeof a),
+           cpu_cell(u->pg, o->pg_pid > 0, b, sizeof b),
+           cpu_cell(u->redis, o->redis_pid > 0, c, sizeof c), cpu_cell(u->bench, true, d, sizeof d),
+           cpu_cell(u->other, true, e, sizeof e));
+}
+
+static void print_pg_cells(const struct pg_counters *pg, uint64_t jobs)
+{
+    if (!pg->ok || jobs == 0) {
+        printf(" %7s %9s %4s", "-", "-", "-");
+        return;
+    }
+    printf(" %7lld %9.0f %4lld", pg->syncs, (double)pg->wal_bytes / (double)jobs,
+           pg->checkpoints);
+}
+
+static void print_drain_table(const struct options *o, const struct drain_row *rows, size_t n)
+{
+    printf("\ndrain: backlog enqueued with no worker running; timed from the worker's start "
+           "until every job has a result\n");
+    printf("%-9s %6s %7s %7s %8s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s | %8s %8s\n", "scenario",
+           "batch", "jobs", "seconds", "jobs/s", "RSS MB", "worker", "pg", "redis", "bench",
+           "other", "fsyncs", "WAL B/job", "ckpt", "applied", "rejected");
+    for (size_t i = 0; i < n; i++) {
+        const struct drain_row *r = &rows[i];
+        char batch[16];
+        fmt(batch, sizeof batch, "%" PRId64 "%s", r->batch, r->is_default ? "*" : "");
+        printf("%-9s %6s %7" PRIu64 " %7.2f %8.0f %6.1f |", r->scenario, batch, r->jobs,
+               r->seconds, r->jobs_per_s, r->rss_mb);
+        print_cpu_cells(o, &r->cpu);
+        printf(" |");
+        print_pg_cells(&r->pg, r->jobs);
+        printf(" | %8" PRIu64 " %8" PRIu64 "\n", r->tally.applied, r->tally.rejected);
+    }
+}
+
+static void print_ratios(const struct drain_row *rows, size_t n)
+{
+    printf("\n");
+    for (size_t i = 0; i < n; i++) {
+        if (!rows[i].is_default)
+            continue;
+        for (size_t k = 0; k < n; k++)
+            if (rows[k].batch == 1 && strcmp(rows[k].scenario, rows[i].scenario) == 0)
+                printf("ratio default/batch-1, %-9s %6.1fx  (%.0f vs %.0f jobs/s)\n",
+                       rows[i].scenario, rows[i].jobs_per_s / rows[k].jobs_per_s,
+                       rows[i].jobs_per_s, rows[k].jobs_per_s);
+    }
+}
+
+static void print_latency(const struct options *o, const struct latency_row *rows, size_t n)
+{
+    printf("\nlatency: XADD to the result readable on {prefix}:results; default batch, %" PRId64
+           " s of consume jobs over %" PRIu64 " users at each offered rate\n",
+           o->seconds, o->users);
+    printf("%7s %8s %7s %7s %7s %7s %8s %7s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s\n", "offered",
+           "achieved", "jobs", "seconds", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "RSS MB",
+           "worker", "pg", "redis", "bench", "other", "fsyncs", "WAL B/job", "ckpt");
+    for (size_t i = 0; i < n; i++) {
+        const struct latency_row *r = &rows[i];
+        printf("%7.0f %8.0f %7" PRIu64 " %7.2f %7.2f %7.2f %8.2f %7.2f %6.1f |", r->rate,
+               r->achieved, r->jobs, r->seconds, r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms,
+               r->rss_mb);
+        print_cpu_cells(o, &r->cpu);
+        printf(" |");
+        print_pg_cells(&r->pg, r->jobs);
+        printf("\n");
+    }
+}
+
+static void print_wait_row(const char *label, const struct wait_profile *p)
+{
+    printf("%-20s %7" PRIu64 " |", label, p->samples);
+    for (int k = 0; k < WAIT_KINDS; k++)
+        printf(" %9.0f", p->samples ? 100.0 * (double)p->count[k] / (double)p->samples : 0.0);
+    printf("\n");
+}
+
+static void print_waits(const struct drain_row *rows, size_t n,
+                        const struct latency_row *lat, size_t lat_n)
+{
+    printf("\nwhere the worker's PostgreSQL sessions spend the timed span (pg_stat_activity "
+           "every %d ms, %% of samples)\n",
+           (int)(SAMPLE_NS / NS_PER_MS));
+    printf("%-20s %7s | %9s %9s %9s %9s %9s %9s\n", "run", "samples", "pg CPU", "WAL/fsync",
+           "idle-txn", "idle", "lock", "other");
+    char label[64];
+    for (size_t i = 0; i < n; i++) {
+        fmt(label, sizeof label, "%s batch %" PRId64, rows[i].scenario, rows[i].batch);
+        print_wait_row(label, &rows[i].waits);
+    }
+    for (size_t i = 0; i < lat_n; i++) {
+        fmt(label, sizeof label, "latency %.0f/s", lat[i].rate);
+        print_wait_row(label, &lat[i].waits);
+    }
+}
+
+static void print_legend(void)
+{
+    printf("\n* = the worker's default batch size. RSS MB: the worker's peak resident memory "
+           "(VmHWM).\n"
+           "worker/pg/redis/bench/other: CPU in %% of one core over the timed span (pg: the "
+           "postmaster and all its\n"
+           "processes; other: everything else on the machine). fsyncs (pg_stat_wal.wal_sync), "
+           "WAL B/job and ckpt\n"
+           "(checkpoints begun): the whole PostgreSQL cluster over the run.\n"
+           "pg CPU: executing; WAL/fsync: writing or flushing WAL (mostly the commit's fsync); "
+           "idle-txn: inside a\n"
+           "transaction, waiting for the worker's next statement (round trips); idle: between "
+           "transactions (the\n"
+           "worker is reading, publishing or acknowledging in Redis, or has nothing to do).\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* main                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* --batch with "default" resolved and repeats dropped (order kept). */
+static void resolve_batches(struct options *o)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < o->batch_count; i++) {
+        int64_t v = o->batches[i] == BATCH_DEFAULT_TOKEN ? o->default_batch : o->batches[i];
+        bool dup = false;
+        for (size_t j = 0; j < k; j++)
+            dup = dup || o->batches[j] == v;
+        if (!dup)
+            o->batches[k++] = v;
+    }
+    o->batch_count = k;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+    struct bench b = {0};
+    parse_options(argc, argv, &b.opt);
+    install_signals();
+    b.opt.default_batch = worker_default_batch(b.opt.worker_path);
+    resolve_batches(&b.opt);
+    parse_redis_url(b.opt.redis_url, &b.redis);
+    b.rc = redis_open(&b.redis);
+    b.pg = pg_open(b.opt.database_url);
+    fmt(b.nonce, sizeof b.nonce, "%lx",
+             (unsigned long)(((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid()) & 0xFFFFFFUL);
+    int64_t started = now_ns();
+
+    struct drain_row rows[LIST_MAX * 2 + 2];
+    size_t row_count = 0;
+    for (size_t i = 0; i < b.opt.batch_count; i++) {
+        int64_t batch = b.opt.batches[i];
+        run_drain(&b, "mix", MIX_CONSUME_HEAVY, b.opt.users, batch,
+                  batch == 1 ? b.opt.jobs_b1 : b.opt.jobs, &rows[row_count++]);
+    }
+    if (b.opt.hot) {
+        run_drain(&b, "hot-user", MIX_HOT, 1, 1, b.opt.jobs_b1, &rows[row_count++]);
+        run_drain(&b, "hot-user", MIX_HOT, 1, b.opt.default_batch, b.opt.jobs,
+                  &rows[row_count++]);
+    }
+    struct latency_row lat[LIST_MAX];
+    for (size_t i = 0; i < b.opt.rate_count; i++)
+        run_latency(&b, b.opt.rates[i], &lat[i]);
+
+    printf("\n== credits-worker benchmark (%.0f s in all) ==\n", seconds_of(now_ns() - started));
+    print_machine(b.pg, b.rc);
+    print_drain_table(&b.opt, rows, row_count);
+    print_ratios(rows, row_count);
+    print_latency(&b.opt, lat, b.opt.rate_count);
+    print_waits(rows, row_count, lat, b.opt.rate_count);
+    print_legend();
+    PQfinish(b.pg);
+    redisFree(b.rc);
+    return 0;
+}
