@@ -1,5 +1,5 @@
 /*
- * bench.c -- the benchmark of credits-worker (issue 3): drain throughput of a
+ * bench.c -- the benchmark of credits-worker: drain throughput of a
  * backlog at several batch sizes, the same for one hot user, and latency from
  * XADD to a readable result at a steady offered load. All figures of one run
  * go into one table, with the machine they came from.
