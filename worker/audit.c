@@ -65,14 +65,14 @@ static const char sql_entry_user[] =
     " WHERE e.user_id <> l.user_id\n"
     " ORDER BY e.entry_id";
 
-/* Every entry references its lot (a foreign key, checked anyway). */
+/* Every entry references its lot (no foreign key: 002_checked_references.sql). */
 static const char sql_missing_lot[] =
     "SELECT e.entry_id, e.user_id, e.lot_id\n"
     "  FROM credits.entries AS e\n"
     " WHERE NOT EXISTS (SELECT 1 FROM credits.lots AS l WHERE l.lot_id = e.lot_id)\n"
     " ORDER BY e.entry_id";
 
-/* Every lot and entry references its job (foreign keys, checked anyway). */
+/* Every lot and entry references its job (no foreign key: 002_checked_references.sql). */
 static const char sql_missing_job[] =
     "SELECT 'lot' AS row_kind, l.lot_id AS row_id, l.job_id\n"
     "  FROM credits.lots AS l\n"

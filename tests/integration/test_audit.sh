@@ -170,8 +170,9 @@ corrupt_lot_of_rejected_job() {
     expect_clean_again "the rejected job's lot"
 }
 
-# Foreign keys hold these; a replica-mode session (as a restore would) skips
-# them, and the audit still finds the damage.
+# Nothing but the audit checks these (002_checked_references.sql); a
+# replica-mode session (as a restore would) is used to break them, and the
+# audit finds the damage.
 corrupt_missing_job() {
     local entry
     entry=$(psql_value "SELECT min(entry_id) FROM credits.entries WHERE job_id = 'a-use-1'")
