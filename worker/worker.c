@@ -627,25 +627,23 @@ static void slots_in_order(struct worker *w, struct held *order[WORKER_SLOTS])
     }
 }
 
-/* Starts what the held slots can do now: applies in read order, one at a
- * time (one database connection); publishes and acks in read order. */
+/* Starts what the held slots can do now. Applies go in read order, one at a
+ * time (one database connection): a slot applies once every older slot is
+ * applied. Publishes go in read order too: a slot publishes once every older
+ * slot is published. Acks need no order. */
 static void advance_slots(struct worker *w, struct held *order[WORKER_SLOTS])
 {
     bool redis = queue_is_ready(w->queue), postgres = store_is_ready(w->store);
-    bool older_unpublished = false;
+    bool older_unapplied = false, older_unpublished = false;
     for (int i = 0; i < WORKER_SLOTS; i++) {
         struct held *h = order[i];
-        if (h->busy || h->stage == HELD_NONE) {
-            older_unpublished = older_unpublished || h->stage == HELD_APPLY ||
-                                h->stage == HELD_PUBLISH;
-            continue;
-        }
-        if (h->stage == HELD_APPLY && postgres && !older_unpublished)
+        if (!h->busy && h->stage == HELD_APPLY && postgres && !older_unapplied)
             start_apply(w, h);
-        else if (h->stage == HELD_PUBLISH && redis && !older_unpublished)
+        else if (!h->busy && h->stage == HELD_PUBLISH && redis && !older_unpublished)
             start_publish(w, h);
-        else if (h->stage == HELD_ACK && redis)
+        else if (!h->busy && h->stage == HELD_ACK && redis)
             start_ack(w, h);
+        older_unapplied = older_unapplied || h->stage == HELD_APPLY;
         older_unpublished = older_unpublished || h->stage == HELD_APPLY ||
                             h->stage == HELD_PUBLISH;
     }
