@@ -707,8 +707,11 @@ static enum store_status classify(const PGresult *r)
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     if (!state)
         return STORE_FAILED;
+    /* Serialization failure, deadlock, a racing worker's unique key, a lock
+     * or statement timeout: the same batch can succeed a moment later. */
     if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-        strcmp(state, "23505") == 0 || strcmp(state, "55P03") == 0)
+        strcmp(state, "23505") == 0 || strcmp(state, "55P03") == 0 ||
+        strcmp(state, "57014") == 0)
         return STORE_RETRY;
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
         return STORE_LOST;
@@ -959,8 +962,9 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 int store_connect(struct store *store)
 {
     ASSERT(store->state == STORE_DISCONNECTED && store->conn == NULL);
-    const char *keys[] = {"dbname", "application_name", NULL};
-    const char *values[] = {store->conninfo, "credits-worker", NULL};
+    /* Ours come first: whatever the operator's conninfo says overrides them. */
+    const char *keys[] = {"application_name", "options", "dbname", NULL};
+    const char *values[] = {"credits-worker", STORE_SESSION_OPTIONS, store->conninfo, NULL};
     store->conn = PQconnectStartParams(keys, values, 1);
     if (!store->conn)
         return -1;

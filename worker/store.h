@@ -22,6 +22,9 @@
 #include "core/batch.h"
 
 #define STORE_CONNECT_TIMEOUT_MS 10000
+/* No statement of the worker waits forever (on a lock an operator holds,
+ * say): a timed-out batch is rolled back and retried. */
+#define STORE_SESSION_OPTIONS "-c statement_timeout=30s"
 #define STORE_ERRSTR_BYTES 512
 
 enum store_status {
