@@ -8,7 +8,11 @@ packages=(
     build-essential cmake pkg-config
     libhiredis-dev libevent-dev libpq-dev libmsgpack-dev libcmocka-dev
     redis-server postgresql postgresql-client curl
+    systemd # systemd-analyze, for the unit files' test
 )
+# Node.js and npm run the web app's producer example and its test. A machine
+# may have them from elsewhere; Debian's (18 and 9) are enough when it has not.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
