@@ -10,13 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define ASSERT(cond)                                                           \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "assertion failed: %s (%s:%d)\n", #cond, __FILE__,  \
-                    __LINE__);                                                 \
-            abort();                                                           \
-        }                                                                      \
+#define ASSERT(cond)                                                                               \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "assertion failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);          \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define UNREACHABLE() ASSERT(0 && "unreachable")

@@ -23,8 +23,7 @@
  * rejection `job` is zeroed except job->reply, set when `reply` was a
  * readable bool: the caller can still answer a producer waiting for it.
  */
-enum job_error codec_decode_job(const void *buf, size_t len, struct job *job,
-                                struct result *reject)
+enum job_error codec_decode_job(const void *buf, size_t len, struct job *job, struct result *reject)
     __attribute__((warn_unused_result));
 
 /* Appends the msgpack job (as a producer sends it) to `out`. 0 or -1. */

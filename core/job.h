@@ -92,7 +92,7 @@ struct result {
     char id[JOB_ID_BYTES_MAX + 1];
     enum job_type type;
     char user[JOB_USER_BYTES_MAX + 1];
-    enum job_error error; /* JOB_OK: status "applied" */
+    enum job_error error;                       /* JOB_OK: status "applied" */
     char message[RESULT_MESSAGE_BYTES_MAX + 1]; /* "" when none */
     struct balance balance;
     int64_t charged;

@@ -30,8 +30,8 @@ struct lot {
     int64_t granted;
     int64_t remaining;
     int64_t granted_at_us;
-    int64_t expires_at_us;              /* LEDGER_NO_EXPIRY when none */
-    char period[JOB_PERIOD_BYTES + 1];  /* monthly lots; "" for packs */
+    int64_t expires_at_us;             /* LEDGER_NO_EXPIRY when none */
+    char period[JOB_PERIOD_BYTES + 1]; /* monthly lots; "" for packs */
     /* What the store must write back. */
     bool is_new;      /* created in memory: INSERT it */
     bool changed;     /* remaining changed: UPDATE it (ignored when is_new) */
@@ -120,8 +120,7 @@ void ledger_balance(const struct account *account, int64_t now_us, struct balanc
  * touch id, type, user, done_at or replayed. Appends entries to `entries`.
  * A rejection changes no lot (expiry aside).
  */
-void ledger_apply(struct account *account, const struct job *job,
-                  const struct ledger_input *input, struct entry_list *entries,
-                  struct result *result);
+void ledger_apply(struct account *account, const struct job *job, const struct ledger_input *input,
+                  struct entry_list *entries, struct result *result);
 
 #endif

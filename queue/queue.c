@@ -284,8 +284,8 @@ static void send_setup(struct queue *queue)
         op_send(op, 2, argv, NULL);
     }
     for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
-        const char *argv[6] = {"XGROUP", "CREATE", queue->stream_keys[s],
-                               queue->config.group, "0", "MKSTREAM"};
+        const char *argv[6] = {"XGROUP", "CREATE",  queue->stream_keys[s], queue->config.group,
+                               "0",      "MKSTREAM"};
         op->replies_left++;
         if (redisAsyncCommandArgv(queue->ac, on_group_reply, op, 6, argv, NULL) != REDIS_OK) {
             op->replies_left--;
@@ -341,8 +341,7 @@ int queue_connect(struct queue *queue)
 {
     ASSERT(queue->state == QUEUE_DISCONNECTED && queue->ac == NULL);
     queue->errstr[0] = '\0';
-    redisAsyncContext *ac =
-        redisAsyncConnect(queue->config.redis.host, queue->config.redis.port);
+    redisAsyncContext *ac = redisAsyncConnect(queue->config.redis.host, queue->config.redis.port);
     if (!ac)
         return -1;
     if (ac->err) {
@@ -554,8 +553,8 @@ static void send_deliveries(struct queue_op *op, const char *count,
             snprintf(start, sizeof start, "-");
         else
             snprintf(start, sizeof start, "(%s", after_ids[s]);
-        const char *argv[7] = {"XPENDING", queue->stream_keys[s], queue->config.group, start,
-                               "+", count, queue->config.consumer};
+        const char *argv[7] = {"XPENDING", queue->stream_keys[s], queue->config.group, start, "+",
+                               count,      queue->config.consumer};
         op_send(op, 7, argv, NULL);
     }
 }
@@ -727,8 +726,15 @@ int queue_claim_idle(struct queue *queue, int64_t min_idle_ms, queue_claim_cb *c
     struct queue_op *op = op_new(queue, NULL, arg);
     op->claim_done = cb;
     for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
-        const char *argv[9] = {"XAUTOCLAIM", queue->stream_keys[s], queue->config.group,
-                               queue->config.consumer, idle, "0-0", "COUNT", count, "JUSTID"};
+        const char *argv[9] = {"XAUTOCLAIM",
+                               queue->stream_keys[s],
+                               queue->config.group,
+                               queue->config.consumer,
+                               idle,
+                               "0-0",
+                               "COUNT",
+                               count,
+                               "JUSTID"};
         op_send(op, 9, argv, NULL);
     }
     return op_sent(op);
@@ -824,8 +830,16 @@ static void send_dead_letter(struct queue_op *op, const struct queue_publish *it
     int n = snprintf(key, sizeof key, "%s:dead", op->queue->config.prefix);
     ASSERT(n > 0 && (size_t)n < sizeof key);
     const struct queue_entry *entry = item->entry;
-    const char *argv[11] = {"XADD", key, "*", "stream", op->queue->stream_keys[entry->stream],
-                            "entry", entry->id, "reason", item->dead_reason, "job",
+    const char *argv[11] = {"XADD",
+                            key,
+                            "*",
+                            "stream",
+                            op->queue->stream_keys[entry->stream],
+                            "entry",
+                            entry->id,
+                            "reason",
+                            item->dead_reason,
+                            "job",
                             (const char *)entry->job};
     size_t lens[11];
     for (int i = 0; i < 10; i++)

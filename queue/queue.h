@@ -28,7 +28,7 @@
 #define QUEUE_ENTRY_ID_BYTES_MAX 47       /* "<ms>-<seq>": two u64 and a dash */
 #define QUEUE_REPLY_TTL_S 300
 #define QUEUE_CONNECT_TIMEOUT_MS 5000
-#define QUEUE_READ_MARGIN_MS 5000 /* a blocked read may take BLOCK + this */
+#define QUEUE_READ_MARGIN_MS 5000      /* a blocked read may take BLOCK + this */
 #define QUEUE_COMMAND_TIMEOUT_MS 10000 /* any other command unanswered this long: reconnect */
 
 #define QUEUE_NAME_BYTES_MAX 128
@@ -50,11 +50,11 @@ struct queue_config {
 struct queue_entry {
     enum job_type stream;
     char id[QUEUE_ENTRY_ID_BYTES_MAX + 1];
-    uint64_t id_ms;  /* the ID's time part: when the producer added it */
-    uint64_t id_seq; /* the ID's sequence part */
+    uint64_t id_ms;     /* the ID's time part: when the producer added it */
+    uint64_t id_seq;    /* the ID's sequence part */
     int64_t deliveries; /* times delivered, when read as pending; 0 when not known */
-    bool has_job;   /* false: no `job` field, or the entry was deleted */
-    uint8_t *job;   /* the `job` field's bytes; owned (queue_entries_free) */
+    bool has_job;       /* false: no `job` field, or the entry was deleted */
+    uint8_t *job;       /* the `job` field's bytes; owned (queue_entries_free) */
     size_t job_len;
 };
 

@@ -13,11 +13,11 @@
 #include "core/assert.h"
 
 enum setting_kind {
-    SETTING_INT,       /* int64_t within [min, max] */
-    SETTING_NAME,      /* a key-safe name: 1..max printable ASCII bytes, no ':' */
-    SETTING_TEXT,      /* any text up to max bytes, may be empty */
-    SETTING_REDIS_URL, /* struct redis_url */
-    SETTING_LOG_LEVEL, /* enum log_level */
+    SETTING_INT,        /* int64_t within [min, max] */
+    SETTING_NAME,       /* a key-safe name: 1..max printable ASCII bytes, no ':' */
+    SETTING_TEXT,       /* any text up to max bytes, may be empty */
+    SETTING_REDIS_URL,  /* struct redis_url */
+    SETTING_LOG_LEVEL,  /* enum log_level */
     SETTING_LOG_FORMAT, /* enum log_format */
 };
 
@@ -47,8 +47,8 @@ static const struct setting settings[] = {
      "consumer name in the group; unique per worker"},
     {"CREDITS_RESULT_TTL", SETTING_INT, FIELD(result_ttl_s), "86400", 1, INT64_C(315360000), false,
      "seconds a result key lives"},
-    {"CREDITS_RESULTS_MAXLEN", SETTING_INT, FIELD(results_maxlen), "100000", 1,
-     INT64_C(1000000000), false, "approximate length kept of the results stream"},
+    {"CREDITS_RESULTS_MAXLEN", SETTING_INT, FIELD(results_maxlen), "100000", 1, INT64_C(1000000000),
+     false, "approximate length kept of the results stream"},
     {"CREDITS_BATCH_MAX", SETTING_INT, FIELD(batch_jobs_max), "1024", 1, 4096, false,
      "most jobs read and applied in one database transaction (1: one job per transaction)"},
     {"CREDITS_BLOCK_MS", SETTING_INT, FIELD(block_ms), "1000", 1, 60000, false,
@@ -273,8 +273,7 @@ static int load_file(struct config *config, const char *path, char *errstr, size
 {
     FILE *in = fopen(path, "r");
     if (!in) {
-        snprintf(errstr, errstr_len, "cannot read the settings file %s: %s", path,
-                 strerror(errno));
+        snprintf(errstr, errstr_len, "cannot read the settings file %s: %s", path, strerror(errno));
         return -1;
     }
     char line[CONFIG_CONNINFO_BYTES_MAX + 64];

@@ -32,21 +32,21 @@ enum log_format {
 };
 
 struct config {
-    struct redis_url redis;                      /* CREDITS_REDIS_URL */
+    struct redis_url redis;                           /* CREDITS_REDIS_URL */
     char database_url[CONFIG_CONNINFO_BYTES_MAX + 1]; /* CREDITS_DATABASE_URL */
-    char prefix[CONFIG_NAME_BYTES_MAX + 1];      /* CREDITS_PREFIX */
-    char group[CONFIG_NAME_BYTES_MAX + 1];       /* CREDITS_GROUP */
-    char consumer[CONFIG_CONSUMER_BYTES_MAX + 1];/* CREDITS_CONSUMER */
-    int64_t result_ttl_s;                        /* CREDITS_RESULT_TTL */
-    int64_t results_maxlen;                      /* CREDITS_RESULTS_MAXLEN */
-    int64_t batch_jobs_max;                      /* CREDITS_BATCH_MAX */
-    int64_t block_ms;                            /* CREDITS_BLOCK_MS */
-    int64_t shutdown_timeout_ms;                 /* CREDITS_SHUTDOWN_TIMEOUT_MS */
-    int64_t claim_idle_ms;                       /* CREDITS_CLAIM_IDLE_MS */
-    int64_t max_deliveries;                      /* CREDITS_MAX_DELIVERIES */
-    enum log_level log_level;                    /* CREDITS_LOG_LEVEL */
-    enum log_format log_format;                  /* CREDITS_LOG_FORMAT */
-    char http_addr[CONFIG_NAME_BYTES_MAX + 1];   /* CREDITS_HTTP_ADDR; "" disables */
+    char prefix[CONFIG_NAME_BYTES_MAX + 1];           /* CREDITS_PREFIX */
+    char group[CONFIG_NAME_BYTES_MAX + 1];            /* CREDITS_GROUP */
+    char consumer[CONFIG_CONSUMER_BYTES_MAX + 1];     /* CREDITS_CONSUMER */
+    int64_t result_ttl_s;                             /* CREDITS_RESULT_TTL */
+    int64_t results_maxlen;                           /* CREDITS_RESULTS_MAXLEN */
+    int64_t batch_jobs_max;                           /* CREDITS_BATCH_MAX */
+    int64_t block_ms;                                 /* CREDITS_BLOCK_MS */
+    int64_t shutdown_timeout_ms;                      /* CREDITS_SHUTDOWN_TIMEOUT_MS */
+    int64_t claim_idle_ms;                            /* CREDITS_CLAIM_IDLE_MS */
+    int64_t max_deliveries;                           /* CREDITS_MAX_DELIVERIES */
+    enum log_level log_level;                         /* CREDITS_LOG_LEVEL */
+    enum log_format log_format;                       /* CREDITS_LOG_FORMAT */
+    char http_addr[CONFIG_NAME_BYTES_MAX + 1];        /* CREDITS_HTTP_ADDR; "" disables */
 };
 
 /* Fills every setting with its default, then applies the settings file

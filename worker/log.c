@@ -140,8 +140,8 @@ void log_event(enum log_level level, const char *event, const char *fields, ...)
         put_json_fields(&line, fields_text);
         put_str(&line, "}");
     } else {
-        int n = snprintf(buf, sizeof buf, "ts=%s level=%s event=%s%s%s", stamp,
-                         level_names[level], event, fields_text[0] ? " " : "", fields_text);
+        int n = snprintf(buf, sizeof buf, "ts=%s level=%s event=%s%s%s", stamp, level_names[level],
+                         event, fields_text[0] ? " " : "", fields_text);
         ASSERT(n > 0);
     }
     fprintf(stderr, "%s\n", buf);

@@ -12,19 +12,18 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: credits-worker [--config FILE] [--check-config] [--OPTION VALUE ...]\n"
-            "\n"
-            "Applies credit jobs from Redis Streams to the PostgreSQL ledger, each exactly\n"
-            "once, and publishes their results. Stops cleanly on SIGTERM or SIGINT.\n"
-            "\n"
-            "  --help                 show this help\n"
-            "  --version              show the version\n"
-            "  --config FILE          read settings from FILE (NAME=VALUE lines, # comments)\n"
-            "  --check-config         print the effective settings (secrets hidden) and exit\n"
-            "\n"
-            "Settings: the defaults, then FILE, then the environment, then flags, each\n"
-            "overriding the one before. Flag, variable, meaning:\n");
+    fprintf(out, "usage: credits-worker [--config FILE] [--check-config] [--OPTION VALUE ...]\n"
+                 "\n"
+                 "Applies credit jobs from Redis Streams to the PostgreSQL ledger, each exactly\n"
+                 "once, and publishes their results. Stops cleanly on SIGTERM or SIGINT.\n"
+                 "\n"
+                 "  --help                 show this help\n"
+                 "  --version              show the version\n"
+                 "  --config FILE          read settings from FILE (NAME=VALUE lines, # comments)\n"
+                 "  --check-config         print the effective settings (secrets hidden) and exit\n"
+                 "\n"
+                 "Settings: the defaults, then FILE, then the environment, then flags, each\n"
+                 "overriding the one before. Flag, variable, meaning:\n");
     config_print_help(out);
 }
 
@@ -43,8 +42,7 @@ static int find_config_file(int argc, char **argv, const char **path)
 }
 
 /* Applies the flags; returns -1 to exit with `status`. */
-static int apply_flags(struct config *config, int argc, char **argv, bool *check_only,
-                       int *status)
+static int apply_flags(struct config *config, int argc, char **argv, bool *check_only, int *status)
 {
     char errstr[512];
     for (int i = 1; i < argc; i++) {

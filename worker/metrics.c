@@ -60,22 +60,24 @@ static void render_jobs(const struct metrics *m, FILE *out)
                  "# TYPE credits_jobs_total counter\n");
     for (size_t t = 0; t <= METRICS_TYPE_UNKNOWN; t++) {
         const char *type = t == METRICS_TYPE_UNKNOWN ? "unknown" : job_type_name((enum job_type)t);
+        /* Every series from the start, zeros included: a rate over a series
+         * that appears with its first event would miss that event. */
         for (int e = 0; e < JOB_ERROR_COUNT; e++) {
-            if (m->jobs[t][e] == 0)
-                continue;
             fprintf(out, "credits_jobs_total{type=\"%s\",status=\"%s\",error=\"%s\"} %llu\n", type,
                     e == JOB_OK ? "applied" : "rejected",
                     e == JOB_OK ? "none" : job_error_name((enum job_error)e),
                     (unsigned long long)m->jobs[t][e]);
         }
     }
-    fprintf(out, "# HELP credits_replays_total Results published again for jobs decided earlier.\n"
-                 "# TYPE credits_replays_total counter\ncredits_replays_total %llu\n",
+    fprintf(out,
+            "# HELP credits_replays_total Results published again for jobs decided earlier.\n"
+            "# TYPE credits_replays_total counter\ncredits_replays_total %llu\n",
             (unsigned long long)m->replays);
     fprintf(out, "# HELP credits_dead_letters_total Entries added to the dead-letter stream.\n"
                  "# TYPE credits_dead_letters_total counter\n");
     for (int e = 0; e <= METRICS_DEAD_MAX_DELIVERIES; e++)
-        if (m->dead_letters[e] > 0)
+        if (e == JOB_OK || e == METRICS_DEAD_MAX_DELIVERIES ||
+            !job_error_is_stored((enum job_error)e))
             fprintf(out, "credits_dead_letters_total{reason=\"%s\"} %llu\n",
                     e == JOB_OK                        ? "database_error"
                     : e == METRICS_DEAD_MAX_DELIVERIES ? "max_deliveries"
@@ -116,8 +118,9 @@ static void render_histograms(const struct metrics *m, FILE *out)
 
 static void render_gauges(const struct metrics *m, FILE *out)
 {
-    fprintf(out, "# HELP credits_pending_entries Entries delivered to the group, not acknowledged.\n"
-                 "# TYPE credits_pending_entries gauge\n");
+    fprintf(out,
+            "# HELP credits_pending_entries Entries delivered to the group, not acknowledged.\n"
+            "# TYPE credits_pending_entries gauge\n");
     for (int s = 0; s < JOB_TYPE_COUNT; s++)
         fprintf(out, "credits_pending_entries{stream=\"%s\"} %lld\n",
                 job_type_name((enum job_type)s), (long long)m->pending[s]);
@@ -136,14 +139,16 @@ static void render_gauges(const struct metrics *m, FILE *out)
     for (int k = 0; k < 3; k++)
         fprintf(out, "credits_db_errors_total{kind=\"%s\"} %llu\n", db_error_names[k],
                 (unsigned long long)m->db_errors[k]);
-    fprintf(out, "# HELP credits_inflight_jobs Jobs read and not yet acknowledged.\n"
-                 "# TYPE credits_inflight_jobs gauge\ncredits_inflight_jobs %lld\n",
+    fprintf(out,
+            "# HELP credits_inflight_jobs Jobs read and not yet acknowledged.\n"
+            "# TYPE credits_inflight_jobs gauge\ncredits_inflight_jobs %lld\n",
             (long long)m->inflight_jobs);
     fprintf(out, "# HELP credits_up Whether the connection is ready.\n# TYPE credits_up gauge\n");
     for (int p = 0; p < 2; p++)
         fprintf(out, "credits_up{peer=\"%s\"} %d\n", peer_names[p], m->up[p]);
-    fprintf(out, "# HELP credits_ready Whether the worker is ready (/readyz).\n"
-                 "# TYPE credits_ready gauge\ncredits_ready %d\n",
+    fprintf(out,
+            "# HELP credits_ready Whether the worker is ready (/readyz).\n"
+            "# TYPE credits_ready gauge\ncredits_ready %d\n",
             m->ready);
 }
 

@@ -15,8 +15,8 @@
 
 #include "core/job.h"
 
-#define METRICS_BATCH_BUCKETS 13   /* 1, 2, 4, ... 4096 */
-#define METRICS_LATENCY_BUCKETS 14 /* 1 ms ... 60 s */
+#define METRICS_BATCH_BUCKETS 13            /* 1, 2, 4, ... 4096 */
+#define METRICS_LATENCY_BUCKETS 14          /* 1 ms ... 60 s */
 #define METRICS_TYPE_UNKNOWN JOB_TYPE_COUNT /* a message with no readable type */
 #define METRICS_DEAD_MAX_DELIVERIES JOB_ERROR_COUNT
 

@@ -30,11 +30,10 @@ static const char sql_create_accounts[] =
 
 /* Locks the batch's accounts in user order: the lock that keeps two workers
  * from spending the same credits. Everything read after it is current. */
-static const char sql_lock_accounts[] =
-    "SELECT user_id, plan_id FROM credits.accounts\n"
-    "WHERE user_id = ANY($1::text[])\n"
-    "ORDER BY user_id COLLATE \"C\"\n"
-    "FOR NO KEY UPDATE";
+static const char sql_lock_accounts[] = "SELECT user_id, plan_id FROM credits.accounts\n"
+                                        "WHERE user_id = ANY($1::text[])\n"
+                                        "ORDER BY user_id COLLATE \"C\"\n"
+                                        "FOR NO KEY UPDATE";
 
 static const char sql_now[] = "SELECT (extract(epoch FROM now()) * 1000000)::bigint";
 
@@ -314,9 +313,9 @@ static void array_timestamp(struct text *t, int64_t us)
     struct tm tm;
     ASSERT(gmtime_r(&secs, &tm) != NULL);
     char stamp[48];
-    int n = snprintf(stamp, sizeof stamp, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (long long)frac);
+    int n =
+        snprintf(stamp, sizeof stamp, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
     ASSERT(n > 0 && (size_t)n < sizeof stamp);
     array_text(t, stamp);
 }
@@ -357,8 +356,8 @@ static void phase_begin(struct store *store, enum store_state state)
 }
 
 /* Queues one statement; params[0..nparams) are the store's text buffers. */
-static bool send_query(struct store *store, enum query_kind kind, enum statement_id id,
-                       int nparams, int result_format)
+static bool send_query(struct store *store, enum query_kind kind, enum statement_id id, int nparams,
+                       int result_format)
 {
     ASSERT(store->query_count < STORE_PHASE_QUERIES_MAX && nparams <= STORE_PARAMS_MAX);
     const char *values[STORE_PARAMS_MAX] = {0};
@@ -470,9 +469,9 @@ static void read_stored_jobs(struct batch *batch, const PGresult *r)
         ASSERT(id_len > 0 && id_len <= JOB_ID_BYTES_MAX);
         memcpy(id, PQgetvalue(r, row, 0), (size_t)id_len);
         id[id_len] = '\0';
-        bool known = batch_set_stored(batch, id, PQgetvalue(r, row, 1),
-                                      (size_t)PQgetlength(r, row, 1), PQgetvalue(r, row, 2),
-                                      (size_t)PQgetlength(r, row, 2));
+        bool known =
+            batch_set_stored(batch, id, PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1),
+                             PQgetvalue(r, row, 2), (size_t)PQgetlength(r, row, 2));
         ASSERT(known);
     }
 }
@@ -709,9 +708,8 @@ static enum store_status classify(const PGresult *r)
         return STORE_FAILED;
     /* Serialization failure, deadlock, a racing worker's unique key, a lock
      * or statement timeout: the same batch can succeed a moment later. */
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-        strcmp(state, "23505") == 0 || strcmp(state, "55P03") == 0 ||
-        strcmp(state, "57014") == 0)
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "23505") == 0 ||
+        strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
         return STORE_RETRY;
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
         return STORE_LOST;

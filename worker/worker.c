@@ -69,8 +69,8 @@ struct worker;
 struct held {
     struct worker *worker;
     enum held_stage stage;
-    bool busy;     /* an apply, publish or ack of this slot is in flight */
-    uint64_t seq;  /* read order: lower is older */
+    bool busy;                   /* an apply, publish or ack of this slot is in flight */
+    uint64_t seq;                /* read order: lower is older */
     struct queue_entry *entries; /* from the queue; owned while held */
     size_t count;
     size_t capacity;
@@ -92,7 +92,7 @@ struct worker {
     struct store *store;
     struct held slots[WORKER_SLOTS];
     uint64_t next_seq;
-    bool reading;       /* a read is in flight (into read_slot) */
+    bool reading; /* a read is in flight (into read_slot) */
     struct held *read_slot;
     bool prefetch_dry;  /* a non-blocking read found nothing: wait for progress */
     bool needs_pending; /* read this consumer's pending entries before new ones */
@@ -430,8 +430,7 @@ static void batch_done(struct held *h)
 static void dead_letter_job(struct worker *w, struct held *h)
 {
     struct message *m = &h->messages[h->job_message[h->apply_from]];
-    snprintf(m->dead_reason, sizeof m->dead_reason, "database error: %s",
-             store_errstr(w->store));
+    snprintf(m->dead_reason, sizeof m->dead_reason, "database error: %s", store_errstr(w->store));
     m->key_mode = QUEUE_KEY_NONE;
     m->reply = false;
     m->decided = true;
@@ -562,9 +561,8 @@ static void count_published(struct worker *w, const struct held *h)
                                     (double)(now_ms - (int64_t)m->entry->id_ms) / 1000.0);
         }
         if (m->dead_reason[0])
-            metrics_count_dead_letter(&w->metrics, m->too_many_deliveries
-                                                       ? METRICS_DEAD_MAX_DELIVERIES
-                                                       : (int)m->error);
+            metrics_count_dead_letter(
+                &w->metrics, m->too_many_deliveries ? METRICS_DEAD_MAX_DELIVERIES : (int)m->error);
     }
 }
 
@@ -644,8 +642,7 @@ static void advance_slots(struct worker *w, struct held *order[WORKER_SLOTS])
         else if (!h->busy && h->stage == HELD_ACK && redis)
             start_ack(w, h);
         older_unapplied = older_unapplied || h->stage == HELD_APPLY;
-        older_unpublished = older_unpublished || h->stage == HELD_APPLY ||
-                            h->stage == HELD_PUBLISH;
+        older_unpublished = older_unpublished || h->stage == HELD_APPLY || h->stage == HELD_PUBLISH;
     }
 }
 
@@ -714,8 +711,7 @@ static void on_queue_lost(void *arg)
     w->metrics.up[METRICS_REDIS] = false;
     char why[300];
     log_event(LOG_WARN, "redis_lost", "error=%s retry_ms=%lld",
-              log_quote(queue_errstr(w->queue), why, sizeof why),
-              (long long)w->queue_backoff_ms);
+              log_quote(queue_errstr(w->queue), why, sizeof why), (long long)w->queue_backoff_ms);
     struct timeval delay = jittered(w->queue_backoff_ms);
     w->queue_backoff_ms = next_backoff(w->queue_backoff_ms);
     if (!w->torn_down)
@@ -748,8 +744,7 @@ static void on_store_lost(void *arg)
     w->metrics.up[METRICS_POSTGRES] = false;
     char why[STORE_ERRSTR_BYTES + 8];
     log_event(LOG_WARN, "postgres_lost", "error=%s retry_ms=%lld",
-              log_quote(store_errstr(w->store), why, sizeof why),
-              (long long)w->store_backoff_ms);
+              log_quote(store_errstr(w->store), why, sizeof why), (long long)w->store_backoff_ms);
     struct timeval delay = jittered(w->store_backoff_ms);
     w->store_backoff_ms = next_backoff(w->store_backoff_ms);
     if (!w->torn_down)
@@ -955,9 +950,9 @@ static void make_events(struct worker *w)
 
 static void free_events(struct worker *w)
 {
-    struct event *events[] = {w->step_event,     w->retry_timer,      w->queue_timer,
-                              w->store_timer,    w->shutdown_timer,   w->signal_events[0],
-                              w->signal_events[1], w->stats_timer,  w->claim_timer};
+    struct event *events[] = {w->step_event,       w->retry_timer,    w->queue_timer,
+                              w->store_timer,      w->shutdown_timer, w->signal_events[0],
+                              w->signal_events[1], w->stats_timer,    w->claim_timer};
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
         event_free(events[i]);
 }
@@ -992,8 +987,9 @@ int worker_run(const struct config *config)
     w.store = store_new(w.base, config->database_url, on_store_ready, on_store_lost, &w);
     char url[600];
     redis_url_redacted(&config->redis, url, sizeof url);
-    log_event(LOG_INFO, "started", "version=%s consumer=%s group=%s prefix=%s redis=%s batch_max=%lld",
-              CREDITS_VERSION, config->consumer, config->group, config->prefix, url,
+    log_event(LOG_INFO, "started",
+              "version=%s consumer=%s group=%s prefix=%s redis=%s batch_max=%lld", CREDITS_VERSION,
+              config->consumer, config->group, config->prefix, url,
               (long long)config->batch_jobs_max);
     if (queue_connect(w.queue) != 0)
         on_queue_lost(&w);

@@ -13,7 +13,7 @@
 
 #include "worker/config.h"
 
-#define WORKER_RETRIES_MAX 8          /* transient failures of one batch before splitting it */
+#define WORKER_RETRIES_MAX 8 /* transient failures of one batch before splitting it */
 #define WORKER_BACKOFF_MIN_MS 50
 #define WORKER_BACKOFF_MAX_MS 10000
 

@@ -280,9 +280,9 @@ static void test_duplicates_inside_one_batch_behave_as_if_committed_between(void
     (void)state;
     static struct model m;
     model_init(&m);
-    struct job jobs[] = {purchase("p1", "u1", "small", "pay-1"), purchase("p1", "u1", "small", "pay-1"),
-                         purchase("p2", "u1", "small", "pay-1"), consume("c1", "u1", 10),
-                         consume("c1", "u1", 11)};
+    struct job jobs[] = {
+        purchase("p1", "u1", "small", "pay-1"), purchase("p1", "u1", "small", "pay-1"),
+        purchase("p2", "u1", "small", "pay-1"), consume("c1", "u1", 10), consume("c1", "u1", 11)};
     msgpack_sbuffer results[5];
     run_batches(&m, jobs, 5, 5, results);
     assert_true(decode(&results[1]).replayed);
@@ -302,7 +302,8 @@ static void test_lot_ids_are_used_in_job_order_and_only_by_new_lots(void **state
     (void)state;
     static struct model m;
     model_init(&m);
-    struct job jobs[] = {purchase("p1", "u1", "nope", "pay-1"), allocate("a1", "u1", "pro", "2026-01"),
+    struct job jobs[] = {purchase("p1", "u1", "nope", "pay-1"),
+                         allocate("a1", "u1", "pro", "2026-01"),
                          purchase("p2", "u2", "big", "pay-2")};
     msgpack_sbuffer results[3];
     run_batches(&m, jobs, 3, 3, results);
