@@ -161,21 +161,29 @@ int redis_url_parse(const char *text, struct redis_url *url, char *errstr, size_
     return 0;
 }
 
+/* The first address of `family` for the host, numeric, into out. */
+static int resolve_family(const char *host, int family, char *out, size_t out_len)
+{
+    struct addrinfo hints = {.ai_family = family, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *found = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &found);
+    if (rc != 0)
+        return rc;
+    rc = getnameinfo(found->ai_addr, found->ai_addrlen, out, (socklen_t)out_len, NULL, 0,
+                     NI_NUMERICHOST);
+    freeaddrinfo(found);
+    return rc;
+}
+
 int redis_url_resolve(struct redis_url *url, char *errstr, size_t errstr_len)
 {
     ASSERT(url && url->host[0] != '\0');
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *found = NULL;
-    int rc = getaddrinfo(url->host, NULL, &hints, &found);
-    if (rc != 0) {
-        snprintf(errstr, errstr_len, "cannot resolve Redis host %s: %s", url->host,
-                 gai_strerror(rc));
-        return -1;
-    }
+    /* IPv4 first: "localhost" often resolves to ::1 first while Redis listens
+     * on 127.0.0.1 only (its default for many installs). */
     char numeric[REDIS_URL_HOST_BYTES_MAX + 1];
-    rc = getnameinfo(found->ai_addr, found->ai_addrlen, numeric, sizeof numeric, NULL, 0,
-                     NI_NUMERICHOST);
-    freeaddrinfo(found);
+    int rc = resolve_family(url->host, AF_INET, numeric, sizeof numeric);
+    if (rc != 0)
+        rc = resolve_family(url->host, AF_INET6, numeric, sizeof numeric);
     if (rc != 0) {
         snprintf(errstr, errstr_len, "cannot resolve Redis host %s: %s", url->host,
                  gai_strerror(rc));
