@@ -892,20 +892,20 @@ static void on_claim_timer(evutil_socket_t fd, short what, void *arg)
         log_event(LOG_DEBUG, "claim_skipped", "error=redis");
 }
 
-static int start_http(struct worker *w)
+/* The endpoint is an aid, not the job: when its address cannot be bound
+ * (another worker on this host has the default port, say) the worker runs
+ * without it and says so, rather than stopping credits from being applied. */
+static void start_http(struct worker *w)
 {
     if (w->config->http_addr[0] == '\0')
-        return 0;
+        return;
     struct http_endpoints endpoints = {&w->metrics, is_live, is_ready, w};
-    char errstr[300];
+    char errstr[300], quoted[320];
     w->http = http_start(w->base, w->config->http_addr, &endpoints, errstr, sizeof errstr);
-    if (!w->http) {
-        char quoted[320];
-        log_event(LOG_ERROR, "start_failed", "error=%s", log_quote(errstr, quoted, sizeof quoted));
-        return -1;
-    }
-    log_event(LOG_INFO, "http_listening", "addr=%s", w->config->http_addr);
-    return 0;
+    if (w->http)
+        log_event(LOG_INFO, "http_listening", "addr=%s", w->config->http_addr);
+    else
+        log_event(LOG_ERROR, "http_disabled", "error=%s", log_quote(errstr, quoted, sizeof quoted));
 }
 
 /* ---------------------------------------------------------------------------
@@ -974,13 +974,7 @@ int worker_run(const struct config *config)
     for (int i = 0; i < WORKER_SLOTS; i++)
         held_init(&w.slots[i], &w, (size_t)config->batch_jobs_max * QUEUE_STREAM_COUNT);
     w.last_progress_ms = wall_clock_ms();
-    if (start_http(&w) != 0) {
-        for (int i = 0; i < WORKER_SLOTS; i++)
-            held_free(&w.slots[i]);
-        free_events(&w);
-        event_base_free(w.base);
-        return 1;
-    }
+    start_http(&w);
     struct queue_config qc;
     queue_config_from(config, &qc);
     w.queue = queue_new(w.base, &qc, on_queue_ready, on_queue_lost, &w);
