@@ -40,15 +40,23 @@ static const char sql_now[] = "SELECT (extract(epoch FROM now()) * 1000000)::big
 static const char sql_stored_jobs[] =
     "SELECT job_id, request, result FROM credits.jobs WHERE job_id = ANY($1::text[])";
 
-/* Usable-or-expiring lots with credits left, and every monthly lot (the
- * allocate rules need all of a user's periods). */
+/* Lots with credits left (usable, or expired and still to be written off),
+ * and the spent monthly lots from $2 on: the earliest period an allocate of
+ * the batch asks for ('9999-99' when none does). The allocate rules look only
+ * at periods from the job's own on, so older spent lots never matter. */
 static const char sql_lots[] =
     "SELECT user_id, lot_id, kind, granted, remaining,\n"
     "       (extract(epoch FROM granted_at) * 1000000)::bigint,\n"
     "       (extract(epoch FROM expires_at) * 1000000)::bigint,\n"
     "       coalesce(period, '')\n"
     "FROM credits.lots\n"
-    "WHERE user_id = ANY($1::text[]) AND (remaining > 0 OR kind = 'monthly')";
+    "WHERE user_id = ANY($1::text[]) AND remaining > 0\n"
+    "UNION ALL\n"
+    "SELECT user_id, lot_id, kind, granted, remaining,\n"
+    "       (extract(epoch FROM granted_at) * 1000000)::bigint, NULL, period\n"
+    "FROM credits.lots\n"
+    "WHERE user_id = ANY($1::text[]) AND kind = 'monthly' AND remaining = 0\n"
+    "  AND period >= $2::text";
 
 static const char sql_packs[] =
     "SELECT pack_id, credits, valid_days FROM credits.packs WHERE pack_id = ANY($1::text[])";
@@ -414,6 +422,29 @@ static bool send_load_catalog(struct store *store, const char **ids)
     return send_query(store, QUERY_LOT_IDS, STMT_RESERVE_LOT_IDS, 1, 0);
 }
 
+/* The earliest period an allocate of the batch asks for, or a period
+ * after every real one. */
+static const char *earliest_allocate_period(const struct batch *batch)
+{
+    const char *earliest = "9999-99";
+    for (size_t i = 0; i < batch->job_count; i++) {
+        const struct job *job = &batch->jobs[i].job;
+        if (job->type == JOB_ALLOCATE && strcmp(job->period, earliest) < 0)
+            earliest = job->period;
+    }
+    return earliest;
+}
+
+static bool send_lots_query(struct store *store, const char **ids)
+{
+    size_t users = batch_users(store->batch, ids);
+    array_of_strings(&store->params[0], ids, users);
+    const char *period = earliest_allocate_period(store->batch);
+    store->params[1].len = 0;
+    text_put(&store->params[1], period, strlen(period));
+    return send_query(store, QUERY_LOTS, STMT_LOTS, 2, 0);
+}
+
 static bool send_load(struct store *store)
 {
     struct batch *batch = store->batch;
@@ -429,7 +460,7 @@ static bool send_load(struct store *store)
         ids[i] = batch->jobs[i].job.id;
     /* Binary results: job_id and the bytea columns arrive as raw bytes. */
     ok = ok && send_id_query(store, QUERY_STORED_JOBS, STMT_STORED_JOBS, ids, batch->job_count, 1);
-    ok = ok && send_id_query(store, QUERY_LOTS, STMT_LOTS, ids, batch_users(batch, ids), 0);
+    ok = ok && send_lots_query(store, ids);
     ok = ok && send_load_catalog(store, ids) && send_sync(store);
     free(ids);
     return ok;
