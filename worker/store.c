@@ -43,7 +43,10 @@ static const char sql_stored_jobs[] =
 /* Lots with credits left (usable, or expired and still to be written off),
  * and the spent monthly lots from $2 on: the earliest period an allocate of
  * the batch asks for ('9999-99' when none does). The allocate rules look only
- * at periods from the job's own on, so older spent lots never matter. */
+ * at periods from the job's own on, so older spent lots never matter.
+ * No index involves `remaining`: updating an indexed column (a partial
+ * index's predicate included) would make every lot update a non-HOT one;
+ * measured, that cost more than reading a user's spent lots. */
 static const char sql_lots[] =
     "SELECT user_id, lot_id, kind, granted, remaining,\n"
     "       (extract(epoch FROM granted_at) * 1000000)::bigint,\n"
