@@ -9,6 +9,7 @@ packages=(
     libhiredis-dev libevent-dev libpq-dev libmsgpack-dev libcmocka-dev
     redis-server postgresql postgresql-client curl
     systemd # systemd-analyze, for the unit files' test
+    clang libclang-rt-14-dev # libFuzzer, for the fuzz smoke
 )
 # Node.js and npm run the web app's producer example and its test. A machine
 # may have them from elsewhere; Debian's (18 and 9) are enough when it has not.

@@ -20,4 +20,11 @@ run_suite build -DCMAKE_BUILD_TYPE=Release
 # Any sanitizer finding, a leak included, fails the run.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCREDITS_SANITIZE=ON
-echo "== all tests passed (plain and sanitized builds)"
+# Fuzz smoke: clang + libFuzzer, 20 s per target over the seed corpus.
+echo "== build build-fuzz (clang, libFuzzer)"
+cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+    -DCREDITS_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_decode fuzz_ledger fuzz_batch >/dev/null
+echo "== test build-fuzz (fuzz smoke)"
+(cd build-fuzz && ctest -L fuzz --output-on-failure -j2)
+echo "== all tests passed (plain, sanitized and fuzz builds)"
