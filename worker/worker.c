@@ -32,7 +32,7 @@
 
 #define DEAD_REASON_BYTES_MAX 400
 #define WORKER_SLOTS 2
-#define WORKER_STATS_INTERVAL_MS 5000 /* how often the pending gauges are refreshed */
+#define WORKER_STATS_INTERVAL_MS 1000 /* pending gauges refreshed, job streams trimmed */
 #define WORKER_STALL_MS 60000         /* held work with no progress this long: not live */
 
 enum held_stage {
