@@ -10,6 +10,7 @@ packages=(
     redis-server postgresql postgresql-client curl
     systemd # systemd-analyze, for the unit files' test
     clang libclang-rt-14-dev # libFuzzer, for the fuzz smoke
+    valgrind # the unit tests run under memcheck too
 )
 # Node.js and npm run the web app's producer example and its test. A machine
 # may have them from elsewhere; Debian's (18 and 9) are enough when it has not.
