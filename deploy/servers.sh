@@ -3,12 +3,25 @@
 # tests and the benchmarks. Everything lives under one directory; the servers
 # are stopped by the PIDs recorded there, never by name.
 #
-#   deploy/servers.sh start DIR [--durable]   start both, write DIR/env
-#   deploy/servers.sh stop DIR                stop both (by PID)
+#   deploy/servers.sh start DIR [--durable] [--aof]   start both, write DIR/env
+#   deploy/servers.sh stop DIR                        stop both (by PID)
+#   deploy/servers.sh restart-postgres DIR            immediate restart, same port
+#   deploy/servers.sh restart-redis DIR [--aof] [--kill] [--down SECONDS]
+#                                                     stop and start, same port
 #
 # DIR/env holds CREDITS_REDIS_URL and CREDITS_DATABASE_URL (source it).
 # Without --durable, PostgreSQL runs with fsync off (tests only); with it,
 # fsync and synchronous_commit stay on, as a credits ledger must be measured.
+# With --aof, Redis keeps an append-only file (appendfsync always: a write it
+# acknowledged survives a restart, even a kill -9) in DIR/redis.
+#
+# The restarts are for fault-injection tests. restart-postgres is
+# `pg_ctl restart -m immediate` (every backend killed, crash recovery on
+# start, the same options and port). restart-redis stops Redis by its PID
+# (SIGINT, or SIGKILL with --kill) and starts it again on the same port and
+# directory, after SECONDS of outage with --down; with --aof (or when it was started with --aof) the new server
+# has the append-only file on and reloads it, else Redis starts empty. Both
+# update the PID files, so `stop` stops the new servers.
 set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -39,14 +52,26 @@ wait_for() { # tries, command...
     return 1
 }
 
-start_redis() {
-    local dir=$1 port
-    port=$(free_port)
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+# Runs redis-server on `port` in the foreground of a background job, so that
+# $! is its PID. aof: yes or no (recorded in DIR/redis/aof for restarts).
+run_redis() { # dir port aof
+    local dir=$1 port=$2 aof=$3
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly "$aof" \
+        --appendfsync always \
         --dir "$dir/redis" --logfile "$dir/redis/redis.log" --daemonize no \
         >/dev/null 2>&1 &
     echo $! >"$dir/redis/pid"
-    wait_for 200 redis-cli -p "$port" ping || die "redis did not start (see $dir/redis/redis.log)"
+    echo "$aof" >"$dir/redis/aof"
+    # PING answers LOADING (an error) while the append-only file is read.
+    wait_for 400 redis_ready "$port" || die "redis did not start (see $dir/redis/redis.log)"
+}
+
+redis_ready() { [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ]; }
+
+start_redis() {
+    local dir=$1 aof=$2 port
+    port=$(free_port)
+    run_redis "$dir" "$port" "$aof"
     echo "$port" >"$dir/redis/port"
 }
 
@@ -73,13 +98,13 @@ start_postgres() {
 }
 
 cmd_start() {
-    local dir=$1 durable=$2
+    local dir=$1 durable=$2 aof=$3
     [ -e "$dir/env" ] && die "$dir already holds servers (stop them first)"
     mkdir -p "$dir/redis" "$dir/pg"
     dir=$(cd "$dir" && pwd)
     # The socket path must fit in sun_path (about 107 bytes).
     [ ${#dir} -le 90 ] || die "directory path too long for a socket: $dir"
-    start_redis "$dir"
+    start_redis "$dir" "$aof"
     start_postgres "$dir" "$durable"
     cat >"$dir/env" <<EOF
 export CREDITS_REDIS_URL=redis://127.0.0.1:$(cat "$dir/redis/port")
@@ -109,16 +134,94 @@ cmd_stop() {
     rm -f "$dir/env"
 }
 
+# Whether the process runs: a zombie does not (it holds no port, and its
+# parent, PID 1 once the starting script has exited, may reap it late).
+running() { # pid
+    local state
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "${state%% *}" != Z ]
+}
+
+# The servers of DIR must be up (started by cmd_start).
+require_running() { # dir what
+    local dir=$1 what=$2 pid
+    if [ ! -f "$dir/$what/pid" ] || [ ! -f "$dir/$what/port" ]; then
+        die "no $what server recorded in $dir"
+    fi
+    pid=$(cat "$dir/$what/pid")
+    running "$pid" || die "the $what server of $dir (pid $pid) is not running"
+}
+
+cmd_restart_postgres() {
+    local dir=$1 port
+    require_running "$dir" pg
+    port=$(cat "$dir/pg/port")
+    # -m immediate: every backend is killed at once, no checkpoint; the new
+    # postmaster (same options, from postmaster.opts) runs crash recovery.
+    as_pg "$PGBIN/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w -t 60 -m immediate \
+        restart >/dev/null || die "postgres did not restart (see $dir/pg/log)"
+    head -1 "$dir/pg/data/postmaster.pid" >"$dir/pg/pid"
+    wait_for 200 as_pg "$PGBIN/pg_isready" -q -h "$dir/pg" -p "$port" ||
+        die "postgres does not accept connections after the restart (see $dir/pg/log)"
+}
+
+cmd_restart_redis() {
+    local dir=$1 aof=$2 kill_it=$3 down=$4 port pid
+    require_running "$dir" redis
+    port=$(cat "$dir/redis/port")
+    pid=$(cat "$dir/redis/pid")
+    [ "$aof" = yes ] || aof=$(cat "$dir/redis/aof" 2>/dev/null || echo no)
+    # SIGINT: Redis shuts down cleanly (the AOF flushed); SIGKILL: a crash.
+    kill "-$([ "$kill_it" = 1 ] && echo KILL || echo INT)" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 400); do running "$pid" || break; sleep 0.02; done
+    running "$pid" && die "redis (pid $pid) did not stop"
+    rm -f "$dir/redis/pid"
+    sleep "$down"
+    run_redis "$dir" "$port" "$aof"
+}
+
 case "${1:-}" in
 start)
-    [ $# -ge 2 ] || die "usage: servers.sh start DIR [--durable]"
-    cmd_start "$2" "$([ "${3:-}" = --durable ] && echo 1 || echo 0)"
+    [ $# -ge 2 ] || die "usage: servers.sh start DIR [--durable] [--aof]"
+    durable=0 aof=no
+    for opt in "${@:3}"; do
+        case "$opt" in
+        --durable) durable=1 ;;
+        --aof) aof=yes ;;
+        *) die "unknown option $opt (usage: servers.sh start DIR [--durable] [--aof])" ;;
+        esac
+    done
+    cmd_start "$2" "$durable" "$aof"
     ;;
 stop)
     [ $# -eq 2 ] || die "usage: servers.sh stop DIR"
     cmd_stop "$2"
     ;;
+restart-postgres)
+    [ $# -eq 2 ] || die "usage: servers.sh restart-postgres DIR"
+    cmd_restart_postgres "$2"
+    ;;
+restart-redis)
+    usage="usage: servers.sh restart-redis DIR [--aof] [--kill] [--down SECONDS]"
+    [ $# -ge 2 ] || die "$usage"
+    dir=$2 aof=no kill_it=0 down=0
+    shift 2
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --aof) aof=yes ;;
+        --kill) kill_it=1 ;;
+        --down)
+            [[ "${2:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$usage"
+            down=$2
+            shift
+            ;;
+        *) die "unknown option $1 ($usage)" ;;
+        esac
+        shift
+    done
+    cmd_restart_redis "$dir" "$aof" "$kill_it" "$down"
+    ;;
 *)
-    die "usage: servers.sh start DIR [--durable] | stop DIR"
+    die "usage: servers.sh start DIR [--durable] [--aof] | stop DIR | restart-postgres DIR | restart-redis DIR [--aof] [--kill] [--down SECONDS]"
     ;;
 esac
