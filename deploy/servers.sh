@@ -63,16 +63,25 @@ run_redis() { # dir port aof
     echo $! >"$dir/redis/pid"
     echo "$aof" >"$dir/redis/aof"
     # PING answers LOADING (an error) while the append-only file is read.
-    wait_for 400 redis_ready "$port" || die "redis did not start (see $dir/redis/redis.log)"
+    wait_for 400 redis_ready "$port" && return 0
+    stop_pid "$dir/redis/pid"
+    return 1
 }
 
 redis_ready() { [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ]; }
 
+# A free port can be taken by another process before the server binds it
+# (tests start servers in parallel): try a few.
 start_redis() {
-    local dir=$1 aof=$2 port
-    port=$(free_port)
-    run_redis "$dir" "$port" "$aof"
-    echo "$port" >"$dir/redis/port"
+    local dir=$1 aof=$2 port attempt
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port)
+        if run_redis "$dir" "$port" "$aof"; then
+            echo "$port" >"$dir/redis/port"
+            return 0
+        fi
+    done
+    die "redis did not start (see $dir/redis/redis.log)"
 }
 
 start_postgres() {
@@ -88,13 +97,20 @@ start_postgres() {
     chmod 700 "$dir/pg"
     as_pg "$PGBIN/initdb" -D "$dir/pg/data" -U postgres -A trust -E UTF8 --locale=C \
         --no-sync >"$dir/pg/initdb.log" 2>&1 || die "initdb failed (see $dir/pg/initdb.log)"
-    as_pg "$PGBIN/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w -t 60 \
-        -o "-k $dir/pg -p $port -c listen_addresses=127.0.0.1 -c fsync=$fsync \
-            -c synchronous_commit=$fsync -c full_page_writes=$fsync \
-            -c max_connections=200 -c shared_buffers=256MB" \
-        start >/dev/null || die "postgres did not start (see $dir/pg/log)"
-    head -1 "$dir/pg/data/postmaster.pid" >"$dir/pg/pid"
-    echo "$port" >"$dir/pg/port"
+    local attempt
+    for attempt in 1 2 3 4 5; do
+        if as_pg "$PGBIN/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w -t 60 \
+            -o "-k $dir/pg -p $port -c listen_addresses=127.0.0.1 -c fsync=$fsync \
+                -c synchronous_commit=$fsync -c full_page_writes=$fsync \
+                -c max_connections=200 -c shared_buffers=256MB" \
+            start >/dev/null; then
+            head -1 "$dir/pg/data/postmaster.pid" >"$dir/pg/pid"
+            echo "$port" >"$dir/pg/port"
+            return 0
+        fi
+        port=$(free_port) # taken meanwhile, most likely: another one
+    done
+    die "postgres did not start (see $dir/pg/log)"
 }
 
 cmd_start() {
@@ -177,7 +193,7 @@ cmd_restart_redis() {
     running "$pid" && die "redis (pid $pid) did not stop"
     rm -f "$dir/redis/pid"
     sleep "$down"
-    run_redis "$dir" "$port" "$aof"
+    run_redis "$dir" "$port" "$aof" || die "redis did not restart (see $dir/redis/redis.log)"
 }
 
 case "${1:-}" in
