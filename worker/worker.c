@@ -92,10 +92,9 @@ struct worker {
     struct store *store;
     struct held slots[WORKER_SLOTS];
     uint64_t next_seq;
-    bool reading; /* a read is in flight (into read_slot) */
-    struct held *read_slot;
-    bool prefetch_dry;  /* a non-blocking read found nothing: wait for progress */
-    bool needs_pending; /* read this consumer's pending entries before new ones */
+    struct held *read_slot; /* the slot a read in flight fills; NULL when none */
+    bool prefetch_dry;      /* a non-blocking read found nothing: wait for progress */
+    bool needs_pending;     /* read this consumer's pending entries before new ones */
     char pending_after[QUEUE_STREAM_COUNT][QUEUE_ENTRY_ID_BYTES_MAX + 1];
     bool stopping;
     bool torn_down;
@@ -335,8 +334,7 @@ static void on_read(void *arg, int status, struct queue_entry *entries, size_t c
 {
     struct worker *w = arg;
     struct held *h = w->read_slot;
-    ASSERT(w->reading && h != NULL);
-    w->reading = false;
+    ASSERT(h != NULL);
     w->read_slot = NULL;
     if (status != 0 || w->torn_down) {
         queue_entries_free(entries, count);
@@ -369,7 +367,7 @@ static bool slot_is_empty(const struct held *h)
  * a blocked read holds up every other command on the Redis connection. */
 static void start_read(struct worker *w, struct held *h, bool others_held)
 {
-    ASSERT(!w->reading && slot_is_empty(h));
+    ASSERT(w->read_slot == NULL && slot_is_empty(h));
     const char *after[QUEUE_STREAM_COUNT];
     for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
         after[s] = w->pending_after[s];
@@ -378,7 +376,6 @@ static void start_read(struct worker *w, struct held *h, bool others_held)
                                 : others_held    ? QUEUE_READ_NEW
                                                  : QUEUE_READ_NEW_BLOCKING;
     if (queue_read(w->queue, count, mode, after, on_read, w) == 0) {
-        w->reading = true;
         w->read_slot = h;
     }
 }
@@ -657,7 +654,7 @@ static void step(struct worker *w)
 
     bool any_held = !slot_is_empty(order[0]) || !slot_is_empty(order[1]);
     if (w->stopping) {
-        if (!any_held && !w->reading) {
+        if (!any_held && w->read_slot == NULL) {
             log_event(LOG_INFO, "stopped", "clean=1");
             event_base_loopbreak(w->base);
         }
@@ -670,7 +667,7 @@ static void step(struct worker *w)
     /* Own pending entries are read only with nothing held: they may include
      * entries held right now, not yet acknowledged. */
     bool wait_drain = w->needs_pending && any_held;
-    if (ready && !w->reading && empty && !wait_drain && !(any_held && w->prefetch_dry))
+    if (ready && w->read_slot == NULL && empty && !wait_drain && !(any_held && w->prefetch_dry))
         start_read(w, empty, any_held);
 }
 
