@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# run-all.sh -- the whole test suite: builds twice (plain, and with
-# AddressSanitizer + UndefinedBehaviorSanitizer) and runs every unit and
-# integration test in both. Integration tests start their own Redis and
-# PostgreSQL on loopback ports. Exit status 0 only if everything passed.
+# run-all.sh -- the whole test suite: installs what it needs, builds three
+# times (plain Release, AddressSanitizer + UndefinedBehaviorSanitizer, clang
+# libFuzzer) and runs every test with ctest. Integration tests start their
+# own Redis and PostgreSQL on loopback ports. Exit status 0 only if
+# everything passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# What the tests need (compiler, libraries, Redis, PostgreSQL, clang,
+# valgrind, systemd-analyze, node): installed once, checked every time.
+bash deploy/install-deps.sh
 
 run_suite() { # build-dir cmake-args...
     local dir=$1
