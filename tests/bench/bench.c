@@ -62,23 +62,23 @@ extern char **environ;
 #define RATE_MAX 200000
 #define SECONDS_MAX 600
 
-#define XADD_CHUNK 1000        /* XADDs per pipelined round trip */
-#define XRANGE_CHUNK 5000      /* results read per XRANGE */
+#define XADD_CHUNK 1000   /* XADDs per pipelined round trip */
+#define XRANGE_CHUNK 5000 /* results read per XRANGE */
 #define XREAD_COUNT 1000
 #define XREAD_BLOCK_MS 100
-#define REDIS_TIMEOUT_S 30     /* every Redis reply */
+#define REDIS_TIMEOUT_S 30 /* every Redis reply */
 #define PG_CONNECT_TIMEOUT "10"
-#define POLL_NS (2 * NS_PER_MS) /* drain progress poll */
+#define POLL_NS (2 * NS_PER_MS)  /* drain progress poll */
 #define STALL_NS (30 * NS_PER_S) /* no result for this long: the worker stalled */
 #define DRAIN_MAX_NS (600 * NS_PER_S)
 #define STOP_WAIT_NS (30 * NS_PER_S) /* SIGTERM to exit */
 #define WARMUP_WAIT_NS (30 * NS_PER_S)
 #define LATENCY_TAIL_MAX_NS (300 * NS_PER_S) /* after the producer ends, for the last results */
-#define TICK_NS NS_PER_MS         /* producer burst period */
+#define TICK_NS NS_PER_MS                    /* producer burst period */
 
 #define PLAN_ID "bench"
 #define PACK_ID "bench"
-#define FIRST_YEAR 2030 /* period index 0 = 2030-01 (the seeding allocation) */
+#define FIRST_YEAR 2030             /* period index 0 = 2030-01 (the seeding allocation) */
 #define RESULTS_MAXLEN "1000000000" /* keep every result in the stream */
 
 #define NAME_BYTES 160
@@ -89,8 +89,17 @@ extern char **environ;
 /* Errors and time                                                          */
 /* ------------------------------------------------------------------------ */
 
-/* The worker process being measured, killed if the benchmark dies. */
-static volatile sig_atomic_t g_worker_pid;
+#define WORKERS_MAX 4 /* the scale-out drain runs 1, 2 and 4 workers */
+
+/* The worker processes being measured, killed if the benchmark dies. */
+static volatile sig_atomic_t g_worker_pids[WORKERS_MAX];
+
+static void kill_workers(void)
+{
+    for (int i = 0; i < WORKERS_MAX; i++)
+        if (g_worker_pids[i] > 0)
+            kill((pid_t)g_worker_pids[i], SIGKILL);
+}
 
 static void die(const char *format, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -102,8 +111,7 @@ static void die(const char *format, ...)
     vfprintf(stderr, format, ap);
     va_end(ap);
     fputc('\n', stderr);
-    if (g_worker_pid > 0)
-        kill((pid_t)g_worker_pid, SIGKILL);
+    kill_workers();
     exit(1);
 }
 
@@ -124,8 +132,7 @@ static void fmt(char *out, size_t len, const char *format, ...)
 /* SIGINT/SIGTERM to the benchmark: take the worker down with it. */
 static void on_signal(int sig)
 {
-    if (g_worker_pid > 0)
-        kill((pid_t)g_worker_pid, SIGKILL);
+    kill_workers();
     _exit(128 + sig);
 }
 
@@ -159,7 +166,10 @@ static void sleep_until_ns(int64_t deadline_ns)
     }
 }
 
-static double seconds_of(int64_t ns) { return (double)ns / (double)NS_PER_S; }
+static double seconds_of(int64_t ns)
+{
+    return (double)ns / (double)NS_PER_S;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Options                                                                  */
@@ -180,8 +190,8 @@ struct options {
     int64_t batches[LIST_MAX]; /* BATCH_DEFAULT_TOKEN: the worker's default */
     size_t batch_count;
     bool hot;
-    pid_t pg_pid;    /* 0: unknown (no PostgreSQL CPU figure) */
-    pid_t redis_pid; /* 0: unknown */
+    pid_t pg_pid;          /* 0: unknown (no PostgreSQL CPU figure) */
+    pid_t redis_pid;       /* 0: unknown */
     int64_t default_batch; /* read from the worker's --check-config */
 };
 
@@ -452,8 +462,8 @@ static void redis_delete_prefix(redisContext *c, const char *prefix)
                 argv[i + 1] = keys->element[i]->str;
                 lens[i + 1] = keys->element[i]->len;
             }
-            freeReplyObject(redis_check(
-                c, redisCommandArgv(c, (int)keys->elements + 1, argv, lens), "UNLINK"));
+            freeReplyObject(
+                redis_check(c, redisCommandArgv(c, (int)keys->elements + 1, argv, lens), "UNLINK"));
             free(argv);
             free(lens);
         }
@@ -471,7 +481,7 @@ static void redis_delete_prefix(redisContext *c, const char *prefix)
 enum mix {
     MIX_CONSUME_HEAVY, /* 90% consume, 7% purchase, 3% allocate of a new period */
     MIX_HOT,           /* one user: 93% consume, 7% purchase (see README) */
-    MIX_CONSUME_ONLY,  /* the latency load */
+    MIX_CONSUME_ONLY,  /* consumes alone: the consume drain and the latency load */
 };
 
 /* Names of one run: prefix, job IDs "<tag>-<n>", users "<tag>u<i>". */
@@ -531,8 +541,8 @@ static void gen_job(struct gen *g, enum mix mix, struct job *j)
     unsigned roll = (unsigned)(rng_next(&g->rng) % 100);
     fmt(j->id, sizeof j->id, "%s-%" PRIu64, g->names->tag, seq);
     user_name(g->names, user, j->user, sizeof j->user);
-    bool purchase = (mix == MIX_CONSUME_HEAVY && roll >= 90 && roll < 97) ||
-                    (mix == MIX_HOT && roll >= 93);
+    bool purchase =
+        (mix == MIX_CONSUME_HEAVY && roll >= 90 && roll < 97) || (mix == MIX_HOT && roll >= 93);
     bool allocate = mix == MIX_CONSUME_HEAVY && roll >= 97;
     if (purchase) {
         j->type = JOB_PURCHASE;
@@ -657,11 +667,12 @@ static char **worker_env(char *const *extra)
 }
 
 /* Starts the worker on `prefix`; batch 0 leaves CREDITS_BATCH_MAX unset. */
-static pid_t worker_start(const struct options *o, const char *prefix, int64_t batch)
+/* Starts worker number `index` (0..WORKERS_MAX-1; each its own consumer). */
+static pid_t worker_start_nth(const struct options *o, const char *prefix, int64_t batch, int index)
 {
     char v_prefix[KEY_BYTES], v_consumer[KEY_BYTES], v_batch[64];
     fmt(v_prefix, sizeof v_prefix, "CREDITS_PREFIX=%s", prefix);
-    fmt(v_consumer, sizeof v_consumer, "CREDITS_CONSUMER=bench-%ld", (long)getpid());
+    fmt(v_consumer, sizeof v_consumer, "CREDITS_CONSUMER=bench-%ld-%d", (long)getpid(), index);
     fmt(v_batch, sizeof v_batch, "CREDITS_BATCH_MAX=%" PRId64, batch);
     char *extra[] = {v_prefix,
                      v_consumer,
@@ -691,8 +702,13 @@ static pid_t worker_start(const struct options *o, const char *prefix, int64_t b
     if (log_fd >= 0)
         close(log_fd);
     free(env);
-    g_worker_pid = pid;
+    g_worker_pids[index] = pid;
     return pid;
+}
+
+static pid_t worker_start(const struct options *o, const char *prefix, int64_t batch)
+{
+    return worker_start_nth(o, prefix, batch, 0);
 }
 
 static void describe_status(int status, char *out, size_t len)
@@ -705,6 +721,14 @@ static void describe_status(int status, char *out, size_t len)
         fmt(out, len, "wait status %d", status);
 }
 
+/* A worker that has exited need not be killed if the benchmark dies. */
+static void forget_worker(pid_t pid)
+{
+    for (int i = 0; i < WORKERS_MAX; i++)
+        if (g_worker_pids[i] == pid)
+            g_worker_pids[i] = 0;
+}
+
 /* Dies if the worker has exited. */
 static void worker_check_alive(pid_t pid)
 {
@@ -712,7 +736,7 @@ static void worker_check_alive(pid_t pid)
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == 0)
         return;
-    g_worker_pid = 0;
+    forget_worker(pid);
     char what[64];
     describe_status(status, what, sizeof what);
     die("the worker (pid %ld) ended on its own: %s%s", (long)pid, what,
@@ -733,16 +757,15 @@ static void worker_stop(pid_t pid)
         if (r < 0)
             die("waitpid(%ld): %s", (long)pid, strerror(errno));
         if (now_ns() > deadline)
-            die("the worker (pid %ld) did not exit within %d s of SIGTERM",
-                (long)pid, (int)(STOP_WAIT_NS / NS_PER_S));
+            die("the worker (pid %ld) did not exit within %d s of SIGTERM", (long)pid,
+                (int)(STOP_WAIT_NS / NS_PER_S));
         sleep_ns(5 * NS_PER_MS);
     }
-    g_worker_pid = 0;
+    forget_worker(pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char what[64];
         describe_status(status, what, sizeof what);
-        die("the worker (pid %ld) stopped on SIGTERM with %s, not exit status 0", (long)pid,
-            what);
+        die("the worker (pid %ld) stopped on SIGTERM with %s, not exit status 0", (long)pid, what);
     }
 }
 
@@ -810,9 +833,9 @@ static bool proc_cpu(pid_t pid, long long *ticks, pid_t *ppid)
     char state = 0;
     long pp = 0;
     unsigned long long skip[9], ut = 0, st = 0;
-    int got = sscanf(p + 1, " %c %ld %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &state,
-                     &pp, &skip[0], &skip[1], &skip[2], &skip[3], &skip[4], &skip[5], &skip[6],
-                     &skip[7], &skip[8], &ut, &st);
+    int got = sscanf(p + 1, " %c %ld %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+                     &state, &pp, &skip[0], &skip[1], &skip[2], &skip[3], &skip[4], &skip[5],
+                     &skip[6], &skip[7], &skip[8], &ut, &st);
     if (got != 13)
         return false;
     *ticks = (long long)(ut + st);
@@ -884,8 +907,8 @@ static long long machine_busy(void)
         return 0;
     unsigned long long v[8] = {0};
     long long busy = 0;
-    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-               &v[4], &v[5], &v[6], &v[7]) == 8)
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+               &v[5], &v[6], &v[7]) == 8)
         busy = (long long)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
     fclose(f);
     return busy;
@@ -1001,9 +1024,8 @@ static void pg_counters_delta(const struct pg_counters *a, const struct pg_count
     d->ok = a->ok && b->ok;
     d->syncs = b->syncs - a->syncs;
     d->wal_bytes = b->wal_bytes - a->wal_bytes;
-    d->checkpoints = a->checkpoints >= 0 && b->checkpoints >= 0
-                         ? b->checkpoints - a->checkpoints
-                         : -1;
+    d->checkpoints =
+        a->checkpoints >= 0 && b->checkpoints >= 0 ? b->checkpoints - a->checkpoints : -1;
 }
 
 /* Where the worker's database sessions spend their time: pg_stat_activity
@@ -1011,12 +1033,12 @@ static void pg_counters_delta(const struct pg_counters *a, const struct pg_count
 #define SAMPLE_NS (10 * NS_PER_MS)
 
 enum wait_kind {
-    WAIT_CPU,      /* active, no wait event: executing */
-    WAIT_WAL,      /* writing or flushing WAL (commit fsync) */
-    WAIT_IN_TXN,   /* idle in transaction: waiting for the worker's next statement */
-    WAIT_IDLE,     /* idle between transactions: the worker is elsewhere */
-    WAIT_LOCK,     /* heavyweight lock (row or relation) */
-    WAIT_OTHER,    /* any other wait (data file I/O, buffer locks, ...) */
+    WAIT_CPU,    /* active, no wait event: executing */
+    WAIT_WAL,    /* writing or flushing WAL (commit fsync) */
+    WAIT_IN_TXN, /* idle in transaction: waiting for the worker's next statement */
+    WAIT_IDLE,   /* idle between transactions: the worker is elsewhere */
+    WAIT_LOCK,   /* heavyweight lock (row or relation) */
+    WAIT_OTHER,  /* any other wait (data file I/O, buffer locks, ...) */
 };
 #define WAIT_KINDS 6
 
@@ -1057,8 +1079,7 @@ static void wait_sample(PGconn *conn, struct wait_profile *p)
     if (PQresultStatus(r) == PGRES_TUPLES_OK) {
         for (int i = 0; i < PQntuples(r); i++) {
             p->samples++;
-            p->count[wait_kind_of(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-                                  PQgetvalue(r, i, 2))]++;
+            p->count[wait_kind_of(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2))]++;
         }
     }
     PQclear(r);
@@ -1217,8 +1238,8 @@ static int64_t wait_results(redisContext *c, const char *key, long long expect, 
             die("%s: the worker made no progress for %d s (%lld of %lld results)", what,
                 (int)(STALL_NS / NS_PER_S), n, expect);
         if (t - start > max_ns)
-            die("%s: not done after %d s (%lld of %lld results)", what,
-                (int)(max_ns / NS_PER_S), n, expect);
+            die("%s: not done after %d s (%lld of %lld results)", what, (int)(max_ns / NS_PER_S), n,
+                expect);
         sleep_ns(POLL_NS);
     }
 }
@@ -1285,6 +1306,36 @@ struct drain_row {
     struct tally tally;
 };
 
+/* Scale-out: the same consume backlog drained by `workers` workers at the
+ * default batch size, sharing the consumer group. Returns jobs/s. */
+static double run_scale(struct bench *b, int workers, uint64_t jobs)
+{
+    if (workers < 1 || workers > WORKERS_MAX)
+        die("internal: %d workers", workers);
+    char scenario[32];
+    fmt(scenario, sizeof scenario, "scale-%d", workers);
+    struct run_names names;
+    run_names_init(b, scenario, &names);
+    struct gen g;
+    gen_init(&g, &names, b->opt.users, UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)b->run_count);
+    seed_users(b, &g);
+    enqueue_backlog(b->rc, &g, MIX_CONSUME_ONLY, jobs);
+    char key[KEY_BYTES];
+    results_key(&names, key, sizeof key);
+    struct wait_profile waits = {0};
+    pid_t pids[WORKERS_MAX];
+    int64_t t0 = now_ns();
+    for (int i = 0; i < workers; i++)
+        pids[i] = worker_start_nth(&b->opt, names.prefix, 0, i);
+    int64_t t1 =
+        wait_results(b->rc, key, (long long)jobs, pids[0], DRAIN_MAX_NS, scenario, b->pg, &waits);
+    for (int i = 0; i < workers; i++)
+        worker_stop(pids[i]);
+    double per_s = (double)jobs / seconds_of(t1 - t0);
+    fprintf(stderr, "bench: %s: %.0f jobs/s\n", scenario, per_s);
+    return per_s;
+}
+
 /* One drain: seed, enqueue the backlog with no worker running, then time a
  * worker from its start until every job has a result. */
 static void run_drain(struct bench *b, const char *scenario, enum mix mix, uint64_t users,
@@ -1295,7 +1346,9 @@ static void run_drain(struct bench *b, const char *scenario, enum mix mix, uint6
     struct gen g;
     gen_init(&g, &names, users, UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)b->run_count);
     seed_users(b, &g);
-    *row = (struct drain_row){.scenario = scenario, .batch = batch, .jobs = jobs,
+    *row = (struct drain_row){.scenario = scenario,
+                              .batch = batch,
+                              .jobs = jobs,
                               .is_default = batch == b->opt.default_batch};
     row->enqueue_per_s = enqueue_backlog(b->rc, &g, mix, jobs);
 
@@ -1307,8 +1360,8 @@ static void run_drain(struct bench *b, const char *scenario, enum mix mix, uint6
     cpu_snap(&b->opt, 0, &before);
     int64_t t0 = now_ns();
     pid_t pid = worker_start(&b->opt, names.prefix, batch);
-    int64_t t1 = wait_results(b->rc, key, (long long)jobs, pid, DRAIN_MAX_NS, scenario, b->pg,
-                              &row->waits);
+    int64_t t1 =
+        wait_results(b->rc, key, (long long)jobs, pid, DRAIN_MAX_NS, scenario, b->pg, &row->waits);
     cpu_snap(&b->opt, pid, &after);
     row->seconds = seconds_of(t1 - t0);
     row->jobs_per_s = (double)jobs / row->seconds;
@@ -1395,8 +1448,7 @@ static int64_t send_time_of(const struct result *r, const char *tag, uint64_t to
 }
 
 /* Records arrival - send for each result of one XREAD reply. */
-static void record_latencies(struct latency_shared *s, const redisReply *entries,
-                             int64_t arrival)
+static void record_latencies(struct latency_shared *s, const redisReply *entries, int64_t arrival)
 {
     for (size_t i = 0; i < entries->elements; i++) {
         const redisReply *value = entry_result(entries->element[i]);
@@ -1512,8 +1564,7 @@ static void last_entry_id(redisContext *c, const char *key, char *out, size_t le
 
 /* Runs the producer and the reader; meanwhile watches that the worker lives
  * and samples its database sessions. */
-static void run_load(struct latency_shared *s, pid_t worker, PGconn *pg,
-                     struct wait_profile *waits)
+static void run_load(struct latency_shared *s, pid_t worker, PGconn *pg, struct wait_profile *waits)
 {
     pthread_t producer, reader;
     if (pthread_create(&reader, NULL, reader_main, s) != 0 ||
@@ -1557,7 +1608,9 @@ static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
     pg_counters_read(b->pg, &pg_before);
     pid_t pid = worker_start(&b->opt, names.prefix, 0);
     warm_up(b, &names, pid);
-    struct latency_shared s = {.redis = &b->redis, .names = &names, .users = b->opt.users,
+    struct latency_shared s = {.redis = &b->redis,
+                               .names = &names,
+                               .users = b->opt.users,
                                .rate = (double)rate,
                                .total = (uint64_t)rate * (uint64_t)b->opt.seconds};
     char key[KEY_BYTES];
@@ -1676,8 +1729,7 @@ static void print_pg_cells(const struct pg_counters *pg, uint64_t jobs)
         printf(" %7s %9s %4s", "-", "-", "-");
         return;
     }
-    printf(" %7lld %9.0f %4lld", pg->syncs, (double)pg->wal_bytes / (double)jobs,
-           pg->checkpoints);
+    printf(" %7lld %9.0f %4lld", pg->syncs, (double)pg->wal_bytes / (double)jobs, pg->checkpoints);
 }
 
 static void print_drain_table(const struct options *o, const struct drain_row *rows, size_t n)
@@ -1691,8 +1743,8 @@ static void print_drain_table(const struct options *o, const struct drain_row *r
         const struct drain_row *r = &rows[i];
         char batch[16];
         fmt(batch, sizeof batch, "%" PRId64 "%s", r->batch, r->is_default ? "*" : "");
-        printf("%-9s %6s %7" PRIu64 " %7.2f %8.0f %6.1f |", r->scenario, batch, r->jobs,
-               r->seconds, r->jobs_per_s, r->rss_mb);
+        printf("%-9s %6s %7" PRIu64 " %7.2f %8.0f %6.1f |", r->scenario, batch, r->jobs, r->seconds,
+               r->jobs_per_s, r->rss_mb);
         print_cpu_cells(o, &r->cpu);
         printf(" |");
         print_pg_cells(&r->pg, r->jobs);
@@ -1742,8 +1794,8 @@ static void print_wait_row(const char *label, const struct wait_profile *p)
     printf("\n");
 }
 
-static void print_waits(const struct drain_row *rows, size_t n,
-                        const struct latency_row *lat, size_t lat_n)
+static void print_waits(const struct drain_row *rows, size_t n, const struct latency_row *lat,
+                        size_t lat_n)
 {
     printf("\nwhere the worker's PostgreSQL sessions spend the timed span (pg_stat_activity "
            "every %d ms, %% of samples)\n",
@@ -1818,21 +1870,28 @@ int main(int argc, char **argv)
     b.rc = redis_open(&b.redis);
     b.pg = pg_open(b.opt.database_url);
     fmt(b.nonce, sizeof b.nonce, "%lx",
-             (unsigned long)(((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid()) & 0xFFFFFFUL);
+        (unsigned long)(((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid()) & 0xFFFFFFUL);
     int64_t started = now_ns();
 
-    struct drain_row rows[LIST_MAX * 2 + 2];
+    struct drain_row rows[LIST_MAX * 2 + 4];
     size_t row_count = 0;
     for (size_t i = 0; i < b.opt.batch_count; i++) {
         int64_t batch = b.opt.batches[i];
         run_drain(&b, "mix", MIX_CONSUME_HEAVY, b.opt.users, batch,
                   batch == 1 ? b.opt.jobs_b1 : b.opt.jobs, &rows[row_count++]);
     }
+    /* Consumes alone over the same users: what the web app sends most. */
+    run_drain(&b, "consume", MIX_CONSUME_ONLY, b.opt.users, 1, b.opt.jobs_b1, &rows[row_count++]);
+    run_drain(&b, "consume", MIX_CONSUME_ONLY, b.opt.users, b.opt.default_batch, b.opt.jobs,
+              &rows[row_count++]);
     if (b.opt.hot) {
         run_drain(&b, "hot-user", MIX_HOT, 1, 1, b.opt.jobs_b1, &rows[row_count++]);
-        run_drain(&b, "hot-user", MIX_HOT, 1, b.opt.default_batch, b.opt.jobs,
-                  &rows[row_count++]);
+        run_drain(&b, "hot-user", MIX_HOT, 1, b.opt.default_batch, b.opt.jobs, &rows[row_count++]);
     }
+    static const int scale_workers[] = {1, 2, 4};
+    double scale_per_s[3];
+    for (size_t i = 0; i < 3; i++)
+        scale_per_s[i] = run_scale(&b, scale_workers[i], b.opt.jobs);
     struct latency_row lat[LIST_MAX];
     for (size_t i = 0; i < b.opt.rate_count; i++)
         run_latency(&b, b.opt.rates[i], &lat[i]);
@@ -1841,6 +1900,12 @@ int main(int argc, char **argv)
     print_machine(b.pg, b.rc);
     print_drain_table(&b.opt, rows, row_count);
     print_ratios(rows, row_count);
+    printf("\nscale-out: %" PRIu64 " consumes over %" PRIu64
+           " users, default batch, workers sharing the group\n",
+           b.opt.jobs, b.opt.users);
+    for (size_t i = 0; i < 3; i++)
+        printf("workers %d  %8.0f jobs/s  (%.2fx one worker)\n", scale_workers[i], scale_per_s[i],
+               scale_per_s[i] / scale_per_s[0]);
     print_latency(&b.opt, lat, b.opt.rate_count);
     print_waits(rows, row_count, lat, b.opt.rate_count);
     print_legend();
