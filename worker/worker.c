@@ -98,6 +98,7 @@ struct worker {
     char pending_after[QUEUE_STREAM_COUNT][QUEUE_ENTRY_ID_BYTES_MAX + 1];
     bool stopping;
     bool torn_down;
+    bool reset_redis; /* a read failed on a live connection: reconnect */
     int64_t queue_backoff_ms;
     int64_t store_backoff_ms;
     struct event *step_event;
@@ -338,6 +339,15 @@ static void on_read(void *arg, int status, struct queue_entry *entries, size_t c
     w->read_slot = NULL;
     if (status != 0 || w->torn_down) {
         queue_entries_free(entries, count);
+        if (status != 0 && !w->torn_down && queue_is_ready(w->queue)) {
+            /* Redis answered the read with an error (NOGROUP: a stream was
+             * deleted, say): reading again at once would spin. Reconnect,
+             * with backoff; the connection's set-up creates the group anew. */
+            char why[300];
+            log_event(LOG_WARN, "read_failed", "error=%s",
+                      log_quote(queue_errstr(w->queue), why, sizeof why));
+            w->reset_redis = true;
+        }
         schedule_step(w);
         return;
     }
@@ -647,6 +657,11 @@ static void step(struct worker *w)
 {
     if (w->torn_down)
         return;
+    if (w->reset_redis) {
+        /* Not from inside the read's callback: hiredis is still in it. */
+        w->reset_redis = false;
+        queue_disconnect(w->queue);
+    }
     struct held *order[WORKER_SLOTS];
     slots_in_order(w, order);
     if (!evtimer_pending(w->retry_timer, NULL))

@@ -78,6 +78,16 @@ expect_eq "the entry pending with another consumer is not trimmed" 1 \
     "$(redis XPENDING credits:jobs:consume credits-worker | head -1)"
 expect_eq "nor is the entry after it" 2 "$(redis XLEN credits:jobs:consume)"
 
+# A job stream deleted under the running worker: its reads fail (the group
+# is gone with the stream); it reconnects, creates the group anew and serves
+# the next job instead of spinning on the error.
+redis DEL credits:jobs:consume >/dev/null
+sleep 0.5
+"$CREDITSCTL" consume --user p1 --amount 1 --id p-recreated --wait --timeout 10 >/dev/null || true
+expect_match "a job sent after the stream was deleted is decided" applied \
+    "$(redis --raw GET credits:result:p-recreated | tr -d '\000')"
+expect_match "the failed read is logged" 'event=read_failed' "$(cat "$TEST_DIR"/worker-1.log)"
+
 stop_worker "$WORKER_PID"
 expect_eq "the worker exits 0 on SIGTERM" 0 "$WORKER_STATUS"
 finish
