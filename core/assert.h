@@ -18,6 +18,14 @@
         }                                                                                          \
     } while (0)
 
-#define UNREACHABLE() ASSERT(0 && "unreachable")
+/* Marks a branch that a correct program never takes (a switch's default on
+ * an enum, say); taking it aborts. */
+#define UNREACHABLE() assert_unreachable(__FILE__, __LINE__)
+
+static inline _Noreturn void assert_unreachable(const char *file, int line)
+{
+    fprintf(stderr, "unreachable code reached (%s:%d)\n", file, line);
+    abort();
+}
 
 #endif
