@@ -1,0 +1,293 @@
+/*
+ * test_config.c -- the Redis URL grammar, and the settings: defaults, the
+ * settings file, the environment and flags, each overriding the one before;
+ * bounds and clear messages; secrets never printed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "queue/redis_url.h"
+#include "worker/config.h"
+
+/* ---------------------------------------------------------------------------
+ * Redis URLs
+ * ------------------------------------------------------------------------- */
+
+static struct redis_url parse_ok(const char *text)
+{
+    struct redis_url url;
+    char errstr[200] = "";
+    int rc = redis_url_parse(text, &url, errstr, sizeof errstr);
+    if (rc != 0)
+        fail_msg("%s: %s", text, errstr);
+    return url;
+}
+
+static void test_a_bare_url_takes_the_default_port_and_database(void **state)
+{
+    (void)state;
+    struct redis_url url = parse_ok("redis://127.0.0.1");
+    assert_string_equal(url.host, "127.0.0.1");
+    assert_int_equal(url.port, 6379);
+    assert_int_equal(url.db, 0);
+    assert_false(url.has_user);
+    assert_false(url.has_password);
+}
+
+static void test_user_password_port_and_database_are_read(void **state)
+{
+    (void)state;
+    struct redis_url url = parse_ok("redis://worker:s%40cret:x@redis.local:6380/3");
+    assert_true(url.has_user);
+    assert_string_equal(url.user, "worker");
+    assert_true(url.has_password);
+    assert_string_equal(url.password, "s@cret:x"); /* percent-decoded; ':' after the first */
+    assert_string_equal(url.host, "redis.local");
+    assert_int_equal(url.port, 6380);
+    assert_int_equal(url.db, 3);
+}
+
+static void test_a_password_alone_and_an_at_sign_in_it(void **state)
+{
+    (void)state;
+    struct redis_url url = parse_ok("redis://:p@ss@127.0.0.1:7000");
+    assert_false(url.has_user);
+    assert_true(url.has_password);
+    assert_string_equal(url.password, "p@ss"); /* the last '@' ends the user info */
+    assert_int_equal(url.port, 7000);
+}
+
+static void test_an_ipv6_host_in_brackets(void **state)
+{
+    (void)state;
+    struct redis_url url = parse_ok("redis://[::1]:6390/1");
+    assert_string_equal(url.host, "::1");
+    assert_int_equal(url.port, 6390);
+    assert_int_equal(url.db, 1);
+}
+
+static void test_malformed_urls_are_refused_with_a_reason(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *reason;
+    } cases[] = {
+        {"http://127.0.0.1", "must start with redis://"},
+        {"redis://", "bad host"},
+        {"redis://127.0.0.1:0", "bad port"},
+        {"redis://127.0.0.1:65536", "bad port"},
+        {"redis://127.0.0.1:63a9", "bad port"},
+        {"redis://127.0.0.1/16", "bad database number"},
+        {"redis://127.0.0.1/x", "bad database number"},
+        {"redis://[::1", "bad host"},
+        {"redis://u:%zz@127.0.0.1", "bad password"},
+        {"redis://u:%00@127.0.0.1", "bad password"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct redis_url url;
+        char errstr[200] = "";
+        assert_int_equal(redis_url_parse(cases[i].text, &url, errstr, sizeof errstr), -1);
+        if (!strstr(errstr, cases[i].reason))
+            fail_msg("%s: \"%s\" does not say \"%s\"", cases[i].text, errstr, cases[i].reason);
+    }
+}
+
+static void test_the_password_never_shows_in_a_redacted_url_or_an_error(void **state)
+{
+    (void)state;
+    struct redis_url url = parse_ok("redis://worker:hunter2@10.0.0.5:6380/2");
+    char out[300];
+    redis_url_redacted(&url, out, sizeof out);
+    assert_string_equal(out, "redis://worker:***@10.0.0.5:6380/2");
+    char errstr[200] = "";
+    assert_int_equal(redis_url_parse("redis://u:hunter2@h:99999", &url, errstr, sizeof errstr), -1);
+    assert_null(strstr(errstr, "hunter2"));
+}
+
+static void test_a_host_name_resolves_to_an_address_ipv4_first(void **state)
+{
+    (void)state;
+    struct redis_url url = parse_ok("redis://localhost:6379");
+    char errstr[200] = "";
+    assert_int_equal(redis_url_resolve(&url, errstr, sizeof errstr), 0);
+    assert_string_equal(url.host, "127.0.0.1");
+}
+
+/* ---------------------------------------------------------------------------
+ * Settings
+ * ------------------------------------------------------------------------- */
+
+static const char *const setting_names[] = {
+    "CREDITS_REDIS_URL",      "CREDITS_DATABASE_URL",
+    "CREDITS_PREFIX",         "CREDITS_GROUP",
+    "CREDITS_CONSUMER",       "CREDITS_RESULT_TTL",
+    "CREDITS_RESULTS_MAXLEN", "CREDITS_BATCH_MAX",
+    "CREDITS_BLOCK_MS",       "CREDITS_SHUTDOWN_TIMEOUT_MS",
+    "CREDITS_CLAIM_IDLE_MS",  "CREDITS_MAX_DELIVERIES",
+    "CREDITS_LOG_LEVEL",      "CREDITS_LOG_FORMAT",
+    "CREDITS_HTTP_ADDR",
+};
+
+static int clear_environment(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof setting_names / sizeof setting_names[0]; i++)
+        unsetenv(setting_names[i]);
+    return 0;
+}
+
+static void test_defaults_follow_the_contract(void **state)
+{
+    (void)state;
+    struct config c;
+    char errstr[300];
+    assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
+    assert_string_equal(c.redis.host, "127.0.0.1");
+    assert_int_equal(c.redis.port, 6379);
+    assert_string_equal(c.database_url, "");
+    assert_string_equal(c.prefix, "credits");
+    assert_string_equal(c.group, "credits-worker");
+    assert_true(strlen(c.consumer) > 0); /* the host name */
+    assert_int_equal(c.result_ttl_s, 86400);
+    assert_int_equal(c.results_maxlen, 100000);
+    assert_int_equal(c.batch_jobs_max, 1024);
+    assert_int_equal(c.max_deliveries, 10);
+    assert_int_equal(c.log_level, LOG_INFO);
+    assert_int_equal(c.log_format, LOG_FORMAT_LOGFMT);
+    assert_string_equal(c.http_addr, "127.0.0.1:9464");
+}
+
+/* Writes `text` to a temporary settings file; the caller unlinks it. */
+static void write_file(char *path, size_t path_len, const char *text)
+{
+    snprintf(path, path_len, "/tmp/test_config.XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_file_then_environment_then_flags_each_override_the_one_before(void **state)
+{
+    (void)state;
+    char path[64];
+    write_file(path, sizeof path,
+               "# comment\n\nCREDITS_PREFIX=from-file\nCREDITS_GROUP=file-group\n"
+               "CREDITS_BATCH_MAX=64\n");
+    setenv("CREDITS_GROUP", "env-group", 1);
+    setenv("CREDITS_BATCH_MAX", "128", 1);
+    struct config c;
+    char errstr[300];
+    assert_int_equal(config_load(&c, path, errstr, sizeof errstr), 0);
+    assert_string_equal(c.prefix, "from-file");
+    assert_string_equal(c.group, "env-group");
+    assert_int_equal(c.batch_jobs_max, 128);
+    assert_int_equal(config_set_flag(&c, "--batch-max", "256", errstr, sizeof errstr), 0);
+    assert_int_equal(c.batch_jobs_max, 256);
+    unlink(path);
+}
+
+static void test_bad_values_are_refused_naming_the_setting(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        const char *value;
+    } cases[] = {
+        {"CREDITS_BATCH_MAX", "0"},           {"CREDITS_BATCH_MAX", "4097"},
+        {"CREDITS_BATCH_MAX", "12x"},         {"CREDITS_RESULT_TTL", "-5"},
+        {"CREDITS_PREFIX", "has space"},      {"CREDITS_PREFIX", "a:b"},
+        {"CREDITS_LOG_LEVEL", "loud"},        {"CREDITS_LOG_FORMAT", "xml"},
+        {"CREDITS_REDIS_URL", "redis://h:0"}, {"CREDITS_MAX_DELIVERIES", "0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setenv(cases[i].name, cases[i].value, 1);
+        struct config c;
+        char errstr[300] = "";
+        assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), -1);
+        if (!strstr(errstr, cases[i].name))
+            fail_msg("%s=%s: \"%s\" does not name the setting", cases[i].name, cases[i].value,
+                     errstr);
+        unsetenv(cases[i].name);
+    }
+}
+
+static void test_a_bad_settings_file_line_names_file_and_line(void **state)
+{
+    (void)state;
+    char path[64];
+    write_file(path, sizeof path, "CREDITS_PREFIX=ok\nCREDITS_NOPE=1\n");
+    struct config c;
+    char errstr[300] = "";
+    assert_int_equal(config_load(&c, path, errstr, sizeof errstr), -1);
+    assert_non_null(strstr(errstr, ":2: unknown setting CREDITS_NOPE"));
+    unlink(path);
+    assert_int_equal(config_load(&c, "/nonexistent/settings", errstr, sizeof errstr), -1);
+    assert_non_null(strstr(errstr, "cannot read the settings file"));
+}
+
+static void test_an_unknown_flag_is_reported_as_such(void **state)
+{
+    (void)state;
+    struct config c;
+    char errstr[300] = "";
+    assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
+    assert_int_equal(config_set_flag(&c, "--no-such-thing", "1", errstr, sizeof errstr), -2);
+    assert_non_null(strstr(errstr, "unknown option --no-such-thing"));
+    assert_int_equal(config_set_flag(&c, "--log-level", "loud", errstr, sizeof errstr), -1);
+}
+
+static void test_printed_settings_hide_every_secret(void **state)
+{
+    (void)state;
+    setenv("CREDITS_REDIS_URL", "redis://u:hunter2@127.0.0.1:6379", 1);
+    setenv("CREDITS_DATABASE_URL", "host=db password=hunter3", 1);
+    struct config c;
+    char errstr[300];
+    assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    config_print(&c, out);
+    fclose(out);
+    assert_null(strstr(text, "hunter2"));
+    assert_null(strstr(text, "hunter3"));
+    assert_non_null(strstr(text, "CREDITS_REDIS_URL=redis://u:***@127.0.0.1:6379/0"));
+    assert_non_null(strstr(text, "CREDITS_DATABASE_URL=(set, not shown)"));
+    assert_non_null(strstr(text, "CREDITS_HTTP_ADDR=127.0.0.1:9464"));
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_bare_url_takes_the_default_port_and_database),
+        cmocka_unit_test(test_user_password_port_and_database_are_read),
+        cmocka_unit_test(test_a_password_alone_and_an_at_sign_in_it),
+        cmocka_unit_test(test_an_ipv6_host_in_brackets),
+        cmocka_unit_test(test_malformed_urls_are_refused_with_a_reason),
+        cmocka_unit_test(test_the_password_never_shows_in_a_redacted_url_or_an_error),
+        cmocka_unit_test(test_a_host_name_resolves_to_an_address_ipv4_first),
+        cmocka_unit_test_setup(test_defaults_follow_the_contract, clear_environment),
+        cmocka_unit_test_setup(test_file_then_environment_then_flags_each_override_the_one_before,
+                               clear_environment),
+        cmocka_unit_test_setup(test_bad_values_are_refused_naming_the_setting, clear_environment),
+        cmocka_unit_test_setup(test_a_bad_settings_file_line_names_file_and_line,
+                               clear_environment),
+        cmocka_unit_test_setup(test_an_unknown_flag_is_reported_as_such, clear_environment),
+        cmocka_unit_test_setup(test_printed_settings_hide_every_secret, clear_environment),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
