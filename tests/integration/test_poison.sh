@@ -9,11 +9,17 @@
 migrate
 "$CREDITSCTL" plan set pro --monthly 1000 >/dev/null
 
-# The database refuses one job: a trigger raises for its ID, as a broken
-# constraint or a bad row would.
-psql_value "CREATE FUNCTION credits.test_poison() RETURNS trigger LANGUAGE plpgsql AS \$\$
+# The database refuses one job for good: a trigger raises for its ID, as a
+# broken constraint or a bad row would. Another job fails twice with a
+# serialization failure, then goes through (a sequence counts the attempts:
+# it does not roll back with them).
+psql_value "CREATE SEQUENCE credits.test_attempts;
+CREATE FUNCTION credits.test_poison() RETURNS trigger LANGUAGE plpgsql AS \$\$
 BEGIN
     IF NEW.job_id = 'p-poison' THEN RAISE EXCEPTION 'this job is poisoned'; END IF;
+    IF NEW.job_id = 'p-transient' AND nextval('credits.test_attempts') <= 2 THEN
+        RAISE EXCEPTION 'try again' USING ERRCODE = 'serialization_failure';
+    END IF;
     RETURN NEW;
 END \$\$;
 CREATE TRIGGER test_poison BEFORE INSERT ON credits.jobs
@@ -77,6 +83,16 @@ sleep 2.5 # two trim cycles
 expect_eq "the entry pending with another consumer is not trimmed" 1 \
     "$(redis XPENDING credits:jobs:consume credits-worker | head -1)"
 expect_eq "nor is the entry after it" 2 "$(redis XLEN credits:jobs:consume)"
+
+# A transient failure (SQLSTATE 40001) rolls the batch back and retries it
+# with backoff; the third attempt commits.
+"$CREDITSCTL" consume --user p1 --amount 1 --id p-transient --wait --timeout 20 >/dev/null || true
+expect_match "a job whose batch failed twice transiently is applied" applied \
+    "$(redis --raw GET credits:result:p-transient | tr -d '\000')"
+expect_eq "the two failed attempts were retried, not dead-lettered" 2 \
+    "$(grep -c 'event=batch_retry' "$TEST_DIR"/worker-1.log)"
+expect_eq "it was applied once" 1 \
+    "$(psql_value "SELECT count(*) FROM credits.entries WHERE job_id = 'p-transient'")"
 
 # A job stream deleted under the running worker: its reads fail (the group
 # is gone with the stream); it reconnects, creates the group anew and serves
