@@ -363,9 +363,9 @@ static int cmd_audit(struct ctl *ctl, int argc, char **argv)
     if (rc != CTL_CONTINUE)
         return rc;
     int64_t examples = AUDIT_EXAMPLES_DEFAULT;
-    if (examples_text && !ctl_parse_int64(examples_text, 0, AUDIT_EXAMPLES_MAX, &examples))
-        return ctl_usage_error(ctl, "--examples must be a whole number from 0 to %d",
-                               AUDIT_EXAMPLES_MAX);
+    if (examples_text && ctl_flag_int64(ctl, "--examples", examples_text, 0, AUDIT_EXAMPLES_MAX,
+                                        &examples) != CTL_OK)
+        return CTL_USAGE;
     PGconn *conn = NULL;
     /* No statement timeout: a check reads whole tables. */
     rc = ctl_pg_open(ctl, false, &conn);

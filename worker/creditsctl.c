@@ -88,9 +88,9 @@ static int cmd_history(struct ctl *ctl, int argc, char **argv)
     if (rc != CTL_CONTINUE)
         return rc;
     int64_t limit = ADMIN_HISTORY_LIMIT_DEFAULT;
-    if (limit_text && !ctl_parse_int64(limit_text, 1, ADMIN_HISTORY_LIMIT_MAX, &limit))
-        return ctl_usage_error(ctl, "--limit must be a whole number from 1 to %d",
-                               ADMIN_HISTORY_LIMIT_MAX);
+    if (limit_text &&
+        ctl_flag_int64(ctl, "--limit", limit_text, 1, ADMIN_HISTORY_LIMIT_MAX, &limit) != CTL_OK)
+        return CTL_USAGE;
     if (!user_is_valid(ctl, user))
         return CTL_USAGE;
     PGconn *conn = NULL;
@@ -121,10 +121,9 @@ static int plan_set(struct ctl *ctl, int argc, char **argv)
     if (rc != CTL_CONTINUE)
         return rc;
     int64_t monthly = 0, cap = 0;
-    if (!ctl_parse_int64(monthly_text, INT64_MIN, INT64_MAX, &monthly))
-        return ctl_usage_error(ctl, "--monthly must be a whole number (got \"%s\")", monthly_text);
-    if (cap_text && !ctl_parse_int64(cap_text, INT64_MIN, INT64_MAX, &cap))
-        return ctl_usage_error(ctl, "--cap must be a whole number (got \"%s\")", cap_text);
+    if (ctl_flag_int64(ctl, "--monthly", monthly_text, INT64_MIN, INT64_MAX, &monthly) != CTL_OK ||
+        (cap_text && ctl_flag_int64(ctl, "--cap", cap_text, INT64_MIN, INT64_MAX, &cap) != CTL_OK))
+        return CTL_USAGE;
     PGconn *conn = NULL;
     rc = ctl_pg_open(ctl, true, &conn);
     if (rc != CTL_OK)
@@ -149,10 +148,10 @@ static int pack_set(struct ctl *ctl, int argc, char **argv)
     if (rc != CTL_CONTINUE)
         return rc;
     int64_t credits = 0, days = ADMIN_PACK_VALID_DAYS_DEFAULT;
-    if (!ctl_parse_int64(credits_text, INT64_MIN, INT64_MAX, &credits))
-        return ctl_usage_error(ctl, "--credits must be a whole number (got \"%s\")", credits_text);
-    if (days_text && !ctl_parse_int64(days_text, INT64_MIN, INT64_MAX, &days))
-        return ctl_usage_error(ctl, "--valid-days must be a whole number (got \"%s\")", days_text);
+    if (ctl_flag_int64(ctl, "--credits", credits_text, INT64_MIN, INT64_MAX, &credits) != CTL_OK ||
+        (days_text &&
+         ctl_flag_int64(ctl, "--valid-days", days_text, INT64_MIN, INT64_MAX, &days) != CTL_OK))
+        return CTL_USAGE;
     PGconn *conn = NULL;
     rc = ctl_pg_open(ctl, true, &conn);
     if (rc != CTL_OK)

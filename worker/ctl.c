@@ -125,7 +125,8 @@ int ctl_parse_args(struct ctl *ctl, int argc, char **argv, const struct opt *opt
     return CTL_CONTINUE;
 }
 
-bool ctl_parse_int64(const char *text, int64_t min, int64_t max, int64_t *out)
+/* A whole number in decimal and nothing else (no spaces, no '+'). */
+static bool ctl_parse_int64(const char *text, int64_t min, int64_t max, int64_t *out)
 {
     const char *digits = text[0] == '-' ? text + 1 : text;
     if (digits[0] < '0' || digits[0] > '9')
@@ -137,6 +138,17 @@ bool ctl_parse_int64(const char *text, int64_t min, int64_t max, int64_t *out)
         return false;
     *out = value;
     return true;
+}
+
+int ctl_flag_int64(const struct ctl *ctl, const char *flag, const char *text, int64_t min,
+                   int64_t max, int64_t *out)
+{
+    if (ctl_parse_int64(text, min, max, out))
+        return CTL_OK;
+    if (min == INT64_MIN && max == INT64_MAX)
+        return ctl_usage_error(ctl, "%s must be a whole number (got \"%s\")", flag, text);
+    return ctl_usage_error(ctl, "%s must be a whole number from %lld to %lld (got \"%s\")", flag,
+                           (long long)min, (long long)max, text);
 }
 
 int ctl_run_subcommand(struct ctl *ctl, const struct command *subs, size_t count, int argc,

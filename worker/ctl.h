@@ -96,9 +96,11 @@ int ctl_parse_args(struct ctl *ctl, int argc, char **argv, const struct opt *opt
                    const char *const *names, const char **positional)
     __attribute__((warn_unused_result));
 
-/* A whole number in decimal and nothing else (no spaces, no '+'). */
-bool ctl_parse_int64(const char *text, int64_t min, int64_t max, int64_t *out)
-    __attribute__((warn_unused_result));
+/* The value of `flag` ("--limit") as a whole number within [min, max] into
+ * out: CTL_OK, or CTL_USAGE after a usage error naming the flag, its bounds
+ * (unless they are the whole int64 range) and the text given. */
+int ctl_flag_int64(const struct ctl *ctl, const char *flag, const char *text, int64_t min,
+                   int64_t max, int64_t *out) __attribute__((warn_unused_result));
 
 /*
  * Runs the subcommand of a group named by argv[0] (`dead list ...`): sets

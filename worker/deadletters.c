@@ -386,9 +386,9 @@ static int dead_list(struct ctl *ctl, int argc, char **argv)
     if (rc != CTL_CONTINUE)
         return rc;
     int64_t limit = DEAD_LIST_LIMIT_DEFAULT;
-    if (limit_text && !ctl_parse_int64(limit_text, 1, DEAD_LIST_LIMIT_MAX, &limit))
-        return ctl_usage_error(ctl, "--limit must be a whole number from 1 to %d",
-                               DEAD_LIST_LIMIT_MAX);
+    if (limit_text &&
+        ctl_flag_int64(ctl, "--limit", limit_text, 1, DEAD_LIST_LIMIT_MAX, &limit) != CTL_OK)
+        return CTL_USAGE;
     redisContext *redis = NULL;
     rc = ctl_redis_open(ctl, &redis);
     long long total = 0;

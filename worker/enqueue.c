@@ -254,9 +254,9 @@ static int submit_job(struct ctl *ctl, struct job *job, const struct job_opts *o
     int64_t wait_s = CTL_WAIT_DEFAULT_S;
     if (o->timeout && !o->wait)
         return ctl_usage_error(ctl, "--timeout applies only with --wait");
-    if (o->timeout && !ctl_parse_int64(o->timeout, 1, CTL_WAIT_MAX_S, &wait_s))
-        return ctl_usage_error(ctl, "--timeout must be a whole number of seconds from 1 to %d",
-                               CTL_WAIT_MAX_S);
+    if (o->timeout &&
+        ctl_flag_int64(ctl, "--timeout", o->timeout, 1, CTL_WAIT_MAX_S, &wait_s) != CTL_OK)
+        return CTL_USAGE;
     if (o->id && !copy_field(ctl, "--id", o->id, job->id, sizeof job->id))
         return CTL_USAGE;
     if (!o->id && random_job_id(ctl, job->id, sizeof job->id) != CTL_OK)
@@ -297,8 +297,8 @@ static int cmd_consume(struct ctl *ctl, int argc, char **argv)
         return rc;
     struct job job;
     job_start(&job, JOB_CONSUME);
-    if (!ctl_parse_int64(amount, INT64_MIN, INT64_MAX, &job.amount))
-        return ctl_usage_error(ctl, "--amount must be a whole number (got \"%s\")", amount);
+    if (ctl_flag_int64(ctl, "--amount", amount, INT64_MIN, INT64_MAX, &job.amount) != CTL_OK)
+        return CTL_USAGE;
     job.has_tool = tool != NULL;
     job.has_ref = ref != NULL;
     if (!copy_field(ctl, "--user", user, job.user, sizeof job.user) ||
