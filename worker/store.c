@@ -159,6 +159,7 @@ enum store_state {
     STORE_DISCONNECTED, /* no connection */
     STORE_CONNECTING,   /* PQconnectPoll in progress */
     STORE_PREPARING,    /* preparing the statements on a new connection */
+    /* From here on the connection is up (store_is_connected()). */
     STORE_IDLE,         /* connected, no transaction */
     STORE_LOADING,      /* round trip 1 in flight */
     STORE_WRITING,      /* round trip 2 (ending in COMMIT) in flight */
@@ -1048,7 +1049,12 @@ void store_free(struct store *store)
     free(store);
 }
 
-bool store_is_ready(const struct store *store)
+bool store_is_connected(const struct store *store)
+{
+    return store->state >= STORE_IDLE;
+}
+
+bool store_is_idle(const struct store *store)
 {
     return store->state == STORE_IDLE;
 }

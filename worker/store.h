@@ -57,7 +57,11 @@ int store_connect(struct store *store) __attribute__((warn_unused_result));
 /* Closes the connection; an apply in flight gets STORE_LOST; on_lost follows. */
 void store_disconnect(struct store *store);
 
-bool store_is_ready(const struct store *store);
+/* Connected, with the statements prepared (an apply may be in flight). */
+bool store_is_connected(const struct store *store);
+
+/* Connected and with no apply in flight: store_apply() may be called. */
+bool store_is_idle(const struct store *store);
 
 /* What went wrong last, for people ("" if nothing). */
 const char *store_errstr(const struct store *store);

@@ -351,7 +351,8 @@ static void on_read(void *arg, int status, struct queue_entry *entries, size_t c
         schedule_step(w);
         return;
     }
-    if (w->needs_pending) {
+    bool own_pending = w->needs_pending;
+    if (own_pending) {
         if (count == 0)
             w->needs_pending = false; /* this consumer's backlog is done */
         for (size_t i = 0; i < count; i++)
@@ -359,10 +360,12 @@ static void on_read(void *arg, int status, struct queue_entry *entries, size_t c
     }
     if (count > 0) {
         log_event(LOG_DEBUG, "read", "entries=%zu pending=%d", count, w->needs_pending);
+        w->prefetch_dry = false;
         hold(w, h, entries, count);
     } else {
         queue_entries_free(entries, count);
-        if (!w->needs_pending)
+        /* Only a read of new entries says that none are waiting. */
+        if (!own_pending)
             w->prefetch_dry = true;
     }
     schedule_step(w);
@@ -635,20 +638,30 @@ static void slots_in_order(struct worker *w, struct held *order[WORKER_SLOTS])
 /* Starts what the held slots can do now. Applies go in read order, one at a
  * time (one database connection): a slot applies once every older slot is
  * applied. Publishes go in read order too: a slot publishes once every older
- * slot is published. Acks need no order. */
+ * slot is published. Acks need no order. The apply is started first: the
+ * database is the bottleneck, and it should not wait while a publish is
+ * being formatted. */
 static void advance_slots(struct worker *w, struct held *order[WORKER_SLOTS])
 {
-    bool redis = queue_is_ready(w->queue), postgres = store_is_ready(w->store);
-    bool older_unapplied = false, older_unpublished = false;
+    if (store_is_idle(w->store)) {
+        for (int i = 0; i < WORKER_SLOTS; i++) {
+            struct held *h = order[i];
+            if (h->stage != HELD_APPLY)
+                continue;
+            if (!h->busy)
+                start_apply(w, h);
+            break;
+        }
+    }
+    if (!queue_is_ready(w->queue))
+        return;
+    bool older_unpublished = false;
     for (int i = 0; i < WORKER_SLOTS; i++) {
         struct held *h = order[i];
-        if (!h->busy && h->stage == HELD_APPLY && postgres && !older_unapplied)
-            start_apply(w, h);
-        else if (!h->busy && h->stage == HELD_PUBLISH && redis && !older_unpublished)
+        if (!h->busy && h->stage == HELD_PUBLISH && !older_unpublished)
             start_publish(w, h);
-        else if (!h->busy && h->stage == HELD_ACK && redis)
+        else if (!h->busy && h->stage == HELD_ACK)
             start_ack(w, h);
-        older_unapplied = older_unapplied || h->stage == HELD_APPLY;
         older_unpublished = older_unpublished || h->stage == HELD_APPLY || h->stage == HELD_PUBLISH;
     }
 }
@@ -675,7 +688,8 @@ static void step(struct worker *w)
         }
         return;
     }
-    bool ready = queue_is_ready(w->queue) && store_is_ready(w->store);
+    /* Reads go on while a batch is being applied: that is the pipeline. */
+    bool ready = queue_is_ready(w->queue) && store_is_connected(w->store);
     struct held *empty = slot_is_empty(order[1]) ? order[1] : NULL;
     if (slot_is_empty(order[0]))
         empty = order[0];
@@ -815,7 +829,7 @@ static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
 /* Ready: both connections up and not stopping. Keeps the gauge current. */
 static bool ready_now(struct worker *w)
 {
-    w->metrics.ready = queue_is_ready(w->queue) && store_is_ready(w->store) && !w->stopping;
+    w->metrics.ready = queue_is_ready(w->queue) && store_is_connected(w->store) && !w->stopping;
     return w->metrics.ready;
 }
 
@@ -825,7 +839,7 @@ static bool is_ready(void *arg, char *why, size_t why_len)
     if (ready_now(w))
         return true;
     snprintf(why, why_len, "%s%s%s", queue_is_ready(w->queue) ? "" : "redis not connected; ",
-             store_is_ready(w->store) ? "" : "postgres not connected; ",
+             store_is_connected(w->store) ? "" : "postgres not connected; ",
              w->stopping ? "stopping" : "");
     return false;
 }

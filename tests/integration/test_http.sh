@@ -95,4 +95,35 @@ expect_match "the job sent while PostgreSQL was down is decided after it returns
 
 stop_worker "$WORKER_PID"
 expect_eq "the worker exits 0 on SIGTERM" 0 "$WORKER_STATUS"
+
+# A batch held up inside PostgreSQL (another session holds h1's account row,
+# one job per batch): the worker stays ready, and reads the next batch
+# meanwhile (the pipeline), so two jobs are held: the blocked one and the
+# one read behind it.
+psql "$CREDITS_DATABASE_URL" -XAtq -c "BEGIN" \
+    -c "SELECT 1 FROM credits.accounts WHERE user_id = 'h1' FOR UPDATE" \
+    -c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null &
+LOCKER_PID=$!
+for _ in $(seq 1 100); do
+    [ "$(psql_value "SELECT count(*) FROM pg_stat_activity
+                     WHERE query = 'SELECT pg_sleep(4)' AND state = 'active'")" = 1 ] && break
+    sleep 0.05
+done
+"$CREDITSCTL" consume --user h1 --amount 1 --id h-blocked >/dev/null
+for i in 1 2 3; do "$CREDITSCTL" consume --user h2 --amount 1 --id "h-next$i" >/dev/null; done
+start_worker CREDITS_HTTP_ADDR="127.0.0.1:$HTTP_PORT" CREDITS_BATCH_MAX=1
+wait_for_metric credits_inflight_jobs 2 || true
+expect_eq "waiting for a lock: still one batch in PostgreSQL" 1 \
+    "$(psql_value "SELECT count(*) FROM pg_stat_activity
+                   WHERE application_name = 'credits-worker' AND wait_event_type = 'Lock'")"
+expect_eq "the next batch is read while one is being applied" 2 "$(metric credits_inflight_jobs)"
+expect_eq "/readyz stays 200 while a batch is being applied" 200 "$(http_code /readyz)"
+wait "$LOCKER_PID"
+for _ in $(seq 1 100); do redis --raw GET credits:result:h-next3 | grep -aq . && break; sleep 0.1; done
+expect_match "the blocked job is decided once the lock goes" applied \
+    "$(redis --raw GET credits:result:h-blocked | tr -d '\000')"
+expect_match "the jobs read behind it are decided after it" insufficient_credits \
+    "$(redis --raw GET credits:result:h-next3 | tr -d '\000')"
+stop_worker "$WORKER_PID"
+expect_eq "that worker exits 0 on SIGTERM too" 0 "$WORKER_STATUS"
 finish
