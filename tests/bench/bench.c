@@ -190,6 +190,7 @@ struct options {
     int64_t batches[LIST_MAX]; /* BATCH_DEFAULT_TOKEN: the worker's default */
     size_t batch_count;
     bool hot;
+    const char *latency_trace; /* NULL: no per-job latency file */
     pid_t pg_pid;          /* 0: unknown (no PostgreSQL CPU figure) */
     pid_t redis_pid;       /* 0: unknown */
     int64_t default_batch; /* read from the worker's --check-config */
@@ -214,6 +215,7 @@ static void usage(FILE *out)
             "  --rate LIST        offered loads of the latency runs, jobs/s (default %s)\n"
             "  --seconds S        length of each latency run (default %d)\n"
             "  --no-hot           skip the hot-user drains\n"
+            "  --latency-trace F  write each latency job's send time and latency (ms) to F\n"
             "  --pg-pid PID       PostgreSQL postmaster, for its CPU share (optional)\n"
             "  --redis-pid PID    redis-server, for its CPU share (optional)\n",
             DEFAULT_JOBS, DEFAULT_JOBS_B1, DEFAULT_USERS, DEFAULT_BATCHES, DEFAULT_RATES,
@@ -313,6 +315,8 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->rate_count = parse_list(flag, v, 1, RATE_MAX, false, o->rates);
         else if (strcmp(flag, "--batch") == 0)
             o->batch_count = parse_list(flag, v, 1, 4096, true, o->batches);
+        else if (strcmp(flag, "--latency-trace") == 0)
+            o->latency_trace = v;
         else if (strcmp(flag, "--pg-pid") == 0)
             o->pg_pid = (pid_t)parse_int(flag, v, 1, INT32_MAX);
         else if (strcmp(flag, "--redis-pid") == 0)
@@ -1396,6 +1400,7 @@ struct latency_shared {
     int64_t last_send_ns;
     char start_id[64];   /* results after this stream ID are ours */
     int64_t *latency_ns; /* [total] */
+    int64_t *sent_ns;    /* [total], send time of latency_ns[i] */
     uint64_t received;
     uint64_t foreign;
 };
@@ -1458,8 +1463,10 @@ static void record_latencies(struct latency_shared *s, const redisReply *entries
         int64_t sent_at = send_time_of(&res, s->names->tag, s->total);
         if (sent_at < 0 || s->received >= s->total)
             s->foreign++;
-        else
+        else {
+            s->sent_ns[s->received] = sent_at;
             s->latency_ns[s->received++] = arrival - sent_at;
+        }
     }
 }
 
@@ -1592,6 +1599,21 @@ static void latency_figures(struct latency_shared *s, struct latency_row *row)
     row->max_ms = s->received ? (double)s->latency_ns[s->received - 1] / (double)NS_PER_MS : 0;
 }
 
+/* Appends "rate send_ms latency_ms" per job (send time from the first send),
+ * in arrival order: where in a run the slow results fall. */
+static void write_latency_trace(const char *path, int64_t rate, const struct latency_shared *s)
+{
+    FILE *f = fopen(path, "a");
+    if (!f)
+        die("cannot open %s: %s", path, strerror(errno));
+    for (uint64_t i = 0; i < s->received; i++)
+        fprintf(f, "%" PRId64 " %.3f %.3f\n", rate,
+                (double)(s->sent_ns[i] - s->first_send_ns) / (double)NS_PER_MS,
+                (double)s->latency_ns[i] / (double)NS_PER_MS);
+    if (fclose(f) != 0)
+        die("cannot write %s", path);
+}
+
 /* One latency run: seed, start the worker (default batch), offer `rate`
  * consume jobs/s for --seconds, and measure each job's XADD-to-result time. */
 static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
@@ -1617,6 +1639,7 @@ static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
     results_key(&names, key, sizeof key);
     last_entry_id(b->rc, key, s.start_id, sizeof s.start_id);
     s.latency_ns = xcalloc(s.total, sizeof *s.latency_ns);
+    s.sent_ns = xcalloc(s.total, sizeof *s.sent_ns);
 
     struct cpu_snap before, after;
     cpu_snap(&b->opt, pid, &before);
@@ -1633,8 +1656,11 @@ static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
     if (pending)
         die("latency: %lld entries still pending after the worker stopped", pending);
 
+    if (b->opt.latency_trace)
+        write_latency_trace(b->opt.latency_trace, rate, &s);
     latency_figures(&s, row);
     free(s.latency_ns);
+    free(s.sent_ns);
     redis_delete_prefix(b->rc, names.prefix);
     fprintf(stderr, "bench: latency at %" PRId64 "/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
             rate, row->p50_ms, row->p99_ms, row->max_ms);
