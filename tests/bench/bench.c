@@ -1599,6 +1599,24 @@ static void latency_figures(struct latency_shared *s, struct latency_row *row)
     row->max_ms = s->received ? (double)s->latency_ns[s->received - 1] / (double)NS_PER_MS : 0;
 }
 
+/* Flushes what the runs before left behind: a CHECKPOINT writes and fsyncs
+ * every buffer the drains dirtied. Otherwise the latency run would measure
+ * the disk writing back the drains before it (their writes queue ahead of
+ * each commit's fsync) and the full-page images of a checkpoint they set
+ * off. */
+static void settle_writes(PGconn *pg)
+{
+    int64_t t0 = now_ns();
+    PQclear(PQexec(pg, "SET statement_timeout = '300s'"));
+    PGresult *r = PQexec(pg, "CHECKPOINT");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fprintf(stderr, "bench: warning: CHECKPOINT failed: %s", PQerrorMessage(pg));
+    PQclear(r);
+    PQclear(PQexec(pg, "SET statement_timeout = '30s'"));
+    fprintf(stderr, "bench: checkpoint before the latency run: %.2f s\n",
+            seconds_of(now_ns() - t0));
+}
+
 /* Appends "rate send_ms latency_ms" per job (send time from the first send),
  * in arrival order: where in a run the slow results fall. */
 static void write_latency_trace(const char *path, int64_t rate, const struct latency_shared *s)
@@ -1626,6 +1644,7 @@ static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
     gen_free(&g);
     *row = (struct latency_row){.rate = (double)rate};
 
+    settle_writes(b->pg);
     struct pg_counters pg_before, pg_after;
     pg_counters_read(b->pg, &pg_before);
     pid_t pid = worker_start(&b->opt, names.prefix, 0);
