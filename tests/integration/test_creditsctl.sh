@@ -46,6 +46,27 @@ check_migrate() {
         "$(psql_value "SELECT name FROM credits.schema_migrations WHERE version = 1")"
 }
 
+# The ID columns compare bytewise even in a database whose default collation
+# is a libc one (004_bytewise_keys.sql), and lookups by them use the indexes.
+check_migrate_libc_collation() {
+    psql_value "CREATE DATABASE libc_collation TEMPLATE template0
+                LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'" >/dev/null
+    local db="$CREDITS_DATABASE_URL dbname=libc_collation"
+    CREDITS_DATABASE_URL="$db" "$CREDITSCTL" migrate >/dev/null
+    expect_eq "migrate in a C.UTF-8 database exits 0" 0 $?
+    expect_eq "the database's own collation is C.UTF-8" "C.UTF-8" \
+        "$(psql "$db" -XAtqc "SELECT datcollate FROM pg_database WHERE datname = current_database()")"
+    expect_eq "every ID column is COLLATE \"C\"" \
+        "accounts.user_id entries.job_id entries.user_id jobs.job_id jobs.user_id lots.job_id lots.payment_ref lots.user_id" \
+        "$(psql "$db" -XAtqc "SELECT string_agg(table_name || '.' || column_name, ' '
+                                               ORDER BY table_name, column_name)
+                                FROM information_schema.columns
+                               WHERE table_schema = 'credits' AND collation_name = 'C'")"
+    expect_match "a lookup of users by a text[] parameter uses the index" 'Index' \
+        "$(psql "$db" -XAtqc "SET enable_seqscan = off" \
+            -c "EXPLAIN SELECT 1 FROM credits.lots WHERE user_id = ANY('{a,b}'::text[])")"
+}
+
 # ------------------------------------------------------------------------
 # plan, pack
 # ------------------------------------------------------------------------
@@ -399,6 +420,7 @@ worker_round_trips() {
 }
 
 check_migrate
+check_migrate_libc_collation
 check_plans
 check_packs
 check_usage_errors
