@@ -10,10 +10,10 @@
 
 #include <errno.h>
 #include <libpq-fe.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/assert.h"
 
@@ -76,10 +76,9 @@ static const char sql_reserve_lot_ids[] =
 static const char sql_insert_jobs[] =
     "INSERT INTO credits.jobs (job_id, type, user_id, status, error, result, request,\n"
     "                          created_at)\n"
-    "SELECT j.job_id, j.type, j.user_id, j.status, j.error, decode(j.result, 'hex'),\n"
-    "       decode(j.request, 'hex'), now()\n"
-    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],\n"
-    "            $7::text[]) AS j(job_id, type, user_id, status, error, result, request)";
+    "SELECT j.job_id, j.type, j.user_id, j.status, j.error, j.result, j.request, now()\n"
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],\n"
+    "            $7::bytea[]) AS j(job_id, type, user_id, status, error, result, request)";
 
 static const char sql_insert_lots[] =
     "INSERT INTO credits.lots (lot_id, user_id, kind, granted, remaining, granted_at,\n"
@@ -182,11 +181,16 @@ enum query_kind {
 #define STORE_PHASE_QUERIES_MAX STMT_COUNT
 #define STORE_PARAMS_MAX 12
 
-/* A growable text buffer for array-literal parameters. */
-struct text {
+/* One statement parameter: an array in PostgreSQL's binary array format
+ * (what array_recv() reads), or a scalar as text. Binary arrays leave the
+ * server nothing to parse or unescape, and bytea elements go as they are. */
+struct param {
     char *data;
     size_t len;
     size_t cap;
+    int format;     /* 0: text, 1: binary */
+    uint32_t count; /* array elements so far */
+    bool has_null;
 };
 
 struct store {
@@ -210,7 +214,7 @@ struct store {
     size_t results_seen;
     bool awaiting_null; /* PQgetResult's NULL that ends a statement's results */
     enum store_status phase_status;
-    struct text params[STORE_PARAMS_MAX];
+    struct param params[STORE_PARAMS_MAX];
     char errstr[STORE_ERRSTR_BYTES];
 };
 
@@ -227,122 +231,145 @@ static void set_errstr(struct store *store, const char *what, const char *detail
 }
 
 /* ---------------------------------------------------------------------------
- * Parameters: PostgreSQL array literals and timestamps
+ * Parameters: binary arrays
  * ------------------------------------------------------------------------- */
 
-static void text_reserve(struct text *t, size_t more)
+/* Element type OIDs (pg_type.h): fixed since the first release. */
+#define OID_BYTEA 17u
+#define OID_INT8 20u
+#define OID_TEXT 25u
+#define OID_TIMESTAMPTZ 1184u
+
+/* The header of a one-dimensional array: dimensions, has-nulls flag,
+ * element type, then length and lower bound of the one dimension. */
+#define ARRAY_FLAGS_AT 4
+#define ARRAY_LENGTH_AT 12
+#define ARRAY_HEADER_BYTES 20
+#define ARRAY_EMPTY_HEADER_BYTES 12 /* no dimensions */
+
+/* Microseconds from 1970-01-01 to 2000-01-01, PostgreSQL's epoch. */
+#define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
+
+static void param_reserve(struct param *p, size_t more)
 {
-    if (t->len + more + 1 <= t->cap)
+    if (p->len + more + 1 <= p->cap)
         return;
-    size_t cap = t->cap ? t->cap : 256;
-    while (cap < t->len + more + 1)
+    size_t cap = p->cap ? p->cap : 256;
+    while (cap < p->len + more + 1)
         cap *= 2;
-    t->data = realloc(t->data, cap);
-    ASSERT(t->data != NULL); /* nothing acknowledged yet: aborting loses nothing */
-    t->cap = cap;
+    p->data = realloc(p->data, cap);
+    ASSERT(p->data != NULL); /* nothing acknowledged yet: aborting loses nothing */
+    p->cap = cap;
 }
 
-static void text_put(struct text *t, const char *s, size_t len)
+static void param_put(struct param *p, const void *bytes, size_t len)
 {
-    text_reserve(t, len);
-    memcpy(t->data + t->len, s, len);
-    t->len += len;
-    t->data[t->len] = '\0';
+    param_reserve(p, len);
+    memcpy(p->data + p->len, bytes, len);
+    p->len += len;
+    p->data[p->len] = '\0'; /* a text parameter is a C string */
 }
 
-static void array_begin(struct text *t)
+static void write_u32(char *at, uint32_t v)
 {
-    t->len = 0;
-    text_put(t, "{", 1);
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    memcpy(at, b, sizeof b);
 }
 
-static void array_sep(struct text *t)
+static void param_u32(struct param *p, uint32_t v)
 {
-    if (t->len > 1)
-        text_put(t, ",", 1);
+    param_reserve(p, 4);
+    write_u32(p->data + p->len, v);
+    p->len += 4;
 }
 
-/* A quoted element: backslash and double quote escaped, the rest verbatim
- * (validated text never holds a NUL). */
-static void array_text(struct text *t, const char *s)
+static void param_u64(struct param *p, uint64_t v)
 {
-    array_sep(t);
-    text_put(t, "\"", 1);
-    for (const char *p = s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            text_put(t, "\\", 1);
-        text_put(t, p, 1);
-    }
-    text_put(t, "\"", 1);
+    param_u32(p, (uint32_t)(v >> 32));
+    param_u32(p, (uint32_t)v);
 }
 
-static void array_null(struct text *t)
+/* A scalar parameter in text format. */
+static void param_set_text(struct param *p, const char *s)
 {
-    array_sep(t);
-    text_put(t, "NULL", 4);
+    p->len = 0;
+    p->format = 0;
+    param_put(p, s, strlen(s));
 }
 
-static void array_text_or_null(struct text *t, bool present, const char *s)
+static void array_begin(struct param *p, uint32_t element_oid)
+{
+    p->len = 0;
+    p->format = 1;
+    p->count = 0;
+    p->has_null = false;
+    param_u32(p, 1); /* dimensions */
+    param_u32(p, 0); /* has nulls: set by array_end */
+    param_u32(p, element_oid);
+    param_u32(p, 0); /* length: set by array_end */
+    param_u32(p, 1); /* lower bound */
+}
+
+static void array_bytes(struct param *p, const void *bytes, size_t len)
+{
+    ASSERT(len <= INT32_MAX && p->count < INT32_MAX);
+    param_u32(p, (uint32_t)len);
+    param_put(p, bytes, len);
+    p->count++;
+}
+
+/* Validated text: UTF-8 without NUL, as the server checks it. */
+static void array_text(struct param *p, const char *s)
+{
+    array_bytes(p, s, strlen(s));
+}
+
+static void array_null(struct param *p)
+{
+    param_u32(p, UINT32_MAX); /* length -1 */
+    p->count++;
+    p->has_null = true;
+}
+
+static void array_text_or_null(struct param *p, bool present, const char *s)
 {
     if (present)
-        array_text(t, s);
+        array_text(p, s);
     else
-        array_null(t);
+        array_null(p);
 }
 
-static void array_int(struct text *t, int64_t v)
+static void array_int(struct param *p, int64_t v)
 {
-    char digits[24];
-    int n = snprintf(digits, sizeof digits, "%lld", (long long)v);
-    array_sep(t);
-    text_put(t, digits, (size_t)n);
+    param_u32(p, 8);
+    param_u64(p, (uint64_t)v);
+    p->count++;
 }
 
-static void array_hex(struct text *t, const void *bytes, size_t len)
+/* timestamptz from microseconds since the Unix epoch. */
+static void array_timestamp(struct param *p, int64_t us)
 {
-    static const char hex[] = "0123456789abcdef";
-    array_sep(t);
-    text_reserve(t, 2 * len + 2);
-    t->data[t->len++] = '"';
-    for (size_t i = 0; i < len; i++) {
-        unsigned char b = ((const unsigned char *)bytes)[i];
-        t->data[t->len++] = hex[b >> 4];
-        t->data[t->len++] = hex[b & 15];
+    array_int(p, us - PG_EPOCH_OFFSET_US);
+}
+
+static void array_end(struct param *p)
+{
+    if (p->count == 0) {
+        write_u32(p->data, 0); /* no dimensions: the empty array */
+        p->len = ARRAY_EMPTY_HEADER_BYTES;
+        return;
     }
-    t->data[t->len++] = '"';
-    t->data[t->len] = '\0';
+    write_u32(p->data + ARRAY_FLAGS_AT, p->has_null ? 1 : 0);
+    write_u32(p->data + ARRAY_LENGTH_AT, p->count);
 }
 
-/* An exact UTC timestamp literal from microseconds since the epoch. */
-static void array_timestamp(struct text *t, int64_t us)
+static void array_of_strings(struct param *p, const char **strings, size_t count)
 {
-    time_t secs = (time_t)(us / 1000000);
-    int64_t frac = us % 1000000;
-    if (frac < 0) {
-        frac += 1000000;
-        secs -= 1;
-    }
-    struct tm tm;
-    ASSERT(gmtime_r(&secs, &tm) != NULL);
-    char stamp[48];
-    int n =
-        snprintf(stamp, sizeof stamp, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
-    ASSERT(n > 0 && (size_t)n < sizeof stamp);
-    array_text(t, stamp);
-}
-
-static void array_end(struct text *t)
-{
-    text_put(t, "}", 1);
-}
-
-static void array_of_strings(struct text *t, const char **strings, size_t count)
-{
-    array_begin(t);
+    array_begin(p, OID_TEXT);
     for (size_t i = 0; i < count; i++)
-        array_text(t, strings[i]);
-    array_end(t);
+        array_text(p, strings[i]);
+    array_end(p);
 }
 
 /* ---------------------------------------------------------------------------
@@ -367,15 +394,21 @@ static void phase_begin(struct store *store, enum store_state state)
     store->phase_status = STORE_OK;
 }
 
-/* Queues one statement; params[0..nparams) are the store's text buffers. */
+/* Queues one statement; params[0..nparams) are the store's parameters. */
 static bool send_query(struct store *store, enum query_kind kind, enum statement_id id, int nparams,
                        int result_format)
 {
     ASSERT(store->query_count < STORE_PHASE_QUERIES_MAX && nparams <= STORE_PARAMS_MAX);
     const char *values[STORE_PARAMS_MAX] = {0};
-    for (int i = 0; i < nparams; i++)
-        values[i] = store->params[i].data;
-    if (!PQsendQueryPrepared(store->conn, statements[id].name, nparams, values, NULL, NULL,
+    int lengths[STORE_PARAMS_MAX] = {0}, formats[STORE_PARAMS_MAX] = {0};
+    for (int i = 0; i < nparams; i++) {
+        const struct param *p = &store->params[i];
+        ASSERT(p->len <= INT32_MAX);
+        values[i] = p->data;
+        lengths[i] = (int)p->len;
+        formats[i] = p->format;
+    }
+    if (!PQsendQueryPrepared(store->conn, statements[id].name, nparams, values, lengths, formats,
                              result_format)) {
         lose_connection(store, PQerrorMessage(store->conn));
         return false;
@@ -421,8 +454,7 @@ static bool send_load_catalog(struct store *store, const char **ids)
         return true;
     char count[24];
     snprintf(count, sizeof count, "%zu", lots);
-    store->params[0].len = 0;
-    text_put(&store->params[0], count, strlen(count));
+    param_set_text(&store->params[0], count);
     return send_query(store, QUERY_LOT_IDS, STMT_RESERVE_LOT_IDS, 1, 0);
 }
 
@@ -444,8 +476,7 @@ static bool send_lots_query(struct store *store, const char **ids)
     size_t users = batch_users(store->batch, ids);
     array_of_strings(&store->params[0], ids, users);
     const char *period = earliest_allocate_period(store->batch);
-    store->params[1].len = 0;
-    text_put(&store->params[1], period, strlen(period));
+    param_set_text(&store->params[1], period);
     return send_query(store, QUERY_LOTS, STMT_LOTS, 2, 0);
 }
 
@@ -587,9 +618,11 @@ static void read_rows(struct store *store, enum query_kind kind, const PGresult 
 static bool send_insert_jobs(struct store *store)
 {
     struct batch *batch = store->batch;
-    struct text *p = store->params;
-    for (int i = 0; i < 7; i++)
-        array_begin(&p[i]);
+    struct param *p = store->params;
+    for (int i = 0; i < 5; i++)
+        array_begin(&p[i], OID_TEXT);
+    array_begin(&p[5], OID_BYTEA);
+    array_begin(&p[6], OID_BYTEA);
     size_t rows = 0;
     for (size_t i = 0; i < batch->job_count; i++) {
         const struct batch_job *bj = &batch->jobs[i];
@@ -602,15 +635,15 @@ static bool send_insert_jobs(struct store *store)
         array_text(&p[2], bj->job.user);
         array_text(&p[3], applied ? "applied" : "rejected");
         array_text_or_null(&p[4], !applied, job_error_name(bj->result.error));
-        array_hex(&p[5], bj->encoded.data, bj->encoded.size);
-        array_hex(&p[6], bj->request.data, bj->request.size);
+        array_bytes(&p[5], bj->encoded.data, bj->encoded.size);
+        array_bytes(&p[6], bj->request.data, bj->request.size);
     }
     for (int i = 0; i < 7; i++)
         array_end(&p[i]);
     return rows == 0 || send_query(store, QUERY_COMMAND, STMT_INSERT_JOBS, 7, 0);
 }
 
-static void put_new_lot(struct text *p, const struct batch *batch, const struct lot *lot)
+static void put_new_lot(struct param *p, const struct batch *batch, const struct lot *lot)
 {
     const struct job *job = &batch->jobs[lot->job_index].job;
     bool is_pack = lot->kind == LOT_PACK;
@@ -634,9 +667,12 @@ static void put_new_lot(struct text *p, const struct batch *batch, const struct 
 static bool send_lot_writes(struct store *store)
 {
     struct batch *batch = store->batch;
-    struct text *p = store->params;
+    struct param *p = store->params;
+    static const uint32_t lot_columns[12] = {OID_INT8, OID_TEXT,        OID_TEXT,        OID_INT8,
+                                             OID_INT8, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ, OID_TEXT,
+                                             OID_TEXT, OID_TEXT,        OID_TEXT,        OID_TEXT};
     for (int i = 0; i < 12; i++)
-        array_begin(&p[i]);
+        array_begin(&p[i], lot_columns[i]);
     size_t inserts = 0;
     for (size_t a = 0; a < batch->account_count; a++) {
         const struct account *account = &batch->accounts[a];
@@ -652,8 +688,8 @@ static bool send_lot_writes(struct store *store)
     if (inserts > 0 && !send_query(store, QUERY_COMMAND, STMT_INSERT_LOTS, 12, 0))
         return false;
 
-    array_begin(&p[0]);
-    array_begin(&p[1]);
+    array_begin(&p[0], OID_INT8);
+    array_begin(&p[1], OID_INT8);
     size_t updates = 0;
     for (size_t a = 0; a < batch->account_count; a++) {
         const struct account *account = &batch->accounts[a];
@@ -674,11 +710,13 @@ static bool send_lot_writes(struct store *store)
 static bool send_insert_entries(struct store *store)
 {
     struct batch *batch = store->batch;
-    struct text *p = store->params;
+    struct param *p = store->params;
     if (batch->entries.count == 0)
         return true;
+    static const uint32_t entry_columns[7] = {OID_TEXT, OID_TEXT, OID_INT8, OID_TEXT,
+                                              OID_INT8, OID_TEXT, OID_TEXT};
     for (int i = 0; i < 7; i++)
-        array_begin(&p[i]);
+        array_begin(&p[i], entry_columns[i]);
     for (size_t e = 0; e < batch->entries.count; e++) {
         const struct entry *entry = &batch->entries.items[e];
         const struct job *job = &batch->jobs[entry->job_index].job;
@@ -699,9 +737,9 @@ static bool send_insert_entries(struct store *store)
 static bool send_update_plans(struct store *store)
 {
     struct batch *batch = store->batch;
-    struct text *p = store->params;
-    array_begin(&p[0]);
-    array_begin(&p[1]);
+    struct param *p = store->params;
+    array_begin(&p[0], OID_TEXT);
+    array_begin(&p[1], OID_TEXT);
     size_t rows = 0;
     for (size_t a = 0; a < batch->account_count; a++) {
         const struct account *account = &batch->accounts[a];
