@@ -1638,13 +1638,13 @@ static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
 {
     struct run_names names;
     run_names_init(b, "latency", &names);
+    settle_writes(b->pg);
     struct gen g;
     gen_init(&g, &names, b->opt.users, UINT64_C(0xA0761D6478BD642F) ^ (uint64_t)b->run_count);
     seed_users(b, &g);
     gen_free(&g);
     *row = (struct latency_row){.rate = (double)rate};
 
-    settle_writes(b->pg);
     struct pg_counters pg_before, pg_after;
     pg_counters_read(b->pg, &pg_before);
     pid_t pid = worker_start(&b->opt, names.prefix, 0);
