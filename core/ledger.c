@@ -205,69 +205,60 @@ static void expire_lots(struct account *account, int64_t now_us, size_t job_inde
  * Spending order
  *
  * Lots arrive in any order, and account->lots keeps the order the caller
- * gave (new lots are appended), so the spending order is a sorted copy of the
- * keys: O(n log n), one allocation per consume or forfeit.
+ * gave (new lots are appended). A consume or forfeit touches one lot, or a
+ * few, so each is found by a scan for the first in spending order: O(lots)
+ * per lot touched, with no sort and no allocation. Sorting every lot for
+ * each consume cost O(n log n) per job: with thousands of packs unspent, a
+ * batch for that user took most of a second.
  * ------------------------------------------------------------------------- */
-
-struct lot_order {
-    int rank;    /* packs (0) before monthly lots (1) */
-    int64_t key; /* packs: expires_at_us; monthly lots: granted_at_us */
-    int64_t lot_id;
-    size_t index; /* into account->lots */
-};
 
 static int compare_int64(int64_t a, int64_t b)
 {
     return (a > b) - (a < b);
 }
 
-static int compare_lot_order(const void *a, const void *b)
+/* The contract's order: packs by expires_at, then monthly lots by
+ * granted_at; lot_id breaks ties. */
+static int compare_spending_order(const struct lot *a, const struct lot *b)
 {
-    const struct lot_order *pa = a, *pb = b;
-    if (pa->rank != pb->rank)
-        return pa->rank < pb->rank ? -1 : 1;
-    if (pa->key != pb->key)
-        return compare_int64(pa->key, pb->key);
-    return compare_int64(pa->lot_id, pb->lot_id);
+    bool a_pack = a->kind == LOT_PACK, b_pack = b->kind == LOT_PACK;
+    if (a_pack != b_pack)
+        return a_pack ? -1 : 1;
+    int64_t a_key = a_pack ? a->expires_at_us : a->granted_at_us;
+    int64_t b_key = b_pack ? b->expires_at_us : b->granted_at_us;
+    if (a_key != b_key)
+        return compare_int64(a_key, b_key);
+    return compare_int64(a->lot_id, b->lot_id);
 }
 
-/* The usable lots with credits left (only monthly ones when `monthly_only`),
- * in spending order. Caller frees the array; `*count` may be 0. */
-static struct lot_order *spending_order(const struct account *account, int64_t now_us,
-                                        bool monthly_only, size_t *count)
+/* The first lot in spending order among the usable lots with credits left
+ * (only monthly ones when `monthly_only`); NULL if there is none. */
+static struct lot *next_to_spend(struct account *account, int64_t now_us, bool monthly_only)
 {
-    /* + 1: never calloc(0), which may return NULL. */
-    struct lot_order *order = calloc(account->lot_count + 1, sizeof *order);
-    ASSERT(order != NULL); /* see the allocation note at the top */
-    size_t n = 0;
+    struct lot *next = NULL;
     for (size_t i = 0; i < account->lot_count; i++) {
-        const struct lot *lot = &account->lots[i];
+        struct lot *lot = &account->lots[i];
         if (!lot_is_usable(lot, now_us) || lot->remaining == 0)
             continue;
         if (monthly_only && lot->kind != LOT_MONTHLY)
             continue;
-        bool pack = lot->kind == LOT_PACK;
-        order[n++] = (struct lot_order){
-            .rank = pack ? 0 : 1,
-            .key = pack ? lot->expires_at_us : lot->granted_at_us,
-            .lot_id = lot->lot_id,
-            .index = i,
-        };
+        if (next == NULL || compare_spending_order(lot, next) < 0)
+            next = lot;
     }
-    qsort(order, n, sizeof *order, compare_lot_order);
-    *count = n;
-    return order;
+    return next;
 }
 
-/* Takes `amount` from the lots of `order`, in order, one entry of `kind` per
- * lot touched. The caller has checked that the lots hold enough. */
-static void take_in_order(struct account *account, const struct lot_order *order, size_t count,
+/* Takes `amount` from the usable lots (only monthly ones when
+ * `monthly_only`) in spending order, one entry of `kind` per lot touched.
+ * The caller has checked that they hold enough. */
+static void take_in_order(struct account *account, int64_t now_us, bool monthly_only,
                           int64_t amount, enum entry_kind kind, size_t job_index,
                           struct entry_list *entries)
 {
     ASSERT(amount >= 0);
-    for (size_t i = 0; i < count && amount > 0; i++) {
-        struct lot *lot = &account->lots[order[i].index];
+    while (amount > 0) {
+        struct lot *lot = next_to_spend(account, now_us, monthly_only);
+        ASSERT(lot != NULL);
         int64_t take = lot->remaining < amount ? lot->remaining : amount;
         ASSERT(take > 0);
         lot->remaining -= take;
@@ -277,7 +268,6 @@ static void take_in_order(struct account *account, const struct lot_order *order
         ASSERT(lot->remaining <= lot->granted);
         entries_push(entries, lot->lot_id, kind, -take, job_index);
     }
-    ASSERT(amount == 0);
 }
 
 /* ---------------------------------------------------------------------------
@@ -314,10 +304,8 @@ static void apply_consume(struct account *account, const struct job *job,
                "usable balance %" PRId64 " is below amount %" PRId64, before.total, job->amount);
         return;
     }
-    size_t count;
-    struct lot_order *order = spending_order(account, input->now_us, false, &count);
-    take_in_order(account, order, count, job->amount, ENTRY_CONSUME, input->job_index, entries);
-    free(order);
+    take_in_order(account, input->now_us, false, job->amount, ENTRY_CONSUME, input->job_index,
+                  entries);
     result->charged = job->amount;
 }
 
@@ -409,12 +397,7 @@ static void apply_allocate(struct account *account, const struct job *job,
     int64_t total = checked_add(before.monthly, plan->monthly_credits);
     int64_t forfeit = total > plan->rollover_cap ? total - plan->rollover_cap : 0;
     ASSERT(forfeit <= before.monthly);
-    if (forfeit > 0) {
-        size_t count;
-        struct lot_order *order = spending_order(account, input->now_us, true, &count);
-        take_in_order(account, order, count, forfeit, ENTRY_FORFEIT, input->job_index, entries);
-        free(order);
-    }
+    take_in_order(account, input->now_us, true, forfeit, ENTRY_FORFEIT, input->job_index, entries);
 
     struct lot lot = {
         .lot_id = input->new_lot_id,
