@@ -44,16 +44,15 @@ static const char sql_stored_jobs[] =
  * and the spent monthly lots from $2 on: the earliest period an allocate of
  * the batch asks for ('9999-99' when none does). The allocate rules look only
  * at periods from the job's own on, so older spent lots never matter.
- * No index involves `remaining`: updating an indexed column (a partial
- * index's predicate included) would make every lot update a non-HOT one;
- * measured, that cost more than reading a user's spent lots. */
+ * `NOT spent` (remaining > 0) matches the predicate of lots_user_unspent, so
+ * a user's spent lots are never read (schemas/005_unspent_lots.sql). */
 static const char sql_lots[] =
     "SELECT user_id, lot_id, kind, granted, remaining,\n"
     "       (extract(epoch FROM granted_at) * 1000000)::bigint,\n"
     "       (extract(epoch FROM expires_at) * 1000000)::bigint,\n"
     "       coalesce(period, '')\n"
     "FROM credits.lots\n"
-    "WHERE user_id = ANY($1::text[]) AND remaining > 0\n"
+    "WHERE user_id = ANY($1::text[]) AND NOT spent\n"
     "UNION ALL\n"
     "SELECT user_id, lot_id, kind, granted, remaining,\n"
     "       (extract(epoch FROM granted_at) * 1000000)::bigint, NULL, period\n"

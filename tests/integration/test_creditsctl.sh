@@ -67,6 +67,26 @@ check_migrate_libc_collation() {
             -c "EXPLAIN SELECT 1 FROM credits.lots WHERE user_id = ANY('{a,b}'::text[])")"
 }
 
+# 005_unspent_lots.sql: lots.spent follows remaining, and the worker's load
+# of lots with credits left (user_id = ANY(...) AND NOT spent) has an index
+# of its own, so a user's spent lots are not read.
+check_unspent_lots_index() {
+    psql_value "INSERT INTO credits.lots (lot_id, user_id, kind, granted, remaining, granted_at,
+                                          job_id, plan_id, period)
+                VALUES (900001, 'spent-u', 'monthly', 5, 5, now(), 'spent-j', 'pro', '2026-01')" \
+        >/dev/null
+    expect_eq "a lot with credits left is not spent" f \
+        "$(psql_value "SELECT spent FROM credits.lots WHERE lot_id = 900001")"
+    psql_value "UPDATE credits.lots SET remaining = 0 WHERE lot_id = 900001" >/dev/null
+    expect_eq "its last credit gone, it is spent" t \
+        "$(psql_value "SELECT spent FROM credits.lots WHERE lot_id = 900001")"
+    expect_match "lots with credits left are found through lots_user_unspent" 'lots_user_unspent' \
+        "$(psql "$CREDITS_DATABASE_URL" -XAtqc "SET enable_seqscan = off" \
+            -c "EXPLAIN SELECT lot_id FROM credits.lots
+                WHERE user_id = ANY('{spent-u}'::text[]) AND NOT spent")"
+    psql_value "DELETE FROM credits.lots WHERE lot_id = 900001" >/dev/null
+}
+
 # ------------------------------------------------------------------------
 # plan, pack
 # ------------------------------------------------------------------------
@@ -421,6 +441,7 @@ worker_round_trips() {
 
 check_migrate
 check_migrate_libc_collation
+check_unspent_lots_index
 check_plans
 check_packs
 check_usage_errors
