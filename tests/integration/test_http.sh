@@ -102,11 +102,11 @@ expect_eq "the worker exits 0 on SIGTERM" 0 "$WORKER_STATUS"
 # one read behind it.
 psql "$CREDITS_DATABASE_URL" -XAtq -c "BEGIN" \
     -c "SELECT 1 FROM credits.accounts WHERE user_id = 'h1' FOR UPDATE" \
-    -c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null &
+    -c "SELECT pg_sleep(6)" -c "COMMIT" >/dev/null &
 LOCKER_PID=$!
 for _ in $(seq 1 100); do
     [ "$(psql_value "SELECT count(*) FROM pg_stat_activity
-                     WHERE query = 'SELECT pg_sleep(4)' AND state = 'active'")" = 1 ] && break
+                     WHERE query = 'SELECT pg_sleep(6)' AND state = 'active'")" = 1 ] && break
     sleep 0.05
 done
 "$CREDITSCTL" consume --user h1 --amount 1 --id h-blocked >/dev/null
