@@ -4,7 +4,7 @@
  * same jobs into batches of any size gives the same results and ledger.
  *
  * The database is an in-memory model that loads and writes back exactly
- * what the store does (worker/store.c).
+ * what the store does (worker/daemon/store.c).
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "queue/redis_url.h"
-#include "worker/config.h"
+#include "worker/common/config.h"
 
 /* ---------------------------------------------------------------------------
  * Redis URLs

@@ -1,0 +1,353 @@
+/*
+ * creditsctl.c -- the operator's and developer's CLI of credits-worker: the
+ * command table, the main help, and the small commands that only read or
+ * write Postgres (migrate, balance, history, plan, pack).
+ *
+ * The other commands live in their own modules: enqueue.c (consume,
+ * purchase, allocate, result), audit.c, deadletters.c (dead), schedule.c.
+ * The shared machinery (arguments, exit codes, connections) is ctl.c's; the
+ * SQL is admin.c's and migrate.c's; the job rules core/'s.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/job.h"
+#include "worker/ctl/admin.h"
+#include "worker/ctl/audit.h"
+#include "worker/ctl/ctl.h"
+#include "worker/ctl/deadletters.h"
+#include "worker/ctl/enqueue.h"
+#include "worker/ctl/migrate.h"
+#include "worker/ctl/schedule.h"
+
+#ifndef CREDITS_VERSION
+#define CREDITS_VERSION "dev"
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* migrate, balance, history                                                */
+/* ------------------------------------------------------------------------ */
+
+/* migrate */
+static int cmd_migrate(struct ctl *ctl, int argc, char **argv)
+{
+    const struct opt opts[] = {CTL_OPT_END};
+    const char *const names[] = {NULL};
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, NULL);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    PGconn *conn = NULL;
+    /* No statement timeout: a migration may rightly take long. */
+    rc = ctl_pg_open(ctl, false, &conn);
+    if (rc != CTL_OK)
+        return rc;
+    return ctl_pg_done(ctl, conn, migrate_run(conn, stdout, ctl->errstr, sizeof ctl->errstr));
+}
+
+static bool user_is_valid(const struct ctl *ctl, const char *user)
+{
+    if (job_id_is_valid(user, strlen(user)))
+        return true;
+    ctl_usage_error(ctl, "a user ID is 1 to 128 printable ASCII characters, no spaces");
+    return false;
+}
+
+/* balance USER [--json] */
+static int cmd_balance(struct ctl *ctl, int argc, char **argv)
+{
+    bool json = false;
+    const struct opt opts[] = {CTL_OPT_JSON(json), CTL_OPT_END};
+    const char *const names[] = {"USER", NULL};
+    const char *user = NULL;
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, &user);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    if (!user_is_valid(ctl, user))
+        return CTL_USAGE;
+    PGconn *conn = NULL;
+    rc = ctl_pg_open(ctl, true, &conn);
+    if (rc != CTL_OK)
+        return rc;
+    return ctl_pg_done(ctl, conn,
+                       admin_balance(conn, user, json, stdout, ctl->errstr, sizeof ctl->errstr));
+}
+
+/* history USER [--limit N] [--json] */
+static int cmd_history(struct ctl *ctl, int argc, char **argv)
+{
+    const char *limit_text = NULL;
+    bool json = false;
+    const struct opt opts[] = {
+        {"limit", &limit_text, NULL, false}, CTL_OPT_JSON(json), CTL_OPT_END};
+    const char *const names[] = {"USER", NULL};
+    const char *user = NULL;
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, &user);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    int64_t limit = ADMIN_HISTORY_LIMIT_DEFAULT;
+    if (limit_text &&
+        ctl_flag_int64(ctl, "--limit", limit_text, 1, ADMIN_HISTORY_LIMIT_MAX, &limit) != CTL_OK)
+        return CTL_USAGE;
+    if (!user_is_valid(ctl, user))
+        return CTL_USAGE;
+    PGconn *conn = NULL;
+    rc = ctl_pg_open(ctl, true, &conn);
+    if (rc != CTL_OK)
+        return rc;
+    return ctl_pg_done(
+        ctl, conn,
+        admin_history(conn, user, (int)limit, json, stdout, ctl->errstr, sizeof ctl->errstr));
+}
+
+/* ------------------------------------------------------------------------ */
+/* plan, pack                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* plan set ID --monthly N [--cap N] [--json] */
+static int plan_set(struct ctl *ctl, int argc, char **argv)
+{
+    const char *monthly_text = NULL, *cap_text = NULL;
+    bool json = false;
+    const struct opt opts[] = {{"monthly", &monthly_text, NULL, true},
+                               {"cap", &cap_text, NULL, false},
+                               CTL_OPT_JSON(json),
+                               CTL_OPT_END};
+    const char *const names[] = {"ID", NULL};
+    const char *id = NULL;
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, &id);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    int64_t monthly = 0, cap = 0;
+    if (ctl_flag_int64(ctl, "--monthly", monthly_text, INT64_MIN, INT64_MAX, &monthly) != CTL_OK ||
+        (cap_text && ctl_flag_int64(ctl, "--cap", cap_text, INT64_MIN, INT64_MAX, &cap) != CTL_OK))
+        return CTL_USAGE;
+    PGconn *conn = NULL;
+    rc = ctl_pg_open(ctl, true, &conn);
+    if (rc != CTL_OK)
+        return rc;
+    return ctl_pg_done(ctl, conn,
+                       admin_plan_set(conn, id, monthly, cap_text != NULL, cap, json, stdout,
+                                      ctl->errstr, sizeof ctl->errstr));
+}
+
+/* pack set ID --credits N [--valid-days D] [--json] */
+static int pack_set(struct ctl *ctl, int argc, char **argv)
+{
+    const char *credits_text = NULL, *days_text = NULL;
+    bool json = false;
+    const struct opt opts[] = {{"credits", &credits_text, NULL, true},
+                               {"valid-days", &days_text, NULL, false},
+                               CTL_OPT_JSON(json),
+                               CTL_OPT_END};
+    const char *const names[] = {"ID", NULL};
+    const char *id = NULL;
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, &id);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    int64_t credits = 0, days = ADMIN_PACK_VALID_DAYS_DEFAULT;
+    if (ctl_flag_int64(ctl, "--credits", credits_text, INT64_MIN, INT64_MAX, &credits) != CTL_OK ||
+        (days_text &&
+         ctl_flag_int64(ctl, "--valid-days", days_text, INT64_MIN, INT64_MAX, &days) != CTL_OK))
+        return CTL_USAGE;
+    PGconn *conn = NULL;
+    rc = ctl_pg_open(ctl, true, &conn);
+    if (rc != CTL_OK)
+        return rc;
+    return ctl_pg_done(
+        ctl, conn,
+        admin_pack_set(conn, id, credits, days, json, stdout, ctl->errstr, sizeof ctl->errstr));
+}
+
+/* plan list, pack list [--json] */
+static int catalog_list(struct ctl *ctl, int argc, char **argv, bool plans)
+{
+    bool json = false;
+    const struct opt opts[] = {CTL_OPT_JSON(json), CTL_OPT_END};
+    const char *const names[] = {NULL};
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, NULL);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    PGconn *conn = NULL;
+    rc = ctl_pg_open(ctl, true, &conn);
+    if (rc != CTL_OK)
+        return rc;
+    int query_rc = plans ? admin_plan_list(conn, json, stdout, ctl->errstr, sizeof ctl->errstr)
+                         : admin_pack_list(conn, json, stdout, ctl->errstr, sizeof ctl->errstr);
+    return ctl_pg_done(ctl, conn, query_rc);
+}
+
+static int plan_list(struct ctl *ctl, int argc, char **argv)
+{
+    return catalog_list(ctl, argc, argv, true);
+}
+
+static int pack_list(struct ctl *ctl, int argc, char **argv)
+{
+    return catalog_list(ctl, argc, argv, false);
+}
+
+/* Help texts keep their own layout. */
+/* clang-format off */
+static const struct command plan_subcommands[] = {
+    {"set", "create or replace a plan", "plan set ID --monthly N [--cap N] [--json]",
+     "Creates or replaces a plan and prints it.\n\n"
+     "  --monthly N   credits allocated each month\n"
+     "  --cap N       the rollover cap: most monthly credits a user can hold\n"
+     "                (default: 2 * monthly)\n" CTL_JSON_HELP,
+     plan_set},
+    {"list", "print the plans", "plan list [--json]",
+     "Prints every plan of the catalog (at most 1000).\n\n" CTL_JSON_HELP,
+     plan_list},
+};
+
+static const struct command pack_subcommands[] = {
+    {"set", "create or replace a pack", "pack set ID --credits N [--valid-days D] [--json]",
+     "Creates or replaces a pack and prints it.\n\n"
+     "  --credits N      credits a purchase of the pack grants\n"
+     "  --valid-days D   days until they expire (default 90)\n" CTL_JSON_HELP,
+     pack_set},
+    {"list", "print the packs", "pack list [--json]",
+     "Prints every pack of the catalog (at most 1000).\n\n" CTL_JSON_HELP,
+     pack_list},
+};
+/* clang-format on */
+
+static int cmd_plan(struct ctl *ctl, int argc, char **argv)
+{
+    return ctl_run_subcommand(ctl, plan_subcommands,
+                              sizeof plan_subcommands / sizeof plan_subcommands[0], argc, argv);
+}
+
+static int cmd_pack(struct ctl *ctl, int argc, char **argv)
+{
+    return ctl_run_subcommand(ctl, pack_subcommands,
+                              sizeof pack_subcommands / sizeof pack_subcommands[0], argc, argv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The command table, help, main                                            */
+/* ------------------------------------------------------------------------ */
+
+/* clang-format off */
+static const struct command migrate_command = {
+    "migrate", "create or upgrade the credits schema in Postgres", "migrate",
+    "Applies the migrations built into this creditsctl (schemas/NNN_name.sql), each\n"
+    "once and in its own transaction, recording them in credits.schema_migrations.\n"
+    "Safe to run again, and concurrently (runs take turns).\n",
+    cmd_migrate};
+
+static const struct command balance_command = {
+    "balance", "print a user's usable credits and lots", "balance USER [--json]",
+    "Prints the user's usable credits (total, pack, monthly) and the usable lots\n"
+    "with credits left, in the order they are spent. Read from Postgres.\n\n" CTL_JSON_HELP,
+    cmd_balance};
+
+static const struct command history_command = {
+    "history", "print a user's ledger entries, newest first",
+    "history USER [--limit N] [--json]",
+    "Prints the user's ledger entries, newest first. Read from Postgres.\n\n"
+    "  --limit N     how many, 1 to 1000 (default 20)\n" CTL_JSON_HELP,
+    cmd_history};
+
+static const struct command plan_command = {
+    "plan", "set or list the plans of the catalog",
+    "plan set ID --monthly N [--cap N] [--json]\n"
+    "       creditsctl plan list [--json]",
+    "'plan set' creates or replaces a plan; 'plan list' prints them all.\n"
+    "See 'creditsctl plan set --help' and 'creditsctl plan list --help'.\n",
+    cmd_plan};
+
+static const struct command pack_command = {
+    "pack", "set or list the packs of the catalog",
+    "pack set ID --credits N [--valid-days D] [--json]\n"
+    "       creditsctl pack list [--json]",
+    "'pack set' creates or replaces a pack; 'pack list' prints them all.\n"
+    "See 'creditsctl pack set --help' and 'creditsctl pack list --help'.\n",
+    cmd_pack};
+/* clang-format on */
+
+static const struct command *const commands[] = {
+    &migrate_command,
+    &enqueue_consume_command,
+    &enqueue_purchase_command,
+    &enqueue_allocate_command,
+    &enqueue_result_command,
+    &balance_command,
+    &history_command,
+    &plan_command,
+    &pack_command,
+    &schedule_command,
+    &dead_command,
+    &audit_command,
+};
+
+static const size_t command_count = sizeof commands / sizeof commands[0];
+
+static void print_command_list(FILE *out)
+{
+    fputs("Commands:\n", out);
+    for (size_t i = 0; i < command_count; i++)
+        fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+}
+
+static void print_main_help(FILE *out)
+{
+    fputs("usage: creditsctl COMMAND [OPTIONS]\n"
+          "       creditsctl --help | --version\n\n"
+          "The operator's tool of credits-worker (contract v1).\n\n",
+          out);
+    print_command_list(out);
+    fputs("\n'creditsctl COMMAND --help' describes a command. Commands that print data\n"
+          "take --json: one JSON document on one line, for scripts.\n\n"
+          "Settings, from the environment (creditsctl reads CREDITS_REDIS_URL,\n"
+          "CREDITS_DATABASE_URL and CREDITS_PREFIX):\n",
+          out);
+    config_print_help(out);
+    fputs("\nExit status: 0 done; 1 failed (cannot connect, database error, timeout,\n"
+          "audit found violations); 2 usage error.\n",
+          out);
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < command_count; i++)
+        if (strcmp(commands[i]->name, name) == 0)
+            return commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs("usage: creditsctl COMMAND [OPTIONS]\n\n", stderr);
+        print_command_list(stderr);
+        return CTL_USAGE;
+    }
+    if (ctl_is_help(argv[1])) {
+        print_main_help(stdout);
+        return CTL_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("creditsctl %s (contract v%d)\n", CREDITS_VERSION, JOB_VERSION);
+        return CTL_OK;
+    }
+    const struct command *command = find_command(argv[1]);
+    if (!command) {
+        fprintf(stderr, "creditsctl: unknown command '%s'\n\n", argv[1]);
+        print_command_list(stderr);
+        return CTL_USAGE;
+    }
+    struct ctl ctl;
+    memset(&ctl, 0, sizeof ctl);
+    ctl.command = command;
+    snprintf(ctl.name, sizeof ctl.name, "%s", command->name);
+    int rc = command->run(&ctl, argc - 2, argv + 2);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "creditsctl: cannot write the output: %s\n", strerror(errno));
+        return CTL_FAIL;
+    }
+    return rc;
+}

@@ -1,0 +1,733 @@
+/*
+ * deadletters.c -- creditsctl dead list | show | retry | drop, on the
+ * dead-letter stream {prefix}:dead. An entry there has the fields `stream`
+ * (the job stream the message came from), `entry` (its ID there), `reason`
+ * and, when the message had one, `job` (the original bytes), as the worker
+ * writes them (contract section 7). `job` is decoded with the worker's own
+ * codec; bytes that are no job are shown as hex.
+ */
+#include "worker/ctl/deadletters.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/codec.h"
+#include "worker/ctl/enqueue.h"
+#include "worker/ctl/json_out.h"
+#include "worker/ctl/table.h"
+
+/* A stream entry ID: "ms-seq", each part at most 20 digits. */
+#define DEAD_ID_BYTES 48
+/* Bytes of an undecodable job shown as hex by `list` (show: all of them). */
+#define DEAD_LIST_HEX_BYTES 16
+/* Bytes `show` dumps for people (--json has them all). */
+#define DEAD_SHOW_HEX_BYTES 512
+#define DEAD_TEXT_BYTES 1024
+
+/* One field of a dead letter, borrowed from the Redis reply. */
+struct field {
+    const char *bytes;
+    size_t len;
+    bool present;
+};
+
+struct dead_letter {
+    char id[DEAD_ID_BYTES];
+    struct field stream; /* the full key the message came from */
+    struct field entry;  /* its entry ID there */
+    struct field reason;
+    struct field job;
+};
+
+/* What the worker's codec makes of the `job` field. */
+struct decoded {
+    enum job_error error; /* JOB_OK: `job` is valid */
+    struct job job;
+    struct result reject; /* otherwise: what was readable, and why not */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Reading dead letters                                                     */
+/* ------------------------------------------------------------------------ */
+
+static bool digits(const char *s, size_t len)
+{
+    if (len == 0 || len > 20)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* "ms" or "ms-seq". */
+static bool is_entry_id(const char *s)
+{
+    const char *dash = strchr(s, '-');
+    if (!dash)
+        return digits(s, strlen(s));
+    return digits(s, (size_t)(dash - s)) && digits(dash + 1, strlen(dash + 1));
+}
+
+static void dead_key(const struct ctl *ctl, char key[CTL_KEY_BYTES])
+{
+    config_key(&ctl->config, "dead", key, CTL_KEY_BYTES);
+}
+
+static struct field *field_named(struct dead_letter *d, const char *name, size_t len)
+{
+    static const char *const names[] = {"stream", "entry", "reason", "job"};
+    struct field *slots[] = {&d->stream, &d->entry, &d->reason, &d->job};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+            return slots[i];
+    return NULL;
+}
+
+/* One entry of an XRANGE reply: [id, [field, value, ...]]. */
+static bool parse_letter(const redisReply *e, struct dead_letter *d)
+{
+    memset(d, 0, sizeof *d);
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return false;
+    snprintf(d->id, sizeof d->id, "%.*s", (int)e->element[0]->len, e->element[0]->str);
+    const redisReply *fields = e->element[1];
+    for (size_t i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i], *v = fields->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        struct field *slot = field_named(d, k->str, k->len);
+        if (slot)
+            *slot = (struct field){v->str, v->len, true};
+    }
+    return true;
+}
+
+static void decode_letter(const struct dead_letter *d, struct decoded *dec)
+{
+    memset(dec, 0, sizeof *dec);
+    if (!d->job.present) {
+        dec->error = JOB_ERR_INVALID_JOB;
+        snprintf(dec->reject.message, sizeof dec->reject.message, "the entry had no job field");
+        return;
+    }
+    dec->error = codec_decode_job(d->job.bytes, d->job.len, &dec->job, &dec->reject);
+}
+
+/*
+ * XRANGE/XREVRANGE of the dead stream; the reply (caller frees), or NULL
+ * after a message. `first`, `last` in the command's own order.
+ */
+static redisReply *read_range(struct ctl *ctl, redisContext *redis, bool newest_first,
+                              const char *first, const char *last, int64_t count)
+{
+    char key[CTL_KEY_BYTES];
+    char count_text[24];
+    dead_key(ctl, key);
+    snprintf(count_text, sizeof count_text, "%lld", (long long)count);
+    const char *argv[6] = {
+        newest_first ? "XREVRANGE" : "XRANGE", key, first, last, "COUNT", count_text};
+    redisReply *reply = ctl_redis_run(ctl, redis, "reading the dead letters", 6, argv, NULL);
+    if (reply && reply->type != REDIS_REPLY_ARRAY) {
+        ctl_failure(ctl, "%s is not a stream (Redis reply type %d)", key, reply->type);
+        freeReplyObject(reply);
+        return NULL;
+    }
+    return reply;
+}
+
+/* The dead letter `id`: CTL_OK with *reply (caller frees) and *d borrowing
+ * from it; CTL_FAIL after a message when there is none. */
+static int read_one(struct ctl *ctl, redisContext *redis, const char *id, redisReply **reply,
+                    struct dead_letter *d)
+{
+    char key[CTL_KEY_BYTES];
+    dead_key(ctl, key);
+    *reply = read_range(ctl, redis, false, id, id, 1);
+    if (!*reply)
+        return CTL_FAIL;
+    if ((*reply)->elements == 1 && parse_letter((*reply)->element[0], d))
+        return CTL_OK;
+    freeReplyObject(*reply);
+    *reply = NULL;
+    return ctl_failure(ctl, "no dead letter %s in %s", id, key);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Text for people                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* A field as text into `out` (bytes after a NUL dropped; "-" when absent).
+ * Returns `out`. */
+static const char *field_text(const struct field *f, char *out, size_t out_len)
+{
+    if (!f->present)
+        snprintf(out, out_len, "-");
+    else
+        snprintf(out, out_len, "%.*s", (int)(f->len < out_len ? f->len : out_len - 1), f->bytes);
+    return out;
+}
+
+/* The first `max` bytes in hex ("91c1..."), "..." when there are more. */
+static void hex_prefix(const struct field *f, size_t max, char *out, size_t out_len)
+{
+    ASSERT(out_len >= 2 * max + 4);
+    size_t n = f->len < max ? f->len : max;
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", (unsigned char)f->bytes[i]);
+    snprintf(out + 2 * n, 4, "%s", f->len > max ? "..." : "");
+}
+
+/* "consume id=... user=... amount=5 tool=veo": a valid job on one line. */
+static void job_text(const struct job *job, char *out, size_t out_len)
+{
+    int n =
+        snprintf(out, out_len, "%s id=%s user=%s", job_type_name(job->type), job->id, job->user);
+    ASSERT(n > 0 && (size_t)n < out_len);
+    char *rest = out + n;
+    size_t room = out_len - (size_t)n;
+    if (job->type == JOB_CONSUME)
+        snprintf(rest, room, " amount=%lld%s%s%s%s", (long long)job->amount,
+                 job->has_tool ? " tool=" : "", job->has_tool ? job->tool : "",
+                 job->has_ref ? " ref=" : "", job->has_ref ? job->ref : "");
+    else if (job->type == JOB_PURCHASE)
+        snprintf(rest, room, " pack=%s payment_ref=%s", job->pack, job->payment_ref);
+    else
+        snprintf(rest, room, " plan=%s period=%s", job->plan, job->period);
+}
+
+/* The `job` column of `dead list`. */
+static void job_summary(const struct dead_letter *d, const struct decoded *dec, char *out,
+                        size_t out_len)
+{
+    if (!d->job.present) {
+        snprintf(out, out_len, "(no job bytes)");
+        return;
+    }
+    if (dec->error == JOB_OK) {
+        job_text(&dec->job, out, out_len);
+        return;
+    }
+    char hex[2 * DEAD_LIST_HEX_BYTES + 4];
+    hex_prefix(&d->job, DEAD_LIST_HEX_BYTES, hex, sizeof hex);
+    snprintf(out, out_len, "not a job (%s): %zu bytes %s%s%s", job_error_name(dec->error),
+             d->job.len, hex, dec->reject.has_id ? " id=" : "",
+             dec->reject.has_id ? dec->reject.id : "");
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void json_field(struct json *j, const char *key, const struct field *f)
+{
+    if (f->present)
+        json_strn(j, key, f->bytes, f->len);
+    else
+        json_null(j, key);
+}
+
+static void json_hex(struct json *j, const char *key, const struct field *f, size_t max)
+{
+    size_t n = f->len < max ? f->len : max;
+    char *hex = malloc(2 * n + 1);
+    if (!hex) {
+        json_null(j, key);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)f->bytes[i]);
+    hex[2 * n] = '\0';
+    json_str(j, key, hex);
+    free(hex);
+}
+
+static void json_job(struct json *j, const char *key, const struct job *job)
+{
+    json_object_begin(j, key);
+    json_str(j, "id", job->id);
+    json_str(j, "type", job_type_name(job->type));
+    json_str(j, "user", job->user);
+    json_bool(j, "reply", job->reply);
+    if (job->type == JOB_CONSUME) {
+        json_int(j, "amount", job->amount);
+        json_str(j, "tool", job->has_tool ? job->tool : NULL);
+        json_str(j, "ref", job->has_ref ? job->ref : NULL);
+    } else if (job->type == JOB_PURCHASE) {
+        json_str(j, "pack", job->pack);
+        json_str(j, "payment_ref", job->payment_ref);
+    } else {
+        json_str(j, "plan", job->plan);
+        json_str(j, "period", job->period);
+    }
+    json_object_end(j);
+}
+
+/* One dead letter as an object: the job decoded, or why not and its hex
+ * (the first `hex_max` bytes). */
+static void json_letter(struct json *j, const struct dead_letter *d, size_t hex_max)
+{
+    struct decoded dec;
+    decode_letter(d, &dec);
+    json_object_begin(j, NULL);
+    json_str(j, "id", d->id);
+    json_field(j, "stream", &d->stream);
+    json_field(j, "entry", &d->entry);
+    json_field(j, "reason", &d->reason);
+    if (d->job.present) {
+        json_int(j, "job_bytes", (int64_t)d->job.len);
+        json_hex(j, "job_hex", &d->job, hex_max);
+    } else {
+        json_null(j, "job_bytes");
+        json_null(j, "job_hex");
+    }
+    if (dec.error == JOB_OK) {
+        json_job(j, "job", &dec.job);
+        json_null(j, "job_error");
+        json_null(j, "job_message");
+    } else {
+        json_null(j, "job");
+        json_str(j, "job_error", job_error_name(dec.error));
+        json_str(j, "job_message", dec.reject.message);
+    }
+    json_object_end(j);
+}
+
+/* ------------------------------------------------------------------------ */
+/* dead list                                                                */
+/* ------------------------------------------------------------------------ */
+
+#define LIST_COLS 5
+
+/* The cells of `dead list`, one row per letter. */
+struct list_rows {
+    int rows;
+    char (*cells)[LIST_COLS][DEAD_TEXT_BYTES];
+};
+
+static const char *list_cell(const void *ctx, int row, int col)
+{
+    static const char *const header[LIST_COLS] = {"dead entry", "stream", "entry", "reason", "job"};
+    const struct list_rows *t = ctx;
+    return row < 0 ? header[col] : t->cells[row][col];
+}
+
+static void print_list_table(const redisReply *reply, long long total)
+{
+    struct list_rows t = {0, calloc(reply->elements ? reply->elements : 1, sizeof *t.cells)};
+    ASSERT(t.cells);
+    for (size_t i = 0; i < reply->elements; i++) {
+        struct dead_letter d;
+        struct decoded dec;
+        if (!parse_letter(reply->element[i], &d))
+            continue;
+        decode_letter(&d, &dec);
+        char(*row)[DEAD_TEXT_BYTES] = t.cells[t.rows++];
+        snprintf(row[0], DEAD_TEXT_BYTES, "%s", d.id);
+        field_text(&d.stream, row[1], DEAD_TEXT_BYTES);
+        field_text(&d.entry, row[2], DEAD_TEXT_BYTES);
+        field_text(&d.reason, row[3], DEAD_TEXT_BYTES);
+        job_summary(&d, &dec, row[4], DEAD_TEXT_BYTES);
+    }
+    if (t.rows == 0) {
+        puts("(no dead letters)");
+    } else {
+        struct table table = {t.rows, LIST_COLS, list_cell, &t, NULL, NULL};
+        table_print(stdout, &table);
+        if (total > t.rows)
+            printf("(the newest %d of %lld dead letters)\n", t.rows, total);
+    }
+    free(t.cells);
+}
+
+static void print_list_json(const redisReply *reply, long long total)
+{
+    struct json j;
+    json_init(&j, stdout);
+    json_object_begin(&j, NULL);
+    json_int(&j, "total", total);
+    json_array_begin(&j, "dead");
+    for (size_t i = 0; i < reply->elements; i++) {
+        struct dead_letter d;
+        if (parse_letter(reply->element[i], &d))
+            json_letter(&j, &d, JOB_BYTES_MAX);
+    }
+    json_array_end(&j);
+    json_object_end(&j);
+    json_finish(&j);
+}
+
+/* XLEN of the dead stream into *total. */
+static int dead_count(struct ctl *ctl, redisContext *redis, long long *total)
+{
+    char key[CTL_KEY_BYTES];
+    dead_key(ctl, key);
+    const char *argv[2] = {"XLEN", key};
+    redisReply *reply = ctl_redis_run(ctl, redis, "counting the dead letters", 2, argv, NULL);
+    if (!reply)
+        return CTL_FAIL;
+    *total = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+    freeReplyObject(reply);
+    return CTL_OK;
+}
+
+/* dead list [--limit N] [--json] */
+static int dead_list(struct ctl *ctl, int argc, char **argv)
+{
+    const char *limit_text = NULL;
+    bool json = false;
+    const struct opt opts[] = {
+        {"limit", &limit_text, NULL, false}, CTL_OPT_JSON(json), CTL_OPT_END};
+    const char *const names[] = {NULL};
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, NULL);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    int64_t limit = DEAD_LIST_LIMIT_DEFAULT;
+    if (limit_text &&
+        ctl_flag_int64(ctl, "--limit", limit_text, 1, DEAD_LIST_LIMIT_MAX, &limit) != CTL_OK)
+        return CTL_USAGE;
+    redisContext *redis = NULL;
+    rc = ctl_redis_open(ctl, &redis);
+    long long total = 0;
+    if (rc == CTL_OK)
+        rc = dead_count(ctl, redis, &total);
+    redisReply *reply = rc == CTL_OK ? read_range(ctl, redis, true, "+", "-", limit) : NULL;
+    if (reply && json)
+        print_list_json(reply, total);
+    else if (reply)
+        print_list_table(reply, total);
+    else
+        rc = CTL_FAIL;
+    freeReplyObject(reply);
+    redisFree(redis);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* dead show                                                                */
+/* ------------------------------------------------------------------------ */
+
+static void print_kv(const char *key, const char *value)
+{
+    char cell[TABLE_CELL_BUF_BYTES];
+    table_safe_cell(value, cell);
+    printf("%-12s %s\n", key, cell);
+}
+
+/* 16 bytes a line: offset, hex. */
+static void print_hexdump(const struct field *f)
+{
+    size_t n = f->len < DEAD_SHOW_HEX_BYTES ? f->len : DEAD_SHOW_HEX_BYTES;
+    for (size_t off = 0; off < n; off += 16) {
+        printf("  %04zx ", off);
+        for (size_t i = off; i < off + 16 && i < n; i++)
+            printf(" %02x", (unsigned char)f->bytes[i]);
+        putchar('\n');
+    }
+    if (f->len > n)
+        printf("  (%zu more bytes: see --json)\n", f->len - n);
+}
+
+static void print_letter(const struct dead_letter *d)
+{
+    char text[DEAD_TEXT_BYTES];
+    struct decoded dec;
+    decode_letter(d, &dec);
+    print_kv("dead entry", d->id);
+    print_kv("stream", field_text(&d->stream, text, sizeof text));
+    print_kv("entry", field_text(&d->entry, text, sizeof text));
+    print_kv("reason", field_text(&d->reason, text, sizeof text));
+    if (dec.error == JOB_OK) {
+        job_text(&dec.job, text, sizeof text);
+        print_kv("job", text);
+    } else {
+        snprintf(text, sizeof text, "not a valid job (%s): %s", job_error_name(dec.error),
+                 dec.reject.message);
+        print_kv("job", text);
+    }
+    if (!d->job.present)
+        return;
+    snprintf(text, sizeof text, "%zu", d->job.len);
+    print_kv("job bytes", text);
+    print_hexdump(&d->job);
+}
+
+/* The ENTRY_ID positional of show, retry and drop. */
+static int parse_entry_arg(struct ctl *ctl, int argc, char **argv, const struct opt *opts,
+                           const char **id)
+{
+    const char *const names[] = {"ENTRY_ID", NULL};
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, id);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    if (!is_entry_id(*id))
+        return ctl_usage_error(ctl, "'%s' is not a stream entry ID (like 1764000000000-0)", *id);
+    return CTL_CONTINUE;
+}
+
+/* dead show ENTRY_ID [--json] */
+static int dead_show(struct ctl *ctl, int argc, char **argv)
+{
+    bool json = false;
+    const struct opt opts[] = {CTL_OPT_JSON(json), CTL_OPT_END};
+    const char *id = NULL;
+    int rc = parse_entry_arg(ctl, argc, argv, opts, &id);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    redisContext *redis = NULL;
+    redisReply *reply = NULL;
+    struct dead_letter d;
+    rc = ctl_redis_open(ctl, &redis);
+    if (rc == CTL_OK)
+        rc = read_one(ctl, redis, id, &reply, &d);
+    if (rc == CTL_OK && json) {
+        struct json j;
+        json_init(&j, stdout);
+        json_letter(&j, &d, SIZE_MAX);
+        json_finish(&j);
+    } else if (rc == CTL_OK) {
+        print_letter(&d);
+    }
+    freeReplyObject(reply);
+    redisFree(redis);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* dead retry, dead drop                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* The job type whose stream is `stream` under our prefix. */
+static bool stream_type(const struct ctl *ctl, const struct field *stream, enum job_type *type)
+{
+    for (int t = 0; stream->present && t < JOB_TYPE_COUNT; t++) {
+        char key[CTL_KEY_BYTES];
+        enqueue_stream_key(ctl, (enum job_type)t, key);
+        if (strlen(key) == stream->len && memcmp(key, stream->bytes, stream->len) == 0) {
+            *type = (enum job_type)t;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Why the letter must not be retried (a message, CTL_FAIL), or CTL_OK. */
+static int check_retry(struct ctl *ctl, const struct dead_letter *d, bool force,
+                       enum job_type *type)
+{
+    if (!stream_type(ctl, &d->stream, type)) {
+        char text[DEAD_TEXT_BYTES];
+        return ctl_failure(ctl,
+                           "dead letter %s came from '%s', which is not one of this prefix's job "
+                           "streams (%s:jobs:consume|purchase|allocate): not retried",
+                           d->id, field_text(&d->stream, text, sizeof text), ctl->config.prefix);
+    }
+    if (!d->job.present)
+        return ctl_failure(ctl, "dead letter %s holds no job bytes: nothing to retry", d->id);
+    if (force)
+        return CTL_OK;
+    struct decoded dec;
+    decode_letter(d, &dec);
+    if (dec.error != JOB_OK)
+        return ctl_failure(ctl,
+                           "dead letter %s would be rejected again (%s: %s); --force "
+                           "re-enqueues it anyway",
+                           d->id, job_error_name(dec.error), dec.reject.message);
+    if (dec.job.type != *type)
+        return ctl_failure(ctl,
+                           "dead letter %s holds a %s job, which the %s stream rejects "
+                           "(wrong_stream); --force re-enqueues it anyway",
+                           d->id, job_type_name(dec.job.type), job_type_name(*type));
+    return CTL_OK;
+}
+
+/*
+ * Re-adds the dead letter's job to the job stream and deletes the dead
+ * letter, atomically, in Redis: the bytes are taken from the dead letter
+ * itself, nothing is deleted unless the XADD succeeded, and of two retries
+ * of one letter at the same time only one re-enqueues it (the other finds
+ * it gone and returns nil).
+ * KEYS[1]: the dead stream, KEYS[2]: the job stream; ARGV[1]: the entry ID.
+ */
+/* clang-format off */
+static const char lua_requeue[] =
+    "local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])[1]\n"
+    "if not e then return false end\n"
+    "local job\n"
+    "for i = 1, #e[2], 2 do\n"
+    "  if e[2][i] == 'job' then job = e[2][i + 1] end\n"
+    "end\n"
+    "if not job then return false end\n"
+    "local id = redis.call('XADD', KEYS[2], '*', 'job', job)\n"
+    "redis.call('XDEL', KEYS[1], ARGV[1])\n"
+    "return id\n";
+/* clang-format on */
+
+/* Runs lua_requeue; the new entry's ID into `entry`. */
+static int requeue(struct ctl *ctl, redisContext *redis, const struct dead_letter *d,
+                   enum job_type type, char entry[CTL_KEY_BYTES])
+{
+    char stream[CTL_KEY_BYTES], dead[CTL_KEY_BYTES];
+    enqueue_stream_key(ctl, type, stream);
+    dead_key(ctl, dead);
+    const char *argv[6] = {"EVAL", lua_requeue, "2", dead, stream, d->id};
+    redisReply *reply = ctl_redis_run(ctl, redis, "re-enqueueing the job", 6, argv, NULL);
+    if (!reply)
+        return CTL_FAIL;
+    int rc = CTL_OK;
+    if (reply->type == REDIS_REPLY_NIL)
+        rc = ctl_failure(ctl, "dead letter %s is gone (retried or dropped meanwhile?)", d->id);
+    else if (reply->type != REDIS_REPLY_STRING)
+        rc = ctl_failure(ctl, "re-enqueueing the job: unexpected reply (type %d)", reply->type);
+    else
+        snprintf(entry, CTL_KEY_BYTES, "%s", reply->str);
+    freeReplyObject(reply);
+    return rc;
+}
+
+static void print_retried(const struct dead_letter *d, const char *stream_key, const char *entry,
+                          bool json)
+{
+    struct decoded dec;
+    decode_letter(d, &dec);
+    const char *job_id = dec.error == JOB_OK ? dec.job.id : NULL;
+    if (json) {
+        struct json j;
+        json_init(&j, stdout);
+        json_object_begin(&j, NULL);
+        json_str(&j, "retried", d->id);
+        json_str(&j, "job", job_id);
+        json_str(&j, "stream", stream_key);
+        json_str(&j, "entry", entry);
+        json_object_end(&j);
+        json_finish(&j);
+        return;
+    }
+    char safe[TABLE_CELL_BUF_BYTES];
+    table_safe_cell(job_id ? job_id : "(undecodable)", safe);
+    printf("retried dead letter %s: job %s re-enqueued on %s as entry %s; dead letter "
+           "deleted\n",
+           d->id, safe, stream_key, entry);
+}
+
+/* dead retry ENTRY_ID [--force] [--json] */
+static int dead_retry(struct ctl *ctl, int argc, char **argv)
+{
+    bool force = false, json = false;
+    const struct opt opts[] = {{"force", NULL, &force, false}, CTL_OPT_JSON(json), CTL_OPT_END};
+    const char *id = NULL;
+    int rc = parse_entry_arg(ctl, argc, argv, opts, &id);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    redisContext *redis = NULL;
+    redisReply *reply = NULL;
+    struct dead_letter d;
+    enum job_type type = JOB_CONSUME;
+    char entry[CTL_KEY_BYTES] = "";
+    rc = ctl_redis_open(ctl, &redis);
+    if (rc == CTL_OK)
+        rc = read_one(ctl, redis, id, &reply, &d);
+    if (rc == CTL_OK)
+        rc = check_retry(ctl, &d, force, &type);
+    if (rc == CTL_OK)
+        rc = requeue(ctl, redis, &d, type, entry);
+    if (rc == CTL_OK) {
+        char stream[CTL_KEY_BYTES];
+        enqueue_stream_key(ctl, type, stream);
+        print_retried(&d, stream, entry, json);
+    }
+    freeReplyObject(reply);
+    redisFree(redis);
+    return rc;
+}
+
+/* dead drop ENTRY_ID [--json] */
+static int dead_drop(struct ctl *ctl, int argc, char **argv)
+{
+    bool json = false;
+    const struct opt opts[] = {CTL_OPT_JSON(json), CTL_OPT_END};
+    const char *id = NULL;
+    int rc = parse_entry_arg(ctl, argc, argv, opts, &id);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    redisContext *redis = NULL;
+    rc = ctl_redis_open(ctl, &redis);
+    if (rc != CTL_OK)
+        return rc;
+    char key[CTL_KEY_BYTES];
+    dead_key(ctl, key);
+    const char *xdel[3] = {"XDEL", key, id};
+    redisReply *reply = ctl_redis_run(ctl, redis, "deleting the dead letter", 3, xdel, NULL);
+    if (!reply)
+        rc = CTL_FAIL;
+    else if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1)
+        rc = ctl_failure(ctl, "no dead letter %s in %s", id, key);
+    else if (json)
+        printf("{\"dropped\":\"%s\"}\n", id); /* an entry ID: digits and '-' */
+    else
+        printf("dropped dead letter %s\n", id);
+    freeReplyObject(reply);
+    redisFree(redis);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The command                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Help texts keep their own layout. */
+/* clang-format off */
+static const struct command dead_subcommands[] = {
+    {"list", "list dead letters, newest first", "dead list [--limit N] [--json]",
+     "Lists the newest dead letters of {prefix}:dead: their entry ID, the stream\n"
+     "and entry the message came from, the reason, and the job decoded with the\n"
+     "worker's own rules (or, when the bytes are no valid job, why not, their\n"
+     "length and the hex of the first bytes).\n\n"
+     "  --limit N     how many, 1 to 1000 (default 50)\n" CTL_JSON_HELP,
+     dead_list},
+    {"show", "print one dead letter in full", "dead show ENTRY_ID [--json]",
+     "Prints one dead letter: its fields, the decoded job, and its bytes in hex.\n"
+     "Exit 1 when there is no such entry.\n\n" CTL_JSON_HELP,
+     dead_show},
+    {"retry", "re-enqueue a dead letter's job on its stream, then delete it",
+     "dead retry ENTRY_ID [--force] [--json]",
+     "Adds the dead letter's original job bytes to the stream it came from (one of\n"
+     "{prefix}:jobs:consume|purchase|allocate; any other is refused) and deletes\n"
+     "the dead letter, atomically (one Lua script in Redis: the dead letter is\n"
+     "deleted only when its job was added). The job gets a new stream entry ID;\n"
+     "its job ID is unchanged, so a job that was decided after all is a replay.\n"
+     "Refused (exit 1) when the worker would reject the bytes again (not a valid\n"
+     "job, or a job of another stream's type) unless --force.\n\n"
+     "  --force       re-enqueue bytes the worker would reject again\n" CTL_JSON_HELP,
+     dead_retry},
+    {"drop", "delete a dead letter", "dead drop ENTRY_ID [--json]",
+     "Deletes one dead letter (XDEL). Exit 1 when there is no such entry.\n\n" CTL_JSON_HELP,
+     dead_drop},
+};
+/* clang-format on */
+
+static int cmd_dead(struct ctl *ctl, int argc, char **argv)
+{
+    return ctl_run_subcommand(ctl, dead_subcommands,
+                              sizeof dead_subcommands / sizeof dead_subcommands[0], argc, argv);
+}
+
+/* clang-format off */
+const struct command dead_command = {
+    "dead", "list, show, retry or drop dead letters",
+    "dead list [--limit N] [--json]\n"
+    "       creditsctl dead show ENTRY_ID [--json]\n"
+    "       creditsctl dead retry ENTRY_ID [--force] [--json]\n"
+    "       creditsctl dead drop ENTRY_ID [--json]",
+    "The dead-letter stream {prefix}:dead holds the messages the worker could not\n"
+    "decide (not a job, id_conflict, wrong_stream, a job the database refused).\n\n"
+    "  list    list them, newest first, jobs decoded\n"
+    "  show    print one in full\n"
+    "  retry   re-enqueue one on the job stream it came from, and delete it\n"
+    "  drop    delete one\n\n"
+    "'creditsctl dead SUBCOMMAND --help' describes each.\n",
+    cmd_dead};
+/* clang-format on */

@@ -1,0 +1,71 @@
+/*
+ * metrics.h -- the worker's counters, gauges and histograms, and their
+ * Prometheus text rendering. The names and labels are documented in
+ * deploy/METRICS.md; this file is the one place that produces them.
+ *
+ * Owns the numbers only: the worker updates them, the HTTP endpoint renders
+ * them. No I/O.
+ */
+#ifndef CREDITS_WORKER_DAEMON_METRICS_H
+#define CREDITS_WORKER_DAEMON_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/job.h"
+
+#define METRICS_BATCH_BUCKETS 13            /* 1, 2, 4, ... 4096 */
+#define METRICS_LATENCY_BUCKETS 14          /* 1 ms ... 60 s */
+#define METRICS_TYPE_UNKNOWN JOB_TYPE_COUNT /* a message with no readable type */
+#define METRICS_DEAD_MAX_DELIVERIES JOB_ERROR_COUNT
+
+enum metrics_peer {
+    METRICS_REDIS = 0,
+    METRICS_POSTGRES = 1,
+};
+
+enum metrics_db_error {
+    METRICS_DB_RETRY = 0,
+    METRICS_DB_FAILED = 1,
+    METRICS_DB_LOST = 2,
+};
+
+struct metrics_histogram {
+    uint64_t buckets[METRICS_LATENCY_BUCKETS]; /* cumulative on rendering only */
+    uint64_t count;
+    double sum;
+};
+
+struct metrics {
+    /* [type or unknown][error]: error JOB_OK means applied. */
+    uint64_t jobs[JOB_TYPE_COUNT + 1][JOB_ERROR_COUNT];
+    uint64_t replays;
+    /* By error code; [JOB_OK]: a database error; [METRICS_DEAD_MAX_DELIVERIES]:
+     * delivered too many times without a decision. */
+    uint64_t dead_letters[JOB_ERROR_COUNT + 1];
+    uint64_t batch_jobs_buckets[METRICS_BATCH_BUCKETS];
+    uint64_t batch_count;
+    uint64_t batch_jobs_sum;
+    struct metrics_histogram latency;
+    int64_t pending[JOB_TYPE_COUNT];
+    double oldest_pending_age_s[JOB_TYPE_COUNT];
+    uint64_t reconnects[2];
+    uint64_t db_errors[3];
+    int64_t inflight_jobs;
+    bool up[2];
+    bool ready;
+};
+
+void metrics_count_job(struct metrics *m, bool has_type, enum job_type type, enum job_error error,
+                       bool replayed);
+/* reason: an error code, JOB_OK for a database error, or
+ * METRICS_DEAD_MAX_DELIVERIES. */
+void metrics_count_dead_letter(struct metrics *m, int reason);
+void metrics_observe_batch(struct metrics *m, uint64_t jobs);
+void metrics_observe_latency(struct metrics *m, double seconds);
+
+/* Writes the Prometheus text exposition (format 0.0.4) to `out`. */
+void metrics_render(const struct metrics *m, FILE *out);
+
+#endif

@@ -1,0 +1,1118 @@
+/*
+ * store.c -- the batch transaction on PostgreSQL (store.h): libpq
+ * non-blocking, pipeline mode, on libevent.
+ *
+ * Owns the SQL, the connection and its socket events, and the translation
+ * between rows and the core's structs. Values always travel as parameters
+ * (text arrays for the set-wise statements), never inside the SQL text.
+ */
+#include "worker/daemon/store.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
+
+/* ---------------------------------------------------------------------------
+ * SQL
+ * ------------------------------------------------------------------------- */
+
+/* Creates missing accounts, in user order so that two workers inserting the
+ * same new users cannot deadlock. */
+static const char sql_create_accounts[] =
+    "INSERT INTO credits.accounts (user_id)\n"
+    "SELECT u FROM unnest($1::text[]) AS u ORDER BY u COLLATE \"C\"\n"
+    "ON CONFLICT (user_id) DO NOTHING";
+
+/* Locks the batch's accounts in user order: the lock that keeps two workers
+ * from spending the same credits. Everything read after it is current. */
+static const char sql_lock_accounts[] = "SELECT user_id, plan_id FROM credits.accounts\n"
+                                        "WHERE user_id = ANY($1::text[])\n"
+                                        "ORDER BY user_id COLLATE \"C\"\n"
+                                        "FOR NO KEY UPDATE";
+
+static const char sql_now[] = "SELECT (extract(epoch FROM now()) * 1000000)::bigint";
+
+static const char sql_stored_jobs[] =
+    "SELECT job_id, request, result FROM credits.jobs WHERE job_id = ANY($1::text[])";
+
+/* Lots with credits left (usable, or expired and still to be written off),
+ * and the spent monthly lots from $2 on: the earliest period an allocate of
+ * the batch asks for ('9999-99' when none does). The allocate rules look only
+ * at periods from the job's own on, so older spent lots never matter.
+ * `NOT spent` (remaining > 0) matches the predicate of lots_user_unspent, so
+ * a user's spent lots are never read (schemas/005_unspent_lots.sql). */
+static const char sql_lots[] =
+    "SELECT user_id, lot_id, kind, granted, remaining,\n"
+    "       (extract(epoch FROM granted_at) * 1000000)::bigint,\n"
+    "       (extract(epoch FROM expires_at) * 1000000)::bigint,\n"
+    "       coalesce(period, '')\n"
+    "FROM credits.lots\n"
+    "WHERE user_id = ANY($1::text[]) AND NOT spent\n"
+    "UNION ALL\n"
+    "SELECT user_id, lot_id, kind, granted, remaining,\n"
+    "       (extract(epoch FROM granted_at) * 1000000)::bigint, NULL, period\n"
+    "FROM credits.lots\n"
+    "WHERE user_id = ANY($1::text[]) AND kind = 'monthly' AND remaining = 0\n"
+    "  AND period >= $2::text";
+
+static const char sql_packs[] =
+    "SELECT pack_id, credits, valid_days FROM credits.packs WHERE pack_id = ANY($1::text[])";
+
+static const char sql_plans[] = "SELECT plan_id, monthly_credits, rollover_cap\n"
+                                "FROM credits.plans WHERE plan_id = ANY($1::text[])";
+
+static const char sql_used_refs[] =
+    "SELECT payment_ref FROM credits.lots WHERE payment_ref = ANY($1::text[])";
+
+static const char sql_reserve_lot_ids[] =
+    "SELECT nextval('credits.lot_id_seq') FROM generate_series(1, $1::integer)";
+
+static const char sql_insert_jobs[] =
+    "INSERT INTO credits.jobs (job_id, type, user_id, status, error, result, request,\n"
+    "                          created_at)\n"
+    "SELECT j.job_id, j.type, j.user_id, j.status, j.error, j.result, j.request, now()\n"
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],\n"
+    "            $7::bytea[]) AS j(job_id, type, user_id, status, error, result, request)";
+
+static const char sql_insert_lots[] =
+    "INSERT INTO credits.lots (lot_id, user_id, kind, granted, remaining, granted_at,\n"
+    "                          expires_at, job_id, pack_id, payment_ref, plan_id, period)\n"
+    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],\n"
+    "                     $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[],\n"
+    "                     $10::text[], $11::text[], $12::text[])";
+
+static const char sql_update_lots[] =
+    "UPDATE credits.lots AS l SET remaining = v.remaining\n"
+    "FROM unnest($1::bigint[], $2::bigint[]) AS v(lot_id, remaining)\n"
+    "WHERE l.lot_id = v.lot_id";
+
+static const char sql_insert_entries[] =
+    "INSERT INTO credits.entries (user_id, job_id, lot_id, kind, delta, tool, ref)\n"
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[],\n"
+    "                     $6::text[], $7::text[])";
+
+static const char sql_update_plans[] =
+    "UPDATE credits.accounts AS a SET plan_id = v.plan_id\n"
+    "FROM unnest($1::text[], $2::text[]) AS v(user_id, plan_id)\n"
+    "WHERE a.user_id = v.user_id";
+
+/* Every statement is prepared once per connection: a batch then costs no
+ * parsing or planning beyond the first executions. */
+enum statement_id {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_CREATE_ACCOUNTS,
+    STMT_LOCK_ACCOUNTS,
+    STMT_NOW,
+    STMT_STORED_JOBS,
+    STMT_LOTS,
+    STMT_PACKS,
+    STMT_PLANS,
+    STMT_USED_REFS,
+    STMT_RESERVE_LOT_IDS,
+    STMT_INSERT_JOBS,
+    STMT_INSERT_LOTS,
+    STMT_UPDATE_LOTS,
+    STMT_INSERT_ENTRIES,
+    STMT_UPDATE_PLANS,
+    STMT_COUNT,
+};
+
+struct statement {
+    const char *name;
+    const char *sql;
+};
+
+static const struct statement statements[STMT_COUNT] = {
+    [STMT_BEGIN] = {"credits_begin", "BEGIN"},
+    [STMT_COMMIT] = {"credits_commit", "COMMIT"},
+    [STMT_ROLLBACK] = {"credits_rollback", "ROLLBACK"},
+    [STMT_CREATE_ACCOUNTS] = {"credits_create_accounts", sql_create_accounts},
+    [STMT_LOCK_ACCOUNTS] = {"credits_lock_accounts", sql_lock_accounts},
+    [STMT_NOW] = {"credits_now", sql_now},
+    [STMT_STORED_JOBS] = {"credits_stored_jobs", sql_stored_jobs},
+    [STMT_LOTS] = {"credits_lots", sql_lots},
+    [STMT_PACKS] = {"credits_packs", sql_packs},
+    [STMT_PLANS] = {"credits_plans", sql_plans},
+    [STMT_USED_REFS] = {"credits_used_refs", sql_used_refs},
+    [STMT_RESERVE_LOT_IDS] = {"credits_reserve_lot_ids", sql_reserve_lot_ids},
+    [STMT_INSERT_JOBS] = {"credits_insert_jobs", sql_insert_jobs},
+    [STMT_INSERT_LOTS] = {"credits_insert_lots", sql_insert_lots},
+    [STMT_UPDATE_LOTS] = {"credits_update_lots", sql_update_lots},
+    [STMT_INSERT_ENTRIES] = {"credits_insert_entries", sql_insert_entries},
+    [STMT_UPDATE_PLANS] = {"credits_update_plans", sql_update_plans},
+};
+
+/* ---------------------------------------------------------------------------
+ * State
+ * ------------------------------------------------------------------------- */
+
+enum store_state {
+    STORE_DISCONNECTED, /* no connection */
+    STORE_CONNECTING,   /* PQconnectPoll in progress */
+    STORE_PREPARING,    /* preparing the statements on a new connection */
+    /* From here on the connection is up (store_is_connected()). */
+    STORE_IDLE,         /* connected, no transaction */
+    STORE_LOADING,      /* round trip 1 in flight */
+    STORE_WRITING,      /* round trip 2 (ending in COMMIT) in flight */
+    STORE_ROLLING_BACK, /* ROLLBACK in flight after an error */
+};
+
+/* What each statement's result is for. */
+enum query_kind {
+    QUERY_COMMAND, /* no rows to read */
+    QUERY_LOCK_ACCOUNTS,
+    QUERY_NOW,
+    QUERY_STORED_JOBS,
+    QUERY_LOTS,
+    QUERY_PACKS,
+    QUERY_PLANS,
+    QUERY_USED_REFS,
+    QUERY_LOT_IDS,
+};
+
+#define STORE_PHASE_QUERIES_MAX STMT_COUNT
+#define STORE_PARAMS_MAX 12
+
+/* One statement parameter: an array in PostgreSQL's binary array format
+ * (what array_recv() reads), or a scalar as text. Binary arrays leave the
+ * server nothing to parse or unescape, and bytea elements go as they are. */
+struct param {
+    char *data;
+    size_t len;
+    size_t cap;
+    int format;     /* 0: text, 1: binary */
+    uint32_t count; /* array elements so far */
+    bool has_null;
+};
+
+struct store {
+    struct event_base *base;
+    char *conninfo;
+    store_event_cb *on_ready;
+    store_event_cb *on_lost;
+    void *arg;
+    enum store_state state;
+    PGconn *conn;
+    struct event *read_event;  /* persistent, while connected */
+    struct event *write_event; /* one-shot, while output is pending */
+    struct event *connect_event;
+    struct event *connect_timer;
+    /* The batch in flight. */
+    struct batch *batch;
+    store_apply_cb *cb;
+    void *cb_arg;
+    enum query_kind kinds[STORE_PHASE_QUERIES_MAX];
+    size_t query_count;
+    size_t results_seen;
+    bool awaiting_null; /* PQgetResult's NULL that ends a statement's results */
+    enum store_status phase_status;
+    struct param params[STORE_PARAMS_MAX];
+    char errstr[STORE_ERRSTR_BYTES];
+};
+
+static void lose_connection(struct store *store, const char *why);
+
+static void set_errstr(struct store *store, const char *what, const char *detail)
+{
+    snprintf(store->errstr, sizeof store->errstr, "%s%s%s", what, detail ? ": " : "",
+             detail ? detail : "");
+    /* libpq messages end in a newline: keep log lines whole. */
+    size_t len = strlen(store->errstr);
+    while (len > 0 && (store->errstr[len - 1] == '\n' || store->errstr[len - 1] == ' '))
+        store->errstr[--len] = '\0';
+}
+
+/* ---------------------------------------------------------------------------
+ * Parameters: binary arrays
+ * ------------------------------------------------------------------------- */
+
+/* Element type OIDs (pg_type.h): fixed since the first release. */
+#define OID_BYTEA 17u
+#define OID_INT8 20u
+#define OID_TEXT 25u
+#define OID_TIMESTAMPTZ 1184u
+
+/* The header of a one-dimensional array: dimensions, has-nulls flag,
+ * element type, then length and lower bound of the one dimension. */
+#define ARRAY_FLAGS_AT 4
+#define ARRAY_LENGTH_AT 12
+#define ARRAY_HEADER_BYTES 20
+#define ARRAY_EMPTY_HEADER_BYTES 12 /* no dimensions */
+
+/* Microseconds from 1970-01-01 to 2000-01-01, PostgreSQL's epoch. */
+#define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
+
+static void param_reserve(struct param *p, size_t more)
+{
+    if (p->len + more + 1 <= p->cap)
+        return;
+    size_t cap = p->cap ? p->cap : 256;
+    while (cap < p->len + more + 1)
+        cap *= 2;
+    p->data = realloc(p->data, cap);
+    ASSERT(p->data != NULL); /* nothing acknowledged yet: aborting loses nothing */
+    p->cap = cap;
+}
+
+static void param_put(struct param *p, const void *bytes, size_t len)
+{
+    param_reserve(p, len);
+    memcpy(p->data + p->len, bytes, len);
+    p->len += len;
+    p->data[p->len] = '\0'; /* a text parameter is a C string */
+}
+
+static void write_u32(char *at, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    memcpy(at, b, sizeof b);
+}
+
+static void param_u32(struct param *p, uint32_t v)
+{
+    param_reserve(p, 4);
+    write_u32(p->data + p->len, v);
+    p->len += 4;
+}
+
+static void param_u64(struct param *p, uint64_t v)
+{
+    param_u32(p, (uint32_t)(v >> 32));
+    param_u32(p, (uint32_t)v);
+}
+
+/* A scalar parameter in text format. */
+static void param_set_text(struct param *p, const char *s)
+{
+    p->len = 0;
+    p->format = 0;
+    param_put(p, s, strlen(s));
+}
+
+static void array_begin(struct param *p, uint32_t element_oid)
+{
+    p->len = 0;
+    p->format = 1;
+    p->count = 0;
+    p->has_null = false;
+    param_u32(p, 1); /* dimensions */
+    param_u32(p, 0); /* has nulls: set by array_end */
+    param_u32(p, element_oid);
+    param_u32(p, 0); /* length: set by array_end */
+    param_u32(p, 1); /* lower bound */
+}
+
+static void array_bytes(struct param *p, const void *bytes, size_t len)
+{
+    ASSERT(len <= INT32_MAX && p->count < INT32_MAX);
+    param_u32(p, (uint32_t)len);
+    param_put(p, bytes, len);
+    p->count++;
+}
+
+/* Validated text: UTF-8 without NUL, as the server checks it. */
+static void array_text(struct param *p, const char *s)
+{
+    array_bytes(p, s, strlen(s));
+}
+
+static void array_null(struct param *p)
+{
+    param_u32(p, UINT32_MAX); /* length -1 */
+    p->count++;
+    p->has_null = true;
+}
+
+static void array_text_or_null(struct param *p, bool present, const char *s)
+{
+    if (present)
+        array_text(p, s);
+    else
+        array_null(p);
+}
+
+static void array_int(struct param *p, int64_t v)
+{
+    param_u32(p, 8);
+    param_u64(p, (uint64_t)v);
+    p->count++;
+}
+
+/* timestamptz from microseconds since the Unix epoch. */
+static void array_timestamp(struct param *p, int64_t us)
+{
+    array_int(p, us - PG_EPOCH_OFFSET_US);
+}
+
+static void array_end(struct param *p)
+{
+    if (p->count == 0) {
+        write_u32(p->data, 0); /* no dimensions: the empty array */
+        p->len = ARRAY_EMPTY_HEADER_BYTES;
+        return;
+    }
+    write_u32(p->data + ARRAY_FLAGS_AT, p->has_null ? 1 : 0);
+    write_u32(p->data + ARRAY_LENGTH_AT, p->count);
+}
+
+static void array_of_strings(struct param *p, const char **strings, size_t count)
+{
+    array_begin(p, OID_TEXT);
+    for (size_t i = 0; i < count; i++)
+        array_text(p, strings[i]);
+    array_end(p);
+}
+
+/* ---------------------------------------------------------------------------
+ * Sending a phase: statements, then a pipeline sync
+ * ------------------------------------------------------------------------- */
+
+static void flush_output(struct store *store)
+{
+    int rc = PQflush(store->conn);
+    if (rc < 0)
+        lose_connection(store, PQerrorMessage(store->conn));
+    else if (rc > 0)
+        event_add(store->write_event, NULL);
+}
+
+static void phase_begin(struct store *store, enum store_state state)
+{
+    store->state = state;
+    store->query_count = 0;
+    store->results_seen = 0;
+    store->awaiting_null = false;
+    store->phase_status = STORE_OK;
+}
+
+/* Queues one statement; params[0..nparams) are the store's parameters. */
+static bool send_query(struct store *store, enum query_kind kind, enum statement_id id, int nparams,
+                       int result_format)
+{
+    ASSERT(store->query_count < STORE_PHASE_QUERIES_MAX && nparams <= STORE_PARAMS_MAX);
+    const char *values[STORE_PARAMS_MAX] = {0};
+    int lengths[STORE_PARAMS_MAX] = {0}, formats[STORE_PARAMS_MAX] = {0};
+    for (int i = 0; i < nparams; i++) {
+        const struct param *p = &store->params[i];
+        ASSERT(p->len <= INT32_MAX);
+        values[i] = p->data;
+        lengths[i] = (int)p->len;
+        formats[i] = p->format;
+    }
+    if (!PQsendQueryPrepared(store->conn, statements[id].name, nparams, values, lengths, formats,
+                             result_format)) {
+        lose_connection(store, PQerrorMessage(store->conn));
+        return false;
+    }
+    store->kinds[store->query_count++] = kind;
+    return true;
+}
+
+static bool send_sync(struct store *store)
+{
+    if (!PQpipelineSync(store->conn)) {
+        lose_connection(store, PQerrorMessage(store->conn));
+        return false;
+    }
+    flush_output(store);
+    return store->state != STORE_DISCONNECTED;
+}
+
+/* An ID list parameter: $1 of the batch's users, packs, plans or refs. */
+static bool send_id_query(struct store *store, enum query_kind kind, enum statement_id id,
+                          const char **ids, size_t count, int result_format)
+{
+    if (count == 0)
+        return true;
+    array_of_strings(&store->params[0], ids, count);
+    return send_query(store, kind, id, 1, result_format);
+}
+
+static bool send_load_catalog(struct store *store, const char **ids)
+{
+    struct batch *batch = store->batch;
+    size_t n = batch_pack_ids(batch, ids);
+    if (!send_id_query(store, QUERY_PACKS, STMT_PACKS, ids, n, 0))
+        return false;
+    n = batch_plan_ids(batch, ids);
+    if (!send_id_query(store, QUERY_PLANS, STMT_PLANS, ids, n, 0))
+        return false;
+    n = batch_payment_refs(batch, ids);
+    if (!send_id_query(store, QUERY_USED_REFS, STMT_USED_REFS, ids, n, 0))
+        return false;
+    size_t lots = batch_new_lot_count(batch);
+    if (lots == 0)
+        return true;
+    char count[24];
+    snprintf(count, sizeof count, "%zu", lots);
+    param_set_text(&store->params[0], count);
+    return send_query(store, QUERY_LOT_IDS, STMT_RESERVE_LOT_IDS, 1, 0);
+}
+
+/* The earliest period an allocate of the batch asks for, or a period
+ * after every real one. */
+static const char *earliest_allocate_period(const struct batch *batch)
+{
+    const char *earliest = "9999-99";
+    for (size_t i = 0; i < batch->job_count; i++) {
+        const struct job *job = &batch->jobs[i].job;
+        if (job->type == JOB_ALLOCATE && strcmp(job->period, earliest) < 0)
+            earliest = job->period;
+    }
+    return earliest;
+}
+
+static bool send_lots_query(struct store *store, const char **ids)
+{
+    size_t users = batch_users(store->batch, ids);
+    array_of_strings(&store->params[0], ids, users);
+    const char *period = earliest_allocate_period(store->batch);
+    param_set_text(&store->params[1], period);
+    return send_query(store, QUERY_LOTS, STMT_LOTS, 2, 0);
+}
+
+static bool send_load(struct store *store)
+{
+    struct batch *batch = store->batch;
+    const char **ids = calloc(batch->job_count ? batch->job_count : 1, sizeof *ids);
+    ASSERT(ids != NULL);
+    phase_begin(store, STORE_LOADING);
+    bool ok = send_query(store, QUERY_COMMAND, STMT_BEGIN, 0, 0);
+    size_t users = batch_users(batch, ids);
+    ok = ok && send_id_query(store, QUERY_COMMAND, STMT_CREATE_ACCOUNTS, ids, users, 0) &&
+         send_id_query(store, QUERY_LOCK_ACCOUNTS, STMT_LOCK_ACCOUNTS, ids, users, 0) &&
+         send_query(store, QUERY_NOW, STMT_NOW, 0, 0);
+    for (size_t i = 0; ok && i < batch->job_count; i++)
+        ids[i] = batch->jobs[i].job.id;
+    /* Binary results: job_id and the bytea columns arrive as raw bytes. */
+    ok = ok && send_id_query(store, QUERY_STORED_JOBS, STMT_STORED_JOBS, ids, batch->job_count, 1);
+    ok = ok && send_lots_query(store, ids);
+    ok = ok && send_load_catalog(store, ids) && send_sync(store);
+    free(ids);
+    return ok;
+}
+
+/* ---------------------------------------------------------------------------
+ * Reading loaded rows into the batch
+ * ------------------------------------------------------------------------- */
+
+static int64_t cell_int(const PGresult *r, int row, int col)
+{
+    ASSERT(!PQgetisnull(r, row, col));
+    const char *text = PQgetvalue(r, row, col);
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    ASSERT(errno == 0 && end != text && *end == '\0');
+    return v;
+}
+
+static void read_accounts(struct batch *batch, const PGresult *r)
+{
+    for (int row = 0; row < PQntuples(r); row++) {
+        if (PQgetisnull(r, row, 1))
+            continue;
+        bool known = batch_set_account_plan(batch, PQgetvalue(r, row, 0), PQgetvalue(r, row, 1));
+        ASSERT(known);
+    }
+}
+
+static void read_stored_jobs(struct batch *batch, const PGresult *r)
+{
+    ASSERT(PQnfields(r) == 3);
+    for (int row = 0; row < PQntuples(r); row++) {
+        char id[JOB_ID_BYTES_MAX + 1];
+        int id_len = PQgetlength(r, row, 0);
+        ASSERT(id_len > 0 && id_len <= JOB_ID_BYTES_MAX);
+        memcpy(id, PQgetvalue(r, row, 0), (size_t)id_len);
+        id[id_len] = '\0';
+        bool known =
+            batch_set_stored(batch, id, PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1),
+                             PQgetvalue(r, row, 2), (size_t)PQgetlength(r, row, 2));
+        ASSERT(known);
+    }
+}
+
+static void read_lots(struct batch *batch, const PGresult *r)
+{
+    ASSERT(PQnfields(r) == 8);
+    for (int row = 0; row < PQntuples(r); row++) {
+        struct lot lot = {0};
+        lot.lot_id = cell_int(r, row, 1);
+        bool kind_ok = ledger_lot_kind_parse(PQgetvalue(r, row, 2), &lot.kind);
+        ASSERT(kind_ok);
+        lot.granted = cell_int(r, row, 3);
+        lot.remaining = cell_int(r, row, 4);
+        lot.granted_at_us = cell_int(r, row, 5);
+        lot.expires_at_us = PQgetisnull(r, row, 6) ? LEDGER_NO_EXPIRY : cell_int(r, row, 6);
+        const char *period = PQgetvalue(r, row, 7);
+        ASSERT(strlen(period) < sizeof lot.period);
+        strcpy(lot.period, period);
+        bool known = batch_add_lot(batch, PQgetvalue(r, row, 0), &lot);
+        ASSERT(known);
+    }
+}
+
+static void read_catalog(struct batch *batch, enum query_kind kind, const PGresult *r)
+{
+    for (int row = 0; row < PQntuples(r); row++) {
+        const char *id = PQgetvalue(r, row, 0);
+        if (kind == QUERY_PACKS) {
+            struct pack_info info = {cell_int(r, row, 1), (int32_t)cell_int(r, row, 2)};
+            batch_add_pack(batch, id, &info);
+        } else if (kind == QUERY_PLANS) {
+            struct plan_info info = {cell_int(r, row, 1), cell_int(r, row, 2)};
+            batch_add_plan(batch, id, &info);
+        } else if (kind == QUERY_USED_REFS) {
+            batch_add_used_ref(batch, id);
+        } else {
+            ASSERT(kind == QUERY_LOT_IDS);
+            batch_add_lot_id(batch, cell_int(r, row, 0));
+        }
+    }
+}
+
+static void read_rows(struct store *store, enum query_kind kind, const PGresult *r)
+{
+    struct batch *batch = store->batch;
+    switch (kind) {
+    case QUERY_COMMAND:
+        break;
+    case QUERY_LOCK_ACCOUNTS:
+        read_accounts(batch, r);
+        break;
+    case QUERY_NOW:
+        ASSERT(PQntuples(r) == 1);
+        batch->now_us = cell_int(r, 0, 0);
+        break;
+    case QUERY_STORED_JOBS:
+        read_stored_jobs(batch, r);
+        break;
+    case QUERY_LOTS:
+        read_lots(batch, r);
+        break;
+    case QUERY_PACKS:
+    case QUERY_PLANS:
+    case QUERY_USED_REFS:
+    case QUERY_LOT_IDS:
+        read_catalog(batch, kind, r);
+        break;
+    default:
+        UNREACHABLE();
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Writing the decided batch
+ * ------------------------------------------------------------------------- */
+
+static bool send_insert_jobs(struct store *store)
+{
+    struct batch *batch = store->batch;
+    struct param *p = store->params;
+    for (int i = 0; i < 5; i++)
+        array_begin(&p[i], OID_TEXT);
+    array_begin(&p[5], OID_BYTEA);
+    array_begin(&p[6], OID_BYTEA);
+    size_t rows = 0;
+    for (size_t i = 0; i < batch->job_count; i++) {
+        const struct batch_job *bj = &batch->jobs[i];
+        if (bj->outcome != BATCH_DECIDED)
+            continue;
+        rows++;
+        bool applied = bj->result.error == JOB_OK;
+        array_text(&p[0], bj->job.id);
+        array_text(&p[1], job_type_name(bj->job.type));
+        array_text(&p[2], bj->job.user);
+        array_text(&p[3], applied ? "applied" : "rejected");
+        array_text_or_null(&p[4], !applied, job_error_name(bj->result.error));
+        array_bytes(&p[5], bj->encoded.data, bj->encoded.size);
+        array_bytes(&p[6], bj->request.data, bj->request.size);
+    }
+    for (int i = 0; i < 7; i++)
+        array_end(&p[i]);
+    return rows == 0 || send_query(store, QUERY_COMMAND, STMT_INSERT_JOBS, 7, 0);
+}
+
+static void put_new_lot(struct param *p, const struct batch *batch, const struct lot *lot)
+{
+    const struct job *job = &batch->jobs[lot->job_index].job;
+    bool is_pack = lot->kind == LOT_PACK;
+    array_int(&p[0], lot->lot_id);
+    array_text(&p[1], job->user);
+    array_text(&p[2], ledger_lot_kind_name(lot->kind));
+    array_int(&p[3], lot->granted);
+    array_int(&p[4], lot->remaining);
+    array_timestamp(&p[5], lot->granted_at_us);
+    if (is_pack)
+        array_timestamp(&p[6], lot->expires_at_us);
+    else
+        array_null(&p[6]);
+    array_text(&p[7], job->id);
+    array_text_or_null(&p[8], is_pack, job->pack);
+    array_text_or_null(&p[9], is_pack, job->payment_ref);
+    array_text_or_null(&p[10], !is_pack, job->plan);
+    array_text_or_null(&p[11], !is_pack, lot->period);
+}
+
+static bool send_lot_writes(struct store *store)
+{
+    struct batch *batch = store->batch;
+    struct param *p = store->params;
+    static const uint32_t lot_columns[12] = {OID_INT8, OID_TEXT,        OID_TEXT,        OID_INT8,
+                                             OID_INT8, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ, OID_TEXT,
+                                             OID_TEXT, OID_TEXT,        OID_TEXT,        OID_TEXT};
+    for (int i = 0; i < 12; i++)
+        array_begin(&p[i], lot_columns[i]);
+    size_t inserts = 0;
+    for (size_t a = 0; a < batch->account_count; a++) {
+        const struct account *account = &batch->accounts[a];
+        for (size_t l = 0; l < account->lot_count; l++) {
+            if (account->lots[l].is_new) {
+                put_new_lot(p, batch, &account->lots[l]);
+                inserts++;
+            }
+        }
+    }
+    for (int i = 0; i < 12; i++)
+        array_end(&p[i]);
+    if (inserts > 0 && !send_query(store, QUERY_COMMAND, STMT_INSERT_LOTS, 12, 0))
+        return false;
+
+    array_begin(&p[0], OID_INT8);
+    array_begin(&p[1], OID_INT8);
+    size_t updates = 0;
+    for (size_t a = 0; a < batch->account_count; a++) {
+        const struct account *account = &batch->accounts[a];
+        for (size_t l = 0; l < account->lot_count; l++) {
+            const struct lot *lot = &account->lots[l];
+            if (lot->changed && !lot->is_new) {
+                array_int(&p[0], lot->lot_id);
+                array_int(&p[1], lot->remaining);
+                updates++;
+            }
+        }
+    }
+    array_end(&p[0]);
+    array_end(&p[1]);
+    return updates == 0 || send_query(store, QUERY_COMMAND, STMT_UPDATE_LOTS, 2, 0);
+}
+
+static bool send_insert_entries(struct store *store)
+{
+    struct batch *batch = store->batch;
+    struct param *p = store->params;
+    if (batch->entries.count == 0)
+        return true;
+    static const uint32_t entry_columns[7] = {OID_TEXT, OID_TEXT, OID_INT8, OID_TEXT,
+                                              OID_INT8, OID_TEXT, OID_TEXT};
+    for (int i = 0; i < 7; i++)
+        array_begin(&p[i], entry_columns[i]);
+    for (size_t e = 0; e < batch->entries.count; e++) {
+        const struct entry *entry = &batch->entries.items[e];
+        const struct job *job = &batch->jobs[entry->job_index].job;
+        bool consume = entry->kind == ENTRY_CONSUME;
+        array_text(&p[0], job->user);
+        array_text(&p[1], job->id);
+        array_int(&p[2], entry->lot_id);
+        array_text(&p[3], ledger_entry_kind_name(entry->kind));
+        array_int(&p[4], entry->delta);
+        array_text_or_null(&p[5], consume && job->has_tool, job->tool);
+        array_text_or_null(&p[6], consume && job->has_ref, job->ref);
+    }
+    for (int i = 0; i < 7; i++)
+        array_end(&p[i]);
+    return send_query(store, QUERY_COMMAND, STMT_INSERT_ENTRIES, 7, 0);
+}
+
+static bool send_update_plans(struct store *store)
+{
+    struct batch *batch = store->batch;
+    struct param *p = store->params;
+    array_begin(&p[0], OID_TEXT);
+    array_begin(&p[1], OID_TEXT);
+    size_t rows = 0;
+    for (size_t a = 0; a < batch->account_count; a++) {
+        const struct account *account = &batch->accounts[a];
+        if (account->plan_changed) {
+            array_text(&p[0], account->user);
+            array_text(&p[1], account->plan);
+            rows++;
+        }
+    }
+    array_end(&p[0]);
+    array_end(&p[1]);
+    return rows == 0 || send_query(store, QUERY_COMMAND, STMT_UPDATE_PLANS, 2, 0);
+}
+
+static bool send_writes(struct store *store)
+{
+    phase_begin(store, STORE_WRITING);
+    /* Order matters: lots and entries reference jobs, entries reference lots. */
+    return send_insert_jobs(store) && send_lot_writes(store) && send_insert_entries(store) &&
+           send_update_plans(store) && send_query(store, QUERY_COMMAND, STMT_COMMIT, 0, 0) &&
+           send_sync(store);
+}
+
+static bool send_rollback(struct store *store, enum store_status status)
+{
+    phase_begin(store, STORE_ROLLING_BACK);
+    store->phase_status = status;
+    return send_query(store, QUERY_COMMAND, STMT_ROLLBACK, 0, 0) && send_sync(store);
+}
+
+/* ---------------------------------------------------------------------------
+ * Results
+ * ------------------------------------------------------------------------- */
+
+static enum store_status classify(const PGresult *r)
+{
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (!state)
+        return STORE_FAILED;
+    /* Serialization failure, deadlock, a racing worker's unique key, a lock
+     * or statement timeout: the same batch can succeed a moment later. */
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "23505") == 0 ||
+        strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
+        return STORE_RETRY;
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+        return STORE_LOST;
+    return STORE_FAILED;
+}
+
+static void finish_apply(struct store *store, enum store_status status)
+{
+    store_apply_cb *cb = store->cb;
+    void *arg = store->cb_arg;
+    store->batch = NULL;
+    store->cb = NULL;
+    store->state = STORE_IDLE;
+    cb(arg, status);
+}
+
+/* The sync that ends a phase has arrived. */
+static void phase_done(struct store *store)
+{
+    enum store_status status = store->phase_status;
+    switch (store->state) {
+    case STORE_LOADING:
+        if (status != STORE_OK) {
+            send_rollback(store, status);
+        } else if (batch_decide(store->batch) != 0) {
+            set_errstr(store, "a stored result in credits.jobs cannot be decoded", NULL);
+            send_rollback(store, STORE_FAILED);
+        } else {
+            send_writes(store);
+        }
+        break;
+    case STORE_WRITING:
+        if (status != STORE_OK)
+            send_rollback(store, status);
+        else
+            finish_apply(store, STORE_OK);
+        break;
+    case STORE_ROLLING_BACK:
+        finish_apply(store, status);
+        break;
+    case STORE_PREPARING:
+        if (status != STORE_OK) {
+            /* The schema is missing or older than this worker, most likely. */
+            char why[STORE_ERRSTR_BYTES + 64];
+            snprintf(why, sizeof why, "%s (has 'creditsctl migrate' been run?)", store->errstr);
+            lose_connection(store, why);
+            break;
+        }
+        store->state = STORE_IDLE;
+        store->on_ready(store->arg);
+        break;
+    default:
+        UNREACHABLE();
+    }
+}
+
+static void statement_result(struct store *store, PGresult *r)
+{
+    ASSERT(store->results_seen < store->query_count);
+    enum query_kind kind = store->kinds[store->results_seen];
+    ExecStatusType status = PQresultStatus(r);
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+        if (store->phase_status == STORE_OK)
+            read_rows(store, kind, r);
+    } else if (status == PGRES_FATAL_ERROR) {
+        if (store->phase_status == STORE_OK) {
+            store->phase_status = classify(r);
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+            char what[32];
+            snprintf(what, sizeof what, "database error %s", state ? state : "");
+            set_errstr(store, what, primary ? primary : PQresultErrorMessage(r));
+        }
+    } else {
+        /* PGRES_PIPELINE_ABORTED: a statement after the failed one. */
+        ASSERT(status == PGRES_PIPELINE_ABORTED);
+        ASSERT(store->phase_status != STORE_OK);
+    }
+    store->awaiting_null = true;
+}
+
+static bool in_phase(const struct store *store)
+{
+    return store->state == STORE_LOADING || store->state == STORE_WRITING ||
+           store->state == STORE_ROLLING_BACK || store->state == STORE_PREPARING;
+}
+
+static void read_results(struct store *store)
+{
+    while (in_phase(store) && !PQisBusy(store->conn)) {
+        PGresult *r = PQgetResult(store->conn);
+        if (r == NULL) {
+            if (!store->awaiting_null)
+                break;
+            store->awaiting_null = false;
+            store->results_seen++;
+            continue;
+        }
+        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            ASSERT(store->results_seen == store->query_count);
+            if (store->phase_status == STORE_LOST) {
+                lose_connection(store, NULL);
+                return;
+            }
+            phase_done(store);
+            continue;
+        }
+        statement_result(store, r);
+        PQclear(r);
+    }
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct store *store = arg;
+    if (!PQconsumeInput(store->conn)) {
+        lose_connection(store, PQerrorMessage(store->conn));
+        return;
+    }
+    if (!in_phase(store)) {
+        /* Nothing asked: a notice, or the server closing the connection. */
+        if (PQstatus(store->conn) == CONNECTION_BAD)
+            lose_connection(store, PQerrorMessage(store->conn));
+        return;
+    }
+    read_results(store);
+    if (store->state != STORE_DISCONNECTED && PQisnonblocking(store->conn))
+        flush_output(store);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush_output(arg);
+}
+
+/* ---------------------------------------------------------------------------
+ * Connection
+ * ------------------------------------------------------------------------- */
+
+static void close_events(struct store *store)
+{
+    struct event **events[] = {&store->read_event, &store->write_event, &store->connect_event};
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
+        if (*events[i]) {
+            event_free(*events[i]);
+            *events[i] = NULL;
+        }
+    }
+    evtimer_del(store->connect_timer);
+}
+
+static void lose_connection(struct store *store, const char *why)
+{
+    if (store->state == STORE_DISCONNECTED)
+        return;
+    if (why)
+        set_errstr(store, "PostgreSQL connection lost", why);
+    bool was_applying = store->batch != NULL;
+    close_events(store);
+    PQfinish(store->conn);
+    store->conn = NULL;
+    store->state = STORE_DISCONNECTED;
+    if (was_applying) {
+        store_apply_cb *cb = store->cb;
+        store->batch = NULL;
+        store->cb = NULL;
+        cb(store->cb_arg, STORE_LOST);
+    }
+    if (store->on_lost)
+        store->on_lost(store->arg);
+}
+
+/* Prepares every statement, pipelined; the sync's arrival makes the store
+ * ready (phase_done). */
+static bool send_prepare(struct store *store)
+{
+    phase_begin(store, STORE_PREPARING);
+    for (int id = 0; id < STMT_COUNT; id++) {
+        if (!PQsendPrepare(store->conn, statements[id].name, statements[id].sql, 0, NULL)) {
+            lose_connection(store, PQerrorMessage(store->conn));
+            return false;
+        }
+        store->kinds[store->query_count++] = QUERY_COMMAND;
+    }
+    return send_sync(store);
+}
+
+static bool connected(struct store *store)
+{
+    close_events(store);
+    if (PQsetnonblocking(store->conn, 1) != 0 || !PQenterPipelineMode(store->conn)) {
+        lose_connection(store, PQerrorMessage(store->conn));
+        return false;
+    }
+    int fd = PQsocket(store->conn);
+    store->read_event = event_new(store->base, fd, EV_READ | EV_PERSIST, on_readable, store);
+    store->write_event = event_new(store->base, fd, EV_WRITE, on_writable, store);
+    ASSERT(store->read_event && store->write_event);
+    event_add(store->read_event, NULL);
+    store->errstr[0] = '\0';
+    return send_prepare(store);
+}
+
+static void on_connect_io(evutil_socket_t fd, short what, void *arg);
+
+/* Drives PQconnectPoll; the socket can change between polls. */
+static void poll_connect(struct store *store, PostgresPollingStatusType polled)
+{
+    if (polled == PGRES_POLLING_OK) {
+        connected(store);
+        return;
+    }
+    if (polled == PGRES_POLLING_FAILED) {
+        char why[STORE_ERRSTR_BYTES];
+        snprintf(why, sizeof why, "%s", PQerrorMessage(store->conn));
+        lose_connection(store, why);
+        return;
+    }
+    if (store->connect_event)
+        event_free(store->connect_event);
+    short events = polled == PGRES_POLLING_READING ? EV_READ : EV_WRITE;
+    store->connect_event =
+        event_new(store->base, PQsocket(store->conn), events, on_connect_io, store);
+    ASSERT(store->connect_event != NULL);
+    event_add(store->connect_event, NULL);
+}
+
+static void on_connect_io(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct store *store = arg;
+    poll_connect(store, PQconnectPoll(store->conn));
+}
+
+static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    lose_connection(arg, "connect timed out");
+}
+
+int store_connect(struct store *store)
+{
+    ASSERT(store->state == STORE_DISCONNECTED && store->conn == NULL);
+    /* Ours come first: whatever the operator's conninfo says overrides them. */
+    const char *keys[] = {"application_name", "options", "dbname", NULL};
+    const char *values[] = {"credits-worker", STORE_SESSION_OPTIONS, store->conninfo, NULL};
+    store->conn = PQconnectStartParams(keys, values, 1);
+    if (!store->conn)
+        return -1;
+    if (PQstatus(store->conn) == CONNECTION_BAD) {
+        set_errstr(store, "cannot connect to PostgreSQL", PQerrorMessage(store->conn));
+        PQfinish(store->conn);
+        store->conn = NULL;
+        return -1;
+    }
+    store->state = STORE_CONNECTING;
+    struct timeval timeout = {STORE_CONNECT_TIMEOUT_MS / 1000, 0};
+    evtimer_add(store->connect_timer, &timeout);
+    poll_connect(store, PGRES_POLLING_WRITING);
+    return 0;
+}
+
+struct store *store_new(struct event_base *base, const char *conninfo, store_event_cb *on_ready,
+                        store_event_cb *on_lost, void *arg)
+{
+    ASSERT(base && conninfo && on_ready && on_lost);
+    struct store *store = calloc(1, sizeof *store);
+    ASSERT(store != NULL);
+    store->base = base;
+    store->conninfo = strdup(conninfo);
+    ASSERT(store->conninfo != NULL);
+    store->on_ready = on_ready;
+    store->on_lost = on_lost;
+    store->arg = arg;
+    store->connect_timer = evtimer_new(base, on_connect_timeout, store);
+    ASSERT(store->connect_timer != NULL);
+    return store;
+}
+
+void store_disconnect(struct store *store)
+{
+    lose_connection(store, "closed by the worker");
+}
+
+void store_free(struct store *store)
+{
+    if (!store)
+        return;
+    store->on_lost = NULL;
+    lose_connection(store, "closed by the worker");
+    event_free(store->connect_timer);
+    for (int i = 0; i < STORE_PARAMS_MAX; i++)
+        free(store->params[i].data);
+    free(store->conninfo);
+    free(store);
+}
+
+bool store_is_connected(const struct store *store)
+{
+    return store->state >= STORE_IDLE;
+}
+
+bool store_is_idle(const struct store *store)
+{
+    return store->state == STORE_IDLE;
+}
+
+const char *store_errstr(const struct store *store)
+{
+    return store->errstr;
+}
+
+int store_apply(struct store *store, struct batch *batch, store_apply_cb *cb, void *arg)
+{
+    ASSERT(batch && cb && batch->job_count > 0);
+    if (store->state != STORE_IDLE)
+        return -1;
+    ASSERT(store->batch == NULL);
+    store->batch = batch;
+    store->cb = cb;
+    store->cb_arg = arg;
+    store->errstr[0] = '\0';
+    /* On a send failure the connection is dropped and the callback runs
+     * (with STORE_LOST) before this returns. */
+    send_load(store);
+    return 0;
+}

@@ -1,0 +1,77 @@
+/*
+ * store.h -- the PostgreSQL ledger store: one non-blocking libpq connection
+ * in pipeline mode on the event loop, running one batch transaction at a
+ * time.
+ *
+ * Owns every SQL statement the worker runs and the connection. A batch's
+ * transaction takes two round trips: (1) BEGIN, lock the users' accounts in
+ * user order, read now(), stored decisions, lots, catalog rows, used
+ * payment references and reserved lot IDs; then the batch is decided in
+ * memory (core/batch.h); (2) write jobs, lots, entries and accounts set-wise
+ * from arrays, and COMMIT.
+ *
+ * Never reconnects by itself: it reports a lost connection and the caller
+ * calls store_connect() again when it sees fit.
+ */
+#ifndef CREDITS_WORKER_DAEMON_STORE_H
+#define CREDITS_WORKER_DAEMON_STORE_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+
+#include "core/batch.h"
+
+#define STORE_CONNECT_TIMEOUT_MS 10000
+/* No statement of the worker waits forever (on a lock an operator holds,
+ * say): a timed-out batch is rolled back and retried. */
+#define STORE_SESSION_OPTIONS "-c statement_timeout=30s"
+#define STORE_ERRSTR_BYTES 512
+
+enum store_status {
+    STORE_OK = 0, /* committed */
+    STORE_RETRY,  /* a transient conflict (serialization, deadlock, a racing
+                   * worker's unique key): rolled back, run the batch again */
+    STORE_FAILED, /* the statements failed for good: rolled back; the detail
+                   * is in store_errstr() */
+    STORE_LOST,   /* the connection was lost: nothing is known of the outcome
+                   * (it may have committed); redelivery and the job-ID dedupe
+                   * settle it */
+};
+
+struct store;
+
+typedef void store_event_cb(void *arg);
+/* Called exactly once per store_apply() that returned 0. */
+typedef void store_apply_cb(void *arg, enum store_status status);
+
+/* A store for `conninfo` (copied). on_ready: a connect succeeded; on_lost: a
+ * connect failed or the connection was lost. */
+struct store *store_new(struct event_base *base, const char *conninfo, store_event_cb *on_ready,
+                        store_event_cb *on_lost, void *arg);
+
+/* Closes at once and frees; an apply in flight gets STORE_LOST first. */
+void store_free(struct store *store);
+
+int store_connect(struct store *store) __attribute__((warn_unused_result));
+
+/* Closes the connection; an apply in flight gets STORE_LOST; on_lost follows. */
+void store_disconnect(struct store *store);
+
+/* Connected, with the statements prepared (an apply may be in flight). */
+bool store_is_connected(const struct store *store);
+
+/* Connected and with no apply in flight: store_apply() may be called. */
+bool store_is_idle(const struct store *store);
+
+/* What went wrong last, for people ("" if nothing). */
+const char *store_errstr(const struct store *store);
+
+/*
+ * Runs the transaction of `batch` (borrowed until the callback): loads its
+ * state, calls batch_decide(), writes and commits. When the callback gets
+ * STORE_OK every job of the batch is decided and committed.
+ */
+int store_apply(struct store *store, struct batch *batch, store_apply_cb *cb, void *arg)
+    __attribute__((warn_unused_result));
+
+#endif

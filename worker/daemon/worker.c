@@ -1,0 +1,1030 @@
+/*
+ * worker.c -- the event loop of credits-worker (worker.h).
+ *
+ * One read brings a set of entries, held in a slot until acknowledged. Each
+ * entry becomes a message: a valid job for the store, or an unstored
+ * rejection decided here. Jobs are applied in batches of at most
+ * CREDITS_BATCH_MAX, each one transaction; then every message's result is
+ * published, and only then are the entries acknowledged. A failure anywhere
+ * leaves the entries pending in Redis: they are read again, and the job-ID
+ * dedupe makes the second delivery a replay.
+ *
+ * Two slots make a pipeline: while one slot's batch commits in PostgreSQL,
+ * the other is read, published or acknowledged in Redis. Slots are applied
+ * and published in the order they were read (FIFO), so a job's decision
+ * never depends on how the work overlapped.
+ */
+#include "worker/daemon/worker.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/assert.h"
+#include "core/batch.h"
+#include "core/codec.h"
+#include "queue/queue.h"
+#include "worker/daemon/http.h"
+#include "worker/common/log.h"
+#include "worker/daemon/metrics.h"
+#include "worker/daemon/store.h"
+
+#define DEAD_REASON_BYTES_MAX 400
+#define WORKER_SLOTS 2
+#define WORKER_STATS_INTERVAL_MS 1000 /* pending gauges refreshed, job streams trimmed */
+#define WORKER_STALL_MS 60000         /* held work with no progress this long: not live */
+
+enum held_stage {
+    HELD_NONE,    /* empty: may be read into */
+    HELD_APPLY,   /* jobs from apply_from on are still to be decided */
+    HELD_PUBLISH, /* every message decided: publish */
+    HELD_ACK,     /* published: acknowledge */
+};
+
+/* One entry read, and what to publish for it. */
+struct message {
+    struct queue_entry *entry;
+    bool is_job; /* a valid job: jobs[job_index] */
+    size_t job_index;
+    bool decided;
+    bool has_id;
+    char id[JOB_ID_BYTES_MAX + 1];
+    bool reply;
+    msgpack_sbuffer result; /* empty: no result (a job the database refused) */
+    /* What was decided, for the metrics. */
+    bool has_type;
+    enum job_type type;
+    enum job_error error; /* JOB_OK also for a job dead-lettered on a database error */
+    bool replayed;
+    bool too_many_deliveries; /* dead-lettered undecided: CREDITS_MAX_DELIVERIES */
+    enum queue_result_key key_mode;
+    char dead_reason[DEAD_REASON_BYTES_MAX + 1]; /* "" when not dead-lettered */
+};
+
+struct worker;
+
+/* The entries of one read, until acknowledged. The arrays are allocated
+ * once, for the most one read can bring, and reused. */
+struct held {
+    struct worker *worker;
+    enum held_stage stage;
+    bool busy;                   /* an apply, publish or ack of this slot is in flight */
+    uint64_t seq;                /* read order: lower is older */
+    struct queue_entry *entries; /* from the queue; owned while held */
+    size_t count;
+    size_t capacity;
+    struct message *messages;
+    struct batch_job *jobs;
+    size_t job_count;
+    size_t *job_message; /* job index -> message index */
+    size_t apply_from;   /* first job not yet committed */
+    bool isolating;      /* a batch failed for good: apply one job at a time */
+    int attempts;        /* transient failures of the batch in flight */
+    struct batch batch;
+    bool batch_live;
+};
+
+struct worker {
+    const struct config *config;
+    struct event_base *base;
+    struct queue *queue;
+    struct store *store;
+    struct held slots[WORKER_SLOTS];
+    uint64_t next_seq;
+    struct held *read_slot; /* the slot a read in flight fills; NULL when none */
+    bool prefetch_dry;      /* a non-blocking read found nothing: wait for progress */
+    bool needs_pending;     /* read this consumer's pending entries before new ones */
+    char pending_after[QUEUE_STREAM_COUNT][QUEUE_ENTRY_ID_BYTES_MAX + 1];
+    bool stopping;
+    bool torn_down;
+    bool reset_redis; /* a read failed on a live connection: reconnect */
+    int64_t queue_backoff_ms;
+    int64_t store_backoff_ms;
+    struct event *step_event;
+    struct event *retry_timer;
+    struct event *queue_timer;
+    struct event *store_timer;
+    struct event *shutdown_timer;
+    struct event *signal_events[2];
+    struct event *stats_timer;
+    struct event *claim_timer;
+    struct metrics metrics;
+    struct http *http;
+    int64_t last_progress_ms;
+    bool was_ready[2]; /* a peer was ready before: its next ready is a reconnect */
+};
+
+static void schedule_step(struct worker *w)
+{
+    if (!w->torn_down)
+        event_active(w->step_event, EV_TIMEOUT, 0);
+}
+
+/* Reads this consumer's pending entries from the start before new ones. */
+static void read_own_pending_again(struct worker *w)
+{
+    w->needs_pending = true;
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
+        strcpy(w->pending_after[s], "0");
+}
+
+static int64_t wall_clock_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Exponential backoff with jitter: a random delay in [delay/2, delay]. */
+static struct timeval jittered(int64_t delay_ms)
+{
+    int64_t ms = delay_ms / 2 + (int64_t)(rand() % (int)(delay_ms / 2 + 1));
+    return (struct timeval){(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+}
+
+static int64_t next_backoff(int64_t current_ms)
+{
+    int64_t next = current_ms * 2;
+    return next > WORKER_BACKOFF_MAX_MS ? WORKER_BACKOFF_MAX_MS : next;
+}
+
+/* ---------------------------------------------------------------------------
+ * Held entries
+ * ------------------------------------------------------------------------- */
+
+static void held_init(struct held *h, struct worker *w, size_t capacity)
+{
+    memset(h, 0, sizeof *h);
+    h->worker = w;
+    h->capacity = capacity;
+    h->messages = calloc(capacity, sizeof *h->messages);
+    h->jobs = calloc(capacity, sizeof *h->jobs);
+    h->job_message = calloc(capacity, sizeof *h->job_message);
+    ASSERT(h->messages && h->jobs && h->job_message);
+    for (size_t i = 0; i < capacity; i++)
+        msgpack_sbuffer_init(&h->messages[i].result);
+}
+
+/* Empties the slot (the entries stay pending in Redis unless acknowledged). */
+static void held_clear(struct held *h)
+{
+    ASSERT(!h->busy);
+    if (h->batch_live)
+        batch_free(&h->batch);
+    h->batch_live = false;
+    for (size_t i = 0; i < h->count; i++) {
+        struct message *m = &h->messages[i];
+        msgpack_sbuffer result = m->result;
+        result.size = 0; /* keep the buffer for the next read */
+        memset(m, 0, sizeof *m);
+        m->result = result;
+    }
+    queue_entries_free(h->entries, h->count);
+    h->worker->metrics.inflight_jobs -= (int64_t)h->count;
+    h->entries = NULL;
+    h->count = 0;
+    h->job_count = 0;
+    h->apply_from = 0;
+    h->isolating = false;
+    h->attempts = 0;
+    h->stage = HELD_NONE;
+}
+
+static void held_free(struct held *h)
+{
+    h->busy = false;
+    held_clear(h);
+    for (size_t i = 0; i < h->capacity; i++)
+        msgpack_sbuffer_destroy(&h->messages[i].result);
+    free(h->messages);
+    free(h->jobs);
+    free(h->job_message);
+}
+
+/* Stream entry IDs come from one Redis clock: their order across the three
+ * streams is the order in which producers added the entries. */
+static int compare_entries(const void *pa, const void *pb)
+{
+    const struct queue_entry *a = pa, *b = pb;
+    if (a->id_ms != b->id_ms)
+        return a->id_ms < b->id_ms ? -1 : 1;
+    if (a->id_seq != b->id_seq)
+        return a->id_seq < b->id_seq ? -1 : 1;
+    return (int)a->stream - (int)b->stream;
+}
+
+static void set_message_result(struct message *m, const void *bytes, size_t len)
+{
+    m->result.size = 0;
+    int rc = msgpack_sbuffer_write(&m->result, bytes, len);
+    ASSERT(rc == 0);
+    m->decided = true;
+}
+
+/* An unstored rejection, decided without the database. */
+static void reject_message(struct message *m, struct result *r)
+{
+    ASSERT(r->error != JOB_OK && !job_error_is_stored(r->error));
+    r->done_at_ms = wall_clock_ms();
+    m->has_id = r->has_id;
+    if (r->has_id)
+        strcpy(m->id, r->id);
+    m->key_mode = r->has_id ? QUEUE_KEY_SET_NX : QUEUE_KEY_NONE;
+    m->reply = m->reply && r->has_id;
+    m->has_type = r->has_type;
+    m->type = r->type;
+    m->error = r->error;
+    snprintf(m->dead_reason, sizeof m->dead_reason, "%s", job_error_name(r->error));
+    m->result.size = 0;
+    int rc = codec_encode_result(r, &m->result);
+    ASSERT(rc == 0);
+    m->decided = true;
+    char id[160], message[RESULT_MESSAGE_BYTES_MAX + 8];
+    log_event(LOG_INFO, "job_rejected", "entry=%s id=%s error=%s message=%s", m->entry->id,
+              r->has_id ? log_quote(r->id, id, sizeof id) : "-", job_error_name(r->error),
+              log_quote(r->message, message, sizeof message));
+}
+
+/* An entry delivered again and again without a decision (it crashed a
+ * worker each time, say) is set aside so that it cannot stop the stream. */
+static bool set_aside(const struct worker *w, struct message *m)
+{
+    const struct queue_entry *entry = m->entry;
+    if (entry->deliveries <= w->config->max_deliveries)
+        return false;
+    snprintf(m->dead_reason, sizeof m->dead_reason,
+             "delivered %lld times without a decision (CREDITS_MAX_DELIVERIES=%lld)",
+             (long long)entry->deliveries, (long long)w->config->max_deliveries);
+    m->too_many_deliveries = true;
+    m->key_mode = QUEUE_KEY_NONE;
+    m->reply = false;
+    m->decided = true;
+    log_event(LOG_ERROR, "entry_dead_lettered", "entry=%s stream=%s deliveries=%lld", entry->id,
+              job_type_name(entry->stream), (long long)entry->deliveries);
+    return true;
+}
+
+static void classify_entry(struct held *h, size_t index)
+{
+    struct message *m = &h->messages[index];
+    const struct queue_entry *entry = m->entry;
+    struct result reject = {0};
+    struct job job;
+    if (set_aside(h->worker, m))
+        return;
+    if (!entry->has_job) {
+        reject.error = JOB_ERR_INVALID_JOB;
+        snprintf(reject.message, sizeof reject.message,
+                 "the stream entry has no 'job' field (or was deleted before it was decided)");
+        reject_message(m, &reject);
+        return;
+    }
+    enum job_error error = codec_decode_job(entry->job, entry->job_len, &job, &reject);
+    if (error != JOB_OK) {
+        m->reply = job.reply;
+        reject_message(m, &reject);
+        return;
+    }
+    m->reply = job.reply;
+    if (job.type != entry->stream) {
+        result_init_for_job(&reject, &job);
+        reject.error = JOB_ERR_WRONG_STREAM;
+        snprintf(reject.message, sizeof reject.message, "a %s job does not belong on the %s stream",
+                 job_type_name(job.type), job_type_name(entry->stream));
+        reject_message(m, &reject);
+        return;
+    }
+    m->is_job = true;
+    m->has_id = true;
+    strcpy(m->id, job.id);
+    m->job_index = h->job_count;
+    h->job_message[h->job_count] = index;
+    h->jobs[h->job_count++].job = job;
+}
+
+/* Takes ownership of entries[0..count). */
+static void hold(struct worker *w, struct held *h, struct queue_entry *entries, size_t count)
+{
+    ASSERT(h->stage == HELD_NONE && count > 0 && count <= h->capacity);
+    qsort(entries, count, sizeof *entries, compare_entries);
+    h->entries = entries;
+    h->count = count;
+    h->seq = w->next_seq++;
+    w->metrics.inflight_jobs += (int64_t)count;
+    for (size_t i = 0; i < count; i++) {
+        h->messages[i].entry = &entries[i];
+        classify_entry(h, i);
+    }
+    h->stage = h->job_count > 0 ? HELD_APPLY : HELD_PUBLISH;
+}
+
+/* A slot moved on: a dry prefetch may find something now. */
+static void progressed(struct worker *w)
+{
+    w->last_progress_ms = wall_clock_ms();
+    w->prefetch_dry = false;
+    schedule_step(w);
+}
+
+/* ---------------------------------------------------------------------------
+ * Reading
+ * ------------------------------------------------------------------------- */
+
+static void on_read(void *arg, int status, struct queue_entry *entries, size_t count)
+{
+    struct worker *w = arg;
+    struct held *h = w->read_slot;
+    ASSERT(h != NULL);
+    w->read_slot = NULL;
+    if (status != 0 || w->torn_down) {
+        queue_entries_free(entries, count);
+        if (status != 0 && !w->torn_down && queue_is_ready(w->queue)) {
+            /* Redis answered the read with an error (NOGROUP: a stream was
+             * deleted, say): reading again at once would spin. Reconnect,
+             * with backoff; the connection's set-up creates the group anew. */
+            char why[300];
+            log_event(LOG_WARN, "read_failed", "error=%s",
+                      log_quote(queue_errstr(w->queue), why, sizeof why));
+            w->reset_redis = true;
+        }
+        schedule_step(w);
+        return;
+    }
+    bool own_pending = w->needs_pending;
+    if (own_pending) {
+        if (count == 0)
+            w->needs_pending = false; /* this consumer's backlog is done */
+        for (size_t i = 0; i < count; i++)
+            strcpy(w->pending_after[entries[i].stream], entries[i].id);
+    }
+    if (count > 0) {
+        log_event(LOG_DEBUG, "read", "entries=%zu pending=%d", count, w->needs_pending);
+        w->prefetch_dry = false;
+        hold(w, h, entries, count);
+    } else {
+        queue_entries_free(entries, count);
+        /* Only a read of new entries says that none are waiting. */
+        if (!own_pending)
+            w->prefetch_dry = true;
+    }
+    schedule_step(w);
+}
+
+static bool slot_is_empty(const struct held *h)
+{
+    return h->stage == HELD_NONE;
+}
+
+/* Reads into an empty slot. A read blocks only when nothing else is held:
+ * a blocked read holds up every other command on the Redis connection. */
+static void start_read(struct worker *w, struct held *h, bool others_held)
+{
+    ASSERT(w->read_slot == NULL && slot_is_empty(h));
+    const char *after[QUEUE_STREAM_COUNT];
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
+        after[s] = w->pending_after[s];
+    size_t count = (size_t)w->config->batch_jobs_max;
+    enum queue_read_mode mode = w->needs_pending ? QUEUE_READ_OWN_PENDING
+                                : others_held    ? QUEUE_READ_NEW
+                                                 : QUEUE_READ_NEW_BLOCKING;
+    if (queue_read(w->queue, count, mode, after, on_read, w) == 0) {
+        w->read_slot = h;
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Applying
+ * ------------------------------------------------------------------------- */
+
+static void take_decisions(struct held *h)
+{
+    struct batch *batch = &h->batch;
+    for (size_t i = 0; i < batch->job_count; i++) {
+        const struct batch_job *bj = &batch->jobs[i];
+        struct message *m = &h->messages[h->job_message[h->apply_from + i]];
+        ASSERT(bj->outcome != BATCH_UNDECIDED && !m->decided);
+        bool conflict = bj->outcome == BATCH_CONFLICT;
+        set_message_result(m, bj->encoded.data, bj->encoded.size);
+        m->has_type = true;
+        m->type = bj->job.type;
+        m->error = bj->result.error;
+        m->replayed = bj->result.replayed;
+        /* id_conflict: the result key keeps the original job's result. */
+        m->key_mode = conflict ? QUEUE_KEY_NONE : QUEUE_KEY_SET;
+        m->reply = m->reply && !conflict;
+        if (conflict)
+            snprintf(m->dead_reason, sizeof m->dead_reason, "id_conflict");
+        if (bj->result.error != JOB_OK || bj->result.replayed) {
+            char id[160];
+            log_event(LOG_DEBUG, "job_decided", "id=%s error=%s replayed=%d",
+                      log_quote(bj->job.id, id, sizeof id),
+                      bj->result.error == JOB_OK ? "-" : job_error_name(bj->result.error),
+                      bj->result.replayed);
+        }
+    }
+}
+
+static void batch_done(struct held *h)
+{
+    size_t n = h->batch.job_count;
+    batch_free(&h->batch);
+    h->batch_live = false;
+    h->apply_from += n;
+    h->attempts = 0;
+    if (h->apply_from == h->job_count)
+        h->stage = HELD_PUBLISH;
+}
+
+/* A job the database refuses even alone: dead-letter it with the error. */
+static void dead_letter_job(struct worker *w, struct held *h)
+{
+    struct message *m = &h->messages[h->job_message[h->apply_from]];
+    snprintf(m->dead_reason, sizeof m->dead_reason, "database error: %s", store_errstr(w->store));
+    m->key_mode = QUEUE_KEY_NONE;
+    m->reply = false;
+    m->decided = true;
+    char id[160], reason[DEAD_REASON_BYTES_MAX + 8];
+    log_event(LOG_ERROR, "job_dead_lettered", "id=%s reason=%s", log_quote(m->id, id, sizeof id),
+              log_quote(m->dead_reason, reason, sizeof reason));
+    batch_done(h);
+}
+
+static void on_failed(struct worker *w, struct held *h)
+{
+    char why[STORE_ERRSTR_BYTES + 8];
+    log_event(LOG_ERROR, "batch_failed", "jobs=%zu error=%s", h->batch.job_count,
+              log_quote(store_errstr(w->store), why, sizeof why));
+    if (h->batch.job_count > 1) {
+        /* Find the job that fails: the others must not wait behind it. */
+        batch_free(&h->batch);
+        h->batch_live = false;
+        h->isolating = true;
+        h->attempts = 0;
+        return;
+    }
+    dead_letter_job(w, h);
+}
+
+/* The store lost its connection: the outcome of the batch in flight is
+ * unknown, and nothing not yet committed may go on. Redis delivers those
+ * entries again; the job-ID dedupe turns whatever did commit into replays. */
+static void drop_uncommitted(struct worker *w)
+{
+    for (int i = 0; i < WORKER_SLOTS; i++) {
+        struct held *h = &w->slots[i];
+        if (h->stage == HELD_APPLY && !h->busy)
+            held_clear(h);
+    }
+    read_own_pending_again(w);
+}
+
+static void on_applied(void *arg, enum store_status status)
+{
+    struct held *h = arg;
+    struct worker *w = h->worker;
+    ASSERT(h->busy && h->batch_live);
+    h->busy = false;
+    if (w->torn_down)
+        return;
+    if (status != STORE_OK)
+        w->metrics.db_errors[status == STORE_RETRY    ? METRICS_DB_RETRY
+                             : status == STORE_FAILED ? METRICS_DB_FAILED
+                                                      : METRICS_DB_LOST]++;
+    if (status == STORE_OK) {
+        log_event(LOG_DEBUG, "batch_committed", "jobs=%zu", h->batch.job_count);
+        metrics_observe_batch(&w->metrics, h->batch.job_count);
+        take_decisions(h);
+        batch_done(h);
+    } else if (status == STORE_RETRY && h->attempts < WORKER_RETRIES_MAX) {
+        h->attempts++;
+        char why[STORE_ERRSTR_BYTES + 8];
+        log_event(LOG_WARN, "batch_retry", "jobs=%zu attempt=%d error=%s", h->batch.job_count,
+                  h->attempts, log_quote(store_errstr(w->store), why, sizeof why));
+        batch_free(&h->batch);
+        h->batch_live = false;
+        struct timeval delay = jittered(WORKER_BACKOFF_MIN_MS << h->attempts);
+        evtimer_add(w->retry_timer, &delay);
+        return;
+    } else if (status == STORE_LOST) {
+        log_event(LOG_WARN, "batch_outcome_unknown", "jobs=%zu", h->batch.job_count);
+        drop_uncommitted(w);
+    } else {
+        on_failed(w, h);
+    }
+    progressed(w);
+}
+
+static void start_apply(struct worker *w, struct held *h)
+{
+    ASSERT(!h->batch_live && !h->busy && h->apply_from < h->job_count);
+    size_t left = h->job_count - h->apply_from;
+    size_t max = h->isolating ? 1 : (size_t)w->config->batch_jobs_max;
+    batch_init(&h->batch, h->jobs + h->apply_from, left < max ? left : max);
+    h->batch_live = true;
+    h->busy = true;
+    if (store_apply(w->store, &h->batch, on_applied, h) != 0) {
+        h->busy = false;
+        batch_free(&h->batch);
+        h->batch_live = false;
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Publishing and acknowledging
+ * ------------------------------------------------------------------------- */
+
+static void on_acked(void *arg, int status)
+{
+    struct held *h = arg;
+    struct worker *w = h->worker;
+    ASSERT(h->busy && h->stage == HELD_ACK);
+    h->busy = false;
+    if (w->torn_down)
+        return;
+    if (status == 0)
+        held_clear(h);
+    else
+        log_event(LOG_WARN, "ack_failed", "error=%s", queue_errstr(w->queue));
+    progressed(w);
+}
+
+static void start_ack(struct worker *w, struct held *h)
+{
+    const struct queue_entry **entries = calloc(h->count, sizeof *entries);
+    ASSERT(entries != NULL);
+    for (size_t i = 0; i < h->count; i++)
+        entries[i] = &h->entries[i];
+    h->busy = queue_ack(w->queue, entries, h->count, on_acked, h) == 0;
+    free(entries);
+}
+
+/* The slot's results are out: count its decisions and their latency. */
+static void count_published(struct worker *w, const struct held *h)
+{
+    int64_t now_ms = wall_clock_ms();
+    for (size_t i = 0; i < h->count; i++) {
+        const struct message *m = &h->messages[i];
+        if (m->result.size > 0) {
+            metrics_count_job(&w->metrics, m->has_type, m->type, m->error, m->replayed);
+            metrics_observe_latency(&w->metrics,
+                                    (double)(now_ms - (int64_t)m->entry->id_ms) / 1000.0);
+        }
+        if (m->dead_reason[0])
+            metrics_count_dead_letter(
+                &w->metrics, m->too_many_deliveries ? METRICS_DEAD_MAX_DELIVERIES : (int)m->error);
+    }
+}
+
+static void on_published(void *arg, int status)
+{
+    struct held *h = arg;
+    struct worker *w = h->worker;
+    ASSERT(h->busy && h->stage == HELD_PUBLISH);
+    h->busy = false;
+    if (w->torn_down)
+        return;
+    if (status == 0) {
+        count_published(w, h);
+        h->stage = HELD_ACK;
+        progressed(w);
+        return;
+    }
+    /* Not acknowledged: publish again once Redis answers. */
+    log_event(LOG_WARN, "publish_failed", "error=%s", queue_errstr(w->queue));
+    struct timeval delay = jittered(WORKER_BACKOFF_MIN_MS * 8);
+    evtimer_add(w->retry_timer, &delay);
+}
+
+static void start_publish(struct worker *w, struct held *h)
+{
+    struct queue_publish *items = calloc(h->count, sizeof *items);
+    ASSERT(items != NULL);
+    for (size_t i = 0; i < h->count; i++) {
+        const struct message *m = &h->messages[i];
+        ASSERT(m->decided);
+        bool has_result = m->result.size > 0;
+        items[i] = (struct queue_publish){
+            .entry = m->entry,
+            .result = has_result ? m->result.data : NULL,
+            .result_len = m->result.size,
+            .job_id = m->has_id ? m->id : NULL,
+            .key_mode = has_result ? m->key_mode : QUEUE_KEY_NONE,
+            .reply = m->reply && has_result,
+            .dead_reason = m->dead_reason[0] ? m->dead_reason : NULL,
+        };
+    }
+    h->busy = queue_publish(w->queue, items, h->count, on_published, h) == 0;
+    free(items);
+}
+
+/* ---------------------------------------------------------------------------
+ * The step: what to do next
+ * ------------------------------------------------------------------------- */
+
+/* Slots in read order, oldest first. */
+static void slots_in_order(struct worker *w, struct held *order[WORKER_SLOTS])
+{
+    for (int i = 0; i < WORKER_SLOTS; i++)
+        order[i] = &w->slots[i];
+    if (order[1]->stage != HELD_NONE &&
+        (order[0]->stage == HELD_NONE || order[1]->seq < order[0]->seq)) {
+        struct held *t = order[0];
+        order[0] = order[1];
+        order[1] = t;
+    }
+}
+
+/* Starts what the held slots can do now. Applies go in read order, one at a
+ * time (one database connection): a slot applies once every older slot is
+ * applied. Publishes go in read order too: a slot publishes once every older
+ * slot is published. Acks need no order. The apply is started first: the
+ * database is the bottleneck, and it should not wait while a publish is
+ * being formatted. */
+static void advance_slots(struct worker *w, struct held *order[WORKER_SLOTS])
+{
+    if (store_is_idle(w->store)) {
+        for (int i = 0; i < WORKER_SLOTS; i++) {
+            struct held *h = order[i];
+            if (h->stage != HELD_APPLY)
+                continue;
+            if (!h->busy)
+                start_apply(w, h);
+            break;
+        }
+    }
+    if (!queue_is_ready(w->queue))
+        return;
+    bool older_unpublished = false;
+    for (int i = 0; i < WORKER_SLOTS; i++) {
+        struct held *h = order[i];
+        if (!h->busy && h->stage == HELD_PUBLISH && !older_unpublished)
+            start_publish(w, h);
+        else if (!h->busy && h->stage == HELD_ACK)
+            start_ack(w, h);
+        older_unpublished = older_unpublished || h->stage == HELD_APPLY || h->stage == HELD_PUBLISH;
+    }
+}
+
+static void step(struct worker *w)
+{
+    if (w->torn_down)
+        return;
+    if (w->reset_redis) {
+        /* Not from inside the read's callback: hiredis is still in it. */
+        w->reset_redis = false;
+        queue_disconnect(w->queue);
+    }
+    struct held *order[WORKER_SLOTS];
+    slots_in_order(w, order);
+    if (!evtimer_pending(w->retry_timer, NULL))
+        advance_slots(w, order);
+
+    bool any_held = !slot_is_empty(order[0]) || !slot_is_empty(order[1]);
+    if (w->stopping) {
+        if (!any_held && w->read_slot == NULL) {
+            log_event(LOG_INFO, "stopped", "clean=1");
+            event_base_loopbreak(w->base);
+        }
+        return;
+    }
+    /* Reads go on while a batch is being applied: that is the pipeline. */
+    bool ready = queue_is_ready(w->queue) && store_is_connected(w->store);
+    struct held *empty = slot_is_empty(order[1]) ? order[1] : NULL;
+    if (slot_is_empty(order[0]))
+        empty = order[0];
+    /* Own pending entries are read only with nothing held: they may include
+     * entries held right now, not yet acknowledged. */
+    bool wait_drain = w->needs_pending && any_held;
+    if (ready && w->read_slot == NULL && empty && !wait_drain && !(any_held && w->prefetch_dry))
+        start_read(w, empty, any_held);
+}
+
+static void on_step(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    step(arg);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    step(arg);
+}
+
+/* ---------------------------------------------------------------------------
+ * Connections
+ * ------------------------------------------------------------------------- */
+
+static void on_queue_ready(void *arg)
+{
+    struct worker *w = arg;
+    log_event(LOG_INFO, "redis_ready", "consumer=%s", w->config->consumer);
+    w->metrics.reconnects[METRICS_REDIS] += w->was_ready[METRICS_REDIS];
+    w->was_ready[METRICS_REDIS] = true;
+    w->metrics.up[METRICS_REDIS] = true;
+    w->queue_backoff_ms = WORKER_BACKOFF_MIN_MS;
+    /* Whatever this consumer was given before is read again first. */
+    read_own_pending_again(w);
+    schedule_step(w);
+}
+
+static void on_queue_lost(void *arg)
+{
+    struct worker *w = arg;
+    w->metrics.up[METRICS_REDIS] = false;
+    char why[300];
+    log_event(LOG_WARN, "redis_lost", "error=%s retry_ms=%lld",
+              log_quote(queue_errstr(w->queue), why, sizeof why), (long long)w->queue_backoff_ms);
+    struct timeval delay = jittered(w->queue_backoff_ms);
+    w->queue_backoff_ms = next_backoff(w->queue_backoff_ms);
+    if (!w->torn_down)
+        evtimer_add(w->queue_timer, &delay);
+}
+
+static void on_queue_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    if (queue_connect(w->queue) != 0)
+        on_queue_lost(w);
+}
+
+static void on_store_ready(void *arg)
+{
+    struct worker *w = arg;
+    log_event(LOG_INFO, "postgres_ready", "application_name=credits-worker");
+    w->metrics.reconnects[METRICS_POSTGRES] += w->was_ready[METRICS_POSTGRES];
+    w->was_ready[METRICS_POSTGRES] = true;
+    w->metrics.up[METRICS_POSTGRES] = true;
+    w->store_backoff_ms = WORKER_BACKOFF_MIN_MS;
+    schedule_step(w);
+}
+
+static void on_store_lost(void *arg)
+{
+    struct worker *w = arg;
+    w->metrics.up[METRICS_POSTGRES] = false;
+    char why[STORE_ERRSTR_BYTES + 8];
+    log_event(LOG_WARN, "postgres_lost", "error=%s retry_ms=%lld",
+              log_quote(store_errstr(w->store), why, sizeof why), (long long)w->store_backoff_ms);
+    struct timeval delay = jittered(w->store_backoff_ms);
+    w->store_backoff_ms = next_backoff(w->store_backoff_ms);
+    if (!w->torn_down)
+        evtimer_add(w->store_timer, &delay);
+}
+
+static void on_store_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    if (store_connect(w->store) != 0)
+        on_store_lost(w);
+}
+
+/* ---------------------------------------------------------------------------
+ * Stopping
+ * ------------------------------------------------------------------------- */
+
+static size_t held_entries(const struct worker *w)
+{
+    size_t n = 0;
+    for (int i = 0; i < WORKER_SLOTS; i++)
+        n += w->slots[i].count;
+    return n;
+}
+
+static void on_signal(evutil_socket_t signum, short what, void *arg)
+{
+    (void)what;
+    struct worker *w = arg;
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    log_event(LOG_INFO, "stopping", "signal=%d held=%zu", (int)signum, held_entries(w));
+    int64_t ms = w->config->shutdown_timeout_ms;
+    struct timeval timeout = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(w->shutdown_timer, &timeout);
+    schedule_step(w);
+}
+
+static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    log_event(LOG_WARN, "stopped_unfinished",
+              "held=%zu note=\"left pending in Redis for the next worker\"", held_entries(w));
+    event_base_loopbreak(w->base);
+}
+
+/* ---------------------------------------------------------------------------
+ * Health and the pending gauges
+ * ------------------------------------------------------------------------- */
+
+/* Ready: both connections up and not stopping. Keeps the gauge current. */
+static bool ready_now(struct worker *w)
+{
+    w->metrics.ready = queue_is_ready(w->queue) && store_is_connected(w->store) && !w->stopping;
+    return w->metrics.ready;
+}
+
+static bool is_ready(void *arg, char *why, size_t why_len)
+{
+    struct worker *w = arg;
+    if (ready_now(w))
+        return true;
+    snprintf(why, why_len, "%s%s%s", queue_is_ready(w->queue) ? "" : "redis not connected; ",
+             store_is_connected(w->store) ? "" : "postgres not connected; ",
+             w->stopping ? "stopping" : "");
+    return false;
+}
+
+/* Live while the loop answers and held work keeps moving: a batch stuck
+ * for WORKER_STALL_MS (a hung statement, say) makes the worker unhealthy,
+ * so that a supervisor restarts it; its entries stay pending in Redis. */
+static bool is_live(void *arg, char *why, size_t why_len)
+{
+    struct worker *w = arg;
+    bool held = w->metrics.inflight_jobs > 0;
+    int64_t idle_ms = wall_clock_ms() - w->last_progress_ms;
+    if (held && idle_ms > WORKER_STALL_MS) {
+        snprintf(why, why_len, "held work has not moved for %lld ms", (long long)idle_ms);
+        return false;
+    }
+    return true;
+}
+
+static void on_trimmed(void *arg, int status)
+{
+    struct worker *w = arg;
+    if (status != 0 && !w->torn_down)
+        log_event(LOG_WARN, "trim_failed", "error=%s", queue_errstr(w->queue));
+}
+
+static void on_pending_summary(void *arg, int status,
+                               const struct queue_pending pending[QUEUE_STREAM_COUNT])
+{
+    struct worker *w = arg;
+    if (status != 0 || w->torn_down)
+        return;
+    /* Job streams keep only what the group has not acknowledged. */
+    if (queue_trim_acknowledged(w->queue, pending, on_trimmed, w) != 0)
+        log_event(LOG_DEBUG, "trim_skipped", "error=redis");
+    int64_t now_ms = wall_clock_ms();
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
+        w->metrics.pending[s] = pending[s].count;
+        w->metrics.oldest_pending_age_s[s] =
+            pending[s].count > 0 && now_ms > (int64_t)pending[s].oldest_ms
+                ? (double)(now_ms - (int64_t)pending[s].oldest_ms) / 1000.0
+                : 0.0;
+    }
+}
+
+static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    ready_now(w);
+    if (queue_is_ready(w->queue) && queue_pending_summary(w->queue, on_pending_summary, w) != 0)
+        log_event(LOG_DEBUG, "stats_skipped", "error=redis");
+}
+
+static void on_claimed(void *arg, int status, int64_t claimed)
+{
+    struct worker *w = arg;
+    if (status != 0 || w->torn_down || claimed == 0)
+        return;
+    log_event(LOG_WARN, "entries_claimed", "count=%lld idle_ms=%lld", (long long)claimed,
+              (long long)w->config->claim_idle_ms);
+    read_own_pending_again(w);
+    schedule_step(w);
+}
+
+/* Takes over the entries of consumers that stopped (crashed, or were
+ * replaced under another name) once they have been idle long enough. */
+static void on_claim_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    if (!w->stopping && queue_is_ready(w->queue) &&
+        queue_claim_idle(w->queue, w->config->claim_idle_ms, on_claimed, w) != 0)
+        log_event(LOG_DEBUG, "claim_skipped", "error=redis");
+}
+
+/* The endpoint is an aid, not the job: when its address cannot be bound
+ * (another worker on this host has the default port, say) the worker runs
+ * without it and says so, rather than stopping credits from being applied. */
+static void start_http(struct worker *w)
+{
+    if (w->config->http_addr[0] == '\0')
+        return;
+    struct http_endpoints endpoints = {&w->metrics, is_live, is_ready, w};
+    char errstr[300], quoted[320];
+    w->http = http_start(w->base, w->config->http_addr, &endpoints, errstr, sizeof errstr);
+    if (w->http)
+        log_event(LOG_INFO, "http_listening", "addr=%s", w->config->http_addr);
+    else
+        log_event(LOG_ERROR, "http_disabled", "error=%s", log_quote(errstr, quoted, sizeof quoted));
+}
+
+/* ---------------------------------------------------------------------------
+ * Set-up and tear-down
+ * ------------------------------------------------------------------------- */
+
+static void queue_config_from(const struct config *config, struct queue_config *qc)
+{
+    memset(qc, 0, sizeof *qc);
+    qc->redis = config->redis;
+    snprintf(qc->prefix, sizeof qc->prefix, "%s", config->prefix);
+    snprintf(qc->group, sizeof qc->group, "%s", config->group);
+    snprintf(qc->consumer, sizeof qc->consumer, "%s", config->consumer);
+    qc->result_ttl_s = config->result_ttl_s;
+    qc->results_maxlen = config->results_maxlen;
+    qc->block_ms = config->block_ms;
+}
+
+static void make_events(struct worker *w)
+{
+    w->step_event = event_new(w->base, -1, 0, on_step, w);
+    w->retry_timer = evtimer_new(w->base, on_retry, w);
+    w->queue_timer = evtimer_new(w->base, on_queue_timer, w);
+    w->store_timer = evtimer_new(w->base, on_store_timer, w);
+    w->shutdown_timer = evtimer_new(w->base, on_shutdown_timeout, w);
+    w->signal_events[0] = evsignal_new(w->base, SIGTERM, on_signal, w);
+    w->signal_events[1] = evsignal_new(w->base, SIGINT, on_signal, w);
+    w->stats_timer = event_new(w->base, -1, EV_PERSIST, on_stats_timer, w);
+    w->claim_timer = event_new(w->base, -1, EV_PERSIST, on_claim_timer, w);
+    ASSERT(w->step_event && w->retry_timer && w->queue_timer && w->store_timer &&
+           w->shutdown_timer && w->signal_events[0] && w->signal_events[1] && w->stats_timer &&
+           w->claim_timer);
+    struct timeval every = {WORKER_STATS_INTERVAL_MS / 1000, 0};
+    event_add(w->stats_timer, &every);
+    /* Claim at half the idle bound: an entry waits at most 1.5x the bound. */
+    int64_t claim_ms = w->config->claim_idle_ms / 2;
+    struct timeval claim_every = {(time_t)(claim_ms / 1000), (suseconds_t)(claim_ms % 1000) * 1000};
+    event_add(w->claim_timer, &claim_every);
+    event_add(w->signal_events[0], NULL);
+    event_add(w->signal_events[1], NULL);
+}
+
+static void free_events(struct worker *w)
+{
+    struct event *events[] = {w->step_event,       w->retry_timer,    w->queue_timer,
+                              w->store_timer,      w->shutdown_timer, w->signal_events[0],
+                              w->signal_events[1], w->stats_timer,    w->claim_timer};
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+        event_free(events[i]);
+}
+
+int worker_run(const struct config *config)
+{
+    struct worker w = {.config = config,
+                       .queue_backoff_ms = WORKER_BACKOFF_MIN_MS,
+                       .store_backoff_ms = WORKER_BACKOFF_MIN_MS};
+    signal(SIGPIPE, SIG_IGN);
+    srand((unsigned)wall_clock_ms());
+    w.base = event_base_new();
+    if (!w.base) {
+        log_event(LOG_ERROR, "start_failed", "error=\"cannot create the event loop\"");
+        return 1;
+    }
+    make_events(&w);
+    /* One read brings up to CREDITS_BATCH_MAX entries from each stream. */
+    for (int i = 0; i < WORKER_SLOTS; i++)
+        held_init(&w.slots[i], &w, (size_t)config->batch_jobs_max * QUEUE_STREAM_COUNT);
+    w.last_progress_ms = wall_clock_ms();
+    start_http(&w);
+    struct queue_config qc;
+    queue_config_from(config, &qc);
+    w.queue = queue_new(w.base, &qc, on_queue_ready, on_queue_lost, &w);
+    w.store = store_new(w.base, config->database_url, on_store_ready, on_store_lost, &w);
+    char url[600];
+    redis_url_redacted(&config->redis, url, sizeof url);
+    log_event(LOG_INFO, "started",
+              "version=%s consumer=%s group=%s prefix=%s redis=%s batch_max=%lld", CREDITS_VERSION,
+              config->consumer, config->group, config->prefix, url,
+              (long long)config->batch_jobs_max);
+    if (queue_connect(w.queue) != 0)
+        on_queue_lost(&w);
+    if (store_connect(w.store) != 0)
+        on_store_lost(&w);
+
+    event_base_dispatch(w.base);
+
+    w.torn_down = true;
+    http_free(w.http);
+    queue_free(w.queue);
+    store_free(w.store);
+    for (int i = 0; i < WORKER_SLOTS; i++)
+        held_free(&w.slots[i]);
+    free_events(&w);
+    event_base_free(w.base);
+    return 0;
+}
