@@ -1071,6 +1071,11 @@ static void test_postgres_immediate_restart_under_load_is_survived_by_reconnecti
     wait_drained_within(w->prefix, DEFAULT_GROUP, DRAIN_MS);
     CHECK(worker_alive(pid), "the worker died (log %s)", worker_last_log());
     const char *log = worker_last_log();
+    /* With nothing left to apply the drain can end before the reconnect's
+     * backoff timer fires (up to 10 s after the last failed attempt). */
+    int64_t deadline = mono_ms() + 15000;
+    while (log_count(log, "postgres_ready") < 4 && mono_ms() < deadline)
+        sleep_ms(100);
     int lost = log_count(log, "postgres_lost"), ready = log_count(log, "postgres_ready");
     int unknown = log_count(log, "batch_outcome_unknown");
     print_message("f2: worker log: postgres_lost %d, postgres_ready %d, batch_outcome_unknown %d\n",
