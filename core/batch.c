@@ -140,39 +140,49 @@ size_t batch_users(const struct batch *batch, const char **out)
     return sort_distinct(out, batch->job_count);
 }
 
-/* Collects one string field of the jobs of one type, sorted and distinct. */
-static size_t collect(const struct batch *batch, enum job_type type, size_t field_offset,
-                      const char **out)
+static void job_needs_of(const struct job *job, struct job_needs *needs)
 {
+    memset(needs, 0, sizeof *needs);
+    job_type_ops(job->type)->needs(job, needs);
+}
+
+size_t batch_need_keys(const struct batch *batch, enum job_need need, const char **out)
+{
+    ASSERT(batch && out);
+    ASSERT((unsigned)need < JOB_NEED_COUNT);
     size_t n = 0;
     for (size_t i = 0; i < batch->job_count; i++) {
-        const struct job *job = &batch->jobs[i].job;
-        if (job->type == type)
-            out[n++] = (const char *)job + field_offset;
+        struct job_needs needs;
+        job_needs_of(&batch->jobs[i].job, &needs);
+        if (needs.key[need] != NULL)
+            out[n++] = needs.key[need];
     }
     return sort_distinct(out, n);
 }
 
-size_t batch_pack_ids(const struct batch *batch, const char **out)
+const char *batch_monthly_from_period(const struct batch *batch)
 {
-    return collect(batch, JOB_PURCHASE, offsetof(struct job, pack), out);
-}
-
-size_t batch_plan_ids(const struct batch *batch, const char **out)
-{
-    return collect(batch, JOB_ALLOCATE, offsetof(struct job, plan), out);
-}
-
-size_t batch_payment_refs(const struct batch *batch, const char **out)
-{
-    return collect(batch, JOB_PURCHASE, offsetof(struct job, payment_ref), out);
+    ASSERT(batch);
+    const char *earliest = NULL;
+    for (size_t i = 0; i < batch->job_count; i++) {
+        struct job_needs needs;
+        job_needs_of(&batch->jobs[i].job, &needs);
+        const char *period = needs.monthly_from_period;
+        if (period != NULL && (earliest == NULL || strcmp(period, earliest) < 0))
+            earliest = period;
+    }
+    return earliest;
 }
 
 size_t batch_new_lot_count(const struct batch *batch)
 {
+    ASSERT(batch);
     size_t n = 0;
-    for (size_t i = 0; i < batch->job_count; i++)
-        n += batch->jobs[i].job.type != JOB_CONSUME;
+    for (size_t i = 0; i < batch->job_count; i++) {
+        struct job_needs needs;
+        job_needs_of(&batch->jobs[i].job, &needs);
+        n += needs.new_lots;
+    }
     return n;
 }
 
@@ -331,6 +341,47 @@ static int decide_replay(struct batch_job *bj, const msgpack_sbuffer *stored)
     return 0;
 }
 
+/* The job's needs, answered from the loaded state and the batch so far. */
+static void resolve_needs(const struct batch *batch, const struct job_needs *needs,
+                          struct ledger_input *input)
+{
+    for (unsigned n = 0; n < JOB_NEED_COUNT; n++) {
+        const char *key = needs->key[n];
+        if (key == NULL)
+            continue;
+        switch ((enum job_need)n) {
+        case NEED_PACK:
+            input->pack = find_pack(batch, key);
+            break;
+        case NEED_PLAN:
+            input->plan = find_plan(batch, key);
+            break;
+        case NEED_PAYMENT_REF:
+            input->payment_ref_used = ref_is_used(batch, key);
+            break;
+        }
+    }
+    if (needs->new_lots > 0) {
+        ASSERT(batch->lot_id_next + needs->new_lots <= batch->lot_id_count);
+        input->new_lot_id = batch->lot_ids[batch->lot_id_next];
+    }
+}
+
+/* What the job did to the batch's bookkeeping: reserved lot IDs it used,
+ * payment references its new lots now hold. */
+static void account_for_new_lots(struct batch *batch, const struct account *account,
+                                 size_t lots_before)
+{
+    ASSERT(account->lot_count >= lots_before);
+    for (size_t i = lots_before; i < account->lot_count; i++) {
+        const struct lot *lot = &account->lots[i];
+        ASSERT(lot->is_new && lot->lot_id == batch->lot_ids[batch->lot_id_next]);
+        batch->lot_id_next++;
+        if (lot->payment_ref != NULL)
+            batch_add_used_ref(batch, lot->payment_ref);
+    }
+}
+
 static void decide_new(struct batch *batch, size_t index)
 {
     struct batch_job *bj = &batch->jobs[index];
@@ -338,25 +389,16 @@ static void decide_new(struct batch *batch, size_t index)
     struct account *account = batch_account(batch, job->user);
     ASSERT(account != NULL);
 
+    struct job_needs needs;
+    job_needs_of(job, &needs);
     struct ledger_input input = {.now_us = batch->now_us, .job_index = index};
-    if (job->type == JOB_PURCHASE) {
-        input.pack = find_pack(batch, job->pack);
-        input.payment_ref_used = ref_is_used(batch, job->payment_ref);
-    } else if (job->type == JOB_ALLOCATE) {
-        input.plan = find_plan(batch, job->plan);
-    }
-    if (job->type != JOB_CONSUME) {
-        ASSERT(batch->lot_id_next < batch->lot_id_count);
-        input.new_lot_id = batch->lot_ids[batch->lot_id_next];
-    }
+    resolve_needs(batch, &needs, &input);
 
     result_init_for_job(&bj->result, job);
     size_t lots_before = account->lot_count;
     ledger_apply(account, job, &input, &batch->entries, &bj->result);
-    if (account->lot_count > lots_before)
-        batch->lot_id_next++;
-    if (job->type == JOB_PURCHASE && bj->result.error == JOB_OK)
-        batch_add_used_ref(batch, job->payment_ref);
+    ASSERT(account->lot_count - lots_before <= needs.new_lots);
+    account_for_new_lots(batch, account, lots_before);
 
     bj->result.done_at_ms = batch->now_us / 1000;
     bj->outcome = BATCH_DECIDED;

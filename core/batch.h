@@ -10,7 +10,8 @@
  * A job's outcome does not depend on how jobs are cut into batches: a batch
  * of one and a batch of many give the same decisions and the same ledger.
  *
- * Use: batch_init(); read what to load from batch_users() and friends; feed
+ * Use: batch_init(); read what to load from batch_users() and
+ * batch_need_keys(); feed
  * the loaded state with batch_set_*() / batch_add_*(); batch_decide(); write
  * what changed; batch_reset() to retry the same jobs; batch_free().
  */
@@ -23,6 +24,7 @@
 #include <stdint.h>
 
 #include "core/job.h"
+#include "core/job_type.h"
 #include "core/ledger.h"
 
 enum batch_outcome {
@@ -91,9 +93,13 @@ void batch_free(struct batch *batch);
  * until batch_free), sorted and distinct, and returns the count; `out` must
  * have room for job_count entries. */
 size_t batch_users(const struct batch *batch, const char **out);
-size_t batch_pack_ids(const struct batch *batch, const char **out);
-size_t batch_plan_ids(const struct batch *batch, const char **out);
-size_t batch_payment_refs(const struct batch *batch, const char **out);
+
+/* The keys of one kind the batch's jobs need looked up (job_type.h). */
+size_t batch_need_keys(const struct batch *batch, enum job_need need, const char **out);
+
+/* The earliest period from which a job of the batch needs the users' spent
+ * monthly lots too, or NULL when none does. */
+const char *batch_monthly_from_period(const struct batch *batch);
 
 /* How many lot IDs to reserve: an upper bound on the lots the batch creates. */
 size_t batch_new_lot_count(const struct batch *batch);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/job_type.h"
+
 /* ------------------------------------------------------------------------ */
 /* Bounded msgpack reader                                                   */
 /* ------------------------------------------------------------------------ */
@@ -382,73 +384,40 @@ static bool mp_copy_str(const struct mp_item *item, char *out, size_t size)
 /* Jobs: decoding                                                           */
 /* ------------------------------------------------------------------------ */
 
-enum job_key {
-    KEY_V,
-    KEY_ID,
-    KEY_TYPE,
-    KEY_USER,
-    KEY_REPLY,
-    KEY_AMOUNT,
-    KEY_TOOL,
-    KEY_REF,
-    KEY_PACK,
-    KEY_PAYMENT_REF,
-    KEY_PLAN,
-    KEY_PERIOD,
-    KEY_COUNT, /* also "not a key of the contract" */
-};
-
-static const char *const job_key_names[KEY_COUNT] = {
-    [KEY_V] = "v",         [KEY_ID] = "id",
-    [KEY_TYPE] = "type",   [KEY_USER] = "user",
-    [KEY_REPLY] = "reply", [KEY_AMOUNT] = "amount",
-    [KEY_TOOL] = "tool",   [KEY_REF] = "ref",
-    [KEY_PACK] = "pack",   [KEY_PAYMENT_REF] = "payment_ref",
-    [KEY_PLAN] = "plan",   [KEY_PERIOD] = "period",
-};
-
 /* A map of n entries takes at least 1 + 2n bytes. */
 #define JOB_ENTRIES_MAX ((JOB_BYTES_MAX - 1) / 2)
 
-struct key_span {
-    const uint8_t *bytes;
-    size_t len;
+/* One entry of the job map: its key's bytes and where its value starts.
+ * Borrows the input. */
+struct job_entry {
+    const uint8_t *key;
+    size_t key_len;
+    size_t value_off;
 };
 
-/* What one pass over the job map found: the value of each contract key, and
- * the other keys (kept only to refuse one given twice). Borrows the input. */
+/* What one pass over the job map found: every entry, sorted by key (so that
+ * a key given twice sits next to itself, and a key is found by bisection). */
 struct job_scan {
-    bool seen[KEY_COUNT];
-    struct mp_item value[KEY_COUNT];
-    struct key_span unknown[JOB_ENTRIES_MAX];
-    size_t unknown_count;
+    const uint8_t *buf;
+    size_t len;
+    struct job_entry entries[JOB_ENTRIES_MAX];
+    size_t count;
     size_t end_off; /* where the map ended */
 };
 
-/* The rule of one str field of a job: byte length, a byte-level check from
- * job.c, and the words that tell a producer what was expected. */
-struct str_rule {
-    size_t bytes_min;
-    size_t bytes_max;
-    bool (*check)(const char *bytes, size_t len);
-    const char *expected;
-};
-
-static const struct str_rule rule_id = {
-    1, JOB_ID_BYTES_MAX, job_id_is_valid,
-    "a string of 1 to 128 printable ASCII characters (0x21 to 0x7e)"};
-static const struct str_rule rule_tool = {0, JOB_TOOL_BYTES_MAX, job_text_is_valid,
-                                          "a UTF-8 string of at most 64 bytes without NUL"};
-static const struct str_rule rule_ref = {0, JOB_REF_BYTES_MAX, job_text_is_valid,
-                                         "a UTF-8 string of at most 128 bytes without NUL"};
-static const struct str_rule rule_pack = {1, JOB_PACK_BYTES_MAX, job_text_is_valid,
-                                          "a UTF-8 string of 1 to 64 bytes without NUL"};
-static const struct str_rule rule_payment_ref = {1, JOB_PAYMENT_REF_BYTES_MAX, job_text_is_valid,
-                                                 "a UTF-8 string of 1 to 128 bytes without NUL"};
-static const struct str_rule rule_plan = {1, JOB_PLAN_BYTES_MAX, job_text_is_valid,
-                                          "a UTF-8 string of 1 to 64 bytes without NUL"};
-static const struct str_rule rule_period = {JOB_PERIOD_BYTES, JOB_PERIOD_BYTES, job_period_is_valid,
-                                            "a string YYYY-MM with month 01 to 12"};
+/* The common fields' byte rules (the types' fields carry their own). */
+static const struct job_field field_id = {.name = "id",
+                                          .kind = JOB_FIELD_STR,
+                                          .size = JOB_ID_BYTES_MAX + 1,
+                                          .min = 1,
+                                          .max = JOB_ID_BYTES_MAX,
+                                          .rule = JOB_STR_ID};
+static const struct job_field field_user = {.name = "user",
+                                            .kind = JOB_FIELD_STR,
+                                            .size = JOB_USER_BYTES_MAX + 1,
+                                            .min = 1,
+                                            .max = JOB_USER_BYTES_MAX,
+                                            .rule = JOB_STR_ID};
 
 static void reject_set(struct result *reject, enum job_error error, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
@@ -466,50 +435,52 @@ static void reject_set(struct result *reject, enum job_error error, const char *
     va_end(args);
 }
 
-static bool key_is_printable(const struct key_span *key)
+static bool key_is_printable(const struct job_entry *entry)
 {
-    ASSERT(key->bytes != NULL);
-    ASSERT(key->len < JOB_BYTES_MAX);
-    if (key->len == 0 || key->len > 64)
+    ASSERT(entry->key != NULL);
+    ASSERT(entry->key_len < JOB_BYTES_MAX);
+    if (entry->key_len == 0 || entry->key_len > 64)
         return false;
-    for (size_t i = 0; i < key->len; i++) {
-        if (key->bytes[i] < 0x20 || key->bytes[i] > 0x7e)
+    for (size_t i = 0; i < entry->key_len; i++) {
+        if (entry->key[i] < 0x20 || entry->key[i] > 0x7e)
             return false;
     }
     return true;
 }
 
-static int key_span_compare(const void *a, const void *b)
+static int key_compare(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
 {
-    const struct key_span *x = a;
-    const struct key_span *y = b;
-    ASSERT(x->bytes != NULL && y->bytes != NULL);
-    ASSERT(x->len < JOB_BYTES_MAX && y->len < JOB_BYTES_MAX);
-    if (x->len != y->len)
-        return x->len < y->len ? -1 : 1;
-    if (x->len == 0)
+    ASSERT(a != NULL && b != NULL);
+    ASSERT(a_len < JOB_BYTES_MAX && b_len < JOB_BYTES_MAX);
+    if (a_len != b_len)
+        return a_len < b_len ? -1 : 1;
+    if (a_len == 0)
         return 0;
-    return memcmp(x->bytes, y->bytes, x->len);
+    return memcmp(a, b, a_len);
 }
 
-/* Keys outside the contract are ignored, but a key given twice makes the job
- * invalid whatever the key (contract section 2): sort and compare neighbours. */
-static bool job_unknown_keys_unique(struct job_scan *scan, struct result *reject)
+static int job_entry_compare(const void *a, const void *b)
 {
-    ASSERT(scan->unknown_count <= JOB_ENTRIES_MAX);
-    if (scan->unknown_count < 2)
-        return true;
-    qsort(scan->unknown, scan->unknown_count, sizeof scan->unknown[0], key_span_compare);
-    for (size_t i = 1; i < scan->unknown_count; i++) {
-        const struct key_span *key = &scan->unknown[i];
-        if (key_span_compare(&scan->unknown[i - 1], key) != 0)
+    const struct job_entry *x = a;
+    const struct job_entry *y = b;
+    return key_compare(x->key, x->key_len, y->key, y->key_len);
+}
+
+/* A key given twice makes the job invalid whatever the key (contract
+ * section 2): the entries are sorted, so compare neighbours. */
+static bool job_keys_unique(const struct job_scan *scan, struct result *reject)
+{
+    ASSERT(scan->count <= JOB_ENTRIES_MAX);
+    for (size_t i = 1; i < scan->count; i++) {
+        const struct job_entry *entry = &scan->entries[i];
+        if (job_entry_compare(&scan->entries[i - 1], entry) != 0)
             continue;
-        if (key_is_printable(key))
-            reject_set(reject, JOB_ERR_INVALID_JOB, "duplicate key '%.*s'", (int)key->len,
-                       (const char *)key->bytes);
+        if (key_is_printable(entry))
+            reject_set(reject, JOB_ERR_INVALID_JOB, "duplicate key '%.*s'", (int)entry->key_len,
+                       (const char *)entry->key);
         else
             reject_set(reject, JOB_ERR_INVALID_JOB, "duplicate key (%zu bytes, not printable)",
-                       key->len);
+                       entry->key_len);
         return false;
     }
     return true;
@@ -530,20 +501,12 @@ static bool job_scan_entry(struct mp_cursor *c, struct job_scan *scan, struct re
         return false;
     }
     ASSERT(entry.key.kind == MP_STR);
-    size_t key = mp_key_index(&entry.key, job_key_names, KEY_COUNT);
-    ASSERT(key <= KEY_COUNT);
-    if (key == KEY_COUNT) {
-        ASSERT(scan->unknown_count < JOB_ENTRIES_MAX);
-        struct key_span span = {entry.key.bytes, (size_t)entry.key.len};
-        scan->unknown[scan->unknown_count++] = span;
-        return true;
-    }
-    if (scan->seen[key]) {
-        reject_set(reject, JOB_ERR_INVALID_JOB, "duplicate key '%s'", job_key_names[key]);
-        return false;
-    }
-    scan->seen[key] = true;
-    scan->value[key] = entry.value;
+    ASSERT(scan->count < JOB_ENTRIES_MAX);
+    scan->entries[scan->count++] = (struct job_entry){
+        .key = entry.key.bytes,
+        .key_len = (size_t)entry.key.len,
+        .value_off = entry.value_off,
+    };
     return true;
 }
 
@@ -552,6 +515,8 @@ static bool job_scan_map(const uint8_t *buf, size_t len, struct job_scan *scan,
                          struct result *reject)
 {
     ASSERT(len > 0 && len <= JOB_BYTES_MAX);
+    scan->buf = buf;
+    scan->len = len;
     struct mp_cursor c = {buf, len, 0};
     struct mp_item top;
     if (!mp_read(&c, &top)) {
@@ -567,29 +532,59 @@ static bool job_scan_map(const uint8_t *buf, size_t len, struct job_scan *scan,
         if (!job_scan_entry(&c, scan, reject))
             return false;
     }
-    if (!job_unknown_keys_unique(scan, reject))
+    qsort(scan->entries, scan->count, sizeof scan->entries[0], job_entry_compare);
+    if (!job_keys_unique(scan, reject))
         return false;
     scan->end_off = c.off;
     ASSERT(scan->end_off <= len);
     return true;
 }
 
+/* The value of key `name`, or false when the job has no such key. */
+static bool job_value(const struct job_scan *scan, const char *name, struct mp_item *value)
+{
+    ASSERT(name != NULL);
+    size_t name_len = strlen(name);
+    size_t lo = 0, hi = scan->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct job_entry *entry = &scan->entries[mid];
+        int cmp = key_compare(entry->key, entry->key_len, (const uint8_t *)name, name_len);
+        if (cmp == 0) {
+            struct mp_cursor c = {scan->buf, scan->len, entry->value_off};
+            bool ok = mp_read(&c, value);
+            ASSERT(ok); /* the scan read it before */
+            return true;
+        }
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+/* A str value that passes `field`'s rule, copied into `out` (its size). */
+static bool str_passes(const struct mp_item *item, const struct job_field *field, char *out,
+                       size_t out_size)
+{
+    return item->kind == MP_STR &&
+           job_field_str_is_valid(field, (const char *)item->bytes, (size_t)item->len) &&
+           mp_copy_str(item, out, out_size);
+}
+
 /* id, type and user as far as they are readable (present once, a str, and
  * passing their rule), so that a rejection can still name the job. */
 static void job_fill_identity(const struct job_scan *scan, struct result *reject)
 {
-    const struct mp_item *id = &scan->value[KEY_ID];
-    const struct mp_item *type = &scan->value[KEY_TYPE];
-    const struct mp_item *user = &scan->value[KEY_USER];
-    if (scan->seen[KEY_ID] && id->kind == MP_STR &&
-        job_id_is_valid((const char *)id->bytes, (size_t)id->len))
-        reject->has_id = mp_copy_str(id, reject->id, sizeof reject->id);
-    if (scan->seen[KEY_USER] && user->kind == MP_STR &&
-        job_id_is_valid((const char *)user->bytes, (size_t)user->len))
-        reject->has_user = mp_copy_str(user, reject->user, sizeof reject->user);
-    if (scan->seen[KEY_TYPE] && type->kind == MP_STR)
+    struct mp_item item;
+    if (job_value(scan, "id", &item))
+        reject->has_id = str_passes(&item, &field_id, reject->id, sizeof reject->id);
+    if (job_value(scan, "user", &item))
+        reject->has_user = str_passes(&item, &field_user, reject->user, sizeof reject->user);
+    if (job_value(scan, "type", &item) && item.kind == MP_STR)
         reject->has_type =
-            job_type_parse((const char *)type->bytes, (size_t)type->len, &reject->type);
+            job_type_parse((const char *)item.bytes, (size_t)item.len, &reject->type);
     ASSERT(!reject->has_id || job_id_is_valid(reject->id, strlen(reject->id)));
 }
 
@@ -599,142 +594,131 @@ static enum job_error job_check_version(const struct job_scan *scan, struct resu
 {
     ASSERT(reject->error == JOB_OK);
     ASSERT(reject->message[0] == '\0');
-    const struct mp_item *v = &scan->value[KEY_V];
-    if (!scan->seen[KEY_V]) {
+    struct mp_item v;
+    if (!job_value(scan, "v", &v)) {
         reject_set(reject, JOB_ERR_INVALID_JOB, "field 'v' is required (the contract version)");
         return JOB_ERR_INVALID_JOB;
     }
-    if (v->kind == MP_NINT) {
+    if (v.kind == MP_NINT) {
         reject_set(reject, JOB_ERR_UNSUPPORTED_VERSION,
                    "version %" PRId64 " is not supported; this worker reads version %d",
-                   v->nint_value, JOB_VERSION);
+                   v.nint_value, JOB_VERSION);
         return JOB_ERR_UNSUPPORTED_VERSION;
     }
-    if (v->kind != MP_UINT) {
+    if (v.kind != MP_UINT) {
         reject_set(reject, JOB_ERR_INVALID_JOB, "field 'v' must be an integer");
         return JOB_ERR_INVALID_JOB;
     }
-    if (v->uint_value != JOB_VERSION) {
+    if (v.uint_value != JOB_VERSION) {
         reject_set(reject, JOB_ERR_UNSUPPORTED_VERSION,
                    "version %" PRIu64 " is not supported; this worker reads version %d",
-                   v->uint_value, JOB_VERSION);
+                   v.uint_value, JOB_VERSION);
         return JOB_ERR_UNSUPPORTED_VERSION;
     }
     return JOB_OK;
 }
 
-enum field_state {
-    FIELD_ABSENT,
-    FIELD_OK,
-    FIELD_BAD, /* reject is filled */
-};
-
-static enum field_state job_read_str(const struct job_scan *scan, enum job_key key,
-                                     const struct str_rule *rule, char *out, size_t out_size,
-                                     struct result *reject)
+static void reject_field(struct result *reject, const struct job_field *field)
 {
-    ASSERT(rule->bytes_min <= rule->bytes_max);
-    ASSERT(rule->bytes_max < out_size);
-    if (!scan->seen[key])
-        return FIELD_ABSENT;
-    const struct mp_item *item = &scan->value[key];
-    bool ok = item->kind == MP_STR && item->len >= rule->bytes_min &&
-              item->len <= rule->bytes_max &&
-              rule->check((const char *)item->bytes, (size_t)item->len);
-    if (!ok || !mp_copy_str(item, out, out_size)) {
-        reject_set(reject, JOB_ERR_INVALID_JOB, "field '%s' must be %s", job_key_names[key],
-                   rule->expected);
-        return FIELD_BAD;
-    }
-    return FIELD_OK;
+    char message[sizeof reject->message];
+    job_field_rule_message(field, message, sizeof message);
+    reject_set(reject, JOB_ERR_INVALID_JOB, "%s", message);
 }
 
-static bool job_require_str(const struct job_scan *scan, enum job_key key,
-                            const struct str_rule *rule, char *out, size_t out_size,
-                            struct result *reject)
+/* Reads one field of the job's type by its descriptor: present and valid,
+ * absent and optional, or a rejection naming it. */
+static bool job_read_field(const struct job_scan *scan, const struct job_field *field,
+                           struct job *job, struct result *reject)
 {
-    enum field_state state = job_read_str(scan, key, rule, out, out_size, reject);
-    if (state == FIELD_ABSENT)
-        reject_set(reject, JOB_ERR_INVALID_JOB, "field '%s' is required", job_key_names[key]);
-    ASSERT(state != FIELD_OK || strlen(out) >= rule->bytes_min);
-    return state == FIELD_OK;
+    struct mp_item item;
+    if (!job_value(scan, field->name, &item)) {
+        if (field->optional)
+            return true;
+        reject_set(reject, JOB_ERR_INVALID_JOB, "field '%s' is required", field->name);
+        return false;
+    }
+    int64_t value;
+    switch (field->kind) {
+    case JOB_FIELD_INT:
+        if (!mp_int64(&item, &value) || !job_field_int_is_valid(field, value))
+            break;
+        job_field_set_int(job, field, value);
+        return true;
+    case JOB_FIELD_STR:
+        if (item.kind != MP_STR ||
+            !job_field_str_is_valid(field, (const char *)item.bytes, (size_t)item.len))
+            break;
+        job_field_set_str(job, field, (const char *)item.bytes, (size_t)item.len);
+        return true;
+    case JOB_FIELD_BOOL:
+        if (item.kind != MP_BOOL)
+            break;
+        job_field_set_bool(job, field, item.boolean);
+        return true;
+    }
+    reject_field(reject, field);
+    return false;
+}
+
+static bool job_read_type(const struct job_scan *scan, struct job *job, struct result *reject)
+{
+    struct mp_item type;
+    if (!job_value(scan, "type", &type)) {
+        reject_set(reject, JOB_ERR_INVALID_JOB, "field 'type' is required");
+        return false;
+    }
+    if (type.kind != MP_STR ||
+        !job_type_parse((const char *)type.bytes, (size_t)type.len, &job->type)) {
+        char names[200];
+        job_type_names_list(names, sizeof names);
+        reject_set(reject, JOB_ERR_INVALID_JOB, "field 'type' must be one of %s", names);
+        return false;
+    }
+    return true;
+}
+
+static bool job_read_id_field(const struct job_scan *scan, const struct job_field *field, char *out,
+                              size_t out_size, struct result *reject)
+{
+    struct mp_item item;
+    if (!job_value(scan, field->name, &item)) {
+        reject_set(reject, JOB_ERR_INVALID_JOB, "field '%s' is required", field->name);
+        return false;
+    }
+    if (!str_passes(&item, field, out, out_size)) {
+        reject_field(reject, field);
+        return false;
+    }
+    return true;
 }
 
 static bool job_read_common(const struct job_scan *scan, struct job *job, struct result *reject)
 {
-    ASSERT(scan->seen[KEY_V]);
-    if (!job_require_str(scan, KEY_ID, &rule_id, job->id, sizeof job->id, reject))
+    if (!job_read_id_field(scan, &field_id, job->id, sizeof job->id, reject) ||
+        !job_read_type(scan, job, reject) ||
+        !job_read_id_field(scan, &field_user, job->user, sizeof job->user, reject))
         return false;
-    const struct mp_item *type = &scan->value[KEY_TYPE];
-    if (!scan->seen[KEY_TYPE]) {
-        reject_set(reject, JOB_ERR_INVALID_JOB, "field 'type' is required");
-        return false;
-    }
-    if (type->kind != MP_STR ||
-        !job_type_parse((const char *)type->bytes, (size_t)type->len, &job->type)) {
-        reject_set(reject, JOB_ERR_INVALID_JOB,
-                   "field 'type' must be one of consume, purchase, allocate");
-        return false;
-    }
-    if (!job_require_str(scan, KEY_USER, &rule_id, job->user, sizeof job->user, reject))
-        return false;
-    const struct mp_item *reply = &scan->value[KEY_REPLY];
-    if (scan->seen[KEY_REPLY] && reply->kind != MP_BOOL) {
+    struct mp_item reply;
+    bool has_reply = job_value(scan, "reply", &reply);
+    if (has_reply && reply.kind != MP_BOOL) {
         reject_set(reject, JOB_ERR_INVALID_JOB, "field 'reply' must be true or false");
         return false;
     }
-    job->reply = scan->seen[KEY_REPLY] && reply->boolean;
+    job->reply = has_reply && reply.boolean;
     return true;
 }
 
-static bool job_read_consume(const struct job_scan *scan, struct job *job, struct result *reject)
-{
-    ASSERT(job->type == JOB_CONSUME);
-    const struct mp_item *amount = &scan->value[KEY_AMOUNT];
-    if (!scan->seen[KEY_AMOUNT]) {
-        reject_set(reject, JOB_ERR_INVALID_JOB, "field 'amount' is required");
-        return false;
-    }
-    if (amount->kind != MP_UINT || amount->uint_value < JOB_AMOUNT_MIN ||
-        amount->uint_value > JOB_AMOUNT_MAX) {
-        reject_set(reject, JOB_ERR_INVALID_JOB, "field 'amount' must be an integer from %d to %d",
-                   JOB_AMOUNT_MIN, JOB_AMOUNT_MAX);
-        return false;
-    }
-    job->amount = (int64_t)amount->uint_value;
-    ASSERT(job->amount >= JOB_AMOUNT_MIN && job->amount <= JOB_AMOUNT_MAX);
-    enum field_state tool =
-        job_read_str(scan, KEY_TOOL, &rule_tool, job->tool, sizeof job->tool, reject);
-    if (tool == FIELD_BAD)
-        return false;
-    enum field_state ref =
-        job_read_str(scan, KEY_REF, &rule_ref, job->ref, sizeof job->ref, reject);
-    if (ref == FIELD_BAD)
-        return false;
-    job->has_tool = tool == FIELD_OK;
-    job->has_ref = ref == FIELD_OK;
-    return true;
-}
-
-/* The fields of the job's own type; those of other types are ignored like
- * unknown keys (neither validated nor compared). */
+/* The fields of the job's own type, in the type's order; those of other
+ * types are ignored like unknown keys (neither validated nor compared). */
 static bool job_read_type_fields(const struct job_scan *scan, struct job *job,
                                  struct result *reject)
 {
-    switch (job->type) {
-    case JOB_CONSUME:
-        return job_read_consume(scan, job, reject);
-    case JOB_PURCHASE:
-        return job_require_str(scan, KEY_PACK, &rule_pack, job->pack, sizeof job->pack, reject) &&
-               job_require_str(scan, KEY_PAYMENT_REF, &rule_payment_ref, job->payment_ref,
-                               sizeof job->payment_ref, reject);
-    case JOB_ALLOCATE:
-        return job_require_str(scan, KEY_PLAN, &rule_plan, job->plan, sizeof job->plan, reject) &&
-               job_require_str(scan, KEY_PERIOD, &rule_period, job->period, sizeof job->period,
-                               reject);
+    const struct job_type_ops *ops = job_type_ops(job->type);
+    for (size_t i = 0; i < ops->field_count; i++) {
+        if (!job_read_field(scan, &ops->fields[i], job, reject))
+            return false;
     }
-    UNREACHABLE();
-    return false;
+    return true;
 }
 
 /* Everything after the single pass, in the order a producer fixes things:
@@ -773,7 +757,7 @@ enum job_error codec_decode_job(const void *buf, size_t len, struct job *job, st
         return JOB_ERR_INVALID_JOB;
     }
     struct job_scan scan;
-    memset(&scan, 0, sizeof scan);
+    scan.count = 0;
     if (!job_scan_map(buf, len, &scan, reject))
         return JOB_ERR_INVALID_JOB;
     job_fill_identity(&scan, reject);
@@ -784,8 +768,8 @@ enum job_error codec_decode_job(const void *buf, size_t len, struct job *job, st
         /* Beyond the header's promise, a readable `reply` survives a
          * rejection, so that the worker can still answer a producer that
          * waits on P:reply:{id}. */
-        const struct mp_item *reply = &scan.value[KEY_REPLY];
-        job->reply = scan.seen[KEY_REPLY] && reply->kind == MP_BOOL && reply->boolean;
+        struct mp_item reply;
+        job->reply = job_value(&scan, "reply", &reply) && reply.kind == MP_BOOL && reply.boolean;
         return error;
     }
     memset(reject, 0, sizeof *reject);
@@ -850,61 +834,54 @@ static int pack_finish(msgpack_sbuffer *out, size_t start, int rc)
     return -1;
 }
 
-static size_t job_type_field_count(const struct job *job)
+/* One field's value (the caller has checked that it is present). */
+static int pack_field_value(msgpack_packer *pk, const struct job *job,
+                            const struct job_field *field)
 {
-    switch (job->type) {
-    case JOB_CONSUME:
-        return 1 + (job->has_tool ? 1u : 0u) + (job->has_ref ? 1u : 0u);
-    case JOB_PURCHASE:
-    case JOB_ALLOCATE:
-        return 2;
+    switch (field->kind) {
+    case JOB_FIELD_INT:
+        return msgpack_pack_int64(pk, job_field_int(job, field));
+    case JOB_FIELD_STR:
+        return pack_cstr(pk, job_field_str(job, field));
+    case JOB_FIELD_BOOL:
+        return job_field_bool(job, field) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     }
     UNREACHABLE();
-    return 0;
 }
 
-static int pack_job_type_fields(msgpack_packer *pk, const struct job *job)
+static size_t job_present_field_count(const struct job *job, const struct job_type_ops *ops)
 {
-    int rc = 0;
-    switch (job->type) {
-    case JOB_CONSUME:
-        rc |= pack_key_int(pk, "amount", job->amount);
-        if (job->has_tool)
-            rc |= pack_key_str(pk, "tool", job->tool, HELD_STRLEN(job->tool));
-        if (job->has_ref)
-            rc |= pack_key_str(pk, "ref", job->ref, HELD_STRLEN(job->ref));
-        return rc;
-    case JOB_PURCHASE:
-        rc |= pack_key_str(pk, "pack", job->pack, HELD_STRLEN(job->pack));
-        return rc |
-               pack_key_str(pk, "payment_ref", job->payment_ref, HELD_STRLEN(job->payment_ref));
-    case JOB_ALLOCATE:
-        rc |= pack_key_str(pk, "plan", job->plan, HELD_STRLEN(job->plan));
-        return rc | pack_key_str(pk, "period", job->period, HELD_STRLEN(job->period));
-    }
-    UNREACHABLE();
-    return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < ops->field_count; i++)
+        n += job_field_present(job, &ops->fields[i]) ? 1u : 0u;
+    return n;
 }
 
 int codec_encode_job(const struct job *job, msgpack_sbuffer *out)
 {
     ASSERT(job != NULL);
     ASSERT(out != NULL);
-    ASSERT((unsigned)job->type < JOB_TYPE_COUNT);
+    const struct job_type_ops *ops = job_type_ops(job->type);
     size_t start = out->size;
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    size_t entries = 4 + (job->reply ? 1u : 0u) + job_type_field_count(job);
+    size_t entries = 4 + (job->reply ? 1u : 0u) + job_present_field_count(job, ops);
     int rc = msgpack_pack_map(&pk, entries);
     rc |= pack_key_int(&pk, "v", JOB_VERSION);
     rc |= pack_key_str(&pk, "id", job->id, HELD_STRLEN(job->id));
-    rc |= pack_key_str(&pk, "type", job_type_name(job->type), strlen(job_type_name(job->type)));
+    rc |= pack_key_str(&pk, "type", ops->name, strlen(ops->name));
     rc |= pack_key_str(&pk, "user", job->user, HELD_STRLEN(job->user));
     if (job->reply) {
         rc |= pack_cstr(&pk, "reply");
         rc |= msgpack_pack_true(&pk);
     }
-    rc |= pack_job_type_fields(&pk, job);
+    for (size_t i = 0; i < ops->field_count; i++) {
+        const struct job_field *field = &ops->fields[i];
+        if (!job_field_present(job, field))
+            continue;
+        rc |= pack_cstr(&pk, field->name);
+        rc |= pack_field_value(&pk, job, field);
+    }
     return pack_finish(out, start, rc);
 }
 
@@ -913,46 +890,36 @@ int codec_encode_job(const struct job *job, msgpack_sbuffer *out)
  * different layout must never be mistaken for this one. */
 #define CODEC_REQUEST_FORMAT 1
 
-/* An optional string held in a buffer of `size` bytes: nil when absent, so
- * that "" and "absent" differ. An absent one's buffer is not looked at. */
-static int pack_optional_str(msgpack_packer *pk, bool present, const char *s, size_t size)
-{
-    ASSERT(pk != NULL);
-    if (!present)
-        return msgpack_pack_nil(pk);
-    return pack_str(pk, s, held_strlen(s, size));
-}
-
-/* [format, type, user, <the type's fields in contract order>] */
+/* [format, type, user, <the type's fields in its order>], an absent
+ * optional field as nil, so that "" and "absent" differ. */
 int codec_encode_request(const struct job *job, msgpack_sbuffer *out)
 {
     ASSERT(job != NULL);
     ASSERT(out != NULL);
-    ASSERT((unsigned)job->type < JOB_TYPE_COUNT);
+    const struct job_type_ops *ops = job_type_ops(job->type);
     size_t start = out->size;
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    size_t fields = job->type == JOB_CONSUME ? 3 : 2;
-    int rc = msgpack_pack_array(&pk, 3 + fields);
+    int rc = msgpack_pack_array(&pk, 3 + ops->field_count);
     rc |= msgpack_pack_int64(&pk, CODEC_REQUEST_FORMAT);
-    rc |= pack_cstr(&pk, job_type_name(job->type));
+    rc |= pack_cstr(&pk, ops->name);
     rc |= pack_str(&pk, job->user, HELD_STRLEN(job->user));
-    switch (job->type) {
-    case JOB_CONSUME:
-        rc |= msgpack_pack_int64(&pk, job->amount);
-        rc |= pack_optional_str(&pk, job->has_tool, job->tool, sizeof job->tool);
-        rc |= pack_optional_str(&pk, job->has_ref, job->ref, sizeof job->ref);
-        break;
-    case JOB_PURCHASE:
-        rc |= pack_str(&pk, job->pack, HELD_STRLEN(job->pack));
-        rc |= pack_str(&pk, job->payment_ref, HELD_STRLEN(job->payment_ref));
-        break;
-    case JOB_ALLOCATE:
-        rc |= pack_str(&pk, job->plan, HELD_STRLEN(job->plan));
-        rc |= pack_str(&pk, job->period, HELD_STRLEN(job->period));
-        break;
+    for (size_t i = 0; i < ops->field_count; i++) {
+        const struct job_field *field = &ops->fields[i];
+        if (job_field_present(job, field))
+            rc |= pack_field_value(&pk, job, field);
+        else
+            rc |= msgpack_pack_nil(&pk);
     }
     return pack_finish(out, start, rc);
+}
+
+static unsigned popcount32(uint32_t bits)
+{
+    unsigned n = 0;
+    for (; bits != 0; bits &= bits - 1)
+        n++;
+    return n;
 }
 
 static size_t result_entry_count(const struct result *r)
@@ -962,18 +929,14 @@ static size_t result_entry_count(const struct result *r)
     n += r->error != JOB_OK ? 1u : 0u;
     n += r->message[0] != '\0' ? 1u : 0u;
     n += result_has_balance(r) ? 1u : 0u;
-    n += result_has_charged(r) ? 1u : 0u;
-    n += result_has_granted(r) ? 1u : 0u;
-    n += result_has_forfeited(r) ? 1u : 0u;
-    n += result_has_expires_at(r) ? 1u : 0u;
-    ASSERT(n <= 17);
+    n += popcount32(result_amounts_carried(r));
+    ASSERT(n <= 10 + RESULT_AMOUNT_COUNT);
     return n;
 }
 
 static int pack_result_identity(msgpack_packer *pk, const struct result *r)
 {
     ASSERT((unsigned)r->error < JOB_ERROR_COUNT);
-    ASSERT(!r->has_type || (unsigned)r->type < JOB_TYPE_COUNT);
     int rc = 0;
     if (r->has_id)
         rc |= pack_key_str(pk, "id", r->id, HELD_STRLEN(r->id));
@@ -992,8 +955,8 @@ static int pack_result_identity(msgpack_packer *pk, const struct result *r)
 
 static int pack_result_amounts(msgpack_packer *pk, const struct result *r)
 {
-    ASSERT(!(result_has_charged(r) && result_has_granted(r)));
-    ASSERT(!result_has_forfeited(r) || result_has_granted(r));
+    ASSERT((r->amounts_present >> RESULT_AMOUNT_COUNT) == 0);
+    uint32_t carried = result_amounts_carried(r);
     int rc = 0;
     if (result_has_balance(r)) {
         rc |= pack_cstr(pk, "balance");
@@ -1002,14 +965,10 @@ static int pack_result_amounts(msgpack_packer *pk, const struct result *r)
         rc |= pack_key_int(pk, "pack", r->balance.pack);
         rc |= pack_key_int(pk, "monthly", r->balance.monthly);
     }
-    if (result_has_charged(r))
-        rc |= pack_key_int(pk, "charged", r->charged);
-    if (result_has_granted(r))
-        rc |= pack_key_int(pk, "granted", r->granted);
-    if (result_has_forfeited(r))
-        rc |= pack_key_int(pk, "forfeited", r->forfeited);
-    if (result_has_expires_at(r))
-        rc |= pack_key_int(pk, "expires_at", r->expires_at_ms);
+    for (unsigned a = 0; a < RESULT_AMOUNT_COUNT; a++) {
+        if ((carried & RESULT_AMOUNT_BIT(a)) != 0)
+            rc |= pack_key_int(pk, result_amount_key((enum result_amount)a), r->amounts[a]);
+    }
     return rc;
 }
 
@@ -1045,30 +1004,25 @@ enum result_key {
     RKEY_ERROR,
     RKEY_MESSAGE,
     RKEY_BALANCE,
-    RKEY_CHARGED,
-    RKEY_GRANTED,
-    RKEY_FORFEITED,
-    RKEY_EXPIRES_AT,
     RKEY_DONE_AT,
     RKEY_REPLAYED,
-    RKEY_COUNT,
+    RKEY_AMOUNTS, /* then one key per enum result_amount */
 };
+#define RKEY_COUNT (RKEY_AMOUNTS + RESULT_AMOUNT_COUNT)
 
-static const char *const result_key_names[RKEY_COUNT] = {
-    [RKEY_V] = "v",
-    [RKEY_ID] = "id",
-    [RKEY_TYPE] = "type",
-    [RKEY_USER] = "user",
-    [RKEY_STATUS] = "status",
-    [RKEY_ERROR] = "error",
-    [RKEY_MESSAGE] = "message",
-    [RKEY_BALANCE] = "balance",
-    [RKEY_CHARGED] = "charged",
-    [RKEY_GRANTED] = "granted",
-    [RKEY_FORFEITED] = "forfeited",
-    [RKEY_EXPIRES_AT] = "expires_at",
-    [RKEY_DONE_AT] = "done_at",
-    [RKEY_REPLAYED] = "replayed",
+static const char *const result_key_names[RKEY_COUNT] = {[RKEY_V] = "v",
+                                                         [RKEY_ID] = "id",
+                                                         [RKEY_TYPE] = "type",
+                                                         [RKEY_USER] = "user",
+                                                         [RKEY_STATUS] = "status",
+                                                         [RKEY_ERROR] = "error",
+                                                         [RKEY_MESSAGE] = "message",
+                                                         [RKEY_BALANCE] = "balance",
+                                                         [RKEY_DONE_AT] = "done_at",
+                                                         [RKEY_REPLAYED] = "replayed",
+#define RKEY_AMOUNT_NAME(value, key) [RKEY_AMOUNTS + (value)] = key,
+                                                         RESULT_AMOUNTS(RKEY_AMOUNT_NAME)
+#undef RKEY_AMOUNT_NAME
 };
 
 enum balance_key {
@@ -1119,7 +1073,7 @@ static bool map_read_values(struct mp_cursor *c, size_t depth_max, const char *c
     return true;
 }
 
-static bool result_read_int(const struct map_values *values, enum result_key key, int64_t *out)
+static bool result_read_int(const struct map_values *values, size_t key, int64_t *out)
 {
     ASSERT(key < RKEY_COUNT);
     return values->seen[key] && mp_int64(&values->value[key], out);
@@ -1188,21 +1142,39 @@ static bool result_read_status(const struct map_values *values, struct result *r
     return true;
 }
 
-/* The optional amounts are required exactly where result_has_*() says the
- * encoder writes them; elsewhere they are ignored (and stay 0). */
+/* The amounts an applied result of its type always carries are required,
+ * those it may carry are read when present, and any other is refused (a
+ * rejection carries none): exactly what the encoder writes. */
+static bool result_read_type_amounts(const struct map_values *values, struct result *r)
+{
+    uint32_t required = 0, allowed = 0;
+    if (r->has_type && r->error == JOB_OK) {
+        const struct job_type_ops *ops = job_type_ops(r->type);
+        required = ops->result_amounts;
+        allowed = ops->result_amounts | ops->result_amounts_optional;
+    }
+    for (unsigned a = 0; a < RESULT_AMOUNT_COUNT; a++) {
+        uint32_t bit = RESULT_AMOUNT_BIT(a);
+        bool seen = values->seen[RKEY_AMOUNTS + a];
+        if (!seen && (required & bit) != 0)
+            return false;
+        if (!seen || (allowed & bit) == 0)
+            continue; /* a key the encoder never writes here is ignored */
+        int64_t value;
+        if (!result_read_int(values, RKEY_AMOUNTS + a, &value))
+            return false;
+        result_set_amount(r, (enum result_amount)a, value);
+    }
+    return true;
+}
+
 static bool result_read_amounts(const struct mp_cursor *c, const struct map_values *values,
                                 struct result *r)
 {
     ASSERT((unsigned)r->error < JOB_ERROR_COUNT);
     if (result_has_balance(r) && !result_read_balance(c, values, &r->balance))
         return false;
-    if (result_has_charged(r) && !result_read_int(values, RKEY_CHARGED, &r->charged))
-        return false;
-    if (result_has_granted(r) && !result_read_int(values, RKEY_GRANTED, &r->granted))
-        return false;
-    if (result_has_forfeited(r) && !result_read_int(values, RKEY_FORFEITED, &r->forfeited))
-        return false;
-    if (result_has_expires_at(r) && !result_read_int(values, RKEY_EXPIRES_AT, &r->expires_at_ms))
+    if (!result_read_type_amounts(values, r))
         return false;
     if (!result_read_int(values, RKEY_DONE_AT, &r->done_at_ms))
         return false;

@@ -1,35 +1,39 @@
 /*
- * job.c -- names, field rules and result presence rules of contract v1.
+ * job.c -- names of types, streams, error codes and result amounts, the byte
+ * rules of IDs, periods and stored text, and the result helpers.
  *
- * Owns the wire names of job types and error codes and the byte-level rules
- * of IDs, periods and stored text. Does not read or write msgpack (codec.c).
+ * Owns the wire names and byte-level rules. Does not read or write msgpack
+ * (codec.c) or know what a type's fields are (job_type.c, core/types/).
  */
 #include "core/job.h"
 
 #include <string.h>
 
-static const char *const job_type_names[JOB_TYPE_COUNT] = {
-    [JOB_CONSUME] = "consume",
-    [JOB_PURCHASE] = "purchase",
-    [JOB_ALLOCATE] = "allocate",
+#include "core/job_type.h"
+
+static const char *const job_stream_names[JOB_STREAM_COUNT] = {
+#define JOB_STREAM_NAME(value, name) [value] = name,
+    JOB_STREAMS(JOB_STREAM_NAME)
+#undef JOB_STREAM_NAME
 };
 
 static const char *const job_error_names[JOB_ERROR_COUNT] = {
-    [JOB_OK] = "",
-    [JOB_ERR_INVALID_JOB] = "invalid_job",
-    [JOB_ERR_UNSUPPORTED_VERSION] = "unsupported_version",
-    [JOB_ERR_WRONG_STREAM] = "wrong_stream",
-    [JOB_ERR_ID_CONFLICT] = "id_conflict",
-    [JOB_ERR_INSUFFICIENT_CREDITS] = "insufficient_credits",
-    [JOB_ERR_UNKNOWN_PACK] = "unknown_pack",
-    [JOB_ERR_UNKNOWN_PLAN] = "unknown_plan",
-    [JOB_ERR_DUPLICATE_PAYMENT] = "duplicate_payment",
-    [JOB_ERR_ALREADY_ALLOCATED] = "already_allocated",
-    [JOB_ERR_STALE_PERIOD] = "stale_period",
+#define JOB_ERROR_NAME(value, name, stored) [value] = name,
+    JOB_ERRORS(JOB_ERROR_NAME)
+#undef JOB_ERROR_NAME
 };
 
-_Static_assert(JOB_ALLOCATE + 1 == JOB_TYPE_COUNT, "job_type_names covers every type");
-_Static_assert(JOB_ERR_STALE_PERIOD + 1 == JOB_ERROR_COUNT, "job_error_names covers every code");
+static const bool job_error_stored[JOB_ERROR_COUNT] = {
+#define JOB_ERROR_STORED(value, name, stored) [value] = stored,
+    JOB_ERRORS(JOB_ERROR_STORED)
+#undef JOB_ERROR_STORED
+};
+
+static const char *const result_amount_keys[RESULT_AMOUNT_COUNT] = {
+#define RESULT_AMOUNT_KEY(value, key) [value] = key,
+    RESULT_AMOUNTS(RESULT_AMOUNT_KEY)
+#undef RESULT_AMOUNT_KEY
+};
 
 /* Enums are compared as unsigned so that a negative garbage value fails the
  * bound check instead of indexing before a table. */
@@ -39,7 +43,15 @@ _Static_assert(JOB_ERR_STALE_PERIOD + 1 == JOB_ERROR_COUNT, "job_error_names cov
 const char *job_type_name(enum job_type type)
 {
     ASSERT(JOB_TYPE_IN_RANGE(type));
-    const char *name = job_type_names[type];
+    const char *name = job_type_ops(type)->name;
+    ASSERT(name != NULL && name[0] != '\0');
+    return name;
+}
+
+const char *job_stream_name(enum job_stream stream)
+{
+    ASSERT((unsigned)stream < JOB_STREAM_COUNT);
+    const char *name = job_stream_names[stream];
     ASSERT(name != NULL);
     return name;
 }
@@ -50,6 +62,14 @@ const char *job_error_name(enum job_error error)
     const char *name = job_error_names[error];
     ASSERT(name != NULL);
     return name;
+}
+
+const char *result_amount_key(enum result_amount amount)
+{
+    ASSERT((unsigned)amount < RESULT_AMOUNT_COUNT);
+    const char *key = result_amount_keys[amount];
+    ASSERT(key != NULL);
+    return key;
 }
 
 static bool name_equals(const char *name, size_t len, const char *expected)
@@ -64,7 +84,7 @@ bool job_type_parse(const char *name, size_t len, enum job_type *type)
     ASSERT(name != NULL || len == 0);
     ASSERT(type != NULL);
     for (unsigned i = 0; i < JOB_TYPE_COUNT; i++) {
-        if (name_equals(name, len, job_type_names[i])) {
+        if (name_equals(name, len, job_type_name((enum job_type)i))) {
             *type = (enum job_type)i;
             return true;
         }
@@ -72,7 +92,7 @@ bool job_type_parse(const char *name, size_t len, enum job_type *type)
     return false;
 }
 
-/* Only the ten codes that travel on the wire parse: "" (JOB_OK's name) does
+/* Only the codes that travel on the wire parse: "" (JOB_OK's name) does
  * not, because an applied result carries no `error` key at all. */
 bool job_error_parse(const char *name, size_t len, enum job_error *error)
 {
@@ -93,23 +113,8 @@ bool job_error_parse(const char *name, size_t len, enum job_error *error)
 bool job_error_is_stored(enum job_error error)
 {
     ASSERT(JOB_ERROR_IN_RANGE(error));
-    switch (error) {
-    case JOB_OK:
-    case JOB_ERR_INVALID_JOB:
-    case JOB_ERR_UNSUPPORTED_VERSION:
-    case JOB_ERR_WRONG_STREAM:
-    case JOB_ERR_ID_CONFLICT:
-        return false;
-    case JOB_ERR_INSUFFICIENT_CREDITS:
-    case JOB_ERR_UNKNOWN_PACK:
-    case JOB_ERR_UNKNOWN_PLAN:
-    case JOB_ERR_DUPLICATE_PAYMENT:
-    case JOB_ERR_ALREADY_ALLOCATED:
-    case JOB_ERR_STALE_PERIOD:
-        return true;
-    }
-    UNREACHABLE();
-    return false;
+    ASSERT(!job_error_stored[JOB_OK]);
+    return job_error_stored[error];
 }
 
 bool job_id_is_valid(const char *bytes, size_t len)
@@ -221,33 +226,34 @@ bool result_has_balance(const struct result *r)
     return r->has_type && (r->error == JOB_OK || r->error == JOB_ERR_INSUFFICIENT_CREDITS);
 }
 
-bool result_has_charged(const struct result *r)
+uint32_t result_amounts_carried(const struct result *r)
 {
     ASSERT(r != NULL);
-    ASSERT(JOB_ERROR_IN_RANGE(r->error));
-    return r->has_type && r->error == JOB_OK && r->type == JOB_CONSUME;
+    if (!r->has_type || r->error != JOB_OK)
+        return 0;
+    const struct job_type_ops *ops = job_type_ops(r->type);
+    return r->amounts_present & (ops->result_amounts | ops->result_amounts_optional);
 }
 
-bool result_has_granted(const struct result *r)
+void result_set_amount(struct result *r, enum result_amount amount, int64_t value)
 {
     ASSERT(r != NULL);
-    ASSERT(JOB_ERROR_IN_RANGE(r->error));
-    bool grants = r->type == JOB_PURCHASE || r->type == JOB_ALLOCATE;
-    return r->has_type && r->error == JOB_OK && grants;
+    ASSERT((unsigned)amount < RESULT_AMOUNT_COUNT);
+    r->amounts[amount] = value;
+    r->amounts_present |= RESULT_AMOUNT_BIT(amount);
 }
 
-bool result_has_forfeited(const struct result *r)
+bool result_has_amount(const struct result *r, enum result_amount amount)
 {
     ASSERT(r != NULL);
-    ASSERT(JOB_ERROR_IN_RANGE(r->error));
-    return r->has_type && r->error == JOB_OK && r->type == JOB_ALLOCATE;
+    ASSERT((unsigned)amount < RESULT_AMOUNT_COUNT);
+    return (r->amounts_present & RESULT_AMOUNT_BIT(amount)) != 0;
 }
 
-bool result_has_expires_at(const struct result *r)
+int64_t result_amount(const struct result *r, enum result_amount amount)
 {
-    ASSERT(r != NULL);
-    ASSERT(JOB_ERROR_IN_RANGE(r->error));
-    return r->has_type && r->error == JOB_OK && r->type == JOB_PURCHASE;
+    ASSERT(result_has_amount(r, amount));
+    return r->amounts[amount];
 }
 
 void result_init_for_job(struct result *r, const struct job *job)

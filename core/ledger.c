@@ -1,7 +1,8 @@
 /*
- * ledger.c -- the ledger rules of contract section 5 over one account's lots:
- * expiry, spending order, purchase, allocation with rollover cap and forfeit.
- * Pure: no I/O, no clock (time is an argument); the store loads and saves.
+ * ledger.c -- the ledger of contract section 5 over one account's lots:
+ * expiry, the spending order, the balance, and running a job type's rule
+ * (the rules themselves are in core/types/). Pure: no I/O, no clock (time
+ * is an argument); the store loads and saves.
  */
 #include "core/ledger.h"
 
@@ -11,26 +12,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/job_type.h"
+
 /*
  * Allocation failure aborts (ASSERT) everywhere in this file. Nothing is lost
  * by it: the worker acknowledges a job only after its batch is committed, so
  * an aborted batch is delivered again to the next worker.
  */
 
-static const char *const lot_kind_names[] = {
-    [LOT_PACK] = "pack",
-    [LOT_MONTHLY] = "monthly",
+static const char *const lot_kind_names[LOT_KIND_COUNT] = {
+#define LOT_KIND_NAME(value, name) [value] = name,
+    LOT_KINDS(LOT_KIND_NAME)
+#undef LOT_KIND_NAME
 };
 
-static const char *const entry_kind_names[] = {
-    [ENTRY_CONSUME] = "consume", [ENTRY_PURCHASE] = "purchase", [ENTRY_ALLOCATE] = "allocate",
-    [ENTRY_FORFEIT] = "forfeit", [ENTRY_EXPIRE] = "expire",
+static const char *const entry_kind_names[ENTRY_KIND_COUNT] = {
+#define ENTRY_KIND_NAME(value, name, sign) [value] = name,
+    ENTRY_KINDS(ENTRY_KIND_NAME)
+#undef ENTRY_KIND_NAME
 };
 
-#define LOT_KIND_COUNT (sizeof lot_kind_names / sizeof lot_kind_names[0])
-#define ENTRY_KIND_COUNT (sizeof entry_kind_names / sizeof entry_kind_names[0])
-_Static_assert(LOT_KIND_COUNT == LOT_MONTHLY + 1, "a name for every lot kind");
-_Static_assert(ENTRY_KIND_COUNT == ENTRY_EXPIRE + 1, "a name for every entry kind");
+static const int entry_kind_signs[ENTRY_KIND_COUNT] = {
+#define ENTRY_KIND_SIGN(value, name, sign) [value] = sign,
+    ENTRY_KINDS(ENTRY_KIND_SIGN)
+#undef ENTRY_KIND_SIGN
+};
 
 const char *ledger_lot_kind_name(enum lot_kind kind)
 {
@@ -83,7 +89,7 @@ void ledger_account_free(struct account *account)
 
 static void assert_lot_valid(const struct lot *lot)
 {
-    ASSERT(lot->kind == LOT_PACK || lot->kind == LOT_MONTHLY);
+    ASSERT((size_t)lot->kind < LOT_KIND_COUNT);
     ASSERT(lot->granted > 0);
     ASSERT(lot->remaining >= 0);
     ASSERT(lot->remaining <= lot->granted);
@@ -131,11 +137,12 @@ void ledger_entries_free(struct entry_list *entries)
     entries->cap = 0;
 }
 
-static void entries_push(struct entry_list *entries, int64_t lot_id, enum entry_kind kind,
-                         int64_t delta, size_t job_index)
+void ledger_entry_add(struct entry_list *entries, const struct entry *entry)
 {
-    ASSERT(delta != 0);
-    ASSERT((delta > 0) == (kind == ENTRY_PURCHASE || kind == ENTRY_ALLOCATE));
+    ASSERT(entries != NULL && entry != NULL);
+    ASSERT((size_t)entry->kind < ENTRY_KIND_COUNT);
+    ASSERT(entry->delta != 0);
+    ASSERT((entry->delta > 0) == (entry_kind_signs[entry->kind] > 0));
     if (entries->count == entries->cap) {
         size_t cap = grown_cap(entries->cap, entries->count, 16, sizeof *entries->items);
         struct entry *items = realloc(entries->items, cap * sizeof *items);
@@ -143,12 +150,7 @@ static void entries_push(struct entry_list *entries, int64_t lot_id, enum entry_
         entries->items = items;
         entries->cap = cap;
     }
-    entries->items[entries->count++] = (struct entry){
-        .lot_id = lot_id,
-        .kind = kind,
-        .delta = delta,
-        .job_index = job_index,
-    };
+    entries->items[entries->count++] = *entry;
 }
 
 /* ---------------------------------------------------------------------------
@@ -160,7 +162,7 @@ static bool lot_is_usable(const struct lot *lot, int64_t now_us)
     return lot->expires_at_us == LEDGER_NO_EXPIRY || lot->expires_at_us > now_us;
 }
 
-static int64_t checked_add(int64_t a, int64_t b)
+int64_t ledger_credits_add(int64_t a, int64_t b)
 {
     int64_t sum;
     bool overflow = __builtin_add_overflow(a, b, &sum);
@@ -178,12 +180,16 @@ void ledger_balance(const struct account *account, int64_t now_us, struct balanc
         const struct lot *lot = &account->lots[i];
         if (!lot_is_usable(lot, now_us))
             continue;
-        if (lot->kind == LOT_PACK)
-            b.pack = checked_add(b.pack, lot->remaining);
-        else
-            b.monthly = checked_add(b.monthly, lot->remaining);
+        switch (lot->kind) {
+        case LOT_PACK:
+            b.pack = ledger_credits_add(b.pack, lot->remaining);
+            break;
+        case LOT_MONTHLY:
+            b.monthly = ledger_credits_add(b.monthly, lot->remaining);
+            break;
+        }
     }
-    b.total = checked_add(b.pack, b.monthly);
+    b.total = ledger_credits_add(b.pack, b.monthly);
     *out = b;
 }
 
@@ -195,7 +201,11 @@ static void expire_lots(struct account *account, int64_t now_us, size_t job_inde
         struct lot *lot = &account->lots[i];
         if (lot_is_usable(lot, now_us) || lot->remaining == 0)
             continue;
-        entries_push(entries, lot->lot_id, ENTRY_EXPIRE, -lot->remaining, job_index);
+        struct entry expire = {.lot_id = lot->lot_id,
+                               .kind = ENTRY_EXPIRE,
+                               .delta = -lot->remaining,
+                               .job_index = job_index};
+        ledger_entry_add(entries, &expire);
         lot->remaining = 0;
         lot->changed = true;
     }
@@ -217,30 +227,44 @@ static int compare_int64(int64_t a, int64_t b)
     return (a > b) - (a < b);
 }
 
-/* The contract's order: packs by expires_at, then monthly lots by
- * granted_at; lot_id breaks ties. */
+/* The contract's order: the lots that expire, by expires_at; then the lots
+ * that never expire, by granted_at; lot_id breaks ties. (For packs and
+ * monthly lots: packs by expiry, then monthly lots oldest first.) */
 static int compare_spending_order(const struct lot *a, const struct lot *b)
 {
-    bool a_pack = a->kind == LOT_PACK, b_pack = b->kind == LOT_PACK;
-    if (a_pack != b_pack)
-        return a_pack ? -1 : 1;
-    int64_t a_key = a_pack ? a->expires_at_us : a->granted_at_us;
-    int64_t b_key = b_pack ? b->expires_at_us : b->granted_at_us;
+    bool a_expires = a->expires_at_us != LEDGER_NO_EXPIRY;
+    bool b_expires = b->expires_at_us != LEDGER_NO_EXPIRY;
+    if (a_expires != b_expires)
+        return a_expires ? -1 : 1;
+    int64_t a_key = a_expires ? a->expires_at_us : a->granted_at_us;
+    int64_t b_key = b_expires ? b->expires_at_us : b->granted_at_us;
     if (a_key != b_key)
         return compare_int64(a_key, b_key);
     return compare_int64(a->lot_id, b->lot_id);
 }
 
-/* The first lot in spending order among the usable lots with credits left
- * (only monthly ones when `monthly_only`); NULL if there is none. */
-static struct lot *next_to_spend(struct account *account, int64_t now_us, bool monthly_only)
+static bool lot_is_takeable(const struct lot *lot, int64_t now_us, enum ledger_take_from from)
+{
+    if (!lot_is_usable(lot, now_us) || lot->remaining == 0)
+        return false;
+    switch (from) {
+    case LEDGER_FROM_USABLE:
+        return true;
+    case LEDGER_FROM_MONTHLY:
+        return lot->kind == LOT_MONTHLY;
+    }
+    UNREACHABLE();
+}
+
+/* The first lot in spending order among the lots `from` allows with credits
+ * left; NULL if there is none. */
+static struct lot *next_to_spend(struct account *account, int64_t now_us,
+                                 enum ledger_take_from from)
 {
     struct lot *next = NULL;
     for (size_t i = 0; i < account->lot_count; i++) {
         struct lot *lot = &account->lots[i];
-        if (!lot_is_usable(lot, now_us) || lot->remaining == 0)
-            continue;
-        if (monthly_only && lot->kind != LOT_MONTHLY)
+        if (!lot_is_takeable(lot, now_us, from))
             continue;
         if (next == NULL || compare_spending_order(lot, next) < 0)
             next = lot;
@@ -248,16 +272,14 @@ static struct lot *next_to_spend(struct account *account, int64_t now_us, bool m
     return next;
 }
 
-/* Takes `amount` from the usable lots (only monthly ones when
- * `monthly_only`) in spending order, one entry of `kind` per lot touched.
- * The caller has checked that they hold enough. */
-static void take_in_order(struct account *account, int64_t now_us, bool monthly_only,
-                          int64_t amount, enum entry_kind kind, size_t job_index,
-                          struct entry_list *entries)
+void ledger_take(struct account *account, int64_t now_us, enum ledger_take_from from,
+                 int64_t amount, const struct entry *like, struct entry_list *entries)
 {
+    ASSERT(account != NULL && like != NULL);
     ASSERT(amount >= 0);
+    ASSERT(entry_kind_signs[like->kind] < 0);
     while (amount > 0) {
-        struct lot *lot = next_to_spend(account, now_us, monthly_only);
+        struct lot *lot = next_to_spend(account, now_us, from);
         ASSERT(lot != NULL);
         int64_t take = lot->remaining < amount ? lot->remaining : amount;
         ASSERT(take > 0);
@@ -266,19 +288,18 @@ static void take_in_order(struct account *account, int64_t now_us, bool monthly_
         amount -= take;
         ASSERT(lot->remaining >= 0);
         ASSERT(lot->remaining <= lot->granted);
-        entries_push(entries, lot->lot_id, kind, -take, job_index);
+        struct entry entry = *like;
+        entry.lot_id = lot->lot_id;
+        entry.delta = -take;
+        ledger_entry_add(entries, &entry);
     }
 }
 
 /* ---------------------------------------------------------------------------
- * The job rules
+ * Running a job type's rule
  * ------------------------------------------------------------------------- */
 
-static void reject(struct result *result, enum job_error error, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Marks `result` rejected with `error` and a message for people. */
-static void reject(struct result *result, enum job_error error, const char *fmt, ...)
+void ledger_reject(struct result *result, enum job_error error, const char *fmt, ...)
 {
     ASSERT(error != JOB_OK);
     result->error = error;
@@ -292,133 +313,28 @@ static void reject(struct result *result, enum job_error error, const char *fmt,
     ASSERT((size_t)n < sizeof result->message);
 }
 
-static void apply_consume(struct account *account, const struct job *job,
-                          const struct ledger_input *input, struct entry_list *entries,
-                          struct result *result)
+int64_t ledger_expiry_after_days(int64_t now_us, int64_t days)
 {
-    ASSERT(job->amount >= JOB_AMOUNT_MIN && job->amount <= JOB_AMOUNT_MAX);
-    struct balance before;
-    ledger_balance(account, input->now_us, &before);
-    if (before.total < job->amount) {
-        reject(result, JOB_ERR_INSUFFICIENT_CREDITS,
-               "usable balance %" PRId64 " is below amount %" PRId64, before.total, job->amount);
-        return;
-    }
-    take_in_order(account, input->now_us, false, job->amount, ENTRY_CONSUME, input->job_index,
-                  entries);
-    result->charged = job->amount;
-}
-
-static void apply_purchase(struct account *account, const struct job *job,
-                           const struct ledger_input *input, struct entry_list *entries,
-                           struct result *result)
-{
-    const struct pack_info *pack = input->pack;
-    if (pack == NULL) {
-        reject(result, JOB_ERR_UNKNOWN_PACK, "pack \"%s\" is not in the catalog", job->pack);
-        return;
-    }
-    if (input->payment_ref_used) {
-        reject(result, JOB_ERR_DUPLICATE_PAYMENT,
-               "payment_ref \"%s\" already granted credits under another job ID", job->payment_ref);
-        return;
-    }
-    ASSERT(pack->credits > 0);
-    ASSERT(pack->valid_days > 0);
+    ASSERT(days > 0);
     int64_t valid_us, expires_at_us;
-    bool overflow = __builtin_mul_overflow((int64_t)pack->valid_days, LEDGER_US_PER_DAY, &valid_us);
+    bool overflow = __builtin_mul_overflow(days, LEDGER_US_PER_DAY, &valid_us);
     ASSERT(!overflow);
-    overflow = __builtin_add_overflow(input->now_us, valid_us, &expires_at_us);
+    overflow = __builtin_add_overflow(now_us, valid_us, &expires_at_us);
     ASSERT(!overflow);
     ASSERT(expires_at_us != LEDGER_NO_EXPIRY);
-
-    struct lot lot = {
-        .lot_id = input->new_lot_id,
-        .kind = LOT_PACK,
-        .granted = pack->credits,
-        .remaining = pack->credits,
-        .granted_at_us = input->now_us,
-        .expires_at_us = expires_at_us,
-        .period = "",
-        .is_new = true,
-        .job_index = input->job_index,
-    };
-    ledger_account_add_lot(account, &lot);
-    entries_push(entries, lot.lot_id, ENTRY_PURCHASE, lot.granted, input->job_index);
-    result->granted = pack->credits;
-    result->expires_at_ms = expires_at_us / 1000;
+    return expires_at_us;
 }
 
-/* The allocate rejections, in the contract's order; JOB_OK when none. The
- * account holds every monthly lot of the user (those at 0 too), so a period
- * held is always seen. */
-static enum job_error check_allocate(const struct account *account, const struct job *job,
-                                     const struct ledger_input *input, struct result *result)
+/* An applied result carries exactly its type's amounts; a rejection none. */
+static void assert_amounts(const struct job_type_ops *ops, const struct result *result)
 {
-    if (input->plan == NULL) {
-        reject(result, JOB_ERR_UNKNOWN_PLAN, "plan \"%s\" is not in the catalog", job->plan);
-        return result->error;
-    }
-    const char *later = NULL;
-    for (size_t i = 0; i < account->lot_count; i++) {
-        const struct lot *lot = &account->lots[i];
-        if (lot->kind != LOT_MONTHLY)
-            continue;
-        int cmp = strcmp(lot->period, job->period); /* YYYY-MM sorts as text */
-        if (cmp == 0) {
-            reject(result, JOB_ERR_ALREADY_ALLOCATED, "period %s is already allocated",
-                   job->period);
-            return result->error;
-        }
-        if (cmp > 0 && (later == NULL || strcmp(lot->period, later) > 0))
-            later = lot->period;
-    }
-    if (later != NULL) {
-        reject(result, JOB_ERR_STALE_PERIOD, "period %s is before allocated period %s", job->period,
-               later);
-        return result->error;
-    }
-    return JOB_OK;
-}
-
-static void apply_allocate(struct account *account, const struct job *job,
-                           const struct ledger_input *input, struct entry_list *entries,
-                           struct result *result)
-{
-    ASSERT(strlen(job->period) == JOB_PERIOD_BYTES);
-    if (check_allocate(account, job, input, result) != JOB_OK)
+    uint32_t present = result->amounts_present;
+    if (result->error != JOB_OK) {
+        ASSERT(present == 0);
         return;
-    const struct plan_info *plan = input->plan;
-    ASSERT(plan->monthly_credits > 0);
-    ASSERT(plan->rollover_cap >= plan->monthly_credits); /* so forfeit <= M */
-
-    struct balance before;
-    ledger_balance(account, input->now_us, &before);
-    int64_t total = checked_add(before.monthly, plan->monthly_credits);
-    int64_t forfeit = total > plan->rollover_cap ? total - plan->rollover_cap : 0;
-    ASSERT(forfeit <= before.monthly);
-    take_in_order(account, input->now_us, true, forfeit, ENTRY_FORFEIT, input->job_index, entries);
-
-    struct lot lot = {
-        .lot_id = input->new_lot_id,
-        .kind = LOT_MONTHLY,
-        .granted = plan->monthly_credits,
-        .remaining = plan->monthly_credits,
-        .granted_at_us = input->now_us,
-        .expires_at_us = LEDGER_NO_EXPIRY,
-        .is_new = true,
-        .job_index = input->job_index,
-    };
-    memcpy(lot.period, job->period, sizeof lot.period);
-    ledger_account_add_lot(account, &lot);
-    entries_push(entries, lot.lot_id, ENTRY_ALLOCATE, lot.granted, input->job_index);
-
-    _Static_assert(sizeof account->plan == sizeof job->plan, "plan buffers match");
-    memcpy(account->plan, job->plan, sizeof account->plan);
-    account->has_plan = true;
-    account->plan_changed = true;
-    result->granted = plan->monthly_credits;
-    result->forfeited = forfeit;
+    }
+    ASSERT((present & ops->result_amounts) == ops->result_amounts);
+    ASSERT((present & ~(ops->result_amounts | ops->result_amounts_optional)) == 0);
 }
 
 void ledger_apply(struct account *account, const struct job *job, const struct ledger_input *input,
@@ -434,25 +350,13 @@ void ledger_apply(struct account *account, const struct job *job, const struct l
 
     result->error = JOB_OK;
     result->message[0] = '\0';
-    result->charged = 0;
-    result->granted = 0;
-    result->forfeited = 0;
-    result->expires_at_ms = 0;
+    result->amounts_present = 0;
+    memset(result->amounts, 0, sizeof result->amounts);
 
     expire_lots(account, input->now_us, input->job_index, entries);
-    switch (job->type) {
-    case JOB_CONSUME:
-        apply_consume(account, job, input, entries, result);
-        break;
-    case JOB_PURCHASE:
-        apply_purchase(account, job, input, entries, result);
-        break;
-    case JOB_ALLOCATE:
-        apply_allocate(account, job, input, entries, result);
-        break;
-    default:
-        UNREACHABLE();
-    }
+    const struct job_type_ops *ops = job_type_ops(job->type);
+    ops->apply(account, job, input, entries, result);
+    assert_amounts(ops, result);
     /* Every outcome reports the balance; the codec decides when it is sent. */
     ledger_balance(account, input->now_us, &result->balance);
 }

@@ -17,10 +17,13 @@
 #include <time.h>
 
 #include "core/assert.h"
+#include "queue/keys.h"
 
-#define QUEUE_KEY_BYTES_MAX (QUEUE_NAME_BYTES_MAX + JOB_ID_BYTES_MAX + 16)
 #define QUEUE_ERRSTR_BYTES 256
+/* The longest command: XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS, then
+ * a key and an ID per stream. */
 #define QUEUE_ARGS_MAX 16
+_Static_assert(9 + 2 * QUEUE_STREAM_COUNT <= QUEUE_ARGS_MAX, "XREADGROUP's arguments fit");
 
 enum queue_state {
     QUEUE_DISCONNECTED, /* no context */
@@ -64,7 +67,7 @@ struct queue {
     struct event *op_timer;      /* checks that no other command waits too long */
     struct queue_op *ops_head;   /* ops in flight (reads excluded), oldest first */
     struct queue_op *ops_tail;
-    char stream_keys[QUEUE_STREAM_COUNT][QUEUE_KEY_BYTES_MAX];
+    char stream_keys[QUEUE_STREAM_COUNT][KEYS_BYTES_MAX];
     char errstr[QUEUE_ERRSTR_BYTES];
 };
 
@@ -391,11 +394,9 @@ struct queue *queue_new(struct event_base *base, const struct queue_config *conf
     ASSERT(queue->connect_timer && queue->read_timer && queue->op_timer);
     struct timeval every = {1, 0};
     event_add(queue->op_timer, &every);
-    for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
-        int n = snprintf(queue->stream_keys[s], sizeof queue->stream_keys[s], "%s:jobs:%s",
-                         config->prefix, job_type_name((enum job_type)s));
-        ASSERT(n > 0 && (size_t)n < sizeof queue->stream_keys[s]);
-    }
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
+        keys_stream(config->prefix, (enum job_stream)s, queue->stream_keys[s],
+                    sizeof queue->stream_keys[s]);
     return queue;
 }
 
@@ -428,7 +429,7 @@ const char *queue_errstr(const struct queue *queue)
     return queue->errstr;
 }
 
-const char *queue_stream_key(const struct queue *queue, enum job_type stream)
+const char *queue_stream_key(const struct queue *queue, enum job_stream stream)
 {
     ASSERT((int)stream >= 0 && (int)stream < QUEUE_STREAM_COUNT);
     return queue->stream_keys[stream];
@@ -463,7 +464,7 @@ static bool parse_entry_id(const char *id, uint64_t *ms, uint64_t *seq)
 }
 
 /* Copies one {id, [field, value, ...] | nil} entry; false if malformed. */
-static bool copy_entry(const redisReply *item, enum job_type stream, struct queue_entry *out)
+static bool copy_entry(const redisReply *item, enum job_stream stream, struct queue_entry *out)
 {
     if (item->type != REDIS_REPLY_ARRAY || item->elements != 2)
         return false;
@@ -531,7 +532,7 @@ static void parse_read_reply(struct queue_op *op, const redisReply *reply)
         const redisReply *items = pair->element[1];
         for (size_t i = 0; i < items->elements; i++) {
             ASSERT(op->entry_count < total);
-            if (!copy_entry(items->element[i], (enum job_type)s, &op->entries[op->entry_count])) {
+            if (!copy_entry(items->element[i], (enum job_stream)s, &op->entries[op->entry_count])) {
                 set_errstr(op->queue, "malformed stream entry in XREADGROUP reply", NULL);
                 op->status = -1;
                 return;
@@ -778,16 +779,10 @@ int queue_trim_acknowledged(struct queue *queue,
  * Publishing and acknowledging
  * ------------------------------------------------------------------------- */
 
-static void key_for(const struct queue *queue, const char *kind, const char *id, char *out)
-{
-    int n = snprintf(out, QUEUE_KEY_BYTES_MAX, "%s:%s:%s", queue->config.prefix, kind, id);
-    ASSERT(n > 0 && n < QUEUE_KEY_BYTES_MAX);
-}
-
 static void send_result_key(struct queue_op *op, const struct queue_publish *item)
 {
-    char key[QUEUE_KEY_BYTES_MAX], ttl[24];
-    key_for(op->queue, "result", item->job_id, key);
+    char key[KEYS_BYTES_MAX], ttl[24];
+    keys_result(op->queue->config.prefix, item->job_id, key, sizeof key);
     snprintf(ttl, sizeof ttl, "%lld", (long long)op->queue->config.result_ttl_s);
     const char *argv[6] = {"SET", key, item->result, "EX", ttl, "NX"};
     size_t lens[6] = {3, strlen(key), item->result_len, 2, strlen(ttl), 2};
@@ -796,9 +791,8 @@ static void send_result_key(struct queue_op *op, const struct queue_publish *ite
 
 static void send_results_stream(struct queue_op *op, const struct queue_publish *item)
 {
-    char key[QUEUE_KEY_BYTES_MAX], maxlen[24];
-    int n = snprintf(key, sizeof key, "%s:results", op->queue->config.prefix);
-    ASSERT(n > 0 && (size_t)n < sizeof key);
+    char key[KEYS_BYTES_MAX], maxlen[24];
+    keys_results(op->queue->config.prefix, key, sizeof key);
     snprintf(maxlen, sizeof maxlen, "%lld", (long long)op->queue->config.results_maxlen);
     const char *argv[7] = {"XADD", key, "MAXLEN", "~", maxlen, "*", "result"};
     const char *full[8];
@@ -814,8 +808,8 @@ static void send_results_stream(struct queue_op *op, const struct queue_publish 
 
 static void send_reply(struct queue_op *op, const struct queue_publish *item)
 {
-    char key[QUEUE_KEY_BYTES_MAX], ttl[24];
-    key_for(op->queue, "reply", item->job_id, key);
+    char key[KEYS_BYTES_MAX], ttl[24];
+    keys_reply(op->queue->config.prefix, item->job_id, key, sizeof key);
     snprintf(ttl, sizeof ttl, "%d", QUEUE_REPLY_TTL_S);
     const char *push[3] = {"RPUSH", key, item->result};
     size_t push_lens[3] = {5, strlen(key), item->result_len};
@@ -826,9 +820,8 @@ static void send_reply(struct queue_op *op, const struct queue_publish *item)
 
 static void send_dead_letter(struct queue_op *op, const struct queue_publish *item)
 {
-    char key[QUEUE_KEY_BYTES_MAX];
-    int n = snprintf(key, sizeof key, "%s:dead", op->queue->config.prefix);
-    ASSERT(n > 0 && (size_t)n < sizeof key);
+    char key[KEYS_BYTES_MAX];
+    keys_dead(op->queue->config.prefix, key, sizeof key);
     const struct queue_entry *entry = item->entry;
     const char *argv[11] = {"XADD",
                             key,
@@ -872,7 +865,7 @@ int queue_publish(struct queue *queue, const struct queue_publish *items, size_t
 }
 
 /* One XACK key group id... for the entries of one stream. */
-static void send_acks(struct queue_op *op, enum job_type stream,
+static void send_acks(struct queue_op *op, enum job_stream stream,
                       const struct queue_entry *const *entries, size_t count)
 {
     const char **argv = calloc(count + 3, sizeof *argv);
@@ -897,6 +890,6 @@ int queue_ack(struct queue *queue, const struct queue_entry *const *entries, siz
         return -1;
     struct queue_op *op = op_new(queue, cb, arg);
     for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
-        send_acks(op, (enum job_type)s, entries, count);
+        send_acks(op, (enum job_stream)s, entries, count);
     return op_sent(op);
 }

@@ -24,8 +24,8 @@
 #include "core/job.h"
 #include "queue/redis_url.h"
 
-#define QUEUE_STREAM_COUNT JOB_TYPE_COUNT /* one job stream per job type */
-#define QUEUE_ENTRY_ID_BYTES_MAX 47       /* "<ms>-<seq>": two u64 and a dash */
+#define QUEUE_STREAM_COUNT JOB_STREAM_COUNT
+#define QUEUE_ENTRY_ID_BYTES_MAX 47 /* "<ms>-<seq>": two u64 and a dash */
 #define QUEUE_REPLY_TTL_S 300
 #define QUEUE_CONNECT_TIMEOUT_MS 5000
 #define QUEUE_READ_MARGIN_MS 5000      /* a blocked read may take BLOCK + this */
@@ -48,7 +48,7 @@ struct queue_config {
 
 /* One entry read from a job stream. */
 struct queue_entry {
-    enum job_type stream;
+    enum job_stream stream;
     char id[QUEUE_ENTRY_ID_BYTES_MAX + 1];
     uint64_t id_ms;     /* the ID's time part: when the producer added it */
     uint64_t id_seq;    /* the ID's sequence part */
@@ -160,6 +160,6 @@ int queue_trim_acknowledged(struct queue *queue,
                             queue_done_cb *cb, void *arg) __attribute__((warn_unused_result));
 
 /* The key of a job stream, e.g. "credits:jobs:consume". */
-const char *queue_stream_key(const struct queue *queue, enum job_type stream);
+const char *queue_stream_key(const struct queue *queue, enum job_stream stream);
 
 #endif

@@ -550,17 +550,17 @@ static void gen_job(struct gen *g, enum mix mix, struct job *j)
     bool allocate = mix == MIX_CONSUME_HEAVY && roll >= 97;
     if (purchase) {
         j->type = JOB_PURCHASE;
-        fmt(j->pack, sizeof j->pack, "%s", PACK_ID);
-        fmt(j->payment_ref, sizeof j->payment_ref, "%s-p%" PRIu64, g->names->tag, seq);
+        fmt(j->purchase.pack, sizeof j->purchase.pack, "%s", PACK_ID);
+        fmt(j->purchase.payment_ref, sizeof j->purchase.payment_ref, "%s-p%" PRIu64, g->names->tag, seq);
     } else if (allocate) {
         j->type = JOB_ALLOCATE;
-        fmt(j->plan, sizeof j->plan, "%s", PLAN_ID);
-        period_name(++g->period_index[user], j->period, sizeof j->period);
+        fmt(j->allocate.plan, sizeof j->allocate.plan, "%s", PLAN_ID);
+        period_name(++g->period_index[user], j->allocate.period, sizeof j->allocate.period);
     } else {
         j->type = JOB_CONSUME;
-        j->amount = 1 + (int64_t)(rng_next(&g->rng) % 10);
-        j->has_tool = true;
-        fmt(j->tool, sizeof j->tool, "bench");
+        j->consume.amount = 1 + (int64_t)(rng_next(&g->rng) % 10);
+        j->consume.has_tool = true;
+        fmt(j->consume.tool, sizeof j->consume.tool, "bench");
     }
 }
 
@@ -620,8 +620,8 @@ static void enqueue_seed(redisContext *c, struct gen *g)
             j.type = JOB_ALLOCATE;
             fmt(j.id, sizeof j.id, "%ss-%" PRIu64, g->names->tag, done + i);
             user_name(g->names, done + i, j.user, sizeof j.user);
-            fmt(j.plan, sizeof j.plan, "%s", PLAN_ID);
-            period_name(0, j.period, sizeof j.period);
+            fmt(j.allocate.plan, sizeof j.allocate.plan, "%s", PLAN_ID);
+            period_name(0, j.allocate.period, sizeof j.allocate.period);
             append_xadd(c, g->names->prefix, &j, &g->buf);
         }
         redis_drain_replies(c, chunk, "XADD");
@@ -1545,7 +1545,7 @@ static double percentile_ms(const int64_t *sorted, uint64_t n, double q)
 /* Sends one job and waits for its result: the worker is up and connected. */
 static void warm_up(struct bench *b, const struct run_names *names, pid_t pid)
 {
-    struct job j = {.type = JOB_CONSUME, .amount = 1};
+    struct job j = {.type = JOB_CONSUME, .consume = {.amount = 1}};
     fmt(j.id, sizeof j.id, "%sw", names->tag);
     fmt(j.user, sizeof j.user, "%su0", names->tag);
     msgpack_sbuffer buf;

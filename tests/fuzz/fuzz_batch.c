@@ -119,20 +119,20 @@ static void model_load(struct model *m, struct batch *b, int64_t now_us)
         if (wanted && batch_account(b, ml->user))
             CHECK(batch_add_lot(b, ml->user, &ml->lot));
     }
-    n = batch_payment_refs(b, keys);
-    check_keys(b, keys, n, JOB_PURCHASE, offsetof(struct job, payment_ref));
+    n = batch_need_keys(b, NEED_PAYMENT_REF, keys);
+    check_keys(b, keys, n, JOB_PURCHASE, offsetof(struct job, purchase.payment_ref));
     for (size_t k = 0; k < n; k++)
         for (size_t i = 0; i < m->lot_count; i++)
             if (m->lots[i].lot.kind == LOT_PACK && strcmp(m->lots[i].payment_ref, keys[k]) == 0)
                 batch_add_used_ref(b, keys[k]);
-    n = batch_pack_ids(b, keys);
-    check_keys(b, keys, n, JOB_PURCHASE, offsetof(struct job, pack));
+    n = batch_need_keys(b, NEED_PACK, keys);
+    check_keys(b, keys, n, JOB_PURCHASE, offsetof(struct job, purchase.pack));
     for (size_t k = 0; k < n; k++)
         for (size_t i = 0; i < 2; i++)
             if (strcmp(keys[k], catalog_packs[i].id) == 0)
                 batch_add_pack(b, catalog_packs[i].id, &catalog_packs[i].info);
-    n = batch_plan_ids(b, keys);
-    check_keys(b, keys, n, JOB_ALLOCATE, offsetof(struct job, plan));
+    n = batch_need_keys(b, NEED_PLAN, keys);
+    check_keys(b, keys, n, JOB_ALLOCATE, offsetof(struct job, allocate.plan));
     for (size_t k = 0; k < n; k++)
         for (size_t i = 0; i < 2; i++)
             if (strcmp(keys[k], catalog_plans[i].id) == 0)
@@ -182,7 +182,7 @@ static void model_write(struct model *m, const struct batch *b)
                 strcpy(ml->user, account->user);
                 ml->lot = *lot;
                 ml->lot.is_new = ml->lot.changed = false;
-                strcpy(ml->payment_ref, maker->job.payment_ref);
+                strcpy(ml->payment_ref, maker->job.purchase.payment_ref);
             } else if (lot->changed) {
                 struct model_lot *ml = model_find_lot(m, lot->lot_id);
                 CHECK(ml != NULL);
@@ -230,13 +230,17 @@ static bool same_request(const struct job *a, const struct job *b)
         return false;
     switch (a->type) {
     case JOB_CONSUME:
-        return a->amount == b->amount && a->has_tool == b->has_tool &&
-               (!a->has_tool || strcmp(a->tool, b->tool) == 0) && a->has_ref == b->has_ref &&
-               (!a->has_ref || strcmp(a->ref, b->ref) == 0);
+        return a->consume.amount == b->consume.amount &&
+               a->consume.has_tool == b->consume.has_tool &&
+               (!a->consume.has_tool || strcmp(a->consume.tool, b->consume.tool) == 0) &&
+               a->consume.has_ref == b->consume.has_ref &&
+               (!a->consume.has_ref || strcmp(a->consume.ref, b->consume.ref) == 0);
     case JOB_PURCHASE:
-        return strcmp(a->pack, b->pack) == 0 && strcmp(a->payment_ref, b->payment_ref) == 0;
+        return strcmp(a->purchase.pack, b->purchase.pack) == 0 &&
+               strcmp(a->purchase.payment_ref, b->purchase.payment_ref) == 0;
     case JOB_ALLOCATE:
-        return strcmp(a->plan, b->plan) == 0 && strcmp(a->period, b->period) == 0;
+        return strcmp(a->allocate.plan, b->allocate.plan) == 0 &&
+               strcmp(a->allocate.period, b->allocate.period) == 0;
     }
     abort();
 }
@@ -296,27 +300,27 @@ static void oracle_check(struct oracle *o, const struct batch *b, size_t index)
     CHECK(!r.replayed && r.done_at_ms == b->now_us / 1000);
     CHECK(r.error == JOB_OK || job_error_is_stored(r.error));
     if (bj->job.type == JOB_PURCHASE) {
-        bool known = strcmp(bj->job.pack, "gone") != 0;
-        bool used = ref_granted(o, bj->job.payment_ref);
+        bool known = strcmp(bj->job.purchase.pack, "gone") != 0;
+        bool used = ref_granted(o, bj->job.purchase.payment_ref);
         CHECK(r.error == (!known ? JOB_ERR_UNKNOWN_PACK
                           : used ? JOB_ERR_DUPLICATE_PAYMENT
                                  : JOB_OK));
         if (r.error == JOB_OK) {
             CHECK(o->granted_ref_count < JOBS_MAX);
-            strcpy(o->granted_refs[o->granted_ref_count++], bj->job.payment_ref);
+            strcpy(o->granted_refs[o->granted_ref_count++], bj->job.purchase.payment_ref);
         }
     }
-    if (bj->job.type == JOB_ALLOCATE && strcmp(bj->job.plan, "gone") == 0)
+    if (bj->job.type == JOB_ALLOCATE && strcmp(bj->job.allocate.plan, "gone") == 0)
         CHECK(r.error == JOB_ERR_UNKNOWN_PLAN);
     if (bj->job.type == JOB_CONSUME && r.error == JOB_OK) {
-        CHECK(r.charged == bj->job.amount);
+        CHECK(r.amounts[RESULT_CHARGED] == bj->job.consume.amount);
         int64_t spent = 0;
         for (size_t e = 0; e < b->entries.count; e++) {
             const struct entry *en = &b->entries.items[e];
             if (en->job_index == index && en->kind == ENTRY_CONSUME)
                 spent -= en->delta;
         }
-        CHECK(spent == bj->job.amount);
+        CHECK(spent == bj->job.consume.amount);
     }
     CHECK(o->count < JOBS_MAX);
     struct decided *nd = &o->first[o->count++];
@@ -361,21 +365,22 @@ static void read_job(struct fuzz_bytes *in, struct plan *p, struct job *job)
     uint8_t f = fuzz_u8(in);
     switch (job->type) {
     case JOB_CONSUME:
-        job->amount = 1 + fuzz_u8(in) % 160;
-        job->has_tool = f & 1;
-        job->has_ref = f & 2;
-        if (job->has_tool && (f & 4))
-            strcpy(job->tool, "gen");
-        if (job->has_ref && (f & 8))
-            strcpy(job->ref, "r1");
+        job->consume.amount = 1 + fuzz_u8(in) % 160;
+        job->consume.has_tool = f & 1;
+        job->consume.has_ref = f & 2;
+        if (job->consume.has_tool && (f & 4))
+            strcpy(job->consume.tool, "gen");
+        if (job->consume.has_ref && (f & 8))
+            strcpy(job->consume.ref, "r1");
         break;
     case JOB_PURCHASE:
-        strcpy(job->pack, pack_names[f % 3]);
-        snprintf(job->payment_ref, sizeof job->payment_ref, "pay%u", (f >> 2) % 5);
+        strcpy(job->purchase.pack, pack_names[f % 3]);
+        snprintf(job->purchase.payment_ref, sizeof job->purchase.payment_ref, "pay%u",
+                 (f >> 2) % 5);
         break;
     case JOB_ALLOCATE:
-        strcpy(job->plan, plan_names[f % 3]);
-        snprintf(job->period, sizeof job->period, "2026-%02u", 1 + (f >> 2) % 8);
+        strcpy(job->allocate.plan, plan_names[f % 3]);
+        snprintf(job->allocate.period, sizeof job->allocate.period, "2026-%02u", 1 + (f >> 2) % 8);
         break;
     }
 }

@@ -442,27 +442,27 @@ static enum job_error ref_fields(const struct ref_scan *scan, struct job *job)
         if ((scan->seen[F_TOOL] && !ref_is_text(&v[F_TOOL], 0, 64)) ||
             (scan->seen[F_REF] && !ref_is_text(&v[F_REF], 0, 128)))
             return JOB_ERR_INVALID_JOB;
-        job->amount = (int64_t)v[F_AMOUNT].u;
-        job->has_tool = scan->seen[F_TOOL];
-        job->has_ref = scan->seen[F_REF];
-        if (job->has_tool)
-            ref_copy(&v[F_TOOL], job->tool);
-        if (job->has_ref)
-            ref_copy(&v[F_REF], job->ref);
+        job->consume.amount = (int64_t)v[F_AMOUNT].u;
+        job->consume.has_tool = scan->seen[F_TOOL];
+        job->consume.has_ref = scan->seen[F_REF];
+        if (job->consume.has_tool)
+            ref_copy(&v[F_TOOL], job->consume.tool);
+        if (job->consume.has_ref)
+            ref_copy(&v[F_REF], job->consume.ref);
         return JOB_OK;
     case JOB_PURCHASE:
         if (!scan->seen[F_PACK] || !ref_is_text(&v[F_PACK], 1, 64) || !scan->seen[F_PAYMENT_REF] ||
             !ref_is_text(&v[F_PAYMENT_REF], 1, 128))
             return JOB_ERR_INVALID_JOB;
-        ref_copy(&v[F_PACK], job->pack);
-        ref_copy(&v[F_PAYMENT_REF], job->payment_ref);
+        ref_copy(&v[F_PACK], job->purchase.pack);
+        ref_copy(&v[F_PAYMENT_REF], job->purchase.payment_ref);
         return JOB_OK;
     case JOB_ALLOCATE:
         if (!scan->seen[F_PLAN] || !ref_is_text(&v[F_PLAN], 1, 64) || !scan->seen[F_PERIOD] ||
             !ref_is_period(&v[F_PERIOD]))
             return JOB_ERR_INVALID_JOB;
-        ref_copy(&v[F_PLAN], job->plan);
-        ref_copy(&v[F_PERIOD], job->period);
+        ref_copy(&v[F_PLAN], job->allocate.plan);
+        ref_copy(&v[F_PERIOD], job->allocate.period);
         return JOB_OK;
     }
     abort();
@@ -504,15 +504,29 @@ static void check_job_equal(const struct job *a, const struct job *b)
     CHECK(a->reply == b->reply);
     CHECK(HELD(a->id) && HELD(b->id) && strcmp(a->id, b->id) == 0);
     CHECK(HELD(a->user) && HELD(b->user) && strcmp(a->user, b->user) == 0);
-    CHECK(a->amount == b->amount);
-    CHECK(a->has_tool == b->has_tool && a->has_ref == b->has_ref);
-    CHECK(HELD(a->tool) && HELD(b->tool) && strcmp(a->tool, b->tool) == 0);
-    CHECK(HELD(a->ref) && HELD(b->ref) && strcmp(a->ref, b->ref) == 0);
-    CHECK(HELD(a->pack) && HELD(b->pack) && strcmp(a->pack, b->pack) == 0);
-    CHECK(HELD(a->payment_ref) && HELD(b->payment_ref) &&
-          strcmp(a->payment_ref, b->payment_ref) == 0);
-    CHECK(HELD(a->plan) && HELD(b->plan) && strcmp(a->plan, b->plan) == 0);
-    CHECK(HELD(a->period) && HELD(b->period) && strcmp(a->period, b->period) == 0);
+    switch (a->type) {
+    case JOB_CONSUME:
+        CHECK(a->consume.amount == b->consume.amount);
+        CHECK(a->consume.has_tool == b->consume.has_tool &&
+              a->consume.has_ref == b->consume.has_ref);
+        CHECK(HELD(a->consume.tool) && HELD(b->consume.tool) &&
+              strcmp(a->consume.tool, b->consume.tool) == 0);
+        CHECK(HELD(a->consume.ref) && HELD(b->consume.ref) &&
+              strcmp(a->consume.ref, b->consume.ref) == 0);
+        break;
+    case JOB_PURCHASE:
+        CHECK(HELD(a->purchase.pack) && HELD(b->purchase.pack) &&
+              strcmp(a->purchase.pack, b->purchase.pack) == 0);
+        CHECK(HELD(a->purchase.payment_ref) && HELD(b->purchase.payment_ref) &&
+              strcmp(a->purchase.payment_ref, b->purchase.payment_ref) == 0);
+        break;
+    case JOB_ALLOCATE:
+        CHECK(HELD(a->allocate.plan) && HELD(b->allocate.plan) &&
+              strcmp(a->allocate.plan, b->allocate.plan) == 0);
+        CHECK(HELD(a->allocate.period) && HELD(b->allocate.period) &&
+              strcmp(a->allocate.period, b->allocate.period) == 0);
+        break;
+    }
 }
 
 /* Contract section 2, checked on the decoded struct with job.c's rules
@@ -524,27 +538,25 @@ static void check_job_valid(const struct job *job)
     CHECK(HELD(job->user) && job_id_is_valid(job->user, strlen(job->user)));
     switch (job->type) {
     case JOB_CONSUME:
-        CHECK(job->amount >= JOB_AMOUNT_MIN && job->amount <= JOB_AMOUNT_MAX);
-        CHECK(job->has_tool || job->tool[0] == '\0');
-        CHECK(job->has_ref || job->ref[0] == '\0');
-        CHECK(strlen(job->tool) <= JOB_TOOL_BYTES_MAX &&
-              job_text_is_valid(job->tool, strlen(job->tool)));
-        CHECK(strlen(job->ref) <= JOB_REF_BYTES_MAX &&
-              job_text_is_valid(job->ref, strlen(job->ref)));
+        CHECK(job->consume.amount >= JOB_AMOUNT_MIN && job->consume.amount <= JOB_AMOUNT_MAX);
+        CHECK(job->consume.has_tool || job->consume.tool[0] == '\0');
+        CHECK(job->consume.has_ref || job->consume.ref[0] == '\0');
+        CHECK(strlen(job->consume.tool) <= JOB_TOOL_BYTES_MAX &&
+              job_text_is_valid(job->consume.tool, strlen(job->consume.tool)));
+        CHECK(strlen(job->consume.ref) <= JOB_REF_BYTES_MAX &&
+              job_text_is_valid(job->consume.ref, strlen(job->consume.ref)));
         break;
     case JOB_PURCHASE:
-        CHECK(job->amount == 0);
-        CHECK(strlen(job->pack) >= 1 && strlen(job->pack) <= JOB_PACK_BYTES_MAX);
-        CHECK(job_text_is_valid(job->pack, strlen(job->pack)));
-        CHECK(strlen(job->payment_ref) >= 1 &&
-              strlen(job->payment_ref) <= JOB_PAYMENT_REF_BYTES_MAX);
-        CHECK(job_text_is_valid(job->payment_ref, strlen(job->payment_ref)));
+        CHECK(strlen(job->purchase.pack) >= 1 && strlen(job->purchase.pack) <= JOB_PACK_BYTES_MAX);
+        CHECK(job_text_is_valid(job->purchase.pack, strlen(job->purchase.pack)));
+        CHECK(strlen(job->purchase.payment_ref) >= 1 &&
+              strlen(job->purchase.payment_ref) <= JOB_PAYMENT_REF_BYTES_MAX);
+        CHECK(job_text_is_valid(job->purchase.payment_ref, strlen(job->purchase.payment_ref)));
         break;
     case JOB_ALLOCATE:
-        CHECK(job->amount == 0);
-        CHECK(strlen(job->plan) >= 1 && strlen(job->plan) <= JOB_PLAN_BYTES_MAX);
-        CHECK(job_text_is_valid(job->plan, strlen(job->plan)));
-        CHECK(job_period_is_valid(job->period, strlen(job->period)));
+        CHECK(strlen(job->allocate.plan) >= 1 && strlen(job->allocate.plan) <= JOB_PLAN_BYTES_MAX);
+        CHECK(job_text_is_valid(job->allocate.plan, strlen(job->allocate.plan)));
+        CHECK(job_period_is_valid(job->allocate.period, strlen(job->allocate.period)));
         break;
     }
 }
@@ -556,14 +568,11 @@ static void result_normalize(struct result *r)
         r->type = JOB_CONSUME;
     if (!result_has_balance(r))
         memset(&r->balance, 0, sizeof r->balance);
-    if (!result_has_charged(r))
-        r->charged = 0;
-    if (!result_has_granted(r))
-        r->granted = 0;
-    if (!result_has_forfeited(r))
-        r->forfeited = 0;
-    if (!result_has_expires_at(r))
-        r->expires_at_ms = 0;
+    uint32_t carried = result_amounts_carried(r);
+    for (unsigned a = 0; a < RESULT_AMOUNT_COUNT; a++)
+        if ((carried & RESULT_AMOUNT_BIT(a)) == 0)
+            r->amounts[a] = 0;
+    r->amounts_present = carried;
     if (!r->has_id)
         memset(r->id, 0, sizeof r->id);
     if (!r->has_user)
@@ -580,8 +589,9 @@ static void check_result_equal(const struct result *a, const struct result *b)
     CHECK(HELD(a->message) && HELD(b->message) && strcmp(a->message, b->message) == 0);
     CHECK(a->balance.total == b->balance.total && a->balance.pack == b->balance.pack &&
           a->balance.monthly == b->balance.monthly);
-    CHECK(a->charged == b->charged && a->granted == b->granted && a->forfeited == b->forfeited);
-    CHECK(a->expires_at_ms == b->expires_at_ms && a->done_at_ms == b->done_at_ms);
+    CHECK(a->amounts_present == b->amounts_present);
+    CHECK(memcmp(a->amounts, b->amounts, sizeof a->amounts) == 0);
+    CHECK(a->done_at_ms == b->done_at_ms);
     CHECK(a->replayed == b->replayed);
 }
 
@@ -629,10 +639,11 @@ static void check_results_of_job(const struct job *job, uint64_t h)
     r.error = outcomes[h % (sizeof outcomes / sizeof outcomes[0])];
     int64_t x = (int64_t)(h >> 3);
     r.balance = (struct balance){x >> (h & 31), x >> ((h >> 5) & 63), -(x >> 40)};
-    r.charged = job->amount;
-    r.granted = x >> 20;
-    r.forfeited = x >> 30;
-    r.expires_at_ms = x >> 10;
+    /* Every amount set: the encoder sends those the outcome carries. */
+    result_set_amount(&r, RESULT_CHARGED, x >> 25);
+    result_set_amount(&r, RESULT_GRANTED, x >> 20);
+    result_set_amount(&r, RESULT_FORFEITED, x >> 30);
+    result_set_amount(&r, RESULT_EXPIRES_AT, x >> 10);
     r.done_at_ms = (int64_t)(h >> 11);
     r.replayed = (h >> 9) & 1;
     if (r.error != JOB_OK)

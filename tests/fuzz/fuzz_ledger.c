@@ -111,7 +111,8 @@ static void m_entry(struct expected *x, struct mlot *l, enum entry_kind kind, in
                     size_t job_index)
 {
     CHECK(x->entry_count < sizeof x->entries / sizeof x->entries[0]);
-    x->entries[x->entry_count++] = (struct entry){l->lot_id, kind, delta, job_index};
+    x->entries[x->entry_count++] =
+        (struct entry){.lot_id = l->lot_id, .kind = kind, .delta = delta, .job_index = job_index};
     l->remaining += delta;
     l->changed = true;
 }
@@ -172,12 +173,12 @@ static void m_apply(struct maccount *m, const struct job *job, const struct ledg
     m_balance(m, now, &b);
     switch (job->type) {
     case JOB_CONSUME:
-        if (b.total < job->amount) {
+        if (b.total < job->consume.amount) {
             x->error = JOB_ERR_INSUFFICIENT_CREDITS;
             return;
         }
-        m_take(m, now, false, job->amount, ENTRY_CONSUME, in->job_index, x);
-        x->charged = job->amount;
+        m_take(m, now, false, job->consume.amount, ENTRY_CONSUME, in->job_index, x);
+        x->charged = job->consume.amount;
         return;
     case JOB_PURCHASE: {
         if (in->pack == NULL) {
@@ -211,7 +212,7 @@ static void m_apply(struct maccount *m, const struct job *job, const struct ledg
         for (size_t i = 0; i < m->count; i++) {
             if (m->lots[i].kind != LOT_MONTHLY)
                 continue;
-            int cmp = strcmp(m->lots[i].period, job->period);
+            int cmp = strcmp(m->lots[i].period, job->allocate.period);
             same = same || cmp == 0;
             later = later || cmp > 0;
         }
@@ -229,11 +230,11 @@ static void m_apply(struct maccount *m, const struct job *job, const struct ledg
                           .expires_at_us = LEDGER_NO_EXPIRY,
                           .is_new = true,
                           .job_index = in->job_index};
-        memcpy(lot.period, job->period, sizeof lot.period);
+        memcpy(lot.period, job->allocate.period, sizeof lot.period);
         struct mlot *l = m_add(m, &lot);
         m_entry(x, l, ENTRY_ALLOCATE, c, in->job_index);
         m->has_plan = true;
-        memcpy(m->plan, job->plan, sizeof m->plan);
+        memcpy(m->plan, job->allocate.plan, sizeof m->plan);
         x->granted = c;
         x->forfeited = forfeit;
         return;
@@ -304,6 +305,8 @@ static void check_entries(const struct entry_list *list, size_t from, const stru
         CHECK((got->delta > 0) == (got->kind == ENTRY_PURCHASE || got->kind == ENTRY_ALLOCATE));
         /* A rejection writes nothing but expire entries. */
         CHECK(x->error == JOB_OK || got->kind == ENTRY_EXPIRE);
+        /* Only a consume's own entries carry its tool and ref. */
+        CHECK((got->tool == NULL && got->ref == NULL) || got->kind == ENTRY_CONSUME);
         if (got->kind == ENTRY_CONSUME)
             consumed -= got->delta;
         struct mlot *l = m_find(m, got->lot_id);
@@ -319,8 +322,9 @@ static void check_result(const struct result *r, const struct expected *x,
     CHECK(r->error == x->error);
     CHECK(memchr(r->message, '\0', sizeof r->message) != NULL);
     CHECK((r->error == JOB_OK) == (r->message[0] == '\0'));
-    CHECK(r->charged == x->charged && r->granted == x->granted);
-    CHECK(r->forfeited == x->forfeited && r->expires_at_ms == x->expires_at_ms);
+    CHECK(r->amounts[RESULT_CHARGED] == x->charged && r->amounts[RESULT_GRANTED] == x->granted);
+    CHECK(r->amounts[RESULT_FORFEITED] == x->forfeited &&
+          r->amounts[RESULT_EXPIRES_AT] == x->expires_at_ms);
     CHECK(r->balance.total == want->total && r->balance.pack == want->pack &&
           r->balance.monthly == want->monthly);
 }
@@ -419,9 +423,10 @@ static void run_job(struct fuzz_state *s, int user, struct job *job, struct ledg
             "t=%lld job %zu user %d %s amount=%lld pack=%.8s plan=%.8s period=%s -> %s "
             "entries=%zu balance=%lld/%lld/%lld\n",
             (long long)s->now_us, in->job_index, user, job_type_name(job->type),
-            (long long)job->amount, job->pack, job->plan, job->period,
-            r.error == JOB_OK ? "applied" : job_error_name(r.error), s->entries.count - from,
-            (long long)r.balance.total, (long long)r.balance.pack, (long long)r.balance.monthly);
+            (long long)job->consume.amount, job->purchase.pack, job->allocate.plan,
+            job->allocate.period, r.error == JOB_OK ? "applied" : job_error_name(r.error),
+            s->entries.count - from, (long long)r.balance.total, (long long)r.balance.pack,
+            (long long)r.balance.monthly);
 #endif
     check_entries(&s->entries, from, &x, m);
     struct balance after;
@@ -449,11 +454,11 @@ static void op_consume(struct fuzz_state *s, struct fuzz_bytes *in, int user, bo
         /* Exactly the balance, or one more. */
         struct balance b;
         m_balance(&s->model[user], s->now_us, &b);
-        job.amount = b.total + (fuzz_u8(in) & 1);
-        if (job.amount < JOB_AMOUNT_MIN || job.amount > JOB_AMOUNT_MAX)
+        job.consume.amount = b.total + (fuzz_u8(in) & 1);
+        if (job.consume.amount < JOB_AMOUNT_MIN || job.consume.amount > JOB_AMOUNT_MAX)
             return;
     } else {
-        job.amount = read_amount(in);
+        job.consume.amount = read_amount(in);
     }
     struct ledger_input input = {0};
     run_job(s, user, &job, &input);
@@ -470,11 +475,12 @@ static void op_purchase(struct fuzz_state *s, struct fuzz_bytes *in, int user)
     input.pack = pack < PACKS ? &s->packs[pack] : NULL;
     input.payment_ref_used = ((b >> 2) & 3) == 3;
     if (b & 0x10) { /* the longest names: messages must still fit */
-        fill(job.pack, 'p', JOB_PACK_BYTES_MAX);
-        fill(job.payment_ref, 'r', JOB_PAYMENT_REF_BYTES_MAX);
+        fill(job.purchase.pack, 'p', JOB_PACK_BYTES_MAX);
+        fill(job.purchase.payment_ref, 'r', JOB_PAYMENT_REF_BYTES_MAX);
     } else {
-        snprintf(job.pack, sizeof job.pack, "pack%d", pack);
-        snprintf(job.payment_ref, sizeof job.payment_ref, "pay-%zu", s->job_index);
+        snprintf(job.purchase.pack, sizeof job.purchase.pack, "pack%d", pack);
+        snprintf(job.purchase.payment_ref, sizeof job.purchase.payment_ref, "pay-%zu",
+                 s->job_index);
     }
     run_job(s, user, &job, &input);
 }
@@ -489,10 +495,10 @@ static void op_allocate(struct fuzz_state *s, struct fuzz_bytes *in, int user)
     int plan = b % (PLANS + 1);
     input.plan = plan < PLANS ? &s->plans[plan] : NULL;
     if (b & 0x10)
-        fill(job.plan, 'q', JOB_PLAN_BYTES_MAX);
+        fill(job.allocate.plan, 'q', JOB_PLAN_BYTES_MAX);
     else
-        snprintf(job.plan, sizeof job.plan, "plan%d", plan);
-    read_period(in, job.period);
+        snprintf(job.allocate.plan, sizeof job.allocate.plan, "plan%d", plan);
+    read_period(in, job.allocate.period);
     run_job(s, user, &job, &input);
 }
 

@@ -376,13 +376,23 @@ void expect_identity(const struct result *r, enum job_type type, const char *use
           r->id, user, r->has_user ? r->user : "(none)");
 }
 
+bool same_amounts(const struct result *a, const struct result *b)
+{
+    uint32_t carried = result_amounts_carried(a);
+    if (carried != result_amounts_carried(b))
+        return false;
+    for (unsigned i = 0; i < RESULT_AMOUNT_COUNT; i++)
+        if ((carried & RESULT_AMOUNT_BIT(i)) != 0 && a->amounts[i] != b->amounts[i])
+            return false;
+    return true;
+}
+
 void expect_same_decision(const struct result *a, const struct result *b)
 {
-    CHECK(a->error == b->error && a->granted == b->granted && a->charged == b->charged &&
-              a->forfeited == b->forfeited && a->expires_at_ms == b->expires_at_ms &&
-              a->done_at_ms == b->done_at_ms && a->balance.total == b->balance.total &&
-              a->balance.pack == b->balance.pack && a->balance.monthly == b->balance.monthly &&
-              strcmp(a->id, b->id) == 0 && strcmp(a->user, b->user) == 0 && a->type == b->type,
+    CHECK(a->error == b->error && same_amounts(a, b) && a->done_at_ms == b->done_at_ms &&
+              a->balance.total == b->balance.total && a->balance.pack == b->balance.pack &&
+              a->balance.monthly == b->balance.monthly && strcmp(a->id, b->id) == 0 &&
+              strcmp(a->user, b->user) == 0 && a->type == b->type,
           "the replayed result of %s differs from the original decision", a->id);
 }
 
@@ -509,14 +519,14 @@ struct job consume_job(const char *id, const char *user, int64_t amount, const c
                        const char *ref)
 {
     struct job j = job_base(JOB_CONSUME, id, user);
-    j.amount = amount;
+    j.consume.amount = amount;
     if (tool != NULL) {
-        j.has_tool = true;
-        snprintf(j.tool, sizeof j.tool, "%s", tool);
+        j.consume.has_tool = true;
+        snprintf(j.consume.tool, sizeof j.consume.tool, "%s", tool);
     }
     if (ref != NULL) {
-        j.has_ref = true;
-        snprintf(j.ref, sizeof j.ref, "%s", ref);
+        j.consume.has_ref = true;
+        snprintf(j.consume.ref, sizeof j.consume.ref, "%s", ref);
     }
     return j;
 }
@@ -524,16 +534,16 @@ struct job consume_job(const char *id, const char *user, int64_t amount, const c
 struct job purchase_job(const char *id, const char *user, const char *pack, const char *payment_ref)
 {
     struct job j = job_base(JOB_PURCHASE, id, user);
-    snprintf(j.pack, sizeof j.pack, "%s", pack);
-    snprintf(j.payment_ref, sizeof j.payment_ref, "%s", payment_ref);
+    snprintf(j.purchase.pack, sizeof j.purchase.pack, "%s", pack);
+    snprintf(j.purchase.payment_ref, sizeof j.purchase.payment_ref, "%s", payment_ref);
     return j;
 }
 
 struct job allocate_job(const char *id, const char *user, const char *plan, const char *period)
 {
     struct job j = job_base(JOB_ALLOCATE, id, user);
-    snprintf(j.plan, sizeof j.plan, "%s", plan);
-    snprintf(j.period, sizeof j.period, "%s", period);
+    snprintf(j.allocate.plan, sizeof j.allocate.plan, "%s", plan);
+    snprintf(j.allocate.period, sizeof j.allocate.period, "%s", period);
     return j;
 }
 

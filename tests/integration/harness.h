@@ -147,6 +147,9 @@ void expect_result(int line, const struct result *r, const char *id, enum job_er
 void expect_balance(int line, const struct result *r, int64_t total, int64_t pack, int64_t monthly);
 
 void expect_identity(const struct result *r, enum job_type type, const char *user);
+/* The amounts the two results carry are the same keys with the same values. */
+bool same_amounts(const struct result *a, const struct result *b);
+
 void expect_same_decision(const struct result *a, const struct result *b);
 
 struct published {

@@ -349,7 +349,7 @@ static size_t gen_mixed(struct workload *w, const struct mix *m)
                 /* The same payment under other job IDs: one of them
                  * applies, whichever is decided first. */
                 char ref[JOB_PAYMENT_REF_BYTES_MAX + 1];
-                snprintf(ref, sizeof ref, "%s", w->jobs[first].job.payment_ref);
+                snprintf(ref, sizeof ref, "%s", w->jobs[first].job.purchase.payment_ref);
                 w->jobs[first].allowed |= ALLOW(JOB_ERR_DUPLICATE_PAYMENT);
                 jobs[n++] = add_purchase(w, u, "p100", ref);
                 continue;
@@ -588,20 +588,19 @@ static struct fjob *find_job(struct workload *w, const char *id)
 /* The decision itself: everything but `replayed`. */
 static bool same_decision(const struct result *a, const struct result *b)
 {
-    return a->error == b->error && a->charged == b->charged && a->granted == b->granted &&
-           a->forfeited == b->forfeited && a->expires_at_ms == b->expires_at_ms &&
-           a->done_at_ms == b->done_at_ms && a->balance.total == b->balance.total &&
-           a->balance.pack == b->balance.pack && a->balance.monthly == b->balance.monthly &&
-           a->has_id == b->has_id && strcmp(a->id, b->id) == 0 && a->type == b->type &&
-           strcmp(a->user, b->user) == 0;
+    return a->error == b->error && same_amounts(a, b) && a->done_at_ms == b->done_at_ms &&
+           a->balance.total == b->balance.total && a->balance.pack == b->balance.pack &&
+           a->balance.monthly == b->balance.monthly && a->has_id == b->has_id &&
+           strcmp(a->id, b->id) == 0 && a->type == b->type && strcmp(a->user, b->user) == 0;
 }
 
 static const char *describe(const struct result *r)
 {
     return fmt("{%s%s charged %" PRId64 " granted %" PRId64 " forfeited %" PRId64
                " balance %" PRId64 " done_at %" PRId64 "}",
-               err_name(r->error), r->replayed ? " replayed" : "", r->charged, r->granted,
-               r->forfeited, r->balance.total, r->done_at_ms);
+               err_name(r->error), r->replayed ? " replayed" : "", r->amounts[RESULT_CHARGED],
+               r->amounts[RESULT_GRANTED], r->amounts[RESULT_FORFEITED], r->balance.total,
+               r->done_at_ms);
 }
 
 static int64_t pack_credits(const char *pack)
@@ -662,23 +661,24 @@ static void check_result_keys(struct workload *w)
               j->id, job_type_name(j->type), j->user, describe(r));
         if (r->error != JOB_OK) {
             if (r->error == JOB_ERR_INSUFFICIENT_CREDITS)
-                CHECK(r->balance.total < j->amount,
+                CHECK(r->balance.total < j->consume.amount,
                       "%s: insufficient_credits for %" PRId64 " with a balance of %" PRId64, j->id,
-                      j->amount, r->balance.total);
+                      j->consume.amount, r->balance.total);
             continue;
         }
         switch (j->type) {
         case JOB_CONSUME:
-            CHECK(r->charged == j->amount, "%s: charged %" PRId64 " for a consume of %" PRId64,
-                  j->id, r->charged, j->amount);
+            CHECK(r->amounts[RESULT_CHARGED] == j->consume.amount,
+                  "%s: charged %" PRId64 " for a consume of %" PRId64, j->id,
+                  r->amounts[RESULT_CHARGED], j->consume.amount);
             break;
         case JOB_PURCHASE:
-            CHECK(r->granted == pack_credits(j->pack), "%s: %s granted %" PRId64, j->id, j->pack,
-                  r->granted);
+            CHECK(r->amounts[RESULT_GRANTED] == pack_credits(j->purchase.pack),
+                  "%s: %s granted %" PRId64, j->id, j->purchase.pack, r->amounts[RESULT_GRANTED]);
             break;
         case JOB_ALLOCATE:
-            CHECK(r->granted == plan_credits(j->plan), "%s: %s granted %" PRId64, j->id, j->plan,
-                  r->granted);
+            CHECK(r->amounts[RESULT_GRANTED] == plan_credits(j->allocate.plan),
+                  "%s: %s granted %" PRId64, j->id, j->allocate.plan, r->amounts[RESULT_GRANTED]);
             break;
         }
         CHECK(r->balance.total >= 0 && r->balance.total == r->balance.pack + r->balance.monthly,
@@ -738,21 +738,22 @@ static void check_job_rows(struct workload *w)
         int64_t grants = strtoll(PQgetvalue(res, row, 8), NULL, 10);
         const struct job *j = &f->job;
         if (j->type == JOB_CONSUME) {
-            CHECK(consumed == (applied ? -j->amount : 0) && lots == 0,
+            CHECK(consumed == (applied ? -j->consume.amount : 0) && lots == 0,
                   "%s (%s consume of %" PRId64 "): consume entries sum to %" PRId64 ", %" PRId64
                   " lots",
-                  id, err_name(r->error), j->amount, consumed, lots);
+                  id, err_name(r->error), j->consume.amount, consumed, lots);
         } else {
-            CHECK(lots == (applied ? 1 : 0) && granted == (applied ? r->granted : 0) &&
-                      grants == lots && consumed == 0,
+            CHECK(lots == (applied ? 1 : 0) &&
+                      granted == (applied ? r->amounts[RESULT_GRANTED] : 0) && grants == lots &&
+                      consumed == 0,
                   "%s (%s %s): %" PRId64 " lots granting %" PRId64 ", %" PRId64
                   " grant entries, expected %d lot of %" PRId64,
                   id, err_name(r->error), job_type_name(j->type), lots, granted, grants,
-                  applied ? 1 : 0, applied ? r->granted : 0);
+                  applied ? 1 : 0, applied ? r->amounts[RESULT_GRANTED] : 0);
         }
-        CHECK(forfeited == -(applied && j->type == JOB_ALLOCATE ? r->forfeited : 0),
+        CHECK(forfeited == -(applied && j->type == JOB_ALLOCATE ? r->amounts[RESULT_FORFEITED] : 0),
               "%s: forfeit entries sum to %" PRId64 ", the result says forfeited %" PRId64, id,
-              forfeited, r->forfeited);
+              forfeited, r->amounts[RESULT_FORFEITED]);
     }
     PQclear(res);
     size_t missing = 0;
@@ -768,7 +769,8 @@ static void check_job_rows(struct workload *w)
 static int compare_payment_ref(const void *pa, const void *pb)
 {
     const size_t *a = pa, *b = pb;
-    return strcmp(SORT_W->jobs[*a].job.payment_ref, SORT_W->jobs[*b].job.payment_ref);
+    return strcmp(SORT_W->jobs[*a].job.purchase.payment_ref,
+                  SORT_W->jobs[*b].job.purchase.payment_ref);
 }
 
 /* One payment grants credits once: of the purchases of a known pack that
@@ -790,8 +792,8 @@ static void check_payments(struct workload *w)
     for (size_t i = 0; i < n && bad[0] == '\0';) {
         size_t end = i;
         int applied = 0;
-        const char *ref = w->jobs[p[i]].job.payment_ref;
-        while (end < n && strcmp(w->jobs[p[end]].job.payment_ref, ref) == 0)
+        const char *ref = w->jobs[p[i]].job.purchase.payment_ref;
+        while (end < n && strcmp(w->jobs[p[end]].job.purchase.payment_ref, ref) == 0)
             applied += w->jobs[p[end++]].r.error == JOB_OK;
         if (applied != 1) {
             snprintf(bad, sizeof bad, "%s", ref);
@@ -820,7 +822,8 @@ static void check_balances(struct workload *w)
                 consumes++;
             if (f->r.error != JOB_OK)
                 continue;
-            sum += f->r.granted - f->r.charged - f->r.forfeited;
+            sum += f->r.amounts[RESULT_GRANTED] - f->r.amounts[RESULT_CHARGED] -
+                   f->r.amounts[RESULT_FORFEITED];
             applied_consumes += f->job.type == JOB_CONSUME;
         }
         int64_t total, pack, monthly;
@@ -1224,8 +1227,8 @@ static void test_two_workers_racing_decide_each_job_once_without_double_spending
             rejected += f->user == hot && f->r.error != JOB_OK;
             continue;
         }
-        charged += f->r.charged;
-        granted += f->r.granted;
+        charged += f->r.amounts[RESULT_CHARGED];
+        granted += f->r.amounts[RESULT_GRANTED];
     }
     CHECK(granted == hot_funds + 10 * P100_CREDITS, "hot user granted %" PRId64, granted);
     CHECK(charged <= granted, "hot user charged %" PRId64 " of %" PRId64, charged, granted);

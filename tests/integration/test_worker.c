@@ -71,11 +71,11 @@ test_purchase_grants_a_pack_lot_expiring_valid_days_later_once_per_payment_ref(v
     submit(P, purchase_job("t1-pur-1", "t1-u", "p100", "t1-pay-1"), &r);
     EXPECT(&r, "t1-pur-1", JOB_OK, false);
     expect_identity(&r, JOB_PURCHASE, "t1-u");
-    CHECK(r.granted == 100, "granted %" PRId64, r.granted);
+    CHECK(r.amounts[RESULT_GRANTED] == 100, "granted %" PRId64, r.amounts[RESULT_GRANTED]);
     EXPECT_BALANCE(&r, 100, 100, 0);
-    CHECK(r.expires_at_ms == r.done_at_ms + 90 * DAY_MS,
+    CHECK(r.amounts[RESULT_EXPIRES_AT] == r.done_at_ms + 90 * DAY_MS,
           "expires_at %" PRId64 " is not done_at %" PRId64 " + 90 days (diff %" PRId64 " ms)",
-          r.expires_at_ms, r.done_at_ms, r.expires_at_ms - r.done_at_ms);
+          r.amounts[RESULT_EXPIRES_AT], r.done_at_ms, r.amounts[RESULT_EXPIRES_AT] - r.done_at_ms);
     CHECK(pg_int("SELECT count(*) FROM credits.lots WHERE job_id = 't1-pur-1' AND kind = 'pack' "
                  "AND user_id = 't1-u' AND granted = 100 AND remaining = 100 "
                  "AND pack_id = 'p100' AND payment_ref = 't1-pay-1' AND plan_id IS NULL "
@@ -85,8 +85,9 @@ test_purchase_grants_a_pack_lot_expiring_valid_days_later_once_per_payment_ref(v
     int64_t lot_expires = pg_int("SELECT floor(extract(epoch FROM expires_at) * 1000)::bigint "
                                  "FROM credits.lots WHERE job_id = 't1-pur-1'",
                                  NULL);
-    CHECK(lot_expires == r.expires_at_ms, "lot expires_at %" PRId64 " != result %" PRId64,
-          lot_expires, r.expires_at_ms);
+    CHECK(lot_expires == r.amounts[RESULT_EXPIRES_AT],
+          "lot expires_at %" PRId64 " != result %" PRId64, lot_expires,
+          r.amounts[RESULT_EXPIRES_AT]);
     CHECK(pg_int("SELECT count(*) FROM credits.lots WHERE job_id = 't1-pur-1' "
                  "AND expires_at = granted_at + interval '90 days'",
                  NULL) == 1,
@@ -112,27 +113,28 @@ test_purchase_grants_a_pack_lot_expiring_valid_days_later_once_per_payment_ref(v
         int rc = codec_decode_result(raw, len, &stored);
         PQfreemem(raw);
         CHECK(rc == 0, "credits.jobs.result of t1-pur-1 is not a msgpack result");
-        CHECK(stored.error == JOB_OK && stored.granted == 100 &&
-                  stored.done_at_ms == r.done_at_ms && stored.expires_at_ms == r.expires_at_ms,
+        CHECK(stored.error == JOB_OK && stored.amounts[RESULT_GRANTED] == 100 &&
+                  stored.done_at_ms == r.done_at_ms &&
+                  stored.amounts[RESULT_EXPIRES_AT] == r.amounts[RESULT_EXPIRES_AT],
               "credits.jobs.result of t1-pur-1 differs from the published result");
     }
 
     step("purchase p1k (1000 credits, 30 days)");
     submit(P, purchase_job("t1-pur-2", "t1-u", "p1k", "t1-pay-2"), &r2);
     EXPECT(&r2, "t1-pur-2", JOB_OK, false);
-    CHECK(r2.granted == 1000, "granted %" PRId64, r2.granted);
+    CHECK(r2.amounts[RESULT_GRANTED] == 1000, "granted %" PRId64, r2.amounts[RESULT_GRANTED]);
     EXPECT_BALANCE(&r2, 1100, 1100, 0);
-    CHECK(r2.expires_at_ms == r2.done_at_ms + 30 * DAY_MS,
+    CHECK(r2.amounts[RESULT_EXPIRES_AT] == r2.done_at_ms + 30 * DAY_MS,
           "p1k expires_at is not done_at + 30 days (diff %" PRId64 " ms)",
-          r2.expires_at_ms - r2.done_at_ms);
+          r2.amounts[RESULT_EXPIRES_AT] - r2.done_at_ms);
 
     step("a pack without valid_days in the catalog: the default, 90 days");
     submit(P, purchase_job("t1-pur-5", "t1-w", "pdefault", "t1-pay-5"), &r2);
     EXPECT(&r2, "t1-pur-5", JOB_OK, false);
-    CHECK(r2.granted == 10, "granted %" PRId64, r2.granted);
-    CHECK(r2.expires_at_ms == r2.done_at_ms + 90 * DAY_MS,
+    CHECK(r2.amounts[RESULT_GRANTED] == 10, "granted %" PRId64, r2.amounts[RESULT_GRANTED]);
+    CHECK(r2.amounts[RESULT_EXPIRES_AT] == r2.done_at_ms + 90 * DAY_MS,
           "pdefault expires_at is not done_at + 90 days (diff %" PRId64 " ms)",
-          r2.expires_at_ms - r2.done_at_ms);
+          r2.amounts[RESULT_EXPIRES_AT] - r2.done_at_ms);
     struct digest fp = user_fp("t1-u");
 
     step("a second job with the same payment_ref");
@@ -190,8 +192,9 @@ test_allocate_grants_monthly_credits_and_forfeits_above_the_rollover_cap_oldest_
     submit(P, allocate_job("alloc:t2-u:2026-01", U, "basic", "2026-01"), &r);
     EXPECT(&r, "alloc:t2-u:2026-01", JOB_OK, false);
     expect_identity(&r, JOB_ALLOCATE, U);
-    CHECK(r.granted == 100 && r.forfeited == 0, "granted %" PRId64 " forfeited %" PRId64, r.granted,
-          r.forfeited);
+    CHECK(r.amounts[RESULT_GRANTED] == 100 && r.amounts[RESULT_FORFEITED] == 0,
+          "granted %" PRId64 " forfeited %" PRId64, r.amounts[RESULT_GRANTED],
+          r.amounts[RESULT_FORFEITED]);
     EXPECT_BALANCE(&r, 100, 0, 100);
     CHECK(pg_int("SELECT count(*) FROM credits.lots WHERE job_id = 'alloc:t2-u:2026-01' "
                  "AND kind = 'monthly' AND user_id = 't2-u' AND granted = 100 AND remaining = 100 "
@@ -211,7 +214,8 @@ test_allocate_grants_monthly_credits_and_forfeits_above_the_rollover_cap_oldest_
     step("2026-02: M + C = cap, nothing forfeited");
     submit(P, allocate_job("alloc:t2-u:2026-02", U, "basic", "2026-02"), &r);
     EXPECT(&r, "alloc:t2-u:2026-02", JOB_OK, false);
-    CHECK(r.granted == 100 && r.forfeited == 0, "forfeited %" PRId64, r.forfeited);
+    CHECK(r.amounts[RESULT_GRANTED] == 100 && r.amounts[RESULT_FORFEITED] == 0,
+          "forfeited %" PRId64, r.amounts[RESULT_FORFEITED]);
     EXPECT_BALANCE(&r, 200, 0, 200);
 
     step("consume 30 (from the oldest monthly lot)");
@@ -222,8 +226,9 @@ test_allocate_grants_monthly_credits_and_forfeits_above_the_rollover_cap_oldest_
     step("2026-03: M 170 + C 100 > cap 200: forfeit 70 from the oldest lot");
     submit(P, allocate_job("alloc:t2-u:2026-03", U, "basic", "2026-03"), &r);
     EXPECT(&r, "alloc:t2-u:2026-03", JOB_OK, false);
-    CHECK(r.granted == 100 && r.forfeited == 70, "granted %" PRId64 " forfeited %" PRId64,
-          r.granted, r.forfeited);
+    CHECK(r.amounts[RESULT_GRANTED] == 100 && r.amounts[RESULT_FORFEITED] == 70,
+          "granted %" PRId64 " forfeited %" PRId64, r.amounts[RESULT_GRANTED],
+          r.amounts[RESULT_FORFEITED]);
     EXPECT_BALANCE(&r, 200, 0, 200);
     CHECK(strcmp(forfeits_of("alloc:t2-u:2026-03"), "alloc:t2-u:2026-01:-70") == 0,
           "forfeit entries: %s", forfeits_of("alloc:t2-u:2026-03"));
@@ -231,8 +236,9 @@ test_allocate_grants_monthly_credits_and_forfeits_above_the_rollover_cap_oldest_
     step("2026-04 on pro (1000/1500): 200 + 1000 <= 1500");
     submit(P, allocate_job("alloc:t2-u:2026-04", U, "pro", "2026-04"), &r);
     EXPECT(&r, "alloc:t2-u:2026-04", JOB_OK, false);
-    CHECK(r.granted == 1000 && r.forfeited == 0, "granted %" PRId64 " forfeited %" PRId64,
-          r.granted, r.forfeited);
+    CHECK(r.amounts[RESULT_GRANTED] == 1000 && r.amounts[RESULT_FORFEITED] == 0,
+          "granted %" PRId64 " forfeited %" PRId64, r.amounts[RESULT_GRANTED],
+          r.amounts[RESULT_FORFEITED]);
     EXPECT_BALANCE(&r, 1200, 0, 1200);
     CHECK(strcmp(pg_text("SELECT plan_id FROM credits.accounts WHERE user_id = 't2-u'", NULL),
                  "pro") == 0,
@@ -241,8 +247,9 @@ test_allocate_grants_monthly_credits_and_forfeits_above_the_rollover_cap_oldest_
     step("2026-05 on pro: 1200 + 1000 - 1500 = 700 forfeited across three lots");
     submit(P, allocate_job("alloc:t2-u:2026-05", U, "pro", "2026-05"), &r);
     EXPECT(&r, "alloc:t2-u:2026-05", JOB_OK, false);
-    CHECK(r.granted == 1000 && r.forfeited == 700, "granted %" PRId64 " forfeited %" PRId64,
-          r.granted, r.forfeited);
+    CHECK(r.amounts[RESULT_GRANTED] == 1000 && r.amounts[RESULT_FORFEITED] == 700,
+          "granted %" PRId64 " forfeited %" PRId64, r.amounts[RESULT_GRANTED],
+          r.amounts[RESULT_FORFEITED]);
     EXPECT_BALANCE(&r, 1500, 0, 1500);
     CHECK(strcmp(forfeits_of("alloc:t2-u:2026-05"),
                  "alloc:t2-u:2026-02:-100,alloc:t2-u:2026-03:-100,alloc:t2-u:2026-04:-500") == 0,
@@ -292,11 +299,13 @@ test_allocate_grants_monthly_credits_and_forfeits_above_the_rollover_cap_oldest_
     EXPECT(&r, "t2-n1", JOB_OK, false);
     submit(P, allocate_job("t2-n2", "t2-w", "nocap", "2026-02"), &r);
     EXPECT(&r, "t2-n2", JOB_OK, false);
-    CHECK(r.forfeited == 0, "forfeited %" PRId64 " at M + C = 2 * C", r.forfeited);
+    CHECK(r.amounts[RESULT_FORFEITED] == 0, "forfeited %" PRId64 " at M + C = 2 * C",
+          r.amounts[RESULT_FORFEITED]);
     submit(P, allocate_job("t2-n3", "t2-w", "nocap", "2026-03"), &r);
     EXPECT(&r, "t2-n3", JOB_OK, false);
-    CHECK(r.granted == 50 && r.forfeited == 50, "granted %" PRId64 " forfeited %" PRId64, r.granted,
-          r.forfeited);
+    CHECK(r.amounts[RESULT_GRANTED] == 50 && r.amounts[RESULT_FORFEITED] == 50,
+          "granted %" PRId64 " forfeited %" PRId64, r.amounts[RESULT_GRANTED],
+          r.amounts[RESULT_FORFEITED]);
     EXPECT_BALANCE(&r, 100, 0, 100);
     CHECK(strcmp(forfeits_of("t2-n3"), "t2-n1:-50") == 0, "forfeits: %s", forfeits_of("t2-n3"));
     check_invariants();
@@ -338,7 +347,7 @@ test_consume_spends_packs_by_soonest_expiry_then_monthly_and_rejects_when_short(
     submit(P, consume_job("t3-c1", U, 1050, "video-gen", "vid-1"), &r);
     EXPECT(&r, "t3-c1", JOB_OK, false);
     expect_identity(&r, JOB_CONSUME, U);
-    CHECK(r.charged == 1050, "charged %" PRId64, r.charged);
+    CHECK(r.amounts[RESULT_CHARGED] == 1050, "charged %" PRId64, r.amounts[RESULT_CHARGED]);
     EXPECT_BALANCE(&r, 150, 50, 100);
     CHECK(strcmp(consumes_of("t3-c1"),
                  "t3-pB:-50:video-gen:vid-1:t3-u,t3-pA:-1000:video-gen:vid-1:t3-u") == 0,
@@ -348,7 +357,7 @@ test_consume_spends_packs_by_soonest_expiry_then_monthly_and_rejects_when_short(
     step("consume 100: the rest of the pack, then monthly");
     submit(P, consume_job("t3-c2", U, 100, NULL, NULL), &r);
     EXPECT(&r, "t3-c2", JOB_OK, false);
-    CHECK(r.charged == 100, "charged %" PRId64, r.charged);
+    CHECK(r.amounts[RESULT_CHARGED] == 100, "charged %" PRId64, r.amounts[RESULT_CHARGED]);
     EXPECT_BALANCE(&r, 50, 0, 50);
     CHECK(strcmp(consumes_of("t3-c2"), "t3-pB:-50:~:~:t3-u,t3-m:-50:~:~:t3-u") == 0,
           "consume entries of t3-c2: %s", consumes_of("t3-c2"));
@@ -427,7 +436,7 @@ test_expired_pack_credits_are_neither_spent_nor_counted_and_get_an_expire_entry(
     step("consume 50: from monthly only");
     submit(P, consume_job("t4-c1", U, 50, NULL, NULL), &r);
     EXPECT(&r, "t4-c1", JOB_OK, false);
-    CHECK(r.charged == 50, "charged %" PRId64, r.charged);
+    CHECK(r.amounts[RESULT_CHARGED] == 50, "charged %" PRId64, r.amounts[RESULT_CHARGED]);
     EXPECT_BALANCE(&r, 50, 0, 50);
     CHECK(strcmp(consumes_of("t4-c1"), "t4-m:-50:~:~:t4-u") == 0,
           "consume entries of t4-c1: %s (expired credits must not be spent)", consumes_of("t4-c1"));
@@ -536,7 +545,7 @@ static void test_same_job_again_replays_the_stored_result_and_changes_nothing(vo
     CHECK(job_rows("t5-c") == 1 &&
               pg_int("SELECT count(*) FROM credits.entries WHERE job_id = 't5-c'", NULL) == 1,
           "the result was published before the ledger change was committed");
-    CHECK(first.charged == 10, "charged %" PRId64, first.charged);
+    CHECK(first.amounts[RESULT_CHARGED] == 10, "charged %" PRId64, first.amounts[RESULT_CHARGED]);
     EXPECT_BALANCE(&first, 90, 90, 0);
     wait_drained(P);
     ledger = ledger_fp();
@@ -1239,7 +1248,7 @@ static void test_valid_jobs_at_the_limits_and_any_integer_encoding_are_decided(v
     wait_drained(P);
     result_must(P, "t9l-c-u64", &r);
     EXPECT(&r, "t9l-c-u64", JOB_OK, false);
-    CHECK(r.charged == 3, "charged %" PRId64, r.charged);
+    CHECK(r.amounts[RESULT_CHARGED] == 3, "charged %" PRId64, r.amounts[RESULT_CHARGED]);
     result_must(P, "t9l-c-i8", &r);
     EXPECT(&r, "t9l-c-i8", JOB_OK, false);
     EXPECT_BALANCE(&r, 993, 993, 0);
@@ -1582,9 +1591,10 @@ static void expect_sequence(const struct published *pub, size_t n, const char *t
                   "%s (result %zu): expected %s replayed=%d, got %s replayed=%d (%s)", id, i,
                   err_name(x->err), x->replayed, err_name(r->error), r->replayed, r->message);
             if (x->err == JOB_OK)
-                CHECK(r->charged == x->amount || r->granted == x->amount,
-                      "%s: amount %" PRId64 "/%" PRId64 ", expected %" PRId64, id, r->charged,
-                      r->granted, x->amount);
+                CHECK(r->amounts[RESULT_CHARGED] == x->amount ||
+                          r->amounts[RESULT_GRANTED] == x->amount,
+                      "%s: amount %" PRId64 "/%" PRId64 ", expected %" PRId64, id,
+                      r->amounts[RESULT_CHARGED], r->amounts[RESULT_GRANTED], x->amount);
             if (x->has_balance)
                 CHECK(r->balance.total == x->total && r->balance.pack == x->pack &&
                           r->balance.monthly == x->monthly,
@@ -1799,7 +1809,7 @@ static void test_sigterm_under_load_exits_0_and_loses_no_job(void **state)
         result_must(P, ids[i], &r);
         CHECK(r.has_id && strcmp(r.id, ids[i]) == 0, "id");
         if (i < 100) {
-            CHECK(r.error == JOB_OK && r.charged == 1,
+            CHECK(r.error == JOB_OK && r.amounts[RESULT_CHARGED] == 1,
                   "%s: expected applied (the first 100 consumes fit), got %s", ids[i],
                   err_name(r.error));
         } else {
@@ -1942,7 +1952,7 @@ static void test_two_workers_on_one_hot_user_spend_each_credit_exactly_once(void
         CHECK(!r.replayed, "%s replayed", id);
         if (r.error == JOB_OK) {
             applied++;
-            CHECK(r.charged == 1, "charged");
+            CHECK(r.amounts[RESULT_CHARGED] == 1, "charged");
         } else {
             CHECK(r.error == JOB_ERR_INSUFFICIENT_CREDITS, "%s: %s", id, err_name(r.error));
             insufficient++;

@@ -127,7 +127,7 @@ static void model_write(struct model *m, const struct batch *b)
                 strcpy(ml->user, account->user);
                 ml->lot = *lot;
                 ml->lot.is_new = ml->lot.changed = false;
-                strcpy(ml->payment_ref, b->jobs[lot->job_index].job.payment_ref);
+                strcpy(ml->payment_ref, b->jobs[lot->job_index].job.purchase.payment_ref);
             } else if (lot->changed) {
                 struct model_lot *ml = model_find_lot(m, lot->lot_id);
                 assert_non_null(ml);
@@ -173,7 +173,7 @@ static void run_batches(struct model *m, const struct job *jobs, size_t n, size_
 
 static struct job consume(const char *id, const char *user, int64_t amount)
 {
-    struct job j = {.type = JOB_CONSUME, .amount = amount};
+    struct job j = {.type = JOB_CONSUME, .consume = {.amount = amount}};
     snprintf(j.id, sizeof j.id, "%s", id);
     snprintf(j.user, sizeof j.user, "%s", user);
     return j;
@@ -184,8 +184,8 @@ static struct job purchase(const char *id, const char *user, const char *pack, c
     struct job j = {.type = JOB_PURCHASE};
     snprintf(j.id, sizeof j.id, "%s", id);
     snprintf(j.user, sizeof j.user, "%s", user);
-    snprintf(j.pack, sizeof j.pack, "%s", pack);
-    snprintf(j.payment_ref, sizeof j.payment_ref, "%s", ref);
+    snprintf(j.purchase.pack, sizeof j.purchase.pack, "%s", pack);
+    snprintf(j.purchase.payment_ref, sizeof j.purchase.payment_ref, "%s", ref);
     return j;
 }
 
@@ -194,9 +194,9 @@ static struct job allocate(const char *id, const char *user, const char *plan, c
     struct job j = {.type = JOB_ALLOCATE};
     snprintf(j.id, sizeof j.id, "%s", id);
     snprintf(j.user, sizeof j.user, "%s", user);
-    snprintf(j.plan, sizeof j.plan, "%s", plan);
+    snprintf(j.allocate.plan, sizeof j.allocate.plan, "%s", plan);
     assert_int_equal(strlen(period), JOB_PERIOD_BYTES);
-    memcpy(j.period, period, JOB_PERIOD_BYTES + 1);
+    memcpy(j.allocate.period, period, JOB_PERIOD_BYTES + 1);
     return j;
 }
 
@@ -232,7 +232,7 @@ static void test_same_job_delivered_again_is_replayed_with_the_stored_result(voi
     assert_false(first.replayed);
     assert_true(again.replayed);
     assert_int_equal(again.error, JOB_OK);
-    assert_int_equal(again.charged, 30);
+    assert_int_equal(again.amounts[RESULT_CHARGED], 30);
     assert_int_equal(again.balance.total, 70);
     assert_int_equal(again.done_at_ms, first.done_at_ms);
     /* Nothing was spent twice. */
@@ -286,9 +286,9 @@ static void test_duplicates_inside_one_batch_behave_as_if_committed_between(void
     msgpack_sbuffer results[5];
     run_batches(&m, jobs, 5, 5, results);
     assert_true(decode(&results[1]).replayed);
-    assert_int_equal(decode(&results[1]).granted, 100);
+    assert_int_equal(decode(&results[1]).amounts[RESULT_GRANTED], 100);
     assert_int_equal(decode(&results[2]).error, JOB_ERR_DUPLICATE_PAYMENT);
-    assert_int_equal(decode(&results[3]).charged, 10);
+    assert_int_equal(decode(&results[3]).amounts[RESULT_CHARGED], 10);
     assert_int_equal(decode(&results[4]).error, JOB_ERR_ID_CONFLICT);
     assert_int_equal(m.lot_count, 1);
     assert_int_equal(m.lots[0].lot.remaining, 90);
@@ -348,7 +348,8 @@ static size_t random_jobs(struct job *jobs, size_t n, unsigned seed)
         if (i > 0 && rand() % 8 == 0) {
             jobs[i] = jobs[rand() % i]; /* a replay */
             if (rand() % 3 == 0)
-                jobs[i].amount += 1; /* an id_conflict (or the same, if not consume) */
+                if (jobs[i].type == JOB_CONSUME)
+                    jobs[i].consume.amount += 1; /* an id_conflict */
             continue;
         }
         if (kind < 6) {

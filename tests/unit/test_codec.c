@@ -212,15 +212,23 @@ static void assert_job_equal(const struct job *a, const struct job *b)
     assert_int_equal(a->reply, b->reply);
     assert_string_equal(a->id, b->id);
     assert_string_equal(a->user, b->user);
-    assert_int_equal(a->amount, b->amount);
-    assert_int_equal(a->has_tool, b->has_tool);
-    assert_int_equal(a->has_ref, b->has_ref);
-    assert_string_equal(a->tool, b->tool);
-    assert_string_equal(a->ref, b->ref);
-    assert_string_equal(a->pack, b->pack);
-    assert_string_equal(a->payment_ref, b->payment_ref);
-    assert_string_equal(a->plan, b->plan);
-    assert_string_equal(a->period, b->period);
+    switch (a->type) {
+    case JOB_CONSUME:
+        assert_int_equal(a->consume.amount, b->consume.amount);
+        assert_int_equal(a->consume.has_tool, b->consume.has_tool);
+        assert_int_equal(a->consume.has_ref, b->consume.has_ref);
+        assert_string_equal(a->consume.tool, b->consume.tool);
+        assert_string_equal(a->consume.ref, b->consume.ref);
+        break;
+    case JOB_PURCHASE:
+        assert_string_equal(a->purchase.pack, b->purchase.pack);
+        assert_string_equal(a->purchase.payment_ref, b->purchase.payment_ref);
+        break;
+    case JOB_ALLOCATE:
+        assert_string_equal(a->allocate.plan, b->allocate.plan);
+        assert_string_equal(a->allocate.period, b->allocate.period);
+        break;
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -237,11 +245,10 @@ static void test_valid_consume_decodes(void **state)
     assert_int_equal(job.type, JOB_CONSUME);
     assert_string_equal(job.id, "job-1");
     assert_string_equal(job.user, "u1");
-    assert_int_equal(job.amount, 5);
+    assert_int_equal(job.consume.amount, 5);
     assert_false(job.reply);
-    assert_false(job.has_tool);
-    assert_false(job.has_ref);
-    assert_string_equal(job.pack, "");
+    assert_false(job.consume.has_tool);
+    assert_false(job.consume.has_ref);
     assert_int_equal(reject.error, JOB_OK);
 }
 
@@ -256,10 +263,10 @@ static void test_valid_consume_with_tool_ref_and_reply_decodes(void **state)
     struct result reject;
     assert_int_equal(decode_kvs(&s, &job, &reject), JOB_OK);
     assert_true(job.reply);
-    assert_true(job.has_tool);
-    assert_true(job.has_ref);
-    assert_string_equal(job.tool, "video-gen");
-    assert_string_equal(job.ref, "vid_42");
+    assert_true(job.consume.has_tool);
+    assert_true(job.consume.has_ref);
+    assert_string_equal(job.consume.tool, "video-gen");
+    assert_string_equal(job.consume.ref, "vid_42");
 
     kvs_set(&s, (struct kv){"reply", V_FALSE, 0, NULL, 0});
     assert_int_equal(decode_kvs(&s, &job, &reject), JOB_OK);
@@ -276,9 +283,8 @@ static void test_valid_purchase_decodes(void **state)
     assert_int_equal(job.type, JOB_PURCHASE);
     assert_string_equal(job.id, "pay-evt-1");
     assert_string_equal(job.user, "u1");
-    assert_string_equal(job.pack, "starter");
-    assert_string_equal(job.payment_ref, "cap_123");
-    assert_int_equal(job.amount, 0);
+    assert_string_equal(job.purchase.pack, "starter");
+    assert_string_equal(job.purchase.payment_ref, "cap_123");
 }
 
 static void test_valid_allocate_decodes(void **state)
@@ -290,8 +296,8 @@ static void test_valid_allocate_decodes(void **state)
     assert_int_equal(decode_kvs(&s, &job, &reject), JOB_OK);
     assert_int_equal(job.type, JOB_ALLOCATE);
     assert_string_equal(job.id, "alloc:u1:2026-11");
-    assert_string_equal(job.plan, "pro");
-    assert_string_equal(job.period, "2026-11");
+    assert_string_equal(job.allocate.plan, "pro");
+    assert_string_equal(job.allocate.period, "2026-11");
 }
 
 static void test_key_order_does_not_matter(void **state)
@@ -451,7 +457,7 @@ static void test_amount_accepts_every_int_encoding(void **state)
         struct result reject;
         if (decode_kvs(&s, &job, &reject) != JOB_OK)
             fail_msg("amount encoding %zu rejected: %s", i, reject.message);
-        assert_int_equal(job.amount, cases[i].value);
+        assert_int_equal(job.consume.amount, cases[i].value);
     }
 }
 
@@ -746,7 +752,7 @@ static void test_size_limit_is_4096_bytes(void **state)
     struct job job;
     struct result reject;
     assert_int_equal(codec_decode_job(sb.data, sb.size, &job, &reject), JOB_OK);
-    assert_int_equal(job.amount, 5);
+    assert_int_equal(job.consume.amount, 5);
     msgpack_sbuffer_destroy(&sb);
 
     padded_job(4097, &sb);
@@ -923,7 +929,7 @@ static void test_unknown_keys_with_any_value_are_ignored(void **state)
     struct result reject;
     if (decode_kvs(&s, &job, &reject) != JOB_OK)
         fail_msg("unknown keys not ignored: %s", reject.message);
-    assert_int_equal(job.amount, 5);
+    assert_int_equal(job.consume.amount, 5);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1084,7 +1090,7 @@ static void test_consume_text_limits(void **state)
     struct job job;
     struct result reject;
     assert_int_equal(decode_kvs(&s, &job, &reject), JOB_OK);
-    assert_string_equal(job.tool, scissors);
+    assert_string_equal(job.consume.tool, scissors);
     strcat(scissors, "\xe2\x9c\x82");
     assert_int_equal(decode_kvs(&s, &job, &reject), JOB_ERR_INVALID_JOB);
 }
@@ -1097,9 +1103,9 @@ static void test_empty_tool_is_present(void **state)
     struct job job;
     struct result reject;
     assert_int_equal(decode_kvs(&s, &job, &reject), JOB_OK);
-    assert_true(job.has_tool);
-    assert_string_equal(job.tool, "");
-    assert_false(job.has_ref);
+    assert_true(job.consume.has_tool);
+    assert_string_equal(job.consume.tool, "");
+    assert_false(job.consume.has_ref);
 }
 
 static void test_purchase_and_allocate_text_limits(void **state)
@@ -1152,21 +1158,22 @@ static void test_fields_of_another_type_are_ignored(void **state)
     struct job job;
     struct result reject;
     assert_int_equal(decode_kvs(&s, &job, &reject), JOB_OK);
-    assert_string_equal(job.pack, "");
-    assert_string_equal(job.period, "");
+    assert_int_equal(job.type, JOB_CONSUME);
+    assert_int_equal(job.consume.amount, 5);
 
     s = purchase_job();
     kvs_add(&s, KV_STR("amount", "lots"));
     kvs_add(&s, (struct kv){"tool", V_NIL, 0, NULL, 0});
     assert_int_equal(decode_kvs(&s, &job, &reject), JOB_OK);
-    assert_int_equal(job.amount, 0);
-    assert_false(job.has_tool);
+    assert_int_equal(job.type, JOB_PURCHASE);
+    assert_string_equal(job.purchase.pack, "starter");
 
     s = allocate_job();
     kvs_add(&s, KV_INT("amount", -5));
     kvs_add(&s, KV_INT("payment_ref", 1));
     assert_int_equal(decode_kvs(&s, &job, &reject), JOB_OK);
-    assert_string_equal(job.payment_ref, "");
+    assert_int_equal(job.type, JOB_ALLOCATE);
+    assert_string_equal(job.allocate.plan, "pro");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1182,15 +1189,15 @@ static struct job sample_job(enum job_type type)
     strcpy(job.user, "u1");
     switch (type) {
     case JOB_CONSUME:
-        job.amount = 5;
+        job.consume.amount = 5;
         break;
     case JOB_PURCHASE:
-        strcpy(job.pack, "starter");
-        strcpy(job.payment_ref, "cap_123");
+        strcpy(job.purchase.pack, "starter");
+        strcpy(job.purchase.payment_ref, "cap_123");
         break;
     case JOB_ALLOCATE:
-        strcpy(job.plan, "pro");
-        strcpy(job.period, "2026-11");
+        strcpy(job.allocate.plan, "pro");
+        strcpy(job.allocate.period, "2026-11");
         break;
     }
     return job;
@@ -1219,16 +1226,16 @@ static void test_encode_job_round_trips(void **state)
         expect_job_round_trip(&job);
     }
     struct job job = sample_job(JOB_CONSUME);
-    job.amount = 1000000000;
-    job.has_tool = true;
-    strcpy(job.tool, "montage \xe2\x9c\x82");
+    job.consume.amount = 1000000000;
+    job.consume.has_tool = true;
+    strcpy(job.consume.tool, "montage \xe2\x9c\x82");
     expect_job_round_trip(&job);
-    job.has_ref = true;
-    memset(job.ref, 'r', JOB_REF_BYTES_MAX);
+    job.consume.has_ref = true;
+    memset(job.consume.ref, 'r', JOB_REF_BYTES_MAX);
     memset(job.id, 'i', JOB_ID_BYTES_MAX);
     expect_job_round_trip(&job);
-    job.has_tool = false;
-    job.tool[0] = '\0';
+    job.consume.has_tool = false;
+    job.consume.tool[0] = '\0';
     expect_job_round_trip(&job);
 }
 
@@ -1284,8 +1291,6 @@ static void test_request_ignores_id_reply_and_fields_of_other_types(void **state
     assert_true(same_request(&a, &b));
     strcpy(b.id, "job-2");
     b.reply = true;
-    strcpy(b.pack, "ignored");
-    strcpy(b.period, "2026-01");
     assert_true(same_request(&a, &b));
 
     /* And unknown keys, as decoded. */
@@ -1303,10 +1308,10 @@ static void test_request_differs_for_each_compared_field(void **state)
 {
     (void)state;
     struct job consume = sample_job(JOB_CONSUME);
-    consume.has_tool = true;
-    strcpy(consume.tool, "video-gen");
-    consume.has_ref = true;
-    strcpy(consume.ref, "vid_42");
+    consume.consume.has_tool = true;
+    strcpy(consume.consume.tool, "video-gen");
+    consume.consume.has_ref = true;
+    strcpy(consume.consume.ref, "vid_42");
     struct job purchase = sample_job(JOB_PURCHASE);
     struct job allocate = sample_job(JOB_ALLOCATE);
     struct job changed;
@@ -1315,37 +1320,37 @@ static void test_request_differs_for_each_compared_field(void **state)
     strcpy(changed.user, "u2");
     assert_false(same_request(&consume, &changed));
     changed = consume;
-    changed.amount = 6;
+    changed.consume.amount = 6;
     assert_false(same_request(&consume, &changed));
     changed = consume;
-    strcpy(changed.tool, "video-gem");
+    strcpy(changed.consume.tool, "video-gem");
     assert_false(same_request(&consume, &changed));
     changed = consume;
-    strcpy(changed.ref, "vid_43");
+    strcpy(changed.consume.ref, "vid_43");
     assert_false(same_request(&consume, &changed));
     changed = purchase;
-    strcpy(changed.pack, "pro-pack");
+    strcpy(changed.purchase.pack, "pro-pack");
     assert_false(same_request(&purchase, &changed));
     changed = purchase;
-    strcpy(changed.payment_ref, "cap_124");
+    strcpy(changed.purchase.payment_ref, "cap_124");
     assert_false(same_request(&purchase, &changed));
     changed = allocate;
-    strcpy(changed.plan, "basic");
+    strcpy(changed.allocate.plan, "basic");
     assert_false(same_request(&allocate, &changed));
     changed = allocate;
-    strcpy(changed.period, "2026-12");
+    strcpy(changed.allocate.period, "2026-12");
     assert_false(same_request(&allocate, &changed));
     /* type: the same user, everything else empty. */
     struct job bare_purchase = purchase, bare_allocate = allocate;
-    bare_purchase.pack[0] = bare_purchase.payment_ref[0] = '\0';
-    bare_allocate.plan[0] = bare_allocate.period[0] = '\0';
+    bare_purchase.purchase.pack[0] = bare_purchase.purchase.payment_ref[0] = '\0';
+    bare_allocate.allocate.plan[0] = bare_allocate.allocate.period[0] = '\0';
     assert_false(same_request(&bare_purchase, &bare_allocate));
     /* Field boundaries cannot be moved: tool "ab" + ref "c" vs "a" + "bc". */
     struct job x = consume, y = consume;
-    strcpy(x.tool, "ab");
-    strcpy(x.ref, "c");
-    strcpy(y.tool, "a");
-    strcpy(y.ref, "bc");
+    strcpy(x.consume.tool, "ab");
+    strcpy(x.consume.ref, "c");
+    strcpy(y.consume.tool, "a");
+    strcpy(y.consume.ref, "bc");
     assert_false(same_request(&x, &y));
 }
 
@@ -1354,15 +1359,15 @@ static void test_request_absent_tool_differs_from_empty_tool(void **state)
     (void)state;
     struct job absent = sample_job(JOB_CONSUME);
     struct job empty = absent;
-    empty.has_tool = true;
+    empty.consume.has_tool = true;
     assert_false(same_request(&absent, &empty));
     struct job empty_ref = absent;
-    empty_ref.has_ref = true;
+    empty_ref.consume.has_ref = true;
     assert_false(same_request(&absent, &empty_ref));
     assert_false(same_request(&empty, &empty_ref));
     /* An absent tool's buffer is not part of the request. */
     struct job stale = absent;
-    strcpy(stale.tool, "left over");
+    strcpy(stale.consume.tool, "left over");
     assert_true(same_request(&absent, &stale));
 }
 
@@ -1372,8 +1377,8 @@ static void test_request_bytes_are_pinned(void **state)
     /* These bytes are stored (credits.jobs.request) and compared for ever:
      * a change here turns every replay of an old job into an id_conflict. */
     struct job job = sample_job(JOB_CONSUME);
-    job.has_ref = true;
-    strcpy(job.ref, "r");
+    job.consume.has_ref = true;
+    strcpy(job.consume.ref, "r");
     size_t len;
     char *bytes = request_of(&job, &len);
     static const char expected[] = "\x96\x01\xa7"
@@ -1401,10 +1406,14 @@ static struct result applied_result(enum job_type type)
     struct result r;
     result_init_for_job(&r, &job);
     r.balance = (struct balance){95, 45, 50};
-    r.charged = type == JOB_CONSUME ? 5 : 0;
-    r.granted = type == JOB_CONSUME ? 0 : 500;
-    r.forfeited = type == JOB_ALLOCATE ? 200 : 0;
-    r.expires_at_ms = type == JOB_PURCHASE ? INT64_C(1802776000123) : 0;
+    if (type == JOB_CONSUME)
+        result_set_amount(&r, RESULT_CHARGED, 5);
+    else
+        result_set_amount(&r, RESULT_GRANTED, 500);
+    if (type == JOB_ALLOCATE)
+        result_set_amount(&r, RESULT_FORFEITED, 200);
+    if (type == JOB_PURCHASE)
+        result_set_amount(&r, RESULT_EXPIRES_AT, INT64_C(1802776000123));
     r.done_at_ms = INT64_C(1795000000123);
     return r;
 }
@@ -1425,14 +1434,10 @@ static void assert_result_equal(const struct result *a, const struct result *b)
         assert_int_equal(a->balance.pack, b->balance.pack);
         assert_int_equal(a->balance.monthly, b->balance.monthly);
     }
-    if (result_has_charged(a))
-        assert_int_equal(a->charged, b->charged);
-    if (result_has_granted(a))
-        assert_int_equal(a->granted, b->granted);
-    if (result_has_forfeited(a))
-        assert_int_equal(a->forfeited, b->forfeited);
-    if (result_has_expires_at(a))
-        assert_int_equal(a->expires_at_ms, b->expires_at_ms);
+    assert_int_equal(result_amounts_carried(a), result_amounts_carried(b));
+    for (unsigned i = 0; i < RESULT_AMOUNT_COUNT; i++)
+        if ((result_amounts_carried(a) & RESULT_AMOUNT_BIT(i)) != 0)
+            assert_int_equal(a->amounts[i], b->amounts[i]);
     assert_int_equal(a->done_at_ms, b->done_at_ms);
     assert_int_equal(a->replayed, b->replayed);
 }
@@ -1647,7 +1652,7 @@ static void test_decode_result_checks_status_and_presence(void **state)
     kvs_drop(&s, "error");
     assert_int_equal(decode_result_kvs(&s, &r), 0);
     assert_int_equal(r.error, JOB_OK);
-    assert_int_equal(r.granted, 500);
+    assert_int_equal(r.amounts[RESULT_GRANTED], 500);
     s = rejected_result_kvs();
     kvs_add(&s, KV_INT("done_at", 7));
     assert_int_equal(decode_result_kvs(&s, &r), -1);
@@ -1736,11 +1741,11 @@ static void check_fuzzed_job(const struct job *job)
     assert_true(job_id_is_valid(job->id, strlen(job->id)));
     assert_true(job_id_is_valid(job->user, strlen(job->user)));
     if (job->type == JOB_CONSUME) {
-        assert_true(job->amount >= JOB_AMOUNT_MIN && job->amount <= JOB_AMOUNT_MAX);
-        assert_true(job_text_is_valid(job->tool, strlen(job->tool)));
+        assert_true(job->consume.amount >= JOB_AMOUNT_MIN && job->consume.amount <= JOB_AMOUNT_MAX);
+        assert_true(job_text_is_valid(job->consume.tool, strlen(job->consume.tool)));
     }
     if (job->type == JOB_ALLOCATE)
-        assert_true(job_period_is_valid(job->period, strlen(job->period)));
+        assert_true(job_period_is_valid(job->allocate.period, strlen(job->allocate.period)));
     expect_job_round_trip(job);
 }
 
@@ -1948,15 +1953,23 @@ static void check_ok_job(const char *name, const struct job *job, bool *seen)
         assert_string_equal(job->id, e->id);
         assert_string_equal(job->user, "u1");
         assert_int_equal(job->reply, e->reply);
-        assert_int_equal(job->amount, e->amount);
-        assert_int_equal(job->has_tool, e->tool != NULL);
-        assert_string_equal(job->tool, e->tool != NULL ? e->tool : "");
-        assert_int_equal(job->has_ref, e->ref != NULL);
-        assert_string_equal(job->ref, e->ref != NULL ? e->ref : "");
-        assert_string_equal(job->pack, e->pack);
-        assert_string_equal(job->payment_ref, e->payment_ref);
-        assert_string_equal(job->plan, e->plan);
-        assert_string_equal(job->period, e->period);
+        switch (job->type) {
+        case JOB_CONSUME:
+            assert_int_equal(job->consume.amount, e->amount);
+            assert_int_equal(job->consume.has_tool, e->tool != NULL);
+            assert_string_equal(job->consume.tool, e->tool != NULL ? e->tool : "");
+            assert_int_equal(job->consume.has_ref, e->ref != NULL);
+            assert_string_equal(job->consume.ref, e->ref != NULL ? e->ref : "");
+            break;
+        case JOB_PURCHASE:
+            assert_string_equal(job->purchase.pack, e->pack);
+            assert_string_equal(job->purchase.payment_ref, e->payment_ref);
+            break;
+        case JOB_ALLOCATE:
+            assert_string_equal(job->allocate.plan, e->plan);
+            assert_string_equal(job->allocate.period, e->period);
+            break;
+        }
         return;
     }
     fail_msg("ok vector '%s' has no expected job in test_codec.c", name);
@@ -2029,8 +2042,9 @@ static const struct result_expect result_table[] = {
       .id = "job-1",
       .type = JOB_CONSUME,
       .user = "u1",
-      .balance = {95, 45, 50},
-      .charged = 5,
+      .balance = {.total = 95, .pack = 45, .monthly = 50},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_CHARGED),
+      .amounts = {[RESULT_CHARGED] = 5},
       .done_at_ms = INT64_C(1795000000123)}},
     {"applied_purchase",
      {.has_id = true,
@@ -2039,9 +2053,9 @@ static const struct result_expect result_table[] = {
       .id = "pay-evt-1",
       .type = JOB_PURCHASE,
       .user = "u1",
-      .balance = {600, 500, 100},
-      .granted = 500,
-      .expires_at_ms = INT64_C(1802776000123),
+      .balance = {.total = 600, .pack = 500, .monthly = 100},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_GRANTED) | RESULT_AMOUNT_BIT(RESULT_EXPIRES_AT),
+      .amounts = {[RESULT_GRANTED] = 500, [RESULT_EXPIRES_AT] = INT64_C(1802776000123)},
       .done_at_ms = INT64_C(1795000000123)}},
     {"applied_allocate",
      {.has_id = true,
@@ -2050,9 +2064,9 @@ static const struct result_expect result_table[] = {
       .id = "alloc:u1:2026-11",
       .type = JOB_ALLOCATE,
       .user = "u1",
-      .balance = {2045, 45, 2000},
-      .granted = 1000,
-      .forfeited = 200,
+      .balance = {.total = 2045, .pack = 45, .monthly = 2000},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_GRANTED) | RESULT_AMOUNT_BIT(RESULT_FORFEITED),
+      .amounts = {[RESULT_GRANTED] = 1000, [RESULT_FORFEITED] = 200},
       .done_at_ms = INT64_C(1795000000123)}},
     {"rejected_insufficient_credits",
      {.has_id = true,
@@ -2063,7 +2077,7 @@ static const struct result_expect result_table[] = {
       .user = "u1",
       .error = JOB_ERR_INSUFFICIENT_CREDITS,
       .message = "usable balance 3 is below amount 5",
-      .balance = {3, 0, 3},
+      .balance = {.total = 3, .pack = 0, .monthly = 3},
       .done_at_ms = INT64_C(1795000000456)}},
     {"rejected_unknown_pack",
      {.has_id = true,
@@ -2092,8 +2106,9 @@ static const struct result_expect result_table[] = {
       .id = "job-1",
       .type = JOB_CONSUME,
       .user = "u1",
-      .balance = {95, 45, 50},
-      .charged = 5,
+      .balance = {.total = 95, .pack = 45, .monthly = 50},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_CHARGED),
+      .amounts = {[RESULT_CHARGED] = 5},
       .done_at_ms = INT64_C(1795000000123),
       .replayed = true}},
 };

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/job.h"
+#include "core/job_type.h"
 
 static void test_type_names_round_trip(void **state)
 {
@@ -214,11 +215,14 @@ static void test_result_presence_table(void **state)
         r.has_type = cases[i].has_type;
         r.type = cases[i].type;
         r.error = cases[i].error;
+        /* An applied result carries its type's amounts; a rejection none. */
+        uint32_t amounts =
+            r.has_type && r.error == JOB_OK ? job_type_ops(r.type)->result_amounts : 0;
         bool ok = result_has_balance(&r) == cases[i].balance &&
-                  result_has_charged(&r) == cases[i].charged &&
-                  result_has_granted(&r) == cases[i].granted &&
-                  result_has_forfeited(&r) == cases[i].forfeited &&
-                  result_has_expires_at(&r) == cases[i].expires_at;
+                  ((amounts & RESULT_AMOUNT_BIT(RESULT_CHARGED)) != 0) == cases[i].charged &&
+                  ((amounts & RESULT_AMOUNT_BIT(RESULT_GRANTED)) != 0) == cases[i].granted &&
+                  ((amounts & RESULT_AMOUNT_BIT(RESULT_FORFEITED)) != 0) == cases[i].forfeited &&
+                  ((amounts & RESULT_AMOUNT_BIT(RESULT_EXPIRES_AT)) != 0) == cases[i].expires_at;
         if (!ok)
             fail_msg("presence case %zu (%s, %s) is wrong", i, job_type_name(r.type),
                      job_error_name(r.error));
@@ -233,7 +237,7 @@ static void test_result_init_for_job_copies_identity_and_clears_the_rest(void **
     job.type = JOB_PURCHASE;
     strcpy(job.id, "pay-evt-1");
     strcpy(job.user, "u1");
-    strcpy(job.pack, "starter");
+    strcpy(job.purchase.pack, "starter");
     struct result r;
     memset(&r, 0x5a, sizeof r);
     result_init_for_job(&r, &job);
@@ -246,8 +250,9 @@ static void test_result_init_for_job_copies_identity_and_clears_the_rest(void **
     assert_int_equal(r.error, JOB_OK);
     assert_string_equal(r.message, "");
     assert_int_equal(r.balance.total, 0);
-    assert_int_equal(r.charged, 0);
-    assert_int_equal(r.granted, 0);
+    assert_int_equal(r.amounts_present, 0);
+    assert_int_equal(r.amounts[RESULT_CHARGED], 0);
+    assert_int_equal(r.amounts[RESULT_GRANTED], 0);
     assert_int_equal(r.done_at_ms, 0);
     assert_false(r.replayed);
 }

@@ -161,10 +161,8 @@ static int apply_setting(struct config *config, const struct setting *s, const c
         return set_log_level(s, field, value, errstr, errstr_len);
     case SETTING_LOG_FORMAT:
         return set_log_format(s, field, value, errstr, errstr_len);
-    default:
-        UNREACHABLE();
     }
-    return -1;
+    UNREACHABLE();
 }
 
 static const struct setting *find_setting(const char *name)
@@ -312,32 +310,31 @@ static void print_value(const struct config *config, const struct setting *s, FI
     switch (s->kind) {
     case SETTING_INT:
         fprintf(out, "%lld", (long long)*(const int64_t *)field);
-        break;
+        return;
     case SETTING_NAME:
         fputs((const char *)field, out);
-        break;
+        return;
     case SETTING_TEXT:
         /* A conninfo may carry a password anywhere in it: show only whether it is set. */
         if (s->secret)
             fputs(((const char *)field)[0] ? "(set, not shown)" : "", out);
         else
             fputs((const char *)field, out);
-        break;
+        return;
     case SETTING_REDIS_URL: {
         char redacted[600];
         redis_url_redacted(field, redacted, sizeof redacted);
         fputs(redacted, out);
-        break;
+        return;
     }
     case SETTING_LOG_LEVEL:
         fputs(log_level_names[*(const enum log_level *)field], out);
-        break;
+        return;
     case SETTING_LOG_FORMAT:
         fputs(log_format_names[*(const enum log_format *)field], out);
-        break;
-    default:
-        UNREACHABLE();
+        return;
     }
+    UNREACHABLE();
 }
 
 void config_print(const struct config *config, FILE *out)
@@ -359,10 +356,4 @@ void config_print_help(FILE *out)
                 s->default_value ? (s->default_value[0] ? s->default_value : "empty")
                                  : "the host name");
     }
-}
-
-void config_key(const struct config *config, const char *suffix, char *out, size_t out_len)
-{
-    int n = snprintf(out, out_len, "%s:%s", config->prefix, suffix);
-    ASSERT(n > 0 && (size_t)n < out_len);
 }

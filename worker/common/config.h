@@ -13,9 +13,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "queue/keys.h"
 #include "queue/redis_url.h"
 
 #define CONFIG_NAME_BYTES_MAX 64
+_Static_assert(CONFIG_NAME_BYTES_MAX <= KEYS_PREFIX_BYTES_MAX, "every key of a prefix fits");
 #define CONFIG_CONSUMER_BYTES_MAX 128
 #define CONFIG_CONNINFO_BYTES_MAX 1024
 
@@ -74,8 +76,5 @@ void config_print(const struct config *config, FILE *out);
 
 /* Prints the settings table (variable, default, meaning) for --help. */
 void config_print_help(FILE *out);
-
-/* Redis key "{prefix}:{suffix}" into out; aborts if it does not fit. */
-void config_key(const struct config *config, const char *suffix, char *out, size_t out_len);
 
 #endif

@@ -3,8 +3,8 @@
  * command table, the main help, and the small commands that only read or
  * write Postgres (migrate, balance, history, plan, pack).
  *
- * The other commands live in their own modules: enqueue.c (consume,
- * purchase, allocate, result), audit.c, deadletters.c (dead), schedule.c.
+ * The other commands live in their own modules: enqueue.c (one command per
+ * job type, and result), audit.c, deadletters.c (dead), schedule.c.
  * The shared machinery (arguments, exit codes, connections) is ctl.c's; the
  * SQL is admin.c's and migrate.c's; the job rules core/'s.
  */
@@ -269,37 +269,48 @@ static const struct command pack_command = {
     cmd_pack};
 /* clang-format on */
 
-static const struct command *const commands[] = {
-    &migrate_command,
-    &enqueue_consume_command,
-    &enqueue_purchase_command,
-    &enqueue_allocate_command,
-    &enqueue_result_command,
-    &balance_command,
-    &history_command,
-    &plan_command,
-    &pack_command,
-    &schedule_command,
-    &dead_command,
-    &audit_command,
+/* Every command, in the order the help lists them: migrate, one per job type
+ * (built from the job type table), then the rest. */
+#define COMMANDS_MAX (JOB_TYPE_COUNT + 16)
+
+struct commands {
+    struct enqueue_job_command jobs[JOB_TYPE_COUNT];
+    const struct command *all[COMMANDS_MAX];
+    size_t count;
 };
 
-static const size_t command_count = sizeof commands / sizeof commands[0];
-
-static void print_command_list(FILE *out)
+static void commands_init(struct commands *c)
 {
-    fputs("Commands:\n", out);
-    for (size_t i = 0; i < command_count; i++)
-        fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    static const struct command *const after_jobs[] = {
+        &enqueue_result_command, &balance_command,  &history_command, &plan_command,
+        &pack_command,           &schedule_command, &dead_command,    &audit_command,
+    };
+    c->count = 0;
+    c->all[c->count++] = &migrate_command;
+    for (unsigned t = 0; t < JOB_TYPE_COUNT; t++) {
+        enqueue_job_command_init(&c->jobs[t], (enum job_type)t);
+        c->all[c->count++] = &c->jobs[t].command;
+    }
+    for (size_t i = 0; i < sizeof after_jobs / sizeof after_jobs[0]; i++) {
+        ASSERT(c->count < COMMANDS_MAX);
+        c->all[c->count++] = after_jobs[i];
+    }
 }
 
-static void print_main_help(FILE *out)
+static void print_command_list(const struct commands *c, FILE *out)
+{
+    fputs("Commands:\n", out);
+    for (size_t i = 0; i < c->count; i++)
+        fprintf(out, "  %-10s %s\n", c->all[i]->name, c->all[i]->summary);
+}
+
+static void print_main_help(const struct commands *c, FILE *out)
 {
     fputs("usage: creditsctl COMMAND [OPTIONS]\n"
           "       creditsctl --help | --version\n\n"
           "The operator's tool of credits-worker (contract v1).\n\n",
           out);
-    print_command_list(out);
+    print_command_list(c, out);
     fputs("\n'creditsctl COMMAND --help' describes a command. Commands that print data\n"
           "take --json: one JSON document on one line, for scripts.\n\n"
           "Settings, from the environment (creditsctl reads CREDITS_REDIS_URL,\n"
@@ -311,33 +322,35 @@ static void print_main_help(FILE *out)
           out);
 }
 
-static const struct command *find_command(const char *name)
+static const struct command *find_command(const struct commands *c, const char *name)
 {
-    for (size_t i = 0; i < command_count; i++)
-        if (strcmp(commands[i]->name, name) == 0)
-            return commands[i];
+    for (size_t i = 0; i < c->count; i++)
+        if (strcmp(c->all[i]->name, name) == 0)
+            return c->all[i];
     return NULL;
 }
 
 int main(int argc, char **argv)
 {
+    struct commands commands;
+    commands_init(&commands);
     if (argc < 2) {
         fputs("usage: creditsctl COMMAND [OPTIONS]\n\n", stderr);
-        print_command_list(stderr);
+        print_command_list(&commands, stderr);
         return CTL_USAGE;
     }
     if (ctl_is_help(argv[1])) {
-        print_main_help(stdout);
+        print_main_help(&commands, stdout);
         return CTL_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("creditsctl %s (contract v%d)\n", CREDITS_VERSION, JOB_VERSION);
         return CTL_OK;
     }
-    const struct command *command = find_command(argv[1]);
+    const struct command *command = find_command(&commands, argv[1]);
     if (!command) {
         fprintf(stderr, "creditsctl: unknown command '%s'\n\n", argv[1]);
-        print_command_list(stderr);
+        print_command_list(&commands, stderr);
         return CTL_USAGE;
     }
     struct ctl ctl;

@@ -18,6 +18,8 @@
 #include <stdio.h>
 
 #include "core/job.h"
+#include "core/job_type.h"
+#include "queue/keys.h"
 #include "worker/common/config.h"
 
 /* Exit status: 0 done, 1 failed (connection, database, timeout, a check
@@ -31,17 +33,14 @@ enum ctl_exit {
 /* ctl_parse_args() found nothing wrong: the command goes on. */
 #define CTL_CONTINUE (-1)
 
-#define CTL_OPTS_MAX 12
+#define CTL_OPTS_MAX 16
 #define CTL_ERRSTR_BYTES 1024
 #define CTL_NAME_BYTES 32
-/* "{prefix}:reply:{id}": prefix <= 64, id <= 128. */
-#define CTL_KEY_BYTES 256
+/* Any Redis key of the contract (queue/keys.h). */
+#define CTL_KEY_BYTES KEYS_BYTES_MAX
 #define CTL_REDIS_CONNECT_TIMEOUT_S 5
 /* Every Redis reply but a blocking one's. */
 #define CTL_REDIS_TIMEOUT_S 10
-
-_Static_assert(CONFIG_NAME_BYTES_MAX + sizeof ":reply:" + JOB_ID_BYTES_MAX < CTL_KEY_BYTES,
-               "every key fits");
 
 struct ctl;
 

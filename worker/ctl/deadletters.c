@@ -73,7 +73,7 @@ static bool is_entry_id(const char *s)
 
 static void dead_key(const struct ctl *ctl, char key[CTL_KEY_BYTES])
 {
-    config_key(&ctl->config, "dead", key, CTL_KEY_BYTES);
+    keys_dead(ctl->config.prefix, key, CTL_KEY_BYTES);
 }
 
 static struct field *field_named(struct dead_letter *d, const char *name, size_t len)
@@ -181,22 +181,36 @@ static void hex_prefix(const struct field *f, size_t max, char *out, size_t out_
     snprintf(out + 2 * n, 4, "%s", f->len > max ? "..." : "");
 }
 
-/* "consume id=... user=... amount=5 tool=veo": a valid job on one line. */
+/* "consume id=... user=... amount=5 tool=veo": a valid job on one line,
+ * its fields in its type's order (absent optional ones left out). */
 static void job_text(const struct job *job, char *out, size_t out_len)
 {
     int n =
         snprintf(out, out_len, "%s id=%s user=%s", job_type_name(job->type), job->id, job->user);
     ASSERT(n > 0 && (size_t)n < out_len);
-    char *rest = out + n;
-    size_t room = out_len - (size_t)n;
-    if (job->type == JOB_CONSUME)
-        snprintf(rest, room, " amount=%lld%s%s%s%s", (long long)job->amount,
-                 job->has_tool ? " tool=" : "", job->has_tool ? job->tool : "",
-                 job->has_ref ? " ref=" : "", job->has_ref ? job->ref : "");
-    else if (job->type == JOB_PURCHASE)
-        snprintf(rest, room, " pack=%s payment_ref=%s", job->pack, job->payment_ref);
-    else
-        snprintf(rest, room, " plan=%s period=%s", job->plan, job->period);
+    size_t used = (size_t)n;
+    const struct job_type_ops *ops = job_type_ops(job->type);
+    for (size_t i = 0; i < ops->field_count && used < out_len; i++) {
+        const struct job_field *field = &ops->fields[i];
+        if (!job_field_present(job, field))
+            continue;
+        switch (field->kind) {
+        case JOB_FIELD_INT:
+            n = snprintf(out + used, out_len - used, " %s=%lld", field->name,
+                         (long long)job_field_int(job, field));
+            break;
+        case JOB_FIELD_STR:
+            n = snprintf(out + used, out_len - used, " %s=%s", field->name,
+                         job_field_str(job, field));
+            break;
+        case JOB_FIELD_BOOL:
+            n = snprintf(out + used, out_len - used, " %s=%s", field->name,
+                         job_field_bool(job, field) ? "true" : "false");
+            break;
+        }
+        ASSERT(n > 0);
+        used += (size_t)n; /* a cut line stops the loop: the column is a summary */
+    }
 }
 
 /* The `job` column of `dead list`. */
@@ -245,6 +259,7 @@ static void json_hex(struct json *j, const char *key, const struct field *f, siz
     free(hex);
 }
 
+/* The job's fields in its type's order; an absent optional field is null. */
 static void json_job(struct json *j, const char *key, const struct job *job)
 {
     json_object_begin(j, key);
@@ -252,16 +267,24 @@ static void json_job(struct json *j, const char *key, const struct job *job)
     json_str(j, "type", job_type_name(job->type));
     json_str(j, "user", job->user);
     json_bool(j, "reply", job->reply);
-    if (job->type == JOB_CONSUME) {
-        json_int(j, "amount", job->amount);
-        json_str(j, "tool", job->has_tool ? job->tool : NULL);
-        json_str(j, "ref", job->has_ref ? job->ref : NULL);
-    } else if (job->type == JOB_PURCHASE) {
-        json_str(j, "pack", job->pack);
-        json_str(j, "payment_ref", job->payment_ref);
-    } else {
-        json_str(j, "plan", job->plan);
-        json_str(j, "period", job->period);
+    const struct job_type_ops *ops = job_type_ops(job->type);
+    for (size_t i = 0; i < ops->field_count; i++) {
+        const struct job_field *field = &ops->fields[i];
+        if (!job_field_present(job, field)) {
+            json_null(j, field->name);
+            continue;
+        }
+        switch (field->kind) {
+        case JOB_FIELD_INT:
+            json_int(j, field->name, job_field_int(job, field));
+            break;
+        case JOB_FIELD_STR:
+            json_str(j, field->name, job_field_str(job, field));
+            break;
+        case JOB_FIELD_BOOL:
+            json_bool(j, field->name, job_field_bool(job, field));
+            break;
+        }
     }
     json_object_end(j);
 }
@@ -500,25 +523,18 @@ static int dead_show(struct ctl *ctl, int argc, char **argv)
 /* dead retry, dead drop                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* The job type whose stream is `stream` under our prefix. */
-static bool stream_type(const struct ctl *ctl, const struct field *stream, enum job_type *type)
+/* The job stream named `stream` under our prefix. */
+static bool stream_of(const struct ctl *ctl, const struct field *stream, enum job_stream *out)
 {
-    for (int t = 0; stream->present && t < JOB_TYPE_COUNT; t++) {
-        char key[CTL_KEY_BYTES];
-        enqueue_stream_key(ctl, (enum job_type)t, key);
-        if (strlen(key) == stream->len && memcmp(key, stream->bytes, stream->len) == 0) {
-            *type = (enum job_type)t;
-            return true;
-        }
-    }
-    return false;
+    return stream->present &&
+           keys_stream_parse(ctl->config.prefix, stream->bytes, stream->len, out);
 }
 
 /* Why the letter must not be retried (a message, CTL_FAIL), or CTL_OK. */
 static int check_retry(struct ctl *ctl, const struct dead_letter *d, bool force,
-                       enum job_type *type)
+                       enum job_stream *stream)
 {
-    if (!stream_type(ctl, &d->stream, type)) {
+    if (!stream_of(ctl, &d->stream, stream)) {
         char text[DEAD_TEXT_BYTES];
         return ctl_failure(ctl,
                            "dead letter %s came from '%s', which is not one of this prefix's job "
@@ -536,11 +552,11 @@ static int check_retry(struct ctl *ctl, const struct dead_letter *d, bool force,
                            "dead letter %s would be rejected again (%s: %s); --force "
                            "re-enqueues it anyway",
                            d->id, job_error_name(dec.error), dec.reject.message);
-    if (dec.job.type != *type)
+    if (job_type_ops(dec.job.type)->stream != *stream)
         return ctl_failure(ctl,
                            "dead letter %s holds a %s job, which the %s stream rejects "
                            "(wrong_stream); --force re-enqueues it anyway",
-                           d->id, job_type_name(dec.job.type), job_type_name(*type));
+                           d->id, job_type_name(dec.job.type), job_stream_name(*stream));
     return CTL_OK;
 }
 
@@ -568,10 +584,10 @@ static const char lua_requeue[] =
 
 /* Runs lua_requeue; the new entry's ID into `entry`. */
 static int requeue(struct ctl *ctl, redisContext *redis, const struct dead_letter *d,
-                   enum job_type type, char entry[CTL_KEY_BYTES])
+                   enum job_stream stream_id, char entry[CTL_KEY_BYTES])
 {
     char stream[CTL_KEY_BYTES], dead[CTL_KEY_BYTES];
-    enqueue_stream_key(ctl, type, stream);
+    enqueue_stream_key(ctl, stream_id, stream);
     dead_key(ctl, dead);
     const char *argv[6] = {"EVAL", lua_requeue, "2", dead, stream, d->id};
     redisReply *reply = ctl_redis_run(ctl, redis, "re-enqueueing the job", 6, argv, NULL);
@@ -625,18 +641,18 @@ static int dead_retry(struct ctl *ctl, int argc, char **argv)
     redisContext *redis = NULL;
     redisReply *reply = NULL;
     struct dead_letter d;
-    enum job_type type = JOB_CONSUME;
+    enum job_stream stream_id = JOB_STREAM_CONSUME;
     char entry[CTL_KEY_BYTES] = "";
     rc = ctl_redis_open(ctl, &redis);
     if (rc == CTL_OK)
         rc = read_one(ctl, redis, id, &reply, &d);
     if (rc == CTL_OK)
-        rc = check_retry(ctl, &d, force, &type);
+        rc = check_retry(ctl, &d, force, &stream_id);
     if (rc == CTL_OK)
-        rc = requeue(ctl, redis, &d, type, entry);
+        rc = requeue(ctl, redis, &d, stream_id, entry);
     if (rc == CTL_OK) {
         char stream[CTL_KEY_BYTES];
-        enqueue_stream_key(ctl, type, stream);
+        enqueue_stream_key(ctl, stream_id, stream);
         print_retried(&d, stream, entry, json);
     }
     freeReplyObject(reply);

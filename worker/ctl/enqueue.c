@@ -7,6 +7,7 @@
 #include "worker/ctl/enqueue.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
@@ -51,14 +52,10 @@ void enqueue_print_result_json(FILE *out, const struct result *r)
         json_int(&j, "monthly", r->balance.monthly);
         json_object_end(&j);
     }
-    if (result_has_charged(r))
-        json_int(&j, "charged", r->charged);
-    if (result_has_granted(r))
-        json_int(&j, "granted", r->granted);
-    if (result_has_forfeited(r))
-        json_int(&j, "forfeited", r->forfeited);
-    if (result_has_expires_at(r))
-        json_int(&j, "expires_at", r->expires_at_ms);
+    for (unsigned a = 0; a < RESULT_AMOUNT_COUNT; a++) {
+        if (result_has_amount(r, (enum result_amount)a))
+            json_int(&j, result_amount_key((enum result_amount)a), r->amounts[a]);
+    }
     json_int(&j, "done_at", r->done_at_ms);
     json_bool(&j, "replayed", r->replayed);
     json_object_end(&j);
@@ -138,11 +135,9 @@ static int random_job_id(const struct ctl *ctl, char *out, size_t out_len)
     return CTL_OK;
 }
 
-void enqueue_stream_key(const struct ctl *ctl, enum job_type type, char key[CTL_KEY_BYTES])
+void enqueue_stream_key(const struct ctl *ctl, enum job_stream stream, char key[CTL_KEY_BYTES])
 {
-    char suffix[32];
-    snprintf(suffix, sizeof suffix, "jobs:%s", job_type_name(type));
-    config_key(&ctl->config, suffix, key, CTL_KEY_BYTES);
+    keys_stream(ctl->config.prefix, stream, key, CTL_KEY_BYTES);
 }
 
 int enqueue_encode_checked(const struct ctl *ctl, const struct job *job, msgpack_sbuffer *buf,
@@ -168,7 +163,7 @@ static int xadd_job(struct ctl *ctl, redisContext *redis, const struct job *job,
                     const msgpack_sbuffer *buf, char entry[CTL_KEY_BYTES])
 {
     char key[CTL_KEY_BYTES];
-    enqueue_stream_key(ctl, job->type, key);
+    enqueue_stream_key(ctl, job_type_ops(job->type)->stream, key);
     const char *argv[5] = {"XADD", key, "*", "job", buf->data};
     size_t lens[5] = {4, strlen(key), 1, 3, buf->size};
     redisReply *reply = ctl_redis_run(ctl, redis, "enqueueing the job", 5, argv, lens);
@@ -183,11 +178,9 @@ static int xadd_job(struct ctl *ctl, redisContext *redis, const struct job *job,
 static int wait_result(struct ctl *ctl, redisContext *redis, const char *id, int64_t wait_s)
 {
     ASSERT(wait_s >= 1 && wait_s <= CTL_WAIT_MAX_S);
-    char suffix[CTL_KEY_BYTES];
     char key[CTL_KEY_BYTES];
     char timeout[24];
-    snprintf(suffix, sizeof suffix, "reply:%s", id);
-    config_key(&ctl->config, suffix, key, sizeof key);
+    keys_reply(ctl->config.prefix, id, key, sizeof key);
     snprintf(timeout, sizeof timeout, "%" PRId64, wait_s);
     /* The socket waits longer than BLPOP, so a live server always answers. */
     struct timeval tv = {(time_t)(wait_s + CTL_REDIS_TIMEOUT_S), 0};
@@ -220,7 +213,7 @@ static void print_enqueued(const struct ctl *ctl, const struct job *job, const c
         return;
     }
     char key[CTL_KEY_BYTES];
-    enqueue_stream_key(ctl, job->type, key);
+    enqueue_stream_key(ctl, job_type_ops(job->type)->stream, key);
     struct json j;
     json_init(&j, stdout);
     json_object_begin(&j, NULL);
@@ -271,96 +264,184 @@ static int submit_job(struct ctl *ctl, struct job *job, const struct job_opts *o
     return rc;
 }
 
-static void job_start(struct job *job, enum job_type type)
-{
-    memset(job, 0, sizeof *job);
-    job->type = type;
-}
-
 /* ------------------------------------------------------------------------ */
-/* The commands                                                             */
+/* The job commands: one per job type, built from its field table           */
 /* ------------------------------------------------------------------------ */
 
-/* consume --user U --amount N [--tool T] [--ref R] [job options] */
-static int cmd_consume(struct ctl *ctl, int argc, char **argv)
+/* "payment_ref" -> "--payment-ref" */
+static void flag_of(const struct job_field *field, char *out, size_t out_len)
 {
-    const char *user = NULL, *amount = NULL, *tool = NULL, *ref = NULL;
+    int n = snprintf(out, out_len, "--%s", field->name);
+    ASSERT(n > 2 && (size_t)n < out_len);
+    for (char *p = out + 2; *p; p++)
+        if (*p == '_')
+            *p = '-';
+}
+
+/* "PAYMENT_REF": what a field's value is called in usage lines. */
+static void metavar_of(const struct job_field *field, char *out, size_t out_len)
+{
+    bool period = field->kind == JOB_FIELD_STR && field->rule == JOB_STR_PERIOD;
+    int n = snprintf(out, out_len, "%s", period ? "YYYY-MM" : field->name);
+    ASSERT(n > 0 && (size_t)n < out_len);
+    for (char *p = out; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+}
+
+/* The worker's own words for a value it would refuse. */
+static int reject_field(const struct ctl *ctl, const struct job_field *field)
+{
+    char message[RESULT_MESSAGE_BYTES_MAX + 1];
+    job_field_rule_message(field, message, sizeof message);
+    return ctl_usage_error(ctl, "the worker would reject this job (%s): %s",
+                           job_error_name(JOB_ERR_INVALID_JOB), message);
+}
+
+/* Sets one field of `job` from its flag's text; CTL_USAGE after a message
+ * naming the flag or the rule it breaks. */
+static int set_field_from_flag(const struct ctl *ctl, struct job *job,
+                               const struct job_field *field, const char *text, bool given)
+{
+    if (field->kind == JOB_FIELD_BOOL) {
+        if (given)
+            job_field_set_bool(job, field, true);
+        return CTL_OK;
+    }
+    if (text == NULL)
+        return CTL_OK; /* an optional field not given (required ones are checked) */
+    if (field->kind == JOB_FIELD_INT) {
+        char flag[CTL_NAME_BYTES + 4];
+        flag_of(field, flag, sizeof flag);
+        int64_t value;
+        if (ctl_flag_int64(ctl, flag, text, INT64_MIN, INT64_MAX, &value) != CTL_OK)
+            return CTL_USAGE;
+        if (!job_field_int_is_valid(field, value))
+            return reject_field(ctl, field);
+        job_field_set_int(job, field, value);
+        return CTL_OK;
+    }
+    ASSERT(field->kind == JOB_FIELD_STR);
+    if (!job_field_str_is_valid(field, text, strlen(text)))
+        return reject_field(ctl, field);
+    job_field_set_str(job, field, text, strlen(text));
+    return CTL_OK;
+}
+
+/* TYPE --user U <one flag per field> [job options] */
+static int cmd_job(struct ctl *ctl, int argc, char **argv)
+{
+    enum job_type type;
+    bool is_job_command = job_type_parse(ctl->command->name, strlen(ctl->command->name), &type);
+    ASSERT(is_job_command); /* enqueue_job_command_init() named the command after its type */
+    const struct job_type_ops *ops = job_type_ops(type);
+    ASSERT(ops->field_count <= JOB_FIELDS_MAX);
+    _Static_assert(1 + JOB_FIELDS_MAX + 5 <= CTL_OPTS_MAX, "a job command's options fit");
+    const char *user = NULL;
+    const char *values[JOB_FIELDS_MAX] = {NULL};
+    bool given[JOB_FIELDS_MAX] = {false};
+    char flags[JOB_FIELDS_MAX][CTL_NAME_BYTES + 4];
     struct job_opts o = {NULL, NULL, false, false};
-    const struct opt opts[] = {{"user", &user, NULL, true},
-                               {"amount", &amount, NULL, true},
-                               {"tool", &tool, NULL, false},
-                               {"ref", &ref, NULL, false},
-                               JOB_OPTS(o)};
+    struct opt opts[CTL_OPTS_MAX];
+    size_t n = 0;
+    opts[n++] = (struct opt){"user", &user, NULL, true};
+    for (size_t i = 0; i < ops->field_count; i++) {
+        const struct job_field *field = &ops->fields[i];
+        flag_of(field, flags[i], sizeof flags[i]);
+        bool is_flag = field->kind == JOB_FIELD_BOOL;
+        opts[n++] = (struct opt){flags[i] + 2, is_flag ? NULL : &values[i],
+                                 is_flag ? &given[i] : NULL, !field->optional};
+    }
+    const struct opt job_opts[] = {JOB_OPTS(o)};
+    memcpy(&opts[n], job_opts, sizeof job_opts);
     const char *const names[] = {NULL};
     int rc = ctl_parse_args(ctl, argc, argv, opts, names, NULL);
     if (rc != CTL_CONTINUE)
         return rc;
     struct job job;
-    job_start(&job, JOB_CONSUME);
-    if (ctl_flag_int64(ctl, "--amount", amount, INT64_MIN, INT64_MAX, &job.amount) != CTL_OK)
+    memset(&job, 0, sizeof job);
+    job.type = ops->type;
+    if (!copy_field(ctl, "--user", user, job.user, sizeof job.user))
         return CTL_USAGE;
-    job.has_tool = tool != NULL;
-    job.has_ref = ref != NULL;
-    if (!copy_field(ctl, "--user", user, job.user, sizeof job.user) ||
-        (tool && !copy_field(ctl, "--tool", tool, job.tool, sizeof job.tool)) ||
-        (ref && !copy_field(ctl, "--ref", ref, job.ref, sizeof job.ref)))
-        return CTL_USAGE;
+    for (size_t i = 0; i < ops->field_count; i++) {
+        if (set_field_from_flag(ctl, &job, &ops->fields[i], values[i], given[i]) != CTL_OK)
+            return CTL_USAGE;
+    }
     return submit_job(ctl, &job, &o);
 }
 
-/* purchase --user U --pack P --payment-ref R [job options] */
-static int cmd_purchase(struct ctl *ctl, int argc, char **argv)
+static void append(char *out, size_t out_len, size_t *used, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void append(char *out, size_t out_len, size_t *used, const char *format, ...)
 {
-    const char *user = NULL, *pack = NULL, *payment_ref = NULL;
-    struct job_opts o = {NULL, NULL, false, false};
-    const struct opt opts[] = {{"user", &user, NULL, true},
-                               {"pack", &pack, NULL, true},
-                               {"payment-ref", &payment_ref, NULL, true},
-                               JOB_OPTS(o)};
-    const char *const names[] = {NULL};
-    int rc = ctl_parse_args(ctl, argc, argv, opts, names, NULL);
-    if (rc != CTL_CONTINUE)
-        return rc;
-    struct job job;
-    job_start(&job, JOB_PURCHASE);
-    if (!copy_field(ctl, "--user", user, job.user, sizeof job.user) ||
-        !copy_field(ctl, "--pack", pack, job.pack, sizeof job.pack) ||
-        !copy_field(ctl, "--payment-ref", payment_ref, job.payment_ref, sizeof job.payment_ref))
-        return CTL_USAGE;
-    return submit_job(ctl, &job, &o);
+    ASSERT(*used < out_len);
+    va_list args;
+    va_start(args, format);
+    int n = vsnprintf(out + *used, out_len - *used, format, args);
+    va_end(args);
+    ASSERT(n >= 0 && (size_t)n < out_len - *used); /* the buffers hold the longest type */
+    *used += (size_t)n;
 }
 
-/* allocate --user U --plan P --period YYYY-MM [job options] */
-static int cmd_allocate(struct ctl *ctl, int argc, char **argv)
+/* "consume --user U --amount AMOUNT [--tool TOOL] ... [job options]" */
+static void build_usage(const struct job_type_ops *ops, char *out, size_t out_len)
 {
-    const char *user = NULL, *plan = NULL, *period = NULL;
-    struct job_opts o = {NULL, NULL, false, false};
-    const struct opt opts[] = {{"user", &user, NULL, true},
-                               {"plan", &plan, NULL, true},
-                               {"period", &period, NULL, true},
-                               JOB_OPTS(o)};
-    const char *const names[] = {NULL};
-    int rc = ctl_parse_args(ctl, argc, argv, opts, names, NULL);
-    if (rc != CTL_CONTINUE)
-        return rc;
-    struct job job;
-    job_start(&job, JOB_ALLOCATE);
-    if (strlen(period) != JOB_PERIOD_BYTES)
-        return ctl_usage_error(ctl, "--period must be YYYY-MM (got \"%s\")", period);
-    if (!copy_field(ctl, "--user", user, job.user, sizeof job.user) ||
-        !copy_field(ctl, "--plan", plan, job.plan, sizeof job.plan) ||
-        !copy_field(ctl, "--period", period, job.period, sizeof job.period))
-        return CTL_USAGE;
-    return submit_job(ctl, &job, &o);
+    size_t used = 0;
+    append(out, out_len, &used, "%s --user U", ops->name);
+    for (size_t i = 0; i < ops->field_count; i++) {
+        const struct job_field *field = &ops->fields[i];
+        char flag[CTL_NAME_BYTES + 4], metavar[CTL_NAME_BYTES];
+        flag_of(field, flag, sizeof flag);
+        metavar_of(field, metavar, sizeof metavar);
+        if (field->kind == JOB_FIELD_BOOL)
+            append(out, out_len, &used, " [%s]", flag);
+        else if (field->optional)
+            append(out, out_len, &used, " [%s %s]", flag, metavar);
+        else
+            append(out, out_len, &used, " %s %s", flag, metavar);
+    }
+    append(out, out_len, &used, "\n                  [--id ID] [--wait] [--timeout S] [--json]");
+}
+
+static void build_help(const struct job_type_ops *ops, char *out, size_t out_len)
+{
+    size_t used = 0;
+    append(out, out_len, &used, "Enqueues a %s job on {prefix}:jobs:%s: %s.\n\n", ops->name,
+           job_stream_name(ops->stream), ops->summary);
+    append(out, out_len, &used,
+           "  --user U      the user ID: 1 to 128 printable ASCII characters\n");
+    for (size_t i = 0; i < ops->field_count; i++) {
+        const struct job_field *field = &ops->fields[i];
+        char flag[CTL_NAME_BYTES + 4], expected[120];
+        flag_of(field, flag, sizeof flag);
+        job_field_expected(field, expected, sizeof expected);
+        append(out, out_len, &used, "  %-13s %s%s: %s\n", flag, field->optional ? "optional, " : "",
+               field->help, expected);
+    }
+    append(out, out_len, &used, "%s", JOB_OPTS_HELP);
+}
+
+void enqueue_job_command_init(struct enqueue_job_command *jc, enum job_type type)
+{
+    ASSERT(jc != NULL);
+    const struct job_type_ops *ops = job_type_ops(type);
+    build_usage(ops, jc->usage, sizeof jc->usage);
+    build_help(ops, jc->help, sizeof jc->help);
+    jc->command = (struct command){
+        .name = ops->name,
+        .summary = ops->summary,
+        .usage = jc->usage,
+        .help = jc->help,
+        .run = cmd_job,
+    };
 }
 
 /* GET {prefix}:result:{id} and print it. */
 static int read_result(struct ctl *ctl, redisContext *redis, const char *id)
 {
-    char suffix[CTL_KEY_BYTES];
     char key[CTL_KEY_BYTES];
-    snprintf(suffix, sizeof suffix, "result:%s", id);
-    config_key(&ctl->config, suffix, key, sizeof key);
+    keys_result(ctl->config.prefix, id, key, sizeof key);
     const char *argv[2] = {"GET", key};
     redisReply *reply = ctl_redis_run(ctl, redis, "reading the result", 2, argv, NULL);
     int rc;
@@ -399,38 +480,6 @@ static int cmd_result(struct ctl *ctl, int argc, char **argv)
 
 /* Help texts keep their own layout. */
 /* clang-format off */
-const struct command enqueue_consume_command = {
-    "consume", "enqueue a consume job (spend credits)",
-    "consume --user U --amount N [--tool T] [--ref R] [--id ID] [--wait] [--timeout S]\n"
-    "                  [--json]",
-    "Enqueues a consume job on {prefix}:jobs:consume.\n\n"
-    "  --user U      the user ID: 1 to 128 printable ASCII characters\n"
-    "  --amount N    credits to spend, 1 to 1000000000\n"
-    "  --tool T      which tool spent them, at most 64 bytes (kept for history)\n"
-    "  --ref R       the caller's reference, at most 128 bytes (kept for history)\n" JOB_OPTS_HELP,
-    cmd_consume};
-
-const struct command enqueue_purchase_command = {
-    "purchase", "enqueue a purchase job (grant a pack)",
-    "purchase --user U --pack P --payment-ref R [--id ID] [--wait] [--timeout S]\n"
-    "                  [--json]",
-    "Enqueues a purchase job on {prefix}:jobs:purchase.\n\n"
-    "  --user U          the user ID\n"
-    "  --pack P          a pack ID from the catalog (see 'creditsctl pack list')\n"
-    "  --payment-ref R   the payment's capture/order ID; one payment grants once\n" JOB_OPTS_HELP,
-    cmd_purchase};
-
-const struct command enqueue_allocate_command = {
-    "allocate", "enqueue an allocate job (a plan's monthly credits)",
-    "allocate --user U --plan P --period YYYY-MM [--id ID] [--wait] [--timeout S]\n"
-    "                  [--json]",
-    "Enqueues an allocate job on {prefix}:jobs:allocate. To allocate the month of\n"
-    "every account with a plan, see 'creditsctl schedule'.\n\n"
-    "  --user U            the user ID\n"
-    "  --plan P            a plan ID from the catalog (see 'creditsctl plan list')\n"
-    "  --period YYYY-MM    the billing month\n" JOB_OPTS_HELP,
-    cmd_allocate};
-
 const struct command enqueue_result_command = {
     "result", "print the stored result of a job as JSON", "result ID [--json]",
     "Prints the result stored under {prefix}:result:ID as one JSON line. Fails when\n"

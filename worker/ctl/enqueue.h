@@ -16,13 +16,23 @@
 #include "core/job.h"
 #include "worker/ctl/ctl.h"
 
-extern const struct command enqueue_consume_command;
-extern const struct command enqueue_purchase_command;
-extern const struct command enqueue_allocate_command;
 extern const struct command enqueue_result_command;
 
-/* "{prefix}:jobs:{type}" into `key` (CTL_KEY_BYTES). */
-void enqueue_stream_key(const struct ctl *ctl, enum job_type type, char key[CTL_KEY_BYTES]);
+#define ENQUEUE_USAGE_BYTES 512
+#define ENQUEUE_HELP_BYTES 2048
+
+/* The command that enqueues one job type (`creditsctl consume ...`), its
+ * flags, usage and help built from the type's field table. */
+struct enqueue_job_command {
+    struct command command;
+    char usage[ENQUEUE_USAGE_BYTES];
+    char help[ENQUEUE_HELP_BYTES];
+};
+
+void enqueue_job_command_init(struct enqueue_job_command *jc, enum job_type type);
+
+/* "{prefix}:jobs:{stream}" into `key` (CTL_KEY_BYTES). */
+void enqueue_stream_key(const struct ctl *ctl, enum job_stream stream, char key[CTL_KEY_BYTES]);
 
 /*
  * Encodes `job` and reads it back with the worker's own rules, so that a job

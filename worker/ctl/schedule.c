@@ -98,13 +98,13 @@ static bool build_job(struct schedule *s, const char *user, const char *plan, ms
         report_skip(s, user, "the job ID alloc:{user}:{period} would be over 128 bytes");
         return false;
     }
-    if (strlen(plan) >= sizeof job.plan) {
+    if (strlen(plan) >= sizeof job.allocate.plan) {
         report_skip(s, user, "the account's plan ID is over 64 bytes");
         return false;
     }
     snprintf(job.user, sizeof job.user, "%s", user);
-    snprintf(job.plan, sizeof job.plan, "%s", plan);
-    snprintf(job.period, sizeof job.period, "%s", s->period);
+    snprintf(job.allocate.plan, sizeof job.allocate.plan, "%s", plan);
+    snprintf(job.allocate.period, sizeof job.allocate.period, "%s", s->period);
     msgpack_sbuffer_clear(buf);
     if (enqueue_encode_checked(s->ctl, &job, buf, true) != CTL_OK) {
         report_skip(s, user, "the job would be invalid (the account's plan ID?)");
@@ -259,7 +259,7 @@ static int schedule_run(struct schedule *s, bool dry_run, bool json)
         rc = ctl_redis_open(s->ctl, &s->redis);
     if (rc != CTL_OK)
         return rc;
-    enqueue_stream_key(s->ctl, JOB_ALLOCATE, s->stream);
+    enqueue_stream_key(s->ctl, job_type_ops(JOB_ALLOCATE)->stream, s->stream);
     if (s->progress)
         rc = count_accounts(s);
     if (rc == CTL_OK)

@@ -121,14 +121,14 @@ static void render_gauges(const struct metrics *m, FILE *out)
     fprintf(out,
             "# HELP credits_pending_entries Entries delivered to the group, not acknowledged.\n"
             "# TYPE credits_pending_entries gauge\n");
-    for (int s = 0; s < JOB_TYPE_COUNT; s++)
+    for (int s = 0; s < JOB_STREAM_COUNT; s++)
         fprintf(out, "credits_pending_entries{stream=\"%s\"} %lld\n",
-                job_type_name((enum job_type)s), (long long)m->pending[s]);
+                job_stream_name((enum job_stream)s), (long long)m->pending[s]);
     fprintf(out, "# HELP credits_oldest_pending_age_seconds Age of the oldest pending entry.\n"
                  "# TYPE credits_oldest_pending_age_seconds gauge\n");
-    for (int s = 0; s < JOB_TYPE_COUNT; s++)
+    for (int s = 0; s < JOB_STREAM_COUNT; s++)
         fprintf(out, "credits_oldest_pending_age_seconds{stream=\"%s\"} %.3f\n",
-                job_type_name((enum job_type)s), m->oldest_pending_age_s[s]);
+                job_stream_name((enum job_stream)s), m->oldest_pending_age_s[s]);
     fprintf(out, "# HELP credits_reconnects_total Connections re-established after a loss.\n"
                  "# TYPE credits_reconnects_total counter\n");
     for (int p = 0; p < 2; p++)

@@ -48,8 +48,8 @@ struct metrics {
     uint64_t batch_count;
     uint64_t batch_jobs_sum;
     struct metrics_histogram latency;
-    int64_t pending[JOB_TYPE_COUNT];
-    double oldest_pending_age_s[JOB_TYPE_COUNT];
+    int64_t pending[JOB_STREAM_COUNT];
+    double oldest_pending_age_s[JOB_STREAM_COUNT];
     uint64_t reconnects[2];
     uint64_t db_errors[3];
     int64_t inflight_jobs;

@@ -436,18 +436,37 @@ static bool send_id_query(struct store *store, enum query_kind kind, enum statem
     return send_query(store, kind, id, 1, result_format);
 }
 
-static bool send_load_catalog(struct store *store, const char **ids)
+/* The query that looks up the keys of one need (job_type.h). */
+static void need_query(enum job_need need, enum query_kind *kind, enum statement_id *id)
+{
+    switch (need) {
+    case NEED_PACK:
+        *kind = QUERY_PACKS;
+        *id = STMT_PACKS;
+        return;
+    case NEED_PLAN:
+        *kind = QUERY_PLANS;
+        *id = STMT_PLANS;
+        return;
+    case NEED_PAYMENT_REF:
+        *kind = QUERY_USED_REFS;
+        *id = STMT_USED_REFS;
+        return;
+    }
+    UNREACHABLE();
+}
+
+static bool send_load_needs(struct store *store, const char **ids)
 {
     struct batch *batch = store->batch;
-    size_t n = batch_pack_ids(batch, ids);
-    if (!send_id_query(store, QUERY_PACKS, STMT_PACKS, ids, n, 0))
-        return false;
-    n = batch_plan_ids(batch, ids);
-    if (!send_id_query(store, QUERY_PLANS, STMT_PLANS, ids, n, 0))
-        return false;
-    n = batch_payment_refs(batch, ids);
-    if (!send_id_query(store, QUERY_USED_REFS, STMT_USED_REFS, ids, n, 0))
-        return false;
+    for (unsigned need = 0; need < JOB_NEED_COUNT; need++) {
+        enum query_kind kind;
+        enum statement_id id;
+        need_query((enum job_need)need, &kind, &id);
+        size_t n = batch_need_keys(batch, (enum job_need)need, ids);
+        if (!send_id_query(store, kind, id, ids, n, 0))
+            return false;
+    }
     size_t lots = batch_new_lot_count(batch);
     if (lots == 0)
         return true;
@@ -457,25 +476,16 @@ static bool send_load_catalog(struct store *store, const char **ids)
     return send_query(store, QUERY_LOT_IDS, STMT_RESERVE_LOT_IDS, 1, 0);
 }
 
-/* The earliest period an allocate of the batch asks for, or a period
- * after every real one. */
-static const char *earliest_allocate_period(const struct batch *batch)
-{
-    const char *earliest = "9999-99";
-    for (size_t i = 0; i < batch->job_count; i++) {
-        const struct job *job = &batch->jobs[i].job;
-        if (job->type == JOB_ALLOCATE && strcmp(job->period, earliest) < 0)
-            earliest = job->period;
-    }
-    return earliest;
-}
+/* $2 of the lots query: spent monthly lots from this period on are read
+ * too; a period after every real one when no job asks for them. */
+#define STORE_NO_PERIOD "9999-99"
 
 static bool send_lots_query(struct store *store, const char **ids)
 {
     size_t users = batch_users(store->batch, ids);
     array_of_strings(&store->params[0], ids, users);
-    const char *period = earliest_allocate_period(store->batch);
-    param_set_text(&store->params[1], period);
+    const char *period = batch_monthly_from_period(store->batch);
+    param_set_text(&store->params[1], period != NULL ? period : STORE_NO_PERIOD);
     return send_query(store, QUERY_LOTS, STMT_LOTS, 2, 0);
 }
 
@@ -495,7 +505,7 @@ static bool send_load(struct store *store)
     /* Binary results: job_id and the bytea columns arrive as raw bytes. */
     ok = ok && send_id_query(store, QUERY_STORED_JOBS, STMT_STORED_JOBS, ids, batch->job_count, 1);
     ok = ok && send_lots_query(store, ids);
-    ok = ok && send_load_catalog(store, ids) && send_sync(store);
+    ok = ok && send_load_needs(store, ids) && send_sync(store);
     free(ids);
     return ok;
 }
@@ -605,8 +615,6 @@ static void read_rows(struct store *store, enum query_kind kind, const PGresult 
     case QUERY_LOT_IDS:
         read_catalog(batch, kind, r);
         break;
-    default:
-        UNREACHABLE();
     }
 }
 
@@ -645,22 +653,21 @@ static bool send_insert_jobs(struct store *store)
 static void put_new_lot(struct param *p, const struct batch *batch, const struct lot *lot)
 {
     const struct job *job = &batch->jobs[lot->job_index].job;
-    bool is_pack = lot->kind == LOT_PACK;
     array_int(&p[0], lot->lot_id);
     array_text(&p[1], job->user);
     array_text(&p[2], ledger_lot_kind_name(lot->kind));
     array_int(&p[3], lot->granted);
     array_int(&p[4], lot->remaining);
     array_timestamp(&p[5], lot->granted_at_us);
-    if (is_pack)
+    if (lot->expires_at_us != LEDGER_NO_EXPIRY)
         array_timestamp(&p[6], lot->expires_at_us);
     else
         array_null(&p[6]);
     array_text(&p[7], job->id);
-    array_text_or_null(&p[8], is_pack, job->pack);
-    array_text_or_null(&p[9], is_pack, job->payment_ref);
-    array_text_or_null(&p[10], !is_pack, job->plan);
-    array_text_or_null(&p[11], !is_pack, lot->period);
+    array_text_or_null(&p[8], lot->pack_id != NULL, lot->pack_id);
+    array_text_or_null(&p[9], lot->payment_ref != NULL, lot->payment_ref);
+    array_text_or_null(&p[10], lot->plan_id != NULL, lot->plan_id);
+    array_text_or_null(&p[11], lot->period[0] != '\0', lot->period);
 }
 
 static bool send_lot_writes(struct store *store)
@@ -719,14 +726,13 @@ static bool send_insert_entries(struct store *store)
     for (size_t e = 0; e < batch->entries.count; e++) {
         const struct entry *entry = &batch->entries.items[e];
         const struct job *job = &batch->jobs[entry->job_index].job;
-        bool consume = entry->kind == ENTRY_CONSUME;
         array_text(&p[0], job->user);
         array_text(&p[1], job->id);
         array_int(&p[2], entry->lot_id);
         array_text(&p[3], ledger_entry_kind_name(entry->kind));
         array_int(&p[4], entry->delta);
-        array_text_or_null(&p[5], consume && job->has_tool, job->tool);
-        array_text_or_null(&p[6], consume && job->has_ref, job->ref);
+        array_text_or_null(&p[5], entry->tool != NULL, entry->tool);
+        array_text_or_null(&p[6], entry->ref != NULL, entry->ref);
     }
     for (int i = 0; i < 7; i++)
         array_end(&p[i]);
@@ -833,8 +839,10 @@ static void phase_done(struct store *store)
         store->state = STORE_IDLE;
         store->on_ready(store->arg);
         break;
-    default:
-        UNREACHABLE();
+    case STORE_DISCONNECTED:
+    case STORE_CONNECTING:
+    case STORE_IDLE:
+        UNREACHABLE(); /* a sync arrives only in a phase (in_phase()) */
     }
 }
 

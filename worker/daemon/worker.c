@@ -24,6 +24,7 @@
 #include "core/assert.h"
 #include "core/batch.h"
 #include "core/codec.h"
+#include "core/job_type.h"
 #include "queue/queue.h"
 #include "worker/daemon/http.h"
 #include "worker/common/log.h"
@@ -261,7 +262,7 @@ static bool set_aside(const struct worker *w, struct message *m)
     m->reply = false;
     m->decided = true;
     log_event(LOG_ERROR, "entry_dead_lettered", "entry=%s stream=%s deliveries=%lld", entry->id,
-              job_type_name(entry->stream), (long long)entry->deliveries);
+              job_stream_name(entry->stream), (long long)entry->deliveries);
     return true;
 }
 
@@ -287,11 +288,11 @@ static void classify_entry(struct held *h, size_t index)
         return;
     }
     m->reply = job.reply;
-    if (job.type != entry->stream) {
+    if (job_type_ops(job.type)->stream != entry->stream) {
         result_init_for_job(&reject, &job);
         reject.error = JOB_ERR_WRONG_STREAM;
         snprintf(reject.message, sizeof reject.message, "a %s job does not belong on the %s stream",
-                 job_type_name(job.type), job_type_name(entry->stream));
+                 job_type_name(job.type), job_stream_name(entry->stream));
         reject_message(m, &reject);
         return;
     }
