@@ -480,6 +480,20 @@ static void wait_progress(const struct workload *w, long long than)
     }
 }
 
+/* Sends up to `count` more jobs and waits until the worker publishes
+ * something, so that what follows happens under load. The count is taken
+ * before sending (the worker may decide them all at once), and there is
+ * nothing to wait for once the plan is sent: the restarts before may have
+ * sent it all. */
+static void send_and_see_progress(struct workload *w, size_t count)
+{
+    long long before = results_count(w);
+    size_t sent_before = w->sent;
+    send_some(w, count, false);
+    if (w->sent > sent_before)
+        wait_progress(w, before);
+}
+
 /* ---------------------------------------------------------------------------
  * The servers: deploy/servers.sh of the running pair
  * ------------------------------------------------------------------------- */
@@ -1062,8 +1076,7 @@ static void test_postgres_immediate_restart_under_load_is_survived_by_reconnecti
     pid_t pid = start_worker(w, "f2-worker", "CREDITS_BATCH_MAX=16", NULL);
     for (int restart = 1; restart <= 3; restart++) {
         step("f2: PostgreSQL immediate restart %d under load", restart);
-        send_some(w, 200, false);
-        wait_progress(w, results_count(w));
+        send_and_see_progress(w, 200);
         restart_under_load(w, "restart-postgres", NULL, 40, false);
         pg_reconnect(RECONNECT_MS);
         CHECK(worker_alive(pid), "the worker died on the PostgreSQL restart (log %s)",
@@ -1149,8 +1162,7 @@ static void test_redis_restart_with_aof_under_load_loses_no_acknowledged_job(voi
     static const char *const what[3] = {"SIGINT", "kill -9", "kill -9, 1 s down"};
     for (int restart = 1; restart <= 3; restart++) {
         step("f3: Redis restart %d (%s) under load", restart, what[restart - 1]);
-        send_some(w, 200, false);
-        wait_progress(w, results_count(w));
+        send_and_see_progress(w, 200);
         restart_under_load(w, "restart-redis", how[restart - 1], 40, true);
         redis_reconnect(RECONNECT_MS);
         CHECK(worker_alive(pid), "the worker died on the Redis restart (log %s)",

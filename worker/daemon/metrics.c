@@ -9,7 +9,8 @@ static const double latency_bounds_s[METRICS_LATENCY_BUCKETS] = {
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 60};
 
 static const char *const peer_names[2] = {"redis", "postgres"};
-static const char *const db_error_names[3] = {"retry", "failed", "lost"};
+static const char *const db_error_names[METRICS_DB_ERROR_KINDS] = {"retry", "failed", "lost",
+                                                                   "unavailable"};
 
 void metrics_count_job(struct metrics *m, bool has_type, enum job_type type, enum job_error error,
                        bool replayed)
@@ -136,7 +137,7 @@ static void render_gauges(const struct metrics *m, FILE *out)
                 (unsigned long long)m->reconnects[p]);
     fprintf(out, "# HELP credits_db_errors_total Failed batch transactions, by outcome.\n"
                  "# TYPE credits_db_errors_total counter\n");
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < METRICS_DB_ERROR_KINDS; k++)
         fprintf(out, "credits_db_errors_total{kind=\"%s\"} %llu\n", db_error_names[k],
                 (unsigned long long)m->db_errors[k]);
     fprintf(out,

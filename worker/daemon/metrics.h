@@ -29,7 +29,9 @@ enum metrics_db_error {
     METRICS_DB_RETRY = 0,
     METRICS_DB_FAILED = 1,
     METRICS_DB_LOST = 2,
+    METRICS_DB_UNAVAILABLE = 3,
 };
+#define METRICS_DB_ERROR_KINDS 4
 
 struct metrics_histogram {
     uint64_t buckets[METRICS_LATENCY_BUCKETS]; /* cumulative on rendering only */
@@ -51,7 +53,7 @@ struct metrics {
     int64_t pending[JOB_STREAM_COUNT];
     double oldest_pending_age_s[JOB_STREAM_COUNT];
     uint64_t reconnects[2];
-    uint64_t db_errors[3];
+    uint64_t db_errors[METRICS_DB_ERROR_KINDS];
     int64_t inflight_jobs;
     bool up[2];
     bool ready;

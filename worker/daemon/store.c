@@ -2,13 +2,13 @@
  * store.c -- the batch transaction on PostgreSQL (store.h): libpq
  * non-blocking, pipeline mode, on libevent.
  *
- * Owns the SQL, the connection and its socket events, and the translation
- * between rows and the core's structs. Values always travel as parameters
- * (text arrays for the set-wise statements), never inside the SQL text.
+ * Owns the SQL, the connection and its socket events, and the phases of a
+ * batch's transaction. Values always travel as parameters (binary arrays for
+ * the set-wise statements, pgparam.h), never inside the SQL text; rows are
+ * read by rows.c.
  */
 #include "worker/daemon/store.h"
 
-#include <errno.h>
 #include <libpq-fe.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "worker/daemon/pgparam.h"
+#include "worker/daemon/rows.h"
 
 /* ---------------------------------------------------------------------------
  * SQL
@@ -164,33 +166,8 @@ enum store_state {
     STORE_ROLLING_BACK, /* ROLLBACK in flight after an error */
 };
 
-/* What each statement's result is for. */
-enum query_kind {
-    QUERY_COMMAND, /* no rows to read */
-    QUERY_LOCK_ACCOUNTS,
-    QUERY_NOW,
-    QUERY_STORED_JOBS,
-    QUERY_LOTS,
-    QUERY_PACKS,
-    QUERY_PLANS,
-    QUERY_USED_REFS,
-    QUERY_LOT_IDS,
-};
-
 #define STORE_PHASE_QUERIES_MAX STMT_COUNT
 #define STORE_PARAMS_MAX 12
-
-/* One statement parameter: an array in PostgreSQL's binary array format
- * (what array_recv() reads), or a scalar as text. Binary arrays leave the
- * server nothing to parse or unescape, and bytea elements go as they are. */
-struct param {
-    char *data;
-    size_t len;
-    size_t cap;
-    int format;     /* 0: text, 1: binary */
-    uint32_t count; /* array elements so far */
-    bool has_null;
-};
 
 struct store {
     struct event_base *base;
@@ -208,12 +185,16 @@ struct store {
     struct batch *batch;
     store_apply_cb *cb;
     void *cb_arg;
-    enum query_kind kinds[STORE_PHASE_QUERIES_MAX];
+    enum rows_kind kinds[STORE_PHASE_QUERIES_MAX];
     size_t query_count;
     size_t results_seen;
     bool awaiting_null; /* PQgetResult's NULL that ends a statement's results */
     enum store_status phase_status;
-    struct param params[STORE_PARAMS_MAX];
+    struct pgparam params[STORE_PARAMS_MAX];
+    /* A lost connection is reported from the loop, never from inside a call
+     * of the owner's (store_apply() and the rest return first). */
+    struct event *lost_event;
+    bool lost_pending;
     char errstr[STORE_ERRSTR_BYTES];
 };
 
@@ -227,148 +208,6 @@ static void set_errstr(struct store *store, const char *what, const char *detail
     size_t len = strlen(store->errstr);
     while (len > 0 && (store->errstr[len - 1] == '\n' || store->errstr[len - 1] == ' '))
         store->errstr[--len] = '\0';
-}
-
-/* ---------------------------------------------------------------------------
- * Parameters: binary arrays
- * ------------------------------------------------------------------------- */
-
-/* Element type OIDs (pg_type.h): fixed since the first release. */
-#define OID_BYTEA 17u
-#define OID_INT8 20u
-#define OID_TEXT 25u
-#define OID_TIMESTAMPTZ 1184u
-
-/* The header of a one-dimensional array: dimensions, has-nulls flag,
- * element type, then length and lower bound of the one dimension. */
-#define ARRAY_FLAGS_AT 4
-#define ARRAY_LENGTH_AT 12
-#define ARRAY_HEADER_BYTES 20
-#define ARRAY_EMPTY_HEADER_BYTES 12 /* no dimensions */
-
-/* Microseconds from 1970-01-01 to 2000-01-01, PostgreSQL's epoch. */
-#define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
-
-static void param_reserve(struct param *p, size_t more)
-{
-    if (p->len + more + 1 <= p->cap)
-        return;
-    size_t cap = p->cap ? p->cap : 256;
-    while (cap < p->len + more + 1)
-        cap *= 2;
-    p->data = realloc(p->data, cap);
-    ASSERT(p->data != NULL); /* nothing acknowledged yet: aborting loses nothing */
-    p->cap = cap;
-}
-
-static void param_put(struct param *p, const void *bytes, size_t len)
-{
-    param_reserve(p, len);
-    memcpy(p->data + p->len, bytes, len);
-    p->len += len;
-    p->data[p->len] = '\0'; /* a text parameter is a C string */
-}
-
-static void write_u32(char *at, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    memcpy(at, b, sizeof b);
-}
-
-static void param_u32(struct param *p, uint32_t v)
-{
-    param_reserve(p, 4);
-    write_u32(p->data + p->len, v);
-    p->len += 4;
-}
-
-static void param_u64(struct param *p, uint64_t v)
-{
-    param_u32(p, (uint32_t)(v >> 32));
-    param_u32(p, (uint32_t)v);
-}
-
-/* A scalar parameter in text format. */
-static void param_set_text(struct param *p, const char *s)
-{
-    p->len = 0;
-    p->format = 0;
-    param_put(p, s, strlen(s));
-}
-
-static void array_begin(struct param *p, uint32_t element_oid)
-{
-    p->len = 0;
-    p->format = 1;
-    p->count = 0;
-    p->has_null = false;
-    param_u32(p, 1); /* dimensions */
-    param_u32(p, 0); /* has nulls: set by array_end */
-    param_u32(p, element_oid);
-    param_u32(p, 0); /* length: set by array_end */
-    param_u32(p, 1); /* lower bound */
-}
-
-static void array_bytes(struct param *p, const void *bytes, size_t len)
-{
-    ASSERT(len <= INT32_MAX && p->count < INT32_MAX);
-    param_u32(p, (uint32_t)len);
-    param_put(p, bytes, len);
-    p->count++;
-}
-
-/* Validated text: UTF-8 without NUL, as the server checks it. */
-static void array_text(struct param *p, const char *s)
-{
-    array_bytes(p, s, strlen(s));
-}
-
-static void array_null(struct param *p)
-{
-    param_u32(p, UINT32_MAX); /* length -1 */
-    p->count++;
-    p->has_null = true;
-}
-
-static void array_text_or_null(struct param *p, bool present, const char *s)
-{
-    if (present)
-        array_text(p, s);
-    else
-        array_null(p);
-}
-
-static void array_int(struct param *p, int64_t v)
-{
-    param_u32(p, 8);
-    param_u64(p, (uint64_t)v);
-    p->count++;
-}
-
-/* timestamptz from microseconds since the Unix epoch. */
-static void array_timestamp(struct param *p, int64_t us)
-{
-    array_int(p, us - PG_EPOCH_OFFSET_US);
-}
-
-static void array_end(struct param *p)
-{
-    if (p->count == 0) {
-        write_u32(p->data, 0); /* no dimensions: the empty array */
-        p->len = ARRAY_EMPTY_HEADER_BYTES;
-        return;
-    }
-    write_u32(p->data + ARRAY_FLAGS_AT, p->has_null ? 1 : 0);
-    write_u32(p->data + ARRAY_LENGTH_AT, p->count);
-}
-
-static void array_of_strings(struct param *p, const char **strings, size_t count)
-{
-    array_begin(p, OID_TEXT);
-    for (size_t i = 0; i < count; i++)
-        array_text(p, strings[i]);
-    array_end(p);
 }
 
 /* ---------------------------------------------------------------------------
@@ -394,14 +233,14 @@ static void phase_begin(struct store *store, enum store_state state)
 }
 
 /* Queues one statement; params[0..nparams) are the store's parameters. */
-static bool send_query(struct store *store, enum query_kind kind, enum statement_id id, int nparams,
+static bool send_query(struct store *store, enum rows_kind kind, enum statement_id id, int nparams,
                        int result_format)
 {
     ASSERT(store->query_count < STORE_PHASE_QUERIES_MAX && nparams <= STORE_PARAMS_MAX);
     const char *values[STORE_PARAMS_MAX] = {0};
     int lengths[STORE_PARAMS_MAX] = {0}, formats[STORE_PARAMS_MAX] = {0};
     for (int i = 0; i < nparams; i++) {
-        const struct param *p = &store->params[i];
+        const struct pgparam *p = &store->params[i];
         ASSERT(p->len <= INT32_MAX);
         values[i] = p->data;
         lengths[i] = (int)p->len;
@@ -427,29 +266,29 @@ static bool send_sync(struct store *store)
 }
 
 /* An ID list parameter: $1 of the batch's users, packs, plans or refs. */
-static bool send_id_query(struct store *store, enum query_kind kind, enum statement_id id,
+static bool send_id_query(struct store *store, enum rows_kind kind, enum statement_id id,
                           const char **ids, size_t count, int result_format)
 {
     if (count == 0)
         return true;
-    array_of_strings(&store->params[0], ids, count);
+    pgparam_text_array(&store->params[0], ids, count);
     return send_query(store, kind, id, 1, result_format);
 }
 
 /* The query that looks up the keys of one need (job_type.h). */
-static void need_query(enum job_need need, enum query_kind *kind, enum statement_id *id)
+static void need_query(enum job_need need, enum rows_kind *kind, enum statement_id *id)
 {
     switch (need) {
     case NEED_PACK:
-        *kind = QUERY_PACKS;
+        *kind = ROWS_PACKS;
         *id = STMT_PACKS;
         return;
     case NEED_PLAN:
-        *kind = QUERY_PLANS;
+        *kind = ROWS_PLANS;
         *id = STMT_PLANS;
         return;
     case NEED_PAYMENT_REF:
-        *kind = QUERY_USED_REFS;
+        *kind = ROWS_USED_REFS;
         *id = STMT_USED_REFS;
         return;
     }
@@ -460,7 +299,7 @@ static bool send_load_needs(struct store *store, const char **ids)
 {
     struct batch *batch = store->batch;
     for (unsigned need = 0; need < JOB_NEED_COUNT; need++) {
-        enum query_kind kind;
+        enum rows_kind kind;
         enum statement_id id;
         need_query((enum job_need)need, &kind, &id);
         size_t n = batch_need_keys(batch, (enum job_need)need, ids);
@@ -472,8 +311,8 @@ static bool send_load_needs(struct store *store, const char **ids)
         return true;
     char count[24];
     snprintf(count, sizeof count, "%zu", lots);
-    param_set_text(&store->params[0], count);
-    return send_query(store, QUERY_LOT_IDS, STMT_RESERVE_LOT_IDS, 1, 0);
+    pgparam_text(&store->params[0], count);
+    return send_query(store, ROWS_LOT_IDS, STMT_RESERVE_LOT_IDS, 1, 0);
 }
 
 /* $2 of the lots query: spent monthly lots from this period on are read
@@ -483,10 +322,10 @@ static bool send_load_needs(struct store *store, const char **ids)
 static bool send_lots_query(struct store *store, const char **ids)
 {
     size_t users = batch_users(store->batch, ids);
-    array_of_strings(&store->params[0], ids, users);
+    pgparam_text_array(&store->params[0], ids, users);
     const char *period = batch_monthly_from_period(store->batch);
-    param_set_text(&store->params[1], period != NULL ? period : STORE_NO_PERIOD);
-    return send_query(store, QUERY_LOTS, STMT_LOTS, 2, 0);
+    pgparam_text(&store->params[1], period != NULL ? period : STORE_NO_PERIOD);
+    return send_query(store, ROWS_LOTS, STMT_LOTS, 2, 0);
 }
 
 static bool send_load(struct store *store)
@@ -495,127 +334,19 @@ static bool send_load(struct store *store)
     const char **ids = calloc(batch->job_count ? batch->job_count : 1, sizeof *ids);
     ASSERT(ids != NULL);
     phase_begin(store, STORE_LOADING);
-    bool ok = send_query(store, QUERY_COMMAND, STMT_BEGIN, 0, 0);
+    bool ok = send_query(store, ROWS_NONE, STMT_BEGIN, 0, 0);
     size_t users = batch_users(batch, ids);
-    ok = ok && send_id_query(store, QUERY_COMMAND, STMT_CREATE_ACCOUNTS, ids, users, 0) &&
-         send_id_query(store, QUERY_LOCK_ACCOUNTS, STMT_LOCK_ACCOUNTS, ids, users, 0) &&
-         send_query(store, QUERY_NOW, STMT_NOW, 0, 0);
+    ok = ok && send_id_query(store, ROWS_NONE, STMT_CREATE_ACCOUNTS, ids, users, 0) &&
+         send_id_query(store, ROWS_ACCOUNTS, STMT_LOCK_ACCOUNTS, ids, users, 0) &&
+         send_query(store, ROWS_NOW, STMT_NOW, 0, 0);
     for (size_t i = 0; ok && i < batch->job_count; i++)
         ids[i] = batch->jobs[i].job.id;
     /* Binary results: job_id and the bytea columns arrive as raw bytes. */
-    ok = ok && send_id_query(store, QUERY_STORED_JOBS, STMT_STORED_JOBS, ids, batch->job_count, 1);
+    ok = ok && send_id_query(store, ROWS_STORED, STMT_STORED_JOBS, ids, batch->job_count, 1);
     ok = ok && send_lots_query(store, ids);
     ok = ok && send_load_needs(store, ids) && send_sync(store);
     free(ids);
     return ok;
-}
-
-/* ---------------------------------------------------------------------------
- * Reading loaded rows into the batch
- * ------------------------------------------------------------------------- */
-
-static int64_t cell_int(const PGresult *r, int row, int col)
-{
-    ASSERT(!PQgetisnull(r, row, col));
-    const char *text = PQgetvalue(r, row, col);
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    ASSERT(errno == 0 && end != text && *end == '\0');
-    return v;
-}
-
-static void read_accounts(struct batch *batch, const PGresult *r)
-{
-    for (int row = 0; row < PQntuples(r); row++) {
-        if (PQgetisnull(r, row, 1))
-            continue;
-        bool known = batch_set_account_plan(batch, PQgetvalue(r, row, 0), PQgetvalue(r, row, 1));
-        ASSERT(known);
-    }
-}
-
-static void read_stored_jobs(struct batch *batch, const PGresult *r)
-{
-    ASSERT(PQnfields(r) == 3);
-    for (int row = 0; row < PQntuples(r); row++) {
-        char id[JOB_ID_BYTES_MAX + 1];
-        int id_len = PQgetlength(r, row, 0);
-        ASSERT(id_len > 0 && id_len <= JOB_ID_BYTES_MAX);
-        memcpy(id, PQgetvalue(r, row, 0), (size_t)id_len);
-        id[id_len] = '\0';
-        bool known =
-            batch_set_stored(batch, id, PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1),
-                             PQgetvalue(r, row, 2), (size_t)PQgetlength(r, row, 2));
-        ASSERT(known);
-    }
-}
-
-static void read_lots(struct batch *batch, const PGresult *r)
-{
-    ASSERT(PQnfields(r) == 8);
-    for (int row = 0; row < PQntuples(r); row++) {
-        struct lot lot = {0};
-        lot.lot_id = cell_int(r, row, 1);
-        bool kind_ok = ledger_lot_kind_parse(PQgetvalue(r, row, 2), &lot.kind);
-        ASSERT(kind_ok);
-        lot.granted = cell_int(r, row, 3);
-        lot.remaining = cell_int(r, row, 4);
-        lot.granted_at_us = cell_int(r, row, 5);
-        lot.expires_at_us = PQgetisnull(r, row, 6) ? LEDGER_NO_EXPIRY : cell_int(r, row, 6);
-        const char *period = PQgetvalue(r, row, 7);
-        ASSERT(strlen(period) < sizeof lot.period);
-        strcpy(lot.period, period);
-        bool known = batch_add_lot(batch, PQgetvalue(r, row, 0), &lot);
-        ASSERT(known);
-    }
-}
-
-static void read_catalog(struct batch *batch, enum query_kind kind, const PGresult *r)
-{
-    for (int row = 0; row < PQntuples(r); row++) {
-        const char *id = PQgetvalue(r, row, 0);
-        if (kind == QUERY_PACKS) {
-            struct pack_info info = {cell_int(r, row, 1), (int32_t)cell_int(r, row, 2)};
-            batch_add_pack(batch, id, &info);
-        } else if (kind == QUERY_PLANS) {
-            struct plan_info info = {cell_int(r, row, 1), cell_int(r, row, 2)};
-            batch_add_plan(batch, id, &info);
-        } else if (kind == QUERY_USED_REFS) {
-            batch_add_used_ref(batch, id);
-        } else {
-            ASSERT(kind == QUERY_LOT_IDS);
-            batch_add_lot_id(batch, cell_int(r, row, 0));
-        }
-    }
-}
-
-static void read_rows(struct store *store, enum query_kind kind, const PGresult *r)
-{
-    struct batch *batch = store->batch;
-    switch (kind) {
-    case QUERY_COMMAND:
-        break;
-    case QUERY_LOCK_ACCOUNTS:
-        read_accounts(batch, r);
-        break;
-    case QUERY_NOW:
-        ASSERT(PQntuples(r) == 1);
-        batch->now_us = cell_int(r, 0, 0);
-        break;
-    case QUERY_STORED_JOBS:
-        read_stored_jobs(batch, r);
-        break;
-    case QUERY_LOTS:
-        read_lots(batch, r);
-        break;
-    case QUERY_PACKS:
-    case QUERY_PLANS:
-    case QUERY_USED_REFS:
-    case QUERY_LOT_IDS:
-        read_catalog(batch, kind, r);
-        break;
-    }
 }
 
 /* ---------------------------------------------------------------------------
@@ -625,11 +356,11 @@ static void read_rows(struct store *store, enum query_kind kind, const PGresult 
 static bool send_insert_jobs(struct store *store)
 {
     struct batch *batch = store->batch;
-    struct param *p = store->params;
+    struct pgparam *p = store->params;
     for (int i = 0; i < 5; i++)
-        array_begin(&p[i], OID_TEXT);
-    array_begin(&p[5], OID_BYTEA);
-    array_begin(&p[6], OID_BYTEA);
+        pgparam_array_begin(&p[i], PGPARAM_OID_TEXT);
+    pgparam_array_begin(&p[5], PGPARAM_OID_BYTEA);
+    pgparam_array_begin(&p[6], PGPARAM_OID_BYTEA);
     size_t rows = 0;
     for (size_t i = 0; i < batch->job_count; i++) {
         const struct batch_job *bj = &batch->jobs[i];
@@ -637,48 +368,49 @@ static bool send_insert_jobs(struct store *store)
             continue;
         rows++;
         bool applied = bj->result.error == JOB_OK;
-        array_text(&p[0], bj->job.id);
-        array_text(&p[1], job_type_name(bj->job.type));
-        array_text(&p[2], bj->job.user);
-        array_text(&p[3], applied ? "applied" : "rejected");
-        array_text_or_null(&p[4], !applied, job_error_name(bj->result.error));
-        array_bytes(&p[5], bj->encoded.data, bj->encoded.size);
-        array_bytes(&p[6], bj->request.data, bj->request.size);
+        pgparam_array_text(&p[0], bj->job.id);
+        pgparam_array_text(&p[1], job_type_name(bj->job.type));
+        pgparam_array_text(&p[2], bj->job.user);
+        pgparam_array_text(&p[3], applied ? "applied" : "rejected");
+        pgparam_array_text(&p[4], applied ? NULL : job_error_name(bj->result.error));
+        pgparam_array_bytes(&p[5], bj->encoded.data, bj->encoded.size);
+        pgparam_array_bytes(&p[6], bj->request.data, bj->request.size);
     }
     for (int i = 0; i < 7; i++)
-        array_end(&p[i]);
-    return rows == 0 || send_query(store, QUERY_COMMAND, STMT_INSERT_JOBS, 7, 0);
+        pgparam_array_end(&p[i]);
+    return rows == 0 || send_query(store, ROWS_NONE, STMT_INSERT_JOBS, 7, 0);
 }
 
-static void put_new_lot(struct param *p, const struct batch *batch, const struct lot *lot)
+static void put_new_lot(struct pgparam *p, const struct batch *batch, const struct lot *lot)
 {
     const struct job *job = &batch->jobs[lot->job_index].job;
-    array_int(&p[0], lot->lot_id);
-    array_text(&p[1], job->user);
-    array_text(&p[2], ledger_lot_kind_name(lot->kind));
-    array_int(&p[3], lot->granted);
-    array_int(&p[4], lot->remaining);
-    array_timestamp(&p[5], lot->granted_at_us);
+    pgparam_array_int(&p[0], lot->lot_id);
+    pgparam_array_text(&p[1], job->user);
+    pgparam_array_text(&p[2], ledger_lot_kind_name(lot->kind));
+    pgparam_array_int(&p[3], lot->granted);
+    pgparam_array_int(&p[4], lot->remaining);
+    pgparam_array_timestamp(&p[5], lot->granted_at_us);
     if (lot->expires_at_us != LEDGER_NO_EXPIRY)
-        array_timestamp(&p[6], lot->expires_at_us);
+        pgparam_array_timestamp(&p[6], lot->expires_at_us);
     else
-        array_null(&p[6]);
-    array_text(&p[7], job->id);
-    array_text_or_null(&p[8], lot->pack_id != NULL, lot->pack_id);
-    array_text_or_null(&p[9], lot->payment_ref != NULL, lot->payment_ref);
-    array_text_or_null(&p[10], lot->plan_id != NULL, lot->plan_id);
-    array_text_or_null(&p[11], lot->period[0] != '\0', lot->period);
+        pgparam_array_null(&p[6]);
+    pgparam_array_text(&p[7], job->id);
+    pgparam_array_text(&p[8], lot->pack_id);
+    pgparam_array_text(&p[9], lot->payment_ref);
+    pgparam_array_text(&p[10], lot->plan_id);
+    pgparam_array_text(&p[11], lot->period[0] != '\0' ? lot->period : NULL);
 }
 
 static bool send_lot_writes(struct store *store)
 {
     struct batch *batch = store->batch;
-    struct param *p = store->params;
-    static const uint32_t lot_columns[12] = {OID_INT8, OID_TEXT,        OID_TEXT,        OID_INT8,
-                                             OID_INT8, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ, OID_TEXT,
-                                             OID_TEXT, OID_TEXT,        OID_TEXT,        OID_TEXT};
+    struct pgparam *p = store->params;
+    static const uint32_t lot_columns[12] = {
+        PGPARAM_OID_INT8, PGPARAM_OID_TEXT,        PGPARAM_OID_TEXT,        PGPARAM_OID_INT8,
+        PGPARAM_OID_INT8, PGPARAM_OID_TIMESTAMPTZ, PGPARAM_OID_TIMESTAMPTZ, PGPARAM_OID_TEXT,
+        PGPARAM_OID_TEXT, PGPARAM_OID_TEXT,        PGPARAM_OID_TEXT,        PGPARAM_OID_TEXT};
     for (int i = 0; i < 12; i++)
-        array_begin(&p[i], lot_columns[i]);
+        pgparam_array_begin(&p[i], lot_columns[i]);
     size_t inserts = 0;
     for (size_t a = 0; a < batch->account_count; a++) {
         const struct account *account = &batch->accounts[a];
@@ -690,73 +422,74 @@ static bool send_lot_writes(struct store *store)
         }
     }
     for (int i = 0; i < 12; i++)
-        array_end(&p[i]);
-    if (inserts > 0 && !send_query(store, QUERY_COMMAND, STMT_INSERT_LOTS, 12, 0))
+        pgparam_array_end(&p[i]);
+    if (inserts > 0 && !send_query(store, ROWS_NONE, STMT_INSERT_LOTS, 12, 0))
         return false;
 
-    array_begin(&p[0], OID_INT8);
-    array_begin(&p[1], OID_INT8);
+    pgparam_array_begin(&p[0], PGPARAM_OID_INT8);
+    pgparam_array_begin(&p[1], PGPARAM_OID_INT8);
     size_t updates = 0;
     for (size_t a = 0; a < batch->account_count; a++) {
         const struct account *account = &batch->accounts[a];
         for (size_t l = 0; l < account->lot_count; l++) {
             const struct lot *lot = &account->lots[l];
             if (lot->changed && !lot->is_new) {
-                array_int(&p[0], lot->lot_id);
-                array_int(&p[1], lot->remaining);
+                pgparam_array_int(&p[0], lot->lot_id);
+                pgparam_array_int(&p[1], lot->remaining);
                 updates++;
             }
         }
     }
-    array_end(&p[0]);
-    array_end(&p[1]);
-    return updates == 0 || send_query(store, QUERY_COMMAND, STMT_UPDATE_LOTS, 2, 0);
+    pgparam_array_end(&p[0]);
+    pgparam_array_end(&p[1]);
+    return updates == 0 || send_query(store, ROWS_NONE, STMT_UPDATE_LOTS, 2, 0);
 }
 
 static bool send_insert_entries(struct store *store)
 {
     struct batch *batch = store->batch;
-    struct param *p = store->params;
+    struct pgparam *p = store->params;
     if (batch->entries.count == 0)
         return true;
-    static const uint32_t entry_columns[7] = {OID_TEXT, OID_TEXT, OID_INT8, OID_TEXT,
-                                              OID_INT8, OID_TEXT, OID_TEXT};
+    static const uint32_t entry_columns[7] = {PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_INT8,
+                                              PGPARAM_OID_TEXT, PGPARAM_OID_INT8, PGPARAM_OID_TEXT,
+                                              PGPARAM_OID_TEXT};
     for (int i = 0; i < 7; i++)
-        array_begin(&p[i], entry_columns[i]);
+        pgparam_array_begin(&p[i], entry_columns[i]);
     for (size_t e = 0; e < batch->entries.count; e++) {
         const struct entry *entry = &batch->entries.items[e];
         const struct job *job = &batch->jobs[entry->job_index].job;
-        array_text(&p[0], job->user);
-        array_text(&p[1], job->id);
-        array_int(&p[2], entry->lot_id);
-        array_text(&p[3], ledger_entry_kind_name(entry->kind));
-        array_int(&p[4], entry->delta);
-        array_text_or_null(&p[5], entry->tool != NULL, entry->tool);
-        array_text_or_null(&p[6], entry->ref != NULL, entry->ref);
+        pgparam_array_text(&p[0], job->user);
+        pgparam_array_text(&p[1], job->id);
+        pgparam_array_int(&p[2], entry->lot_id);
+        pgparam_array_text(&p[3], ledger_entry_kind_name(entry->kind));
+        pgparam_array_int(&p[4], entry->delta);
+        pgparam_array_text(&p[5], entry->tool);
+        pgparam_array_text(&p[6], entry->ref);
     }
     for (int i = 0; i < 7; i++)
-        array_end(&p[i]);
-    return send_query(store, QUERY_COMMAND, STMT_INSERT_ENTRIES, 7, 0);
+        pgparam_array_end(&p[i]);
+    return send_query(store, ROWS_NONE, STMT_INSERT_ENTRIES, 7, 0);
 }
 
 static bool send_update_plans(struct store *store)
 {
     struct batch *batch = store->batch;
-    struct param *p = store->params;
-    array_begin(&p[0], OID_TEXT);
-    array_begin(&p[1], OID_TEXT);
+    struct pgparam *p = store->params;
+    pgparam_array_begin(&p[0], PGPARAM_OID_TEXT);
+    pgparam_array_begin(&p[1], PGPARAM_OID_TEXT);
     size_t rows = 0;
     for (size_t a = 0; a < batch->account_count; a++) {
         const struct account *account = &batch->accounts[a];
         if (account->plan_changed) {
-            array_text(&p[0], account->user);
-            array_text(&p[1], account->plan);
+            pgparam_array_text(&p[0], account->user);
+            pgparam_array_text(&p[1], account->plan);
             rows++;
         }
     }
-    array_end(&p[0]);
-    array_end(&p[1]);
-    return rows == 0 || send_query(store, QUERY_COMMAND, STMT_UPDATE_PLANS, 2, 0);
+    pgparam_array_end(&p[0]);
+    pgparam_array_end(&p[1]);
+    return rows == 0 || send_query(store, ROWS_NONE, STMT_UPDATE_PLANS, 2, 0);
 }
 
 static bool send_writes(struct store *store)
@@ -764,7 +497,7 @@ static bool send_writes(struct store *store)
     phase_begin(store, STORE_WRITING);
     /* Order matters: lots and entries reference jobs, entries reference lots. */
     return send_insert_jobs(store) && send_lot_writes(store) && send_insert_entries(store) &&
-           send_update_plans(store) && send_query(store, QUERY_COMMAND, STMT_COMMIT, 0, 0) &&
+           send_update_plans(store) && send_query(store, ROWS_NONE, STMT_COMMIT, 0, 0) &&
            send_sync(store);
 }
 
@@ -772,7 +505,7 @@ static bool send_rollback(struct store *store, enum store_status status)
 {
     phase_begin(store, STORE_ROLLING_BACK);
     store->phase_status = status;
-    return send_query(store, QUERY_COMMAND, STMT_ROLLBACK, 0, 0) && send_sync(store);
+    return send_query(store, ROWS_NONE, STMT_ROLLBACK, 0, 0) && send_sync(store);
 }
 
 /* ---------------------------------------------------------------------------
@@ -849,11 +582,12 @@ static void phase_done(struct store *store)
 static void statement_result(struct store *store, PGresult *r)
 {
     ASSERT(store->results_seen < store->query_count);
-    enum query_kind kind = store->kinds[store->results_seen];
+    enum rows_kind kind = store->kinds[store->results_seen];
     ExecStatusType status = PQresultStatus(r);
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
-        if (store->phase_status == STORE_OK)
-            read_rows(store, kind, r);
+        if (store->phase_status == STORE_OK && kind != ROWS_NONE &&
+            !rows_read(kind, store->batch, r, store->errstr, sizeof store->errstr))
+            store->phase_status = STORE_UNAVAILABLE; /* not this batch's fault: see rows.h */
     } else if (status == PGRES_FATAL_ERROR) {
         if (store->phase_status == STORE_OK) {
             store->phase_status = classify(r);
@@ -946,18 +680,31 @@ static void close_events(struct store *store)
     evtimer_del(store->connect_timer);
 }
 
+/* Drops the connection at once; the apply in flight (if any) and the owner
+ * hear of it from the event loop (report_lost()), so that no call of the
+ * owner's ever sees its own callback run before it returns. */
 static void lose_connection(struct store *store, const char *why)
 {
     if (store->state == STORE_DISCONNECTED)
         return;
     if (why)
         set_errstr(store, "PostgreSQL connection lost", why);
-    bool was_applying = store->batch != NULL;
     close_events(store);
     PQfinish(store->conn);
     store->conn = NULL;
     store->state = STORE_DISCONNECTED;
-    if (was_applying) {
+    store->lost_pending = true;
+    event_active(store->lost_event, EV_TIMEOUT, 0);
+}
+
+/* The apply in flight gets STORE_LOST, then the owner's on_lost. */
+static void report_lost(struct store *store)
+{
+    if (!store->lost_pending)
+        return;
+    ASSERT(store->state == STORE_DISCONNECTED);
+    store->lost_pending = false;
+    if (store->batch != NULL) {
         store_apply_cb *cb = store->cb;
         store->batch = NULL;
         store->cb = NULL;
@@ -965,6 +712,13 @@ static void lose_connection(struct store *store, const char *why)
     }
     if (store->on_lost)
         store->on_lost(store->arg);
+}
+
+static void on_lost_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    report_lost(arg);
 }
 
 /* Prepares every statement, pipelined; the sync's arrival makes the store
@@ -977,7 +731,7 @@ static bool send_prepare(struct store *store)
             lose_connection(store, PQerrorMessage(store->conn));
             return false;
         }
-        store->kinds[store->query_count++] = QUERY_COMMAND;
+        store->kinds[store->query_count++] = ROWS_NONE;
     }
     return send_sync(store);
 }
@@ -1072,7 +826,8 @@ struct store *store_new(struct event_base *base, const char *conninfo, store_eve
     store->on_lost = on_lost;
     store->arg = arg;
     store->connect_timer = evtimer_new(base, on_connect_timeout, store);
-    ASSERT(store->connect_timer != NULL);
+    store->lost_event = event_new(base, -1, 0, on_lost_event, store);
+    ASSERT(store->connect_timer != NULL && store->lost_event != NULL);
     return store;
 }
 
@@ -1087,9 +842,11 @@ void store_free(struct store *store)
         return;
     store->on_lost = NULL;
     lose_connection(store, "closed by the worker");
+    report_lost(store); /* now: the store is going away */
+    event_free(store->lost_event);
     event_free(store->connect_timer);
     for (int i = 0; i < STORE_PARAMS_MAX; i++)
-        free(store->params[i].data);
+        pgparam_free(&store->params[i]);
     free(store->conninfo);
     free(store);
 }
@@ -1119,8 +876,8 @@ int store_apply(struct store *store, struct batch *batch, store_apply_cb *cb, vo
     store->cb = cb;
     store->cb_arg = arg;
     store->errstr[0] = '\0';
-    /* On a send failure the connection is dropped and the callback runs
-     * (with STORE_LOST) before this returns. */
+    /* On a send failure the connection is dropped; the callback gets
+     * STORE_LOST from the event loop, after this returns. */
     send_load(store);
     return 0;
 }

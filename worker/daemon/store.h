@@ -28,24 +28,29 @@
 #define STORE_ERRSTR_BYTES 512
 
 enum store_status {
-    STORE_OK = 0, /* committed */
-    STORE_RETRY,  /* a transient conflict (serialization, deadlock, a racing
-                   * worker's unique key): rolled back, run the batch again */
-    STORE_FAILED, /* the statements failed for good: rolled back; the detail
-                   * is in store_errstr() */
-    STORE_LOST,   /* the connection was lost: nothing is known of the outcome
-                   * (it may have committed); redelivery and the job-ID dedupe
-                   * settle it */
+    STORE_OK = 0,      /* committed */
+    STORE_RETRY,       /* a transient conflict (serialization, deadlock, a racing
+                        * worker's unique key): rolled back, run the batch again */
+    STORE_FAILED,      /* the statements failed for good: rolled back; the detail
+                        * is in store_errstr() */
+    STORE_UNAVAILABLE, /* the database cannot decide any batch now (it returned
+                        * rows this worker cannot read, say): rolled back; the
+                        * same batch may succeed later, and no job is to blame */
+    STORE_LOST,        /* the connection was lost: nothing is known of the outcome
+                        * (it may have committed); redelivery and the job-ID dedupe
+                        * settle it */
 };
 
 struct store;
 
 typedef void store_event_cb(void *arg);
-/* Called exactly once per store_apply() that returned 0. */
+/* Called exactly once per store_apply() that returned 0, always from the
+ * event loop (never before store_apply() returns). */
 typedef void store_apply_cb(void *arg, enum store_status status);
 
 /* A store for `conninfo` (copied). on_ready: a connect succeeded; on_lost: a
- * connect failed or the connection was lost. */
+ * connect failed or the connection was lost (from the event loop, after the
+ * apply in flight, if any, got STORE_LOST). */
 struct store *store_new(struct event_base *base, const char *conninfo, store_event_cb *on_ready,
                         store_event_cb *on_lost, void *arg);
 

@@ -36,6 +36,8 @@
 #define WORKER_STATS_INTERVAL_MS 1000 /* pending gauges refreshed, job streams trimmed */
 #define WORKER_STALL_MS 60000         /* held work with no progress this long: not live */
 
+/* Where the entries of one read are; every move goes through held_move(),
+ * which refuses a move the pipeline never makes. */
 enum held_stage {
     HELD_NONE,    /* empty: may be read into */
     HELD_APPLY,   /* jobs from apply_from on are still to be decided */
@@ -43,27 +45,50 @@ enum held_stage {
     HELD_ACK,     /* published: acknowledge */
 };
 
+/* What became of one entry; it says what is published for it. */
+enum message_outcome {
+    MESSAGE_PENDING,   /* a valid job, waiting for its batch */
+    MESSAGE_REJECTED,  /* an unstored rejection decided here: result (SET NX when
+                        * the ID is readable), dead letter */
+    MESSAGE_DECIDED,   /* a new decision: result (SET) */
+    MESSAGE_REPLAYED,  /* the stored decision again: result (SET), replayed */
+    MESSAGE_CONFLICT,  /* id_conflict: result on P:results only, dead letter */
+    MESSAGE_SET_ASIDE, /* delivered too often without a decision: dead letter only */
+    MESSAGE_REFUSED,   /* the database refused the job alone: dead letter only */
+};
+
 /* One entry read, and what to publish for it. */
 struct message {
     struct queue_entry *entry;
-    bool is_job; /* a valid job: jobs[job_index] */
-    size_t job_index;
-    bool decided;
-    bool has_id;
-    char id[JOB_ID_BYTES_MAX + 1];
-    bool reply;
-    msgpack_sbuffer result; /* empty: no result (a job the database refused) */
+    enum message_outcome outcome;
+    size_t job_index;              /* a job (not MESSAGE_REJECTED/SET_ASIDE): jobs[job_index] */
+    char id[JOB_ID_BYTES_MAX + 1]; /* "" when no ID was readable */
+    bool reply;                    /* the job asked for P:reply:{id} */
+    msgpack_sbuffer result;        /* empty: no result */
     /* What was decided, for the metrics. */
     bool has_type;
     enum job_type type;
-    enum job_error error; /* JOB_OK also for a job dead-lettered on a database error */
-    bool replayed;
-    bool too_many_deliveries; /* dead-lettered undecided: CREDITS_MAX_DELIVERIES */
-    enum queue_result_key key_mode;
-    char dead_reason[DEAD_REASON_BYTES_MAX + 1]; /* "" when not dead-lettered */
+    enum job_error error;
+    char dead_reason[DEAD_REASON_BYTES_MAX + 1]; /* dead-lettered: why */
 };
 
 struct worker;
+
+/* One connection the worker keeps up (Redis through the queue, PostgreSQL
+ * through the store): both are reconnected the same way, by the functions
+ * under "Connections" below. */
+#define WORKER_PEERS 2
+
+struct peer {
+    struct worker *worker;
+    enum metrics_peer id;
+    const char *name;                 /* "redis", "postgres": the log events' prefix */
+    int (*connect)(struct worker *w); /* 0: started (ready or lost follows) */
+    const char *(*errstr)(const struct worker *w);
+    int64_t backoff_ms;
+    struct event *timer;
+    bool was_ready; /* ready before: the next ready is a reconnect */
+};
 
 /* The entries of one read, until acknowledged. The arrays are allocated
  * once, for the most one read can bring, and reused. */
@@ -99,13 +124,15 @@ struct worker {
     char pending_after[QUEUE_STREAM_COUNT][QUEUE_ENTRY_ID_BYTES_MAX + 1];
     bool stopping;
     bool torn_down;
-    bool reset_redis; /* a read failed on a live connection: reconnect */
-    int64_t queue_backoff_ms;
-    int64_t store_backoff_ms;
+    bool reset_redis;                /* a read failed on a live connection: reconnect */
+    struct peer peers[WORKER_PEERS]; /* [METRICS_REDIS], [METRICS_POSTGRES] */
+    /* The database could not decide a batch (STORE_UNAVAILABLE): the held
+     * entries wait, the worker is not ready, and the batch is tried again
+     * after db_backoff_ms (capped); cleared by the next commit. */
+    bool db_unavailable;
+    int64_t db_backoff_ms;
     struct event *step_event;
     struct event *retry_timer;
-    struct event *queue_timer;
-    struct event *store_timer;
     struct event *shutdown_timer;
     struct event *signal_events[2];
     struct event *stats_timer;
@@ -113,7 +140,6 @@ struct worker {
     struct metrics metrics;
     struct http *http;
     int64_t last_progress_ms;
-    bool was_ready[2]; /* a peer was ready before: its next ready is a reconnect */
 };
 
 static void schedule_step(struct worker *w)
@@ -167,6 +193,28 @@ static void held_init(struct held *h, struct worker *w, size_t capacity)
         msgpack_sbuffer_init(&h->messages[i].result);
 }
 
+/* The only place a slot's stage changes. */
+static void held_move(struct held *h, enum held_stage to)
+{
+    bool allowed = false;
+    switch (h->stage) {
+    case HELD_NONE:
+        allowed = to == HELD_APPLY || to == HELD_PUBLISH;
+        break;
+    case HELD_APPLY:
+        allowed = to == HELD_PUBLISH || to == HELD_NONE; /* decided, or dropped uncommitted */
+        break;
+    case HELD_PUBLISH:
+        allowed = to == HELD_ACK;
+        break;
+    case HELD_ACK:
+        allowed = to == HELD_NONE;
+        break;
+    }
+    ASSERT(allowed);
+    h->stage = to;
+}
+
 /* Empties the slot (the entries stay pending in Redis unless acknowledged). */
 static void held_clear(struct held *h)
 {
@@ -189,7 +237,8 @@ static void held_clear(struct held *h)
     h->apply_from = 0;
     h->isolating = false;
     h->attempts = 0;
-    h->stage = HELD_NONE;
+    if (h->stage != HELD_NONE)
+        held_move(h, HELD_NONE);
 }
 
 static void held_free(struct held *h)
@@ -220,18 +269,17 @@ static void set_message_result(struct message *m, const void *bytes, size_t len)
     m->result.size = 0;
     int rc = msgpack_sbuffer_write(&m->result, bytes, len);
     ASSERT(rc == 0);
-    m->decided = true;
 }
 
 /* An unstored rejection, decided without the database. */
 static void reject_message(struct message *m, struct result *r)
 {
+    ASSERT(m->outcome == MESSAGE_PENDING);
     ASSERT(r->error != JOB_OK && !job_error_is_stored(r->error));
     r->done_at_ms = wall_clock_ms();
-    m->has_id = r->has_id;
+    m->outcome = MESSAGE_REJECTED;
     if (r->has_id)
         strcpy(m->id, r->id);
-    m->key_mode = r->has_id ? QUEUE_KEY_SET_NX : QUEUE_KEY_NONE;
     m->reply = m->reply && r->has_id;
     m->has_type = r->has_type;
     m->type = r->type;
@@ -240,7 +288,6 @@ static void reject_message(struct message *m, struct result *r)
     m->result.size = 0;
     int rc = codec_encode_result(r, &m->result);
     ASSERT(rc == 0);
-    m->decided = true;
     char id[160], message[RESULT_MESSAGE_BYTES_MAX + 8];
     log_event(LOG_INFO, "job_rejected", "entry=%s id=%s error=%s message=%s", m->entry->id,
               r->has_id ? log_quote(r->id, id, sizeof id) : "-", job_error_name(r->error),
@@ -257,10 +304,7 @@ static bool set_aside(const struct worker *w, struct message *m)
     snprintf(m->dead_reason, sizeof m->dead_reason,
              "delivered %lld times without a decision (CREDITS_MAX_DELIVERIES=%lld)",
              (long long)entry->deliveries, (long long)w->config->max_deliveries);
-    m->too_many_deliveries = true;
-    m->key_mode = QUEUE_KEY_NONE;
-    m->reply = false;
-    m->decided = true;
+    m->outcome = MESSAGE_SET_ASIDE;
     log_event(LOG_ERROR, "entry_dead_lettered", "entry=%s stream=%s deliveries=%lld", entry->id,
               job_stream_name(entry->stream), (long long)entry->deliveries);
     return true;
@@ -272,6 +316,7 @@ static void classify_entry(struct held *h, size_t index)
     const struct queue_entry *entry = m->entry;
     struct result reject = {0};
     struct job job;
+    m->outcome = MESSAGE_PENDING;
     if (set_aside(h->worker, m))
         return;
     if (!entry->has_job) {
@@ -282,12 +327,11 @@ static void classify_entry(struct held *h, size_t index)
         return;
     }
     enum job_error error = codec_decode_job(entry->job, entry->job_len, &job, &reject);
+    m->reply = job.reply;
     if (error != JOB_OK) {
-        m->reply = job.reply;
         reject_message(m, &reject);
         return;
     }
-    m->reply = job.reply;
     if (job_type_ops(job.type)->stream != entry->stream) {
         result_init_for_job(&reject, &job);
         reject.error = JOB_ERR_WRONG_STREAM;
@@ -296,8 +340,6 @@ static void classify_entry(struct held *h, size_t index)
         reject_message(m, &reject);
         return;
     }
-    m->is_job = true;
-    m->has_id = true;
     strcpy(m->id, job.id);
     m->job_index = h->job_count;
     h->job_message[h->job_count] = index;
@@ -317,7 +359,7 @@ static void hold(struct worker *w, struct held *h, struct queue_entry *entries, 
         h->messages[i].entry = &entries[i];
         classify_entry(h, i);
     }
-    h->stage = h->job_count > 0 ? HELD_APPLY : HELD_PUBLISH;
+    held_move(h, h->job_count > 0 ? HELD_APPLY : HELD_PUBLISH);
 }
 
 /* A slot moved on: a dry prefetch may find something now. */
@@ -404,18 +446,26 @@ static void take_decisions(struct held *h)
     for (size_t i = 0; i < batch->job_count; i++) {
         const struct batch_job *bj = &batch->jobs[i];
         struct message *m = &h->messages[h->job_message[h->apply_from + i]];
-        ASSERT(bj->outcome != BATCH_UNDECIDED && !m->decided);
-        bool conflict = bj->outcome == BATCH_CONFLICT;
+        ASSERT(bj->outcome != BATCH_UNDECIDED && m->outcome == MESSAGE_PENDING);
         set_message_result(m, bj->encoded.data, bj->encoded.size);
         m->has_type = true;
         m->type = bj->job.type;
         m->error = bj->result.error;
-        m->replayed = bj->result.replayed;
-        /* id_conflict: the result key keeps the original job's result. */
-        m->key_mode = conflict ? QUEUE_KEY_NONE : QUEUE_KEY_SET;
-        m->reply = m->reply && !conflict;
-        if (conflict)
+        switch (bj->outcome) {
+        case BATCH_DECIDED:
+            m->outcome = MESSAGE_DECIDED;
+            break;
+        case BATCH_REPLAY:
+            m->outcome = MESSAGE_REPLAYED;
+            break;
+        case BATCH_CONFLICT:
+            /* The result key keeps the original job's result. */
+            m->outcome = MESSAGE_CONFLICT;
             snprintf(m->dead_reason, sizeof m->dead_reason, "id_conflict");
+            break;
+        case BATCH_UNDECIDED:
+            UNREACHABLE();
+        }
         if (bj->result.error != JOB_OK || bj->result.replayed) {
             char id[160];
             log_event(LOG_DEBUG, "job_decided", "id=%s error=%s replayed=%d",
@@ -434,17 +484,16 @@ static void batch_done(struct held *h)
     h->apply_from += n;
     h->attempts = 0;
     if (h->apply_from == h->job_count)
-        h->stage = HELD_PUBLISH;
+        held_move(h, HELD_PUBLISH);
 }
 
 /* A job the database refuses even alone: dead-letter it with the error. */
 static void dead_letter_job(struct worker *w, struct held *h)
 {
     struct message *m = &h->messages[h->job_message[h->apply_from]];
+    ASSERT(m->outcome == MESSAGE_PENDING);
     snprintf(m->dead_reason, sizeof m->dead_reason, "database error: %s", store_errstr(w->store));
-    m->key_mode = QUEUE_KEY_NONE;
-    m->reply = false;
-    m->decided = true;
+    m->outcome = MESSAGE_REFUSED;
     char id[160], reason[DEAD_REASON_BYTES_MAX + 8];
     log_event(LOG_ERROR, "job_dead_lettered", "id=%s reason=%s", log_quote(m->id, id, sizeof id),
               log_quote(m->dead_reason, reason, sizeof reason));
@@ -480,6 +529,58 @@ static void drop_uncommitted(struct worker *w)
     read_own_pending_again(w);
 }
 
+static void on_committed(struct worker *w, struct held *h)
+{
+    log_event(LOG_DEBUG, "batch_committed", "jobs=%zu", h->batch.job_count);
+    metrics_observe_batch(&w->metrics, h->batch.job_count);
+    if (w->db_unavailable)
+        log_event(LOG_INFO, "database_available", "jobs=%zu", h->batch.job_count);
+    w->db_unavailable = false;
+    w->db_backoff_ms = WORKER_BACKOFF_MIN_MS;
+    take_decisions(h);
+    batch_done(h);
+}
+
+/* The same batch again after `delay_ms` (jittered): nothing was committed. */
+static void retry_batch_later(struct worker *w, struct held *h, int64_t delay_ms)
+{
+    batch_free(&h->batch);
+    h->batch_live = false;
+    struct timeval delay = jittered(delay_ms);
+    evtimer_add(w->retry_timer, &delay);
+}
+
+/* No job is to blame: the entries stay held (pending in Redis), the worker
+ * says it is not ready, and the batch is tried again with a capped backoff
+ * until the database decides it. */
+static void on_unavailable(struct worker *w, struct held *h)
+{
+    char why[STORE_ERRSTR_BYTES + 8];
+    log_event(LOG_ERROR, "database_unavailable", "jobs=%zu retry_ms=%lld error=%s",
+              h->batch.job_count, (long long)w->db_backoff_ms,
+              log_quote(store_errstr(w->store), why, sizeof why));
+    w->db_unavailable = true;
+    retry_batch_later(w, h, w->db_backoff_ms);
+    w->db_backoff_ms = next_backoff(w->db_backoff_ms);
+}
+
+static enum metrics_db_error db_error_kind(enum store_status status)
+{
+    switch (status) {
+    case STORE_RETRY:
+        return METRICS_DB_RETRY;
+    case STORE_FAILED:
+        return METRICS_DB_FAILED;
+    case STORE_UNAVAILABLE:
+        return METRICS_DB_UNAVAILABLE;
+    case STORE_LOST:
+        return METRICS_DB_LOST;
+    case STORE_OK:
+        break;
+    }
+    UNREACHABLE();
+}
+
 static void on_applied(void *arg, enum store_status status)
 {
     struct held *h = arg;
@@ -489,29 +590,32 @@ static void on_applied(void *arg, enum store_status status)
     if (w->torn_down)
         return;
     if (status != STORE_OK)
-        w->metrics.db_errors[status == STORE_RETRY    ? METRICS_DB_RETRY
-                             : status == STORE_FAILED ? METRICS_DB_FAILED
-                                                      : METRICS_DB_LOST]++;
-    if (status == STORE_OK) {
-        log_event(LOG_DEBUG, "batch_committed", "jobs=%zu", h->batch.job_count);
-        metrics_observe_batch(&w->metrics, h->batch.job_count);
-        take_decisions(h);
-        batch_done(h);
-    } else if (status == STORE_RETRY && h->attempts < WORKER_RETRIES_MAX) {
-        h->attempts++;
-        char why[STORE_ERRSTR_BYTES + 8];
-        log_event(LOG_WARN, "batch_retry", "jobs=%zu attempt=%d error=%s", h->batch.job_count,
-                  h->attempts, log_quote(store_errstr(w->store), why, sizeof why));
-        batch_free(&h->batch);
-        h->batch_live = false;
-        struct timeval delay = jittered(WORKER_BACKOFF_MIN_MS << h->attempts);
-        evtimer_add(w->retry_timer, &delay);
+        w->metrics.db_errors[db_error_kind(status)]++;
+    switch (status) {
+    case STORE_OK:
+        on_committed(w, h);
+        break;
+    case STORE_RETRY:
+        if (h->attempts < WORKER_RETRIES_MAX) {
+            h->attempts++;
+            char why[STORE_ERRSTR_BYTES + 8];
+            log_event(LOG_WARN, "batch_retry", "jobs=%zu attempt=%d error=%s", h->batch.job_count,
+                      h->attempts, log_quote(store_errstr(w->store), why, sizeof why));
+            retry_batch_later(w, h, WORKER_BACKOFF_MIN_MS << h->attempts);
+            return;
+        }
+        on_failed(w, h);
+        break;
+    case STORE_FAILED:
+        on_failed(w, h);
+        break;
+    case STORE_UNAVAILABLE:
+        on_unavailable(w, h);
         return;
-    } else if (status == STORE_LOST) {
+    case STORE_LOST:
         log_event(LOG_WARN, "batch_outcome_unknown", "jobs=%zu", h->batch.job_count);
         drop_uncommitted(w);
-    } else {
-        on_failed(w, h);
+        break;
     }
     progressed(w);
 }
@@ -560,20 +664,76 @@ static void start_ack(struct worker *w, struct held *h)
     free(entries);
 }
 
+/* What the outcome publishes: a result (and under which key), a dead letter. */
+static bool outcome_has_result(enum message_outcome outcome)
+{
+    switch (outcome) {
+    case MESSAGE_REJECTED:
+    case MESSAGE_DECIDED:
+    case MESSAGE_REPLAYED:
+    case MESSAGE_CONFLICT:
+        return true;
+    case MESSAGE_SET_ASIDE:
+    case MESSAGE_REFUSED:
+        return false;
+    case MESSAGE_PENDING:
+        break;
+    }
+    UNREACHABLE();
+}
+
+static enum queue_result_key outcome_key_mode(const struct message *m)
+{
+    switch (m->outcome) {
+    case MESSAGE_REJECTED:
+        /* Unstored rejections never replace a stored result. */
+        return m->id[0] != '\0' ? QUEUE_KEY_SET_NX : QUEUE_KEY_NONE;
+    case MESSAGE_DECIDED:
+    case MESSAGE_REPLAYED:
+        return QUEUE_KEY_SET;
+    case MESSAGE_CONFLICT: /* the key keeps the original job's result */
+    case MESSAGE_SET_ASIDE:
+    case MESSAGE_REFUSED:
+        return QUEUE_KEY_NONE;
+    case MESSAGE_PENDING:
+        break;
+    }
+    UNREACHABLE();
+}
+
+static bool outcome_is_dead_lettered(enum message_outcome outcome)
+{
+    switch (outcome) {
+    case MESSAGE_REJECTED:
+    case MESSAGE_CONFLICT:
+    case MESSAGE_SET_ASIDE:
+    case MESSAGE_REFUSED:
+        return true;
+    case MESSAGE_DECIDED:
+    case MESSAGE_REPLAYED:
+        return false;
+    case MESSAGE_PENDING:
+        break;
+    }
+    UNREACHABLE();
+}
+
 /* The slot's results are out: count its decisions and their latency. */
 static void count_published(struct worker *w, const struct held *h)
 {
     int64_t now_ms = wall_clock_ms();
     for (size_t i = 0; i < h->count; i++) {
         const struct message *m = &h->messages[i];
-        if (m->result.size > 0) {
-            metrics_count_job(&w->metrics, m->has_type, m->type, m->error, m->replayed);
+        if (outcome_has_result(m->outcome)) {
+            metrics_count_job(&w->metrics, m->has_type, m->type, m->error,
+                              m->outcome == MESSAGE_REPLAYED);
             metrics_observe_latency(&w->metrics,
                                     (double)(now_ms - (int64_t)m->entry->id_ms) / 1000.0);
         }
-        if (m->dead_reason[0])
-            metrics_count_dead_letter(
-                &w->metrics, m->too_many_deliveries ? METRICS_DEAD_MAX_DELIVERIES : (int)m->error);
+        if (outcome_is_dead_lettered(m->outcome))
+            metrics_count_dead_letter(&w->metrics, m->outcome == MESSAGE_SET_ASIDE
+                                                       ? METRICS_DEAD_MAX_DELIVERIES
+                                                       : (int)m->error);
     }
 }
 
@@ -587,7 +747,7 @@ static void on_published(void *arg, int status)
         return;
     if (status == 0) {
         count_published(w, h);
-        h->stage = HELD_ACK;
+        held_move(h, HELD_ACK);
         progressed(w);
         return;
     }
@@ -603,16 +763,18 @@ static void start_publish(struct worker *w, struct held *h)
     ASSERT(items != NULL);
     for (size_t i = 0; i < h->count; i++) {
         const struct message *m = &h->messages[i];
-        ASSERT(m->decided);
-        bool has_result = m->result.size > 0;
+        bool has_result = outcome_has_result(m->outcome);
+        enum queue_result_key key_mode = outcome_key_mode(m);
+        ASSERT(!has_result || m->result.size > 0);
         items[i] = (struct queue_publish){
             .entry = m->entry,
             .result = has_result ? m->result.data : NULL,
-            .result_len = m->result.size,
-            .job_id = m->has_id ? m->id : NULL,
-            .key_mode = has_result ? m->key_mode : QUEUE_KEY_NONE,
-            .reply = m->reply && has_result,
-            .dead_reason = m->dead_reason[0] ? m->dead_reason : NULL,
+            .result_len = has_result ? m->result.size : 0,
+            .job_id = m->id[0] != '\0' ? m->id : NULL,
+            .key_mode = key_mode,
+            /* A reply goes with a result key: never for id_conflict. */
+            .reply = m->reply && key_mode != QUEUE_KEY_NONE,
+            .dead_reason = outcome_is_dead_lettered(m->outcome) ? m->dead_reason : NULL,
         };
     }
     h->busy = queue_publish(w->queue, items, h->count, on_published, h) == 0;
@@ -719,72 +881,110 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
  * Connections
  * ------------------------------------------------------------------------- */
 
+static void peer_ready(struct peer *p)
+{
+    struct worker *w = p->worker;
+    w->metrics.reconnects[p->id] += p->was_ready;
+    p->was_ready = true;
+    w->metrics.up[p->id] = true;
+    p->backoff_ms = WORKER_BACKOFF_MIN_MS;
+    schedule_step(w);
+}
+
+/* A connect failed or the connection was lost: try again after a jittered,
+ * doubling, capped delay. */
+static void peer_lost(struct peer *p)
+{
+    struct worker *w = p->worker;
+    w->metrics.up[p->id] = false;
+    char event[32], why[STORE_ERRSTR_BYTES + 8];
+    snprintf(event, sizeof event, "%s_lost", p->name);
+    log_event(LOG_WARN, event, "error=%s retry_ms=%lld", log_quote(p->errstr(w), why, sizeof why),
+              (long long)p->backoff_ms);
+    struct timeval delay = jittered(p->backoff_ms);
+    p->backoff_ms = next_backoff(p->backoff_ms);
+    if (!w->torn_down)
+        evtimer_add(p->timer, &delay);
+}
+
+static void on_peer_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct peer *p = arg;
+    if (p->connect(p->worker) != 0)
+        peer_lost(p);
+}
+
+static int queue_connect_peer(struct worker *w)
+{
+    return queue_connect(w->queue);
+}
+
+static const char *queue_errstr_peer(const struct worker *w)
+{
+    return queue_errstr(w->queue);
+}
+
+static int store_connect_peer(struct worker *w)
+{
+    return store_connect(w->store);
+}
+
+static const char *store_errstr_peer(const struct worker *w)
+{
+    return store_errstr(w->store);
+}
+
 static void on_queue_ready(void *arg)
 {
     struct worker *w = arg;
     log_event(LOG_INFO, "redis_ready", "consumer=%s", w->config->consumer);
-    w->metrics.reconnects[METRICS_REDIS] += w->was_ready[METRICS_REDIS];
-    w->was_ready[METRICS_REDIS] = true;
-    w->metrics.up[METRICS_REDIS] = true;
-    w->queue_backoff_ms = WORKER_BACKOFF_MIN_MS;
     /* Whatever this consumer was given before is read again first. */
     read_own_pending_again(w);
-    schedule_step(w);
+    peer_ready(&w->peers[METRICS_REDIS]);
 }
 
 static void on_queue_lost(void *arg)
 {
     struct worker *w = arg;
-    w->metrics.up[METRICS_REDIS] = false;
-    char why[300];
-    log_event(LOG_WARN, "redis_lost", "error=%s retry_ms=%lld",
-              log_quote(queue_errstr(w->queue), why, sizeof why), (long long)w->queue_backoff_ms);
-    struct timeval delay = jittered(w->queue_backoff_ms);
-    w->queue_backoff_ms = next_backoff(w->queue_backoff_ms);
-    if (!w->torn_down)
-        evtimer_add(w->queue_timer, &delay);
-}
-
-static void on_queue_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct worker *w = arg;
-    if (queue_connect(w->queue) != 0)
-        on_queue_lost(w);
+    peer_lost(&w->peers[METRICS_REDIS]);
 }
 
 static void on_store_ready(void *arg)
 {
     struct worker *w = arg;
     log_event(LOG_INFO, "postgres_ready", "application_name=credits-worker");
-    w->metrics.reconnects[METRICS_POSTGRES] += w->was_ready[METRICS_POSTGRES];
-    w->was_ready[METRICS_POSTGRES] = true;
-    w->metrics.up[METRICS_POSTGRES] = true;
-    w->store_backoff_ms = WORKER_BACKOFF_MIN_MS;
-    schedule_step(w);
+    peer_ready(&w->peers[METRICS_POSTGRES]);
 }
 
 static void on_store_lost(void *arg)
 {
     struct worker *w = arg;
-    w->metrics.up[METRICS_POSTGRES] = false;
-    char why[STORE_ERRSTR_BYTES + 8];
-    log_event(LOG_WARN, "postgres_lost", "error=%s retry_ms=%lld",
-              log_quote(store_errstr(w->store), why, sizeof why), (long long)w->store_backoff_ms);
-    struct timeval delay = jittered(w->store_backoff_ms);
-    w->store_backoff_ms = next_backoff(w->store_backoff_ms);
-    if (!w->torn_down)
-        evtimer_add(w->store_timer, &delay);
+    peer_lost(&w->peers[METRICS_POSTGRES]);
 }
 
-static void on_store_timer(evutil_socket_t fd, short what, void *arg)
+static void peers_init(struct worker *w)
 {
-    (void)fd;
-    (void)what;
-    struct worker *w = arg;
-    if (store_connect(w->store) != 0)
-        on_store_lost(w);
+    static const struct {
+        const char *name;
+        int (*connect)(struct worker *w);
+        const char *(*errstr)(const struct worker *w);
+    } kinds[WORKER_PEERS] = {
+        [METRICS_REDIS] = {"redis", queue_connect_peer, queue_errstr_peer},
+        [METRICS_POSTGRES] = {"postgres", store_connect_peer, store_errstr_peer},
+    };
+    for (int i = 0; i < WORKER_PEERS; i++) {
+        struct peer *p = &w->peers[i];
+        *p = (struct peer){.worker = w,
+                           .id = (enum metrics_peer)i,
+                           .name = kinds[i].name,
+                           .connect = kinds[i].connect,
+                           .errstr = kinds[i].errstr,
+                           .backoff_ms = WORKER_BACKOFF_MIN_MS};
+        p->timer = evtimer_new(w->base, on_peer_timer, p);
+        ASSERT(p->timer != NULL);
+    }
 }
 
 /* ---------------------------------------------------------------------------
@@ -827,10 +1027,12 @@ static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
  * Health and the pending gauges
  * ------------------------------------------------------------------------- */
 
-/* Ready: both connections up and not stopping. Keeps the gauge current. */
+/* Ready: both connections up, the database deciding batches, not stopping.
+ * Keeps the gauge current. */
 static bool ready_now(struct worker *w)
 {
-    w->metrics.ready = queue_is_ready(w->queue) && store_is_connected(w->store) && !w->stopping;
+    w->metrics.ready = queue_is_ready(w->queue) && store_is_connected(w->store) &&
+                       !w->db_unavailable && !w->stopping;
     return w->metrics.ready;
 }
 
@@ -839,19 +1041,22 @@ static bool is_ready(void *arg, char *why, size_t why_len)
     struct worker *w = arg;
     if (ready_now(w))
         return true;
-    snprintf(why, why_len, "%s%s%s", queue_is_ready(w->queue) ? "" : "redis not connected; ",
+    snprintf(why, why_len, "%s%s%s%s", queue_is_ready(w->queue) ? "" : "redis not connected; ",
              store_is_connected(w->store) ? "" : "postgres not connected; ",
+             w->db_unavailable ? "postgres cannot decide batches; " : "",
              w->stopping ? "stopping" : "");
     return false;
 }
 
 /* Live while the loop answers and held work keeps moving: a batch stuck
  * for WORKER_STALL_MS (a hung statement, say) makes the worker unhealthy,
- * so that a supervisor restarts it; its entries stay pending in Redis. */
+ * so that a supervisor restarts it; its entries stay pending in Redis. A
+ * worker waiting for the database to decide batches again is alive (a
+ * restart would not help): /readyz says why it is not ready. */
 static bool is_live(void *arg, char *why, size_t why_len)
 {
     struct worker *w = arg;
-    bool held = w->metrics.inflight_jobs > 0;
+    bool held = w->metrics.inflight_jobs > 0 && !w->db_unavailable;
     int64_t idle_ms = wall_clock_ms() - w->last_progress_ms;
     if (held && idle_ms > WORKER_STALL_MS) {
         snprintf(why, why_len, "held work has not moved for %lld ms", (long long)idle_ms);
@@ -955,16 +1160,13 @@ static void make_events(struct worker *w)
 {
     w->step_event = event_new(w->base, -1, 0, on_step, w);
     w->retry_timer = evtimer_new(w->base, on_retry, w);
-    w->queue_timer = evtimer_new(w->base, on_queue_timer, w);
-    w->store_timer = evtimer_new(w->base, on_store_timer, w);
     w->shutdown_timer = evtimer_new(w->base, on_shutdown_timeout, w);
     w->signal_events[0] = evsignal_new(w->base, SIGTERM, on_signal, w);
     w->signal_events[1] = evsignal_new(w->base, SIGINT, on_signal, w);
     w->stats_timer = event_new(w->base, -1, EV_PERSIST, on_stats_timer, w);
     w->claim_timer = event_new(w->base, -1, EV_PERSIST, on_claim_timer, w);
-    ASSERT(w->step_event && w->retry_timer && w->queue_timer && w->store_timer &&
-           w->shutdown_timer && w->signal_events[0] && w->signal_events[1] && w->stats_timer &&
-           w->claim_timer);
+    ASSERT(w->step_event && w->retry_timer && w->shutdown_timer && w->signal_events[0] &&
+           w->signal_events[1] && w->stats_timer && w->claim_timer);
     struct timeval every = {WORKER_STATS_INTERVAL_MS / 1000, 0};
     event_add(w->stats_timer, &every);
     /* Claim at half the idle bound: an entry waits at most 1.5x the bound. */
@@ -977,8 +1179,8 @@ static void make_events(struct worker *w)
 
 static void free_events(struct worker *w)
 {
-    struct event *events[] = {w->step_event,       w->retry_timer,    w->queue_timer,
-                              w->store_timer,      w->shutdown_timer, w->signal_events[0],
+    struct event *events[] = {w->step_event,       w->retry_timer,    w->peers[0].timer,
+                              w->peers[1].timer,   w->shutdown_timer, w->signal_events[0],
                               w->signal_events[1], w->stats_timer,    w->claim_timer};
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
         event_free(events[i]);
@@ -986,9 +1188,7 @@ static void free_events(struct worker *w)
 
 int worker_run(const struct config *config)
 {
-    struct worker w = {.config = config,
-                       .queue_backoff_ms = WORKER_BACKOFF_MIN_MS,
-                       .store_backoff_ms = WORKER_BACKOFF_MIN_MS};
+    struct worker w = {.config = config, .db_backoff_ms = WORKER_BACKOFF_MIN_MS};
     signal(SIGPIPE, SIG_IGN);
     srand((unsigned)wall_clock_ms());
     w.base = event_base_new();
@@ -997,6 +1197,7 @@ int worker_run(const struct config *config)
         return 1;
     }
     make_events(&w);
+    peers_init(&w);
     /* One read brings up to CREDITS_BATCH_MAX entries from each stream. */
     for (int i = 0; i < WORKER_SLOTS; i++)
         held_init(&w.slots[i], &w, (size_t)config->batch_jobs_max * QUEUE_STREAM_COUNT);
@@ -1012,10 +1213,9 @@ int worker_run(const struct config *config)
               "version=%s consumer=%s group=%s prefix=%s redis=%s batch_max=%lld", CREDITS_VERSION,
               config->consumer, config->group, config->prefix, url,
               (long long)config->batch_jobs_max);
-    if (queue_connect(w.queue) != 0)
-        on_queue_lost(&w);
-    if (store_connect(w.store) != 0)
-        on_store_lost(&w);
+    for (int i = 0; i < WORKER_PEERS; i++)
+        if (w.peers[i].connect(&w) != 0)
+            peer_lost(&w.peers[i]);
 
     event_base_dispatch(w.base);
 

@@ -1,0 +1,225 @@
+/*
+ * test_rows.c -- unit tests of worker/daemon/rows.c: the rows of a batch's
+ * load read into the batch, and every bad row refused with a message that
+ * names its table, row and column (never an assertion). The results are
+ * built in memory with libpq's own PGresult constructors: no server.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "worker/daemon/rows.h"
+
+/* A text-format result of `cols` columns named `names`, rows of strings
+ * (NULL: SQL NULL). */
+static PGresult *result_of(int cols, const char *const *names, int rows, const char *const *cells)
+{
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    assert_non_null(r);
+    PGresAttDesc attrs[16];
+    assert_true(cols <= 16);
+    memset(attrs, 0, sizeof attrs);
+    for (int c = 0; c < cols; c++) {
+        attrs[c].name = (char *)names[c];
+        attrs[c].typid = 25;
+        attrs[c].typlen = -1;
+        attrs[c].atttypmod = -1;
+    }
+    assert_int_equal(PQsetResultAttrs(r, cols, attrs), 1);
+    for (int row = 0; row < rows; row++)
+        for (int c = 0; c < cols; c++) {
+            const char *cell = cells[row * cols + c];
+            int len = cell ? (int)strlen(cell) : -1;
+            assert_int_equal(PQsetvalue(r, row, c, (char *)cell, len), 1);
+        }
+    return r;
+}
+
+static const char *const lot_names[8] = {"user_id",   "lot_id",     "kind",       "granted",
+                                         "remaining", "granted_at", "expires_at", "period"};
+
+struct fx {
+    struct batch_job jobs[1];
+    struct batch batch;
+    char errstr[300];
+};
+
+static int setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->jobs[0].job.type = JOB_CONSUME;
+    strcpy(fx->jobs[0].job.id, "j1");
+    strcpy(fx->jobs[0].job.user, "u1");
+    fx->jobs[0].job.consume.amount = 1;
+    batch_init(&fx->batch, fx->jobs, 1);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+    batch_free(&fx->batch);
+    free(fx);
+    return 0;
+}
+
+static bool read_lots(struct fx *fx, const char *const *cells, int rows)
+{
+    PGresult *r = result_of(8, lot_names, rows, cells);
+    bool ok = rows_read(ROWS_LOTS, &fx->batch, r, fx->errstr, sizeof fx->errstr);
+    PQclear(r);
+    return ok;
+}
+
+static void test_lots_are_read_into_the_users_account(void **state)
+{
+    struct fx *fx = *state;
+    const char *cells[] = {
+        "u1",
+        "7",
+        "pack",
+        "500",
+        "120",
+        "1700000000000000",
+        "1800000000000000",
+        "",
+        "u1",
+        "8",
+        "monthly",
+        "100",
+        "0",
+        "1700000000000001",
+        NULL,
+        "2026-11",
+    };
+    assert_true(read_lots(fx, cells, 2));
+    const struct account *a = batch_account(&fx->batch, "u1");
+    assert_int_equal(a->lot_count, 2);
+    assert_int_equal(a->lots[0].lot_id, 7);
+    assert_int_equal(a->lots[0].kind, LOT_PACK);
+    assert_int_equal(a->lots[0].remaining, 120);
+    assert_int_equal(a->lots[0].expires_at_us, INT64_C(1800000000000000));
+    assert_int_equal(a->lots[1].kind, LOT_MONTHLY);
+    assert_int_equal(a->lots[1].expires_at_us, LEDGER_NO_EXPIRY);
+    assert_string_equal(a->lots[1].period, "2026-11");
+}
+
+static void test_bad_lot_rows_are_refused_with_the_column(void **state)
+{
+    struct fx *fx = *state;
+    static const struct {
+        const char *cells[8];
+        const char *why; /* in the message */
+    } cases[] = {
+        {{"u1", "7", "grant", "5", "5", "1", NULL, ""}, "column kind): lot kind 'grant'"},
+        {{"u1", "7", "pack", NULL, "5", "1", "2", ""}, "column granted): NULL"},
+        {{"u1", "7", "pack", "5", "6", "1", "2", ""}, "column remaining): 6 is outside 0..5"},
+        {{"u1", "7", "pack", "5", "-1", "1", "2", ""}, "column remaining): -1 is outside"},
+        {{"u1", "x7", "pack", "5", "5", "1", "2", ""}, "column lot_id): 'x7' is not a whole"},
+        {{"u1", "0", "pack", "5", "5", "1", "2", ""}, "column lot_id): 0 is outside"},
+        {{"u1", "7", "pack", "5", "5", "1", "2", "2026-111"}, "column period): 8 bytes"},
+        {{"u1", "7", "pack", "5", "5", "99999999999999999999", "2", ""}, "not a whole number"},
+        {{NULL, "7", "pack", "5", "5", "1", "2", ""}, "column user_id): NULL"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fx->errstr[0] = '\0';
+        if (read_lots(fx, cases[i].cells, 1))
+            fail_msg("case %zu was read", i);
+        if (strstr(fx->errstr, "credits.lots") == NULL || strstr(fx->errstr, cases[i].why) == NULL)
+            fail_msg("case %zu: \"%s\" does not say \"%s\"", i, fx->errstr, cases[i].why);
+    }
+    assert_int_equal(batch_account(&fx->batch, "u1")->lot_count, 0);
+}
+
+static void test_a_result_of_another_shape_is_refused(void **state)
+{
+    struct fx *fx = *state;
+    const char *const names[2] = {"user_id", "lot_id"};
+    const char *cells[] = {"u1", "7"};
+    PGresult *r = result_of(2, names, 1, cells);
+    assert_false(rows_read(ROWS_LOTS, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    assert_non_null(strstr(fx->errstr, "2 columns where 8 were expected"));
+    assert_false(rows_read(ROWS_NOW, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    PQclear(r);
+}
+
+static void test_now_is_one_positive_number(void **state)
+{
+    struct fx *fx = *state;
+    const char *const names[1] = {"now"};
+    const char *good[] = {"1795000000123456"};
+    PGresult *r = result_of(1, names, 1, good);
+    assert_true(rows_read(ROWS_NOW, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    assert_int_equal(fx->batch.now_us, INT64_C(1795000000123456));
+    PQclear(r);
+    const char *two[] = {"1", "2"};
+    r = result_of(1, names, 2, two);
+    assert_false(rows_read(ROWS_NOW, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    assert_non_null(strstr(fx->errstr, "2 rows where one was expected"));
+    PQclear(r);
+    const char *zero[] = {"0"};
+    r = result_of(1, names, 1, zero);
+    assert_false(rows_read(ROWS_NOW, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    PQclear(r);
+}
+
+static void test_catalog_rows_are_bounded_like_the_schema(void **state)
+{
+    struct fx *fx = *state;
+    const char *const names[3] = {"pack_id", "credits", "valid_days"};
+    const char *good[] = {"starter", "500", "90"};
+    PGresult *r = result_of(3, names, 1, good);
+    assert_true(rows_read(ROWS_PACKS, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    assert_int_equal(fx->batch.pack_count, 1);
+    assert_int_equal(fx->batch.packs[0].info.valid_days, 90);
+    PQclear(r);
+    const char *bad_days[] = {"starter", "500", "0"};
+    r = result_of(3, names, 1, bad_days);
+    assert_false(rows_read(ROWS_PACKS, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    assert_non_null(strstr(fx->errstr, "column valid_days"));
+    PQclear(r);
+    const char *const plan_names[3] = {"plan_id", "monthly_credits", "rollover_cap"};
+    const char *bad_cap[] = {"pro", "100", "99"}; /* below monthly */
+    r = result_of(3, plan_names, 1, bad_cap);
+    assert_false(rows_read(ROWS_PLANS, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    assert_non_null(strstr(fx->errstr, "column rollover_cap): 99 is outside 100.."));
+    PQclear(r);
+}
+
+static void test_a_stored_job_needs_its_request_and_result(void **state)
+{
+    struct fx *fx = *state;
+    const char *const names[3] = {"job_id", "request", "result"};
+    const char *cells[] = {"j1", "\x93", NULL};
+    PGresult *r = result_of(3, names, 1, cells);
+    assert_false(rows_read(ROWS_STORED, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    assert_non_null(strstr(fx->errstr, "credits.jobs"));
+    PQclear(r);
+    const char *ok[] = {"j1", "\x93", "\x81"};
+    r = result_of(3, names, 1, ok);
+    assert_true(rows_read(ROWS_STORED, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    assert_true(fx->jobs[0].stored_found);
+    PQclear(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lots_are_read_into_the_users_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_lot_rows_are_refused_with_the_column, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_result_of_another_shape_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_now_is_one_positive_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_catalog_rows_are_bounded_like_the_schema, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_stored_job_needs_its_request_and_result, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

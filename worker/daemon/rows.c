@@ -1,0 +1,262 @@
+/*
+ * rows.c -- reading a batch's loaded rows defensively (rows.h).
+ */
+#include "worker/daemon/rows.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
+
+/* The reading of one result: where we are, for the message. */
+struct reader {
+    const PGresult *r;
+    const char *what; /* "credits.lots" */
+    int row;
+    char *errstr;
+    size_t errstr_len;
+};
+
+static bool refuse(struct reader *rd, int col, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool refuse(struct reader *rd, int col, const char *format, ...)
+{
+    char why[200];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(why, sizeof why, format, args);
+    va_end(args);
+    const char *name = col >= 0 && col < PQnfields(rd->r) ? PQfname(rd->r, col) : "?";
+    snprintf(rd->errstr, rd->errstr_len,
+             "a row of %s this worker cannot read (row %d, column %s): %s", rd->what, rd->row + 1,
+             name ? name : "?", why);
+    return false;
+}
+
+static bool columns(struct reader *rd, int want)
+{
+    if (PQnfields(rd->r) != want)
+        return refuse(rd, -1, "%d columns where %d were expected", PQnfields(rd->r), want);
+    return true;
+}
+
+/* A whole number in text format within [min, max]. */
+static bool cell_int(struct reader *rd, int col, int64_t min, int64_t max, int64_t *out)
+{
+    if (PQgetisnull(rd->r, rd->row, col))
+        return refuse(rd, col, "NULL where a number was expected");
+    const char *text = PQgetvalue(rd->r, rd->row, col);
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0')
+        return refuse(rd, col, "'%.40s' is not a whole number", text);
+    if (v < min || v > max)
+        return refuse(rd, col, "%lld is outside %" PRId64 "..%" PRId64, v, min, max);
+    *out = v;
+    return true;
+}
+
+/* A NUL-free string of at most size - 1 bytes, copied into out. */
+static bool cell_str(struct reader *rd, int col, char *out, size_t size)
+{
+    ASSERT(size > 0);
+    if (PQgetisnull(rd->r, rd->row, col))
+        return refuse(rd, col, "NULL where text was expected");
+    int len = PQgetlength(rd->r, rd->row, col);
+    const char *bytes = PQgetvalue(rd->r, rd->row, col);
+    if (len < 0 || (size_t)len >= size)
+        return refuse(rd, col, "%d bytes, more than the %zu this column holds", len, size - 1);
+    if (memchr(bytes, '\0', (size_t)len) != NULL)
+        return refuse(rd, col, "a NUL byte in text");
+    memcpy(out, bytes, (size_t)len);
+    out[len] = '\0';
+    return true;
+}
+
+static bool read_accounts(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 2))
+        return false;
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
+        char user[JOB_USER_BYTES_MAX + 1], plan[JOB_PLAN_BYTES_MAX + 1];
+        if (!cell_str(rd, 0, user, sizeof user))
+            return false;
+        if (PQgetisnull(rd->r, rd->row, 1))
+            continue;
+        if (!cell_str(rd, 1, plan, sizeof plan))
+            return false;
+        bool known = batch_set_account_plan(batch, user, plan);
+        ASSERT(known); /* the query asked for the batch's users only */
+    }
+    return true;
+}
+
+static bool read_now(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 1))
+        return false;
+    if (PQntuples(rd->r) != 1)
+        return refuse(rd, 0, "%d rows where one was expected", PQntuples(rd->r));
+    rd->row = 0;
+    return cell_int(rd, 0, 1, INT64_MAX, &batch->now_us);
+}
+
+/* Binary format: job_id and the bytea columns as raw bytes. */
+static bool read_stored(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 3))
+        return false;
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
+        char id[JOB_ID_BYTES_MAX + 1];
+        if (!cell_str(rd, 0, id, sizeof id))
+            return false;
+        if (PQgetisnull(rd->r, rd->row, 1) || PQgetisnull(rd->r, rd->row, 2))
+            return refuse(rd, 1, "a decided job without its request or result");
+        bool known = batch_set_stored(
+            batch, id, PQgetvalue(rd->r, rd->row, 1), (size_t)PQgetlength(rd->r, rd->row, 1),
+            PQgetvalue(rd->r, rd->row, 2), (size_t)PQgetlength(rd->r, rd->row, 2));
+        ASSERT(known); /* the query asked for the batch's job IDs only */
+    }
+    return true;
+}
+
+static bool read_one_lot(struct reader *rd, struct batch *batch)
+{
+    char user[JOB_USER_BYTES_MAX + 1], kind[16];
+    struct lot lot;
+    memset(&lot, 0, sizeof lot);
+    if (!cell_str(rd, 0, user, sizeof user) || !cell_int(rd, 1, 1, INT64_MAX, &lot.lot_id) ||
+        !cell_str(rd, 2, kind, sizeof kind))
+        return false;
+    if (!ledger_lot_kind_parse(kind, &lot.kind))
+        return refuse(rd, 2, "lot kind '%s' is not one this worker knows (a newer schema?)", kind);
+    if (!cell_int(rd, 3, 1, INT64_MAX, &lot.granted) ||
+        !cell_int(rd, 4, 0, lot.granted, &lot.remaining) ||
+        !cell_int(rd, 5, INT64_MIN, INT64_MAX, &lot.granted_at_us))
+        return false;
+    lot.expires_at_us = LEDGER_NO_EXPIRY;
+    if (!PQgetisnull(rd->r, rd->row, 6) &&
+        !cell_int(rd, 6, INT64_MIN, LEDGER_NO_EXPIRY - 1, &lot.expires_at_us))
+        return false;
+    if (!cell_str(rd, 7, lot.period, sizeof lot.period))
+        return false;
+    bool known = batch_add_lot(batch, user, &lot);
+    ASSERT(known); /* the query asked for the batch's users only */
+    return true;
+}
+
+static bool read_lots(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 8))
+        return false;
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
+        if (!read_one_lot(rd, batch))
+            return false;
+    }
+    return true;
+}
+
+/* The catalog's CHECK constraints bound these (schemas/001_ledger.sql). */
+#define ROWS_CREDITS_MAX INT64_C(10000000000000)
+#define ROWS_VALID_DAYS_MAX 36500
+
+static bool read_packs(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 3))
+        return false;
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
+        char id[JOB_PACK_BYTES_MAX + 1];
+        int64_t credits, days;
+        if (!cell_str(rd, 0, id, sizeof id) || !cell_int(rd, 1, 1, ROWS_CREDITS_MAX, &credits) ||
+            !cell_int(rd, 2, 1, ROWS_VALID_DAYS_MAX, &days))
+            return false;
+        struct pack_info info = {credits, (int32_t)days};
+        batch_add_pack(batch, id, &info);
+    }
+    return true;
+}
+
+static bool read_plans(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 3))
+        return false;
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
+        char id[JOB_PLAN_BYTES_MAX + 1];
+        struct plan_info info;
+        if (!cell_str(rd, 0, id, sizeof id) ||
+            !cell_int(rd, 1, 1, ROWS_CREDITS_MAX, &info.monthly_credits) ||
+            !cell_int(rd, 2, info.monthly_credits, ROWS_CREDITS_MAX, &info.rollover_cap))
+            return false;
+        batch_add_plan(batch, id, &info);
+    }
+    return true;
+}
+
+static bool read_used_refs(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 1))
+        return false;
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
+        char ref[JOB_PAYMENT_REF_BYTES_MAX + 1];
+        if (!cell_str(rd, 0, ref, sizeof ref))
+            return false;
+        batch_add_used_ref(batch, ref);
+    }
+    return true;
+}
+
+static bool read_lot_ids(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 1))
+        return false;
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
+        int64_t id;
+        if (!cell_int(rd, 0, 1, INT64_MAX, &id))
+            return false;
+        batch_add_lot_id(batch, id);
+    }
+    return true;
+}
+
+bool rows_read(enum rows_kind kind, struct batch *batch, const PGresult *r, char *errstr,
+               size_t errstr_len)
+{
+    ASSERT(batch != NULL && r != NULL);
+    ASSERT(errstr != NULL && errstr_len > 0);
+    struct reader rd = {r, "?", 0, errstr, errstr_len};
+    switch (kind) {
+    case ROWS_NONE:
+        return true;
+    case ROWS_ACCOUNTS:
+        rd.what = "credits.accounts";
+        return read_accounts(&rd, batch);
+    case ROWS_NOW:
+        rd.what = "now()";
+        return read_now(&rd, batch);
+    case ROWS_STORED:
+        rd.what = "credits.jobs";
+        return read_stored(&rd, batch);
+    case ROWS_LOTS:
+        rd.what = "credits.lots";
+        return read_lots(&rd, batch);
+    case ROWS_PACKS:
+        rd.what = "credits.packs";
+        return read_packs(&rd, batch);
+    case ROWS_PLANS:
+        rd.what = "credits.plans";
+        return read_plans(&rd, batch);
+    case ROWS_USED_REFS:
+        rd.what = "credits.lots (payment references)";
+        return read_used_refs(&rd, batch);
+    case ROWS_LOT_IDS:
+        rd.what = "credits.lot_id_seq";
+        return read_lot_ids(&rd, batch);
+    }
+    UNREACHABLE();
+}

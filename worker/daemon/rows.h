@@ -1,0 +1,40 @@
+/*
+ * rows.h -- the rows a batch's load returns (store.c's queries), read into
+ * the batch: every cell checked for NULL, type, range and known names.
+ *
+ * A bad row is an operating error, never an assertion: a database migrated
+ * by a newer worker (a lot kind this one does not know, during a rolling
+ * deploy) or a hand edit must stop the batch with a message that names the
+ * query, row and column, not crash-loop the worker. Owns the column layout
+ * of each query's result; does not own the SQL (store.c). Pure: reads
+ * PGresults, no I/O.
+ */
+#ifndef CREDITS_WORKER_DAEMON_ROWS_H
+#define CREDITS_WORKER_DAEMON_ROWS_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/batch.h"
+
+/* What a query's rows are: which reader takes them. */
+enum rows_kind {
+    ROWS_NONE,      /* a command: no rows */
+    ROWS_ACCOUNTS,  /* user_id, plan_id */
+    ROWS_NOW,       /* one row: now() in Unix microseconds */
+    ROWS_STORED,    /* job_id, request, result (binary) */
+    ROWS_LOTS,      /* user_id, lot_id, kind, granted, remaining, granted_at,
+                     * expires_at (Unix us), period */
+    ROWS_PACKS,     /* pack_id, credits, valid_days */
+    ROWS_PLANS,     /* plan_id, monthly_credits, rollover_cap */
+    ROWS_USED_REFS, /* payment_ref */
+    ROWS_LOT_IDS,   /* nextval */
+};
+
+/* Reads `r` (borrowed) into `batch`. False with a message in errstr when a
+ * row breaks its query's layout; the batch is then of no use (reset it). */
+bool rows_read(enum rows_kind kind, struct batch *batch, const PGresult *r, char *errstr,
+               size_t errstr_len) __attribute__((warn_unused_result));
+
+#endif
