@@ -456,8 +456,7 @@ int reply_pending_summary(const redisReply *reply, struct queue_pending *pending
  * ------------------------------------------------------------------------- */
 
 /* A list of entry IDs: the claimed ones or the deleted ones. */
-static int check_id_list(const redisReply *list, const char *which, char *errstr,
-                         size_t errstr_len)
+static int check_id_list(const redisReply *list, const char *which, char *errstr, size_t errstr_len)
 {
     ASSERT(list != NULL && which != NULL);
     if (list->type != REDIS_REPLY_ARRAY)

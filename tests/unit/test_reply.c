@@ -88,8 +88,10 @@ struct id_case {
     uint64_t seq;
 };
 
+/* clang-format off */
 #define ID_OK(name, lit, ms, seq) {name, RESP(lit), true, ms, seq}
 #define ID_BAD(name, lit) {name, RESP(lit), false, 0, 0}
+/* clang-format on */
 #define U64_MAX_TEXT "18446744073709551615"
 
 static const struct id_case id_cases[] = {
@@ -185,8 +187,8 @@ static const struct error_case error_cases[] = {
     {"error_busygroup_alone", RESP("-BUSYGROUP\r\n"), true, true, "Redis error: BUSYGROUP"},
     {"error_longer_code_is_not_busygroup", RESP("-BUSYGROUPS x\r\n"), true, false,
      "Redis error: BUSYGROUPS x"},
-    {"error_busygroup_later_in_the_text_is_not_busygroup", RESP("-ERR BUSYGROUP\r\n"), true,
-     false, "Redis error: ERR BUSYGROUP"},
+    {"error_busygroup_later_in_the_text_is_not_busygroup", RESP("-ERR BUSYGROUP\r\n"), true, false,
+     "Redis error: ERR BUSYGROUP"},
     {"error_short_text_is_not_busygroup", RESP("-BUSY\r\n"), true, false, "Redis error: BUSY"},
     {"error_status_ok_is_no_error", RESP("+OK\r\n"), false, false, UNTOUCHED},
     {"error_status_busygroup_is_no_error", RESP("+BUSYGROUP\r\n"), false, false, UNTOUCHED},
@@ -248,10 +250,12 @@ struct read_case {
 };
 
 #define T_MS UINT64_C(1700000000000)
+/* clang-format off */
 #define WITH_JOB(stream, id, seq, lit) {stream, id, T_MS, seq, true, RESP(lit)}
 #define NO_JOB(stream, id, seq) {stream, id, T_MS, seq, false, NULL, 0}
 #define READ_OK(name, resp, count, ...) {name, RESP(resp), NULL, count, {__VA_ARGS__}}
 #define READ_BAD(name, resp, why) {name, RESP(resp), why, 0, {{0}}}
+/* clang-format on */
 
 static const struct read_case read_cases[] = {
     READ_OK("read_nil_is_a_block_that_timed_out", "*-1\r\n", 0),
@@ -278,8 +282,10 @@ static const struct read_case read_cases[] = {
     READ_OK("read_job_bytes_are_kept_exactly",
             ONE_CONSUME_ENTRY("*2\r\n" ID_A "*2\r\n$3\r\njob\r\n$7\r\n\x81\xa1\0\r\n\xff"
                               "z\r\n"),
-            1, WITH_JOB(JOB_CONSUME, "1700000000000-0", 0, "\x81\xa1\0\r\n\xff"
-                                                           "z")),
+            1,
+            WITH_JOB(JOB_CONSUME, "1700000000000-0", 0,
+                     "\x81\xa1\0\r\n\xff"
+                     "z")),
     READ_OK("read_empty_job_is_a_job_of_no_bytes",
             ONE_CONSUME_ENTRY("*2\r\n" ID_A "*2\r\n$3\r\njob\r\n$0\r\n\r\n"), 1,
             WITH_JOB(JOB_CONSUME, "1700000000000-0", 0, "")),
@@ -307,8 +313,8 @@ static const struct read_case read_cases[] = {
              "stream 0 is not [key, entries]"),
     READ_BAD("read_stream_key_unknown", "*1\r\n*2\r\n$9\r\nt:jobs:xx\r\n*0\r\n",
              "stream 0 is not a job stream's key"),
-    READ_BAD("read_stream_key_longer_than_a_known_one", "*1\r\n*2\r\n$15\r\nt:jobs:consumeX\r\n*0\r\n",
-             "stream 0 is not a job stream's key"),
+    READ_BAD("read_stream_key_longer_than_a_known_one",
+             "*1\r\n*2\r\n$15\r\nt:jobs:consumeX\r\n*0\r\n", "stream 0 is not a job stream's key"),
     READ_BAD("read_stream_key_is_an_integer", "*1\r\n*2\r\n:5\r\n*0\r\n",
              "stream 0 is not a job stream's key"),
     READ_BAD("read_stream_key_is_nil", "*1\r\n*2\r\n$-1\r\n*0\r\n",
@@ -355,7 +361,8 @@ static const struct read_case read_cases[] = {
     READ_BAD("read_field_name_is_an_integer",
              ONE_CONSUME_ENTRY("*2\r\n" ID_A "*2\r\n:1\r\n$3\r\nabc\r\n"),
              "field name 0 of entry 0 is an integer"),
-    READ_BAD("read_field_value_is_nil", ONE_CONSUME_ENTRY("*2\r\n" ID_A "*2\r\n$3\r\njob\r\n$-1\r\n"),
+    READ_BAD("read_field_value_is_nil",
+             ONE_CONSUME_ENTRY("*2\r\n" ID_A "*2\r\n$3\r\njob\r\n$-1\r\n"),
              "field value 0 of entry 0 is nil"),
     READ_BAD("read_field_value_is_an_array",
              ONE_CONSUME_ENTRY("*2\r\n" ID_A "*2\r\n$3\r\njob\r\n*0\r\n"),
@@ -475,24 +482,37 @@ struct deliveries_case {
 };
 
 #define UNSET 7
+/* clang-format off */
 #define NO_CHANGE {UNSET, UNSET, UNSET}
 #define DELIVERIES_BAD(name, resp, why) {name, RESP(resp), JOB_CONSUME, why, NO_CHANGE}
+/* clang-format on */
 #define ITEM_A "*4\r\n" ID_A "$1\r\nc\r\n:101\r\n:2\r\n"
 #define ITEM_B "*4\r\n" ID_B "$1\r\nc\r\n:480\r\n:1\r\n"
 
 static const struct deliveries_case deliveries_cases[] = {
-    {"deliveries_as_redis_7_sends_them", RESP("*2\r\n" ITEM_A ITEM_B), JOB_CONSUME, NULL,
+    {"deliveries_as_redis_7_sends_them",
+     RESP("*2\r\n" ITEM_A ITEM_B),
+     JOB_CONSUME,
+     NULL,
      {2, 1, UNSET}},
-    {"deliveries_set_only_the_entries_of_their_stream", RESP("*2\r\n" ITEM_A ITEM_B),
-     JOB_PURCHASE, NULL, {UNSET, UNSET, 2}},
+    {"deliveries_set_only_the_entries_of_their_stream",
+     RESP("*2\r\n" ITEM_A ITEM_B),
+     JOB_PURCHASE,
+     NULL,
+     {UNSET, UNSET, 2}},
     {"deliveries_of_entries_not_read_are_ignored",
      RESP("*1\r\n*4\r\n$3\r\n9-9\r\n$1\r\nc\r\n:1\r\n:5\r\n"), JOB_CONSUME, NULL, NO_CHANGE},
     {"deliveries_none_pending", RESP("*0\r\n"), JOB_CONSUME, NULL, NO_CHANGE},
     {"deliveries_count_at_int64_max",
-     RESP("*1\r\n*4\r\n" ID_B "$1\r\nc\r\n:0\r\n:9223372036854775807\r\n"), JOB_CONSUME, NULL,
+     RESP("*1\r\n*4\r\n" ID_B "$1\r\nc\r\n:0\r\n:9223372036854775807\r\n"),
+     JOB_CONSUME,
+     NULL,
      {UNSET, INT64_MAX, UNSET}},
-    {"deliveries_count_zero", RESP("*1\r\n*4\r\n" ID_A "$1\r\nc\r\n:0\r\n:0\r\n"), JOB_CONSUME,
-     NULL, {0, UNSET, UNSET}},
+    {"deliveries_count_zero",
+     RESP("*1\r\n*4\r\n" ID_A "$1\r\nc\r\n:0\r\n:0\r\n"),
+     JOB_CONSUME,
+     NULL,
+     {0, UNSET, UNSET}},
 
     DELIVERIES_BAD("deliveries_reply_is_nil", "*-1\r\n", "it is nil, not an array"),
     DELIVERIES_BAD("deliveries_reply_is_a_string", "$1\r\nx\r\n", "it is a string, not an array"),
@@ -509,7 +529,8 @@ static const struct deliveries_case deliveries_cases[] = {
                    "the ID of item 0 is not <ms>-<seq>"),
     DELIVERIES_BAD("deliveries_consumer_is_an_integer", "*1\r\n*4\r\n" ID_A ":1\r\n:1\r\n:1\r\n",
                    "the consumer of item 0 is an integer"),
-    DELIVERIES_BAD("deliveries_idle_is_a_string", "*1\r\n*4\r\n" ID_A "$1\r\nc\r\n$1\r\n1\r\n:1\r\n",
+    DELIVERIES_BAD("deliveries_idle_is_a_string",
+                   "*1\r\n*4\r\n" ID_A "$1\r\nc\r\n$1\r\n1\r\n:1\r\n",
                    "item 0's idle time or count is a string"),
     DELIVERIES_BAD("deliveries_count_is_nil", "*1\r\n*4\r\n" ID_A "$1\r\nc\r\n:1\r\n$-1\r\n",
                    "item 0's idle time or count is nil"),
@@ -553,10 +574,12 @@ struct groups_case {
 
 /* A group of Redis 7.0: name, consumers, pending, last-delivered-id,
  * entries-read (nil until known), lag. */
-#define GROUP(name_bulk, id_bulk)                                                                 \
-    "*12\r\n$4\r\nname\r\n" name_bulk "$9\r\nconsumers\r\n:1\r\n$7\r\npending\r\n:2\r\n"          \
+#define GROUP(name_bulk, id_bulk)                                                                  \
+    "*12\r\n$4\r\nname\r\n" name_bulk "$9\r\nconsumers\r\n:1\r\n$7\r\npending\r\n:2\r\n"           \
     "$17\r\nlast-delivered-id\r\n" id_bulk "$12\r\nentries-read\r\n$-1\r\n$3\r\nlag\r\n:0\r\n"
+/* clang-format off */
 #define GROUPS_BAD(name, resp, why) {name, RESP(resp), why, ""}
+/* clang-format on */
 
 static const struct groups_case groups_cases[] = {
     {"groups_one_as_redis_7_sends_it", RESP("*1\r\n" GROUP("$1\r\ng\r\n", ID_B)), NULL,
@@ -592,8 +615,8 @@ static const struct groups_case groups_cases[] = {
                "group 0's last-delivered-id is missing or not <ms>-<seq>"),
     GROUPS_BAD("groups_last_delivered_is_not_an_id", "*1\r\n" GROUP("$1\r\ng\r\n", "$1\r\n3\r\n"),
                "group 0's last-delivered-id is missing or not <ms>-<seq>"),
-    GROUPS_BAD("groups_broken_group_after_ours",
-               "*2\r\n" GROUP("$1\r\ng\r\n", ID_B) "$1\r\nx\r\n", "group 1 is not a list of pairs"),
+    GROUPS_BAD("groups_broken_group_after_ours", "*2\r\n" GROUP("$1\r\ng\r\n", ID_B) "$1\r\nx\r\n",
+               "group 1 is not a list of pairs"),
 };
 
 static void run_groups_case(void **state)
@@ -622,19 +645,28 @@ struct summary_case {
     struct queue_pending pending; /* after; before: {-7, 7, "7-7"} */
 };
 
+/* clang-format off */
 #define BEFORE {-7, 7, "7-7"}
 #define SUMMARY_BAD(name, resp, why) {name, RESP(resp), why, BEFORE}
+/* clang-format on */
 #define CONSUMERS "*1\r\n*2\r\n$1\r\nc\r\n$1\r\n2\r\n"
 
 static const struct summary_case summary_cases[] = {
-    {"summary_nothing_pending_as_redis_7_sends_it", RESP("*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n"),
-     NULL, {0, 7, "7-7"}},
+    {"summary_nothing_pending_as_redis_7_sends_it",
+     RESP("*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n"),
+     NULL,
+     {0, 7, "7-7"}},
     {"summary_nothing_pending_with_an_empty_consumer_list",
-     RESP("*4\r\n:0\r\n$-1\r\n$-1\r\n*0\r\n"), NULL, {0, 7, "7-7"}},
-    {"summary_two_pending_as_redis_7_sends_it", RESP("*4\r\n:2\r\n" ID_A ID_B CONSUMERS), NULL,
+     RESP("*4\r\n:0\r\n$-1\r\n$-1\r\n*0\r\n"),
+     NULL,
+     {0, 7, "7-7"}},
+    {"summary_two_pending_as_redis_7_sends_it",
+     RESP("*4\r\n:2\r\n" ID_A ID_B CONSUMERS),
+     NULL,
      {2, T_MS, "1700000000000-0"}},
     {"summary_count_at_int64_max",
-     RESP("*4\r\n:9223372036854775807\r\n$3\r\n0-1\r\n" ID_B CONSUMERS), NULL,
+     RESP("*4\r\n:9223372036854775807\r\n$3\r\n0-1\r\n" ID_B CONSUMERS),
+     NULL,
      {INT64_MAX, 0, "0-1"}},
 
     SUMMARY_BAD("summary_reply_is_nil", "*-1\r\n", "it is not [count, min, max, consumers]"),
@@ -693,7 +725,9 @@ struct claim_case {
     int64_t claimed; /* after; -1 before */
 };
 
+/* clang-format off */
 #define CLAIM_BAD(name, resp, why) {name, RESP(resp), why, -1}
+/* clang-format on */
 #define CURSOR_0 "$3\r\n0-0\r\n"
 
 static const struct claim_case claim_cases[] = {
@@ -774,7 +808,8 @@ static void add_cases(struct CMUnitTest *tests, size_t *n, const void *rows, siz
     for (size_t i = 0; i < count; i++) {
         const void *row = (const char *)rows + i * row_size;
         assert_true(*n < CASES_MAX);
-        tests[(*n)++] = (struct CMUnitTest){*(const char *const *)row, run, NULL, NULL, (void *)row};
+        tests[(*n)++] =
+            (struct CMUnitTest){*(const char *const *)row, run, NULL, NULL, (void *)row};
     }
 }
 
