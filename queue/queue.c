@@ -134,6 +134,7 @@ static void op_finish(struct queue_op *op)
 /* NULL (the connection went) or an error reply: the reason into errstr. */
 static bool reply_failed(struct queue *queue, const redisReply *reply)
 {
+    ASSERT(queue != NULL);
     if (reply == NULL) {
         if (queue->errstr[0] == '\0')
             set_errstr(queue, "connection lost", NULL);
@@ -145,6 +146,8 @@ static bool reply_failed(struct queue *queue, const redisReply *reply)
 /* A reply reply.c refused: the op fails with its reason. */
 static void op_refuse(struct queue_op *op, const char *why)
 {
+    ASSERT(op != NULL && why != NULL);
+    ASSERT(why[0] != '\0'); /* reply.c gives a reason with every refusal */
     set_errstr(op->queue, why, NULL);
     op->status = -1;
 }
@@ -451,6 +454,7 @@ static void parse_read_reply(struct queue_op *op, const redisReply *reply)
     ASSERT(op->entries == NULL && op->entry_count == 0);
     if (reply_read(reply, keys, &op->entries, &op->entry_count, why, sizeof why) != 0)
         op_refuse(op, why);
+    ASSERT((op->entries == NULL) == (op->entry_count == 0));
 }
 
 /* After an own-pending XREADGROUP, the delivery counts of the same entries:
@@ -558,12 +562,14 @@ static void parse_pending_reply(struct queue_op *op, const redisReply *reply)
 
 static void parse_claim_reply(struct queue_op *op, const redisReply *reply)
 {
+    ASSERT(op->claim_done != NULL);
     int64_t claimed = 0;
     char why[REPLY_ERRSTR_BYTES];
     if (reply_claim(reply, &claimed, why, sizeof why) != 0) {
         op_refuse(op, why);
         return;
     }
+    ASSERT(claimed >= 0);
     op->claimed += claimed;
 }
 

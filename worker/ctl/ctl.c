@@ -20,6 +20,7 @@
 /* What follows the message of every usage error. */
 static int usage_tail(const struct ctl *ctl)
 {
+    ASSERT(ctl != NULL && ctl->command != NULL);
     fprintf(stderr, "\nusage: creditsctl %s\n(see 'creditsctl %s --help')\n", ctl->command->usage,
             ctl->name);
     return CTL_USAGE;
@@ -38,6 +39,7 @@ int ctl_usage_error(const struct ctl *ctl, const char *format, ...)
 /* ctl_usage_error() with the message of an opt_error. */
 static int usage_error_from(const struct ctl *ctl, const struct opt_error *error)
 {
+    ASSERT(error != NULL && error->problem != OPT_NONE);
     fprintf(stderr, "creditsctl %s: ", ctl->name);
     opt_error_print(error, stderr);
     return usage_tail(ctl);
@@ -88,6 +90,7 @@ int ctl_parse_args(struct ctl *ctl, int argc, char **argv, const struct opt *opt
 int ctl_flag_int64(const struct ctl *ctl, const char *flag, const char *text, int64_t min,
                    int64_t max, int64_t *out)
 {
+    ASSERT(ctl != NULL);
     struct opt_error error;
     if (opt_int64(flag, text, min, max, out, &error))
         return CTL_OK;

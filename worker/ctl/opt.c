@@ -30,6 +30,7 @@ static enum opt_status bad(struct opt_error *error, enum opt_problem problem, co
 
 static enum opt_status bad_text(struct opt_error *error, enum opt_problem problem, const char *text)
 {
+    ASSERT(text != NULL);
     return bad(error, problem, text, strlen(text));
 }
 

@@ -139,6 +139,7 @@ static void put_bool(FILE *out, const char *name, const struct label *labels, si
 
 static void render_jobs(const struct metrics *m, FILE *out)
 {
+    ASSERT(m != NULL && out != NULL);
     put_family(out, "credits_jobs_total", "counter",
                "Decisions published, by job type, status and error.");
     for (size_t t = 0; t <= METRICS_TYPE_UNKNOWN; t++) {
@@ -191,6 +192,7 @@ static void put_buckets(FILE *out, const char *bucket_name, const uint64_t *buck
 
 static void render_histograms(const struct metrics *m, FILE *out)
 {
+    ASSERT(m != NULL && out != NULL);
     char text[METRICS_LATENCY_BUCKETS][LABEL_NUMBER_BYTES];
     const char *bounds[METRICS_LATENCY_BUCKETS];
     _Static_assert(METRICS_BATCH_BUCKETS <= METRICS_LATENCY_BUCKETS, "room for either's bounds");
@@ -219,6 +221,7 @@ static void render_histograms(const struct metrics *m, FILE *out)
 
 static void render_streams(const struct metrics *m, FILE *out)
 {
+    ASSERT(m != NULL && out != NULL);
     put_family(out, "credits_pending_entries", "gauge",
                "Entries delivered to the group, not acknowledged.");
     for (int s = 0; s < JOB_TYPE_COUNT; s++) {
@@ -237,6 +240,7 @@ static void render_streams(const struct metrics *m, FILE *out)
 
 static void render_connections(const struct metrics *m, FILE *out)
 {
+    ASSERT(m != NULL && out != NULL);
     put_family(out, "credits_reconnects_total", "counter",
                "Connections re-established after a loss.");
     for (size_t p = 0; p < PEER_COUNT; p++) {
