@@ -86,7 +86,7 @@ struct job_field {
     }
 
 /* The most fields one type has (a bound for callers' arrays). */
-#define JOB_FIELDS_MAX 8
+#define JOB_FIELDS_MAX 6
 
 /* Reading and writing a field of `job` through its descriptor. The getters
  * assert the kind; job_field_present() is true for a required field. */

@@ -2,15 +2,14 @@
  * queue.c -- Redis Streams over hiredis async on libevent (queue.h).
  *
  * Owns the hiredis context, its watchdog timers (hiredis 0.14 has none) and
- * the parsing of stream replies. Every reply is checked for type and size
- * at each level before it is read; replies are copied out, never kept.
+ * which reply of a pipeline goes where. Does not own the shape of a reply:
+ * reply.c checks and copies each one out; none is kept.
  */
 #include "queue/queue.h"
 
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 
 #include "core/assert.h"
 #include "queue/keys.h"
+#include "queue/reply.h"
 
 #define QUEUE_ERRSTR_BYTES 256
 /* The longest command: XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS, then
@@ -134,18 +134,25 @@ static void op_finish(struct queue_op *op)
     op_free(op);
 }
 
-static bool reply_is_error(struct queue *queue, const redisReply *reply)
+/* NULL (the connection went) or an error reply: the reason into errstr. */
+static bool reply_failed(struct queue *queue, const redisReply *reply)
 {
+    ASSERT(queue != NULL);
     if (reply == NULL) {
         if (queue->errstr[0] == '\0')
             set_errstr(queue, "connection lost", NULL);
         return true;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        set_errstr(queue, "Redis error", reply->str);
-        return true;
-    }
-    return false;
+    return reply_is_error(reply, queue->errstr, sizeof queue->errstr);
+}
+
+/* A reply reply.c refused: the op fails with its reason. */
+static void op_refuse(struct queue_op *op, const char *why)
+{
+    ASSERT(op != NULL && why != NULL);
+    ASSERT(why[0] != '\0'); /* reply.c gives a reason with every refusal */
+    set_errstr(op->queue, why, NULL);
+    op->status = -1;
 }
 
 static void parse_read_reply(struct queue_op *op, const redisReply *reply);
@@ -159,7 +166,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
     struct queue_op *op = privdata;
     const redisReply *reply = reply_ptr;
     ASSERT(op && op->replies_left > 0);
-    if (reply_is_error(op->queue, reply)) {
+    if (reply_failed(op->queue, reply)) {
         op->status = -1;
         /* Keep later replies aligned with their streams. */
         if (op->pending_done) {
@@ -264,7 +271,7 @@ static void on_setup_done(void *arg, int status)
 static void on_group_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
 {
     redisReply *reply = reply_ptr;
-    if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) == 0)
+    if (reply && reply_is_busygroup(reply))
         reply->type = REDIS_REPLY_STATUS;
     on_reply(ac, reply, privdata);
 }
@@ -439,107 +446,16 @@ const char *queue_stream_key(const struct queue *queue, enum job_stream stream)
  * Reading: XREADGROUP over the three streams
  * ------------------------------------------------------------------------- */
 
-static int stream_index(const struct queue *queue, const redisReply *key)
-{
-    if (key->type != REDIS_REPLY_STRING && key->type != REDIS_REPLY_STATUS)
-        return -1;
-    for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
-        if (key->len == strlen(queue->stream_keys[s]) &&
-            memcmp(key->str, queue->stream_keys[s], key->len) == 0)
-            return s;
-    return -1;
-}
-
-/* "<ms>-<seq>", both decimal u64. */
-static bool parse_entry_id(const char *id, uint64_t *ms, uint64_t *seq)
-{
-    char *end = NULL;
-    errno = 0;
-    *ms = strtoull(id, &end, 10);
-    if (errno != 0 || end == id || *end != '-')
-        return false;
-    const char *rest = end + 1;
-    *seq = strtoull(rest, &end, 10);
-    return errno == 0 && end != rest && *end == '\0';
-}
-
-/* Copies one {id, [field, value, ...] | nil} entry; false if malformed. */
-static bool copy_entry(const redisReply *item, enum job_stream stream, struct queue_entry *out)
-{
-    if (item->type != REDIS_REPLY_ARRAY || item->elements != 2)
-        return false;
-    const redisReply *id = item->element[0], *fields = item->element[1];
-    if (id->type != REDIS_REPLY_STRING || id->len == 0 || id->len > QUEUE_ENTRY_ID_BYTES_MAX)
-        return false;
-    memset(out, 0, sizeof *out);
-    out->stream = stream;
-    memcpy(out->id, id->str, id->len);
-    if (!parse_entry_id(out->id, &out->id_ms, &out->id_seq))
-        return false;
-    if (fields->type == REDIS_REPLY_NIL)
-        return true; /* deleted after delivery: no bytes left */
-    if (fields->type != REDIS_REPLY_ARRAY || fields->elements % 2 != 0)
-        return false;
-    for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-        const redisReply *name = fields->element[f], *value = fields->element[f + 1];
-        if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
-            return false;
-        if (name->len == 3 && memcmp(name->str, "job", 3) == 0 && !out->has_job) {
-            out->job = malloc(value->len ? value->len : 1);
-            ASSERT(out->job != NULL);
-            memcpy(out->job, value->str, value->len);
-            out->job_len = value->len;
-            out->has_job = true;
-        }
-    }
-    return true;
-}
-
-static size_t count_entries(const redisReply *reply)
-{
-    size_t total = 0;
-    for (size_t k = 0; k < reply->elements; k++) {
-        const redisReply *pair = reply->element[k];
-        if (pair->type == REDIS_REPLY_ARRAY && pair->elements == 2 &&
-            pair->element[1]->type == REDIS_REPLY_ARRAY)
-            total += pair->element[1]->elements;
-    }
-    return total;
-}
-
 static void parse_read_reply(struct queue_op *op, const redisReply *reply)
 {
-    if (reply->type == REDIS_REPLY_NIL)
-        return; /* BLOCK timed out: no entries */
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        set_errstr(op->queue, "unexpected XREADGROUP reply", NULL);
-        op->status = -1;
-        return;
-    }
-    size_t total = count_entries(reply);
-    op->entries = calloc(total ? total : 1, sizeof *op->entries);
-    ASSERT(op->entries != NULL);
-    for (size_t k = 0; k < reply->elements; k++) {
-        const redisReply *pair = reply->element[k];
-        int s = pair->type == REDIS_REPLY_ARRAY && pair->elements == 2
-                    ? stream_index(op->queue, pair->element[0])
-                    : -1;
-        if (s < 0 || pair->element[1]->type != REDIS_REPLY_ARRAY) {
-            set_errstr(op->queue, "unexpected XREADGROUP reply", NULL);
-            op->status = -1;
-            return;
-        }
-        const redisReply *items = pair->element[1];
-        for (size_t i = 0; i < items->elements; i++) {
-            ASSERT(op->entry_count < total);
-            if (!copy_entry(items->element[i], (enum job_stream)s, &op->entries[op->entry_count])) {
-                set_errstr(op->queue, "malformed stream entry in XREADGROUP reply", NULL);
-                op->status = -1;
-                return;
-            }
-            op->entry_count++;
-        }
-    }
+    const char *keys[QUEUE_STREAM_COUNT];
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
+        keys[s] = op->queue->stream_keys[s];
+    char why[REPLY_ERRSTR_BYTES];
+    ASSERT(op->entries == NULL && op->entry_count == 0);
+    if (reply_read(reply, keys, &op->entries, &op->entry_count, why, sizeof why) != 0)
+        op_refuse(op, why);
+    ASSERT((op->entries == NULL) == (op->entry_count == 0));
 }
 
 /* After an own-pending XREADGROUP, the delivery counts of the same entries:
@@ -560,29 +476,15 @@ static void send_deliveries(struct queue_op *op, const char *count,
     }
 }
 
-/* [[id, consumer, idle, deliveries], ...] for stream number read_replies_seen - 2. */
+/* The delivery counts of stream number read_replies_seen - 2. */
 static void parse_deliveries_reply(struct queue_op *op, const redisReply *reply)
 {
     int stream = op->read_replies_seen - 2;
     ASSERT(stream >= 0 && stream < QUEUE_STREAM_COUNT);
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        op->status = -1;
-        return;
-    }
-    for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *item = reply->element[i];
-        if (item->type != REDIS_REPLY_ARRAY || item->elements != 4 ||
-            item->element[0]->type != REDIS_REPLY_STRING ||
-            item->element[3]->type != REDIS_REPLY_INTEGER)
-            continue;
-        for (size_t e = 0; e < op->entry_count; e++) {
-            struct queue_entry *entry = &op->entries[e];
-            if ((int)entry->stream == stream && strcmp(entry->id, item->element[0]->str) == 0) {
-                entry->deliveries = item->element[3]->integer;
-                break;
-            }
-        }
-    }
+    char why[REPLY_ERRSTR_BYTES];
+    if (reply_deliveries(reply, (enum job_stream)stream, op->entries, op->entry_count, why,
+                         sizeof why) != 0)
+        op_refuse(op, why);
 }
 
 int queue_read(struct queue *queue, size_t count_max, enum queue_read_mode mode,
@@ -639,81 +541,37 @@ void queue_entries_free(struct queue_entry *entries, size_t count)
  * Pending summary (XPENDING key group): [count, min-id, max-id, consumers]
  * ------------------------------------------------------------------------- */
 
-/* XINFO GROUPS: for our group, [name, ..., last-delivered-id, ID, ...]. */
-static void parse_groups_reply(struct queue_op *op, struct queue_pending *p,
-                               const redisReply *reply)
-{
-    if (reply->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t g = 0; g < reply->elements; g++) {
-        const redisReply *group = reply->element[g];
-        if (group->type != REDIS_REPLY_ARRAY || group->elements % 2 != 0 || group->elements < 2 ||
-            group->element[1]->type != REDIS_REPLY_STRING ||
-            strcmp(group->element[1]->str, op->queue->config.group) != 0)
-            continue;
-        for (size_t k = 0; k + 1 < group->elements; k += 2) {
-            const redisReply *key = group->element[k], *value = group->element[k + 1];
-            if (key->type == REDIS_REPLY_STRING && strcmp(key->str, "last-delivered-id") == 0 &&
-                value->type == REDIS_REPLY_STRING && value->len <= QUEUE_ENTRY_ID_BYTES_MAX)
-                snprintf(p->trim_before, sizeof p->trim_before, "%s", value->str);
-        }
-    }
-}
-
-/* Just past `id`: the smallest ID greater than it. */
-static void next_entry_id(char *id, size_t len)
-{
-    uint64_t ms = 0, seq = 0;
-    if (!parse_entry_id(id, &ms, &seq)) {
-        id[0] = '\0';
-        return;
-    }
-    if (seq == UINT64_MAX)
-        snprintf(id, len, "%llu-0", (unsigned long long)ms + 1);
-    else
-        snprintf(id, len, "%llu-%llu", (unsigned long long)ms, (unsigned long long)seq + 1);
-}
-
-/* Replies come in pairs per stream: XINFO GROUPS, then XPENDING. */
+/* Replies come in pairs per stream: XINFO GROUPS (every entry up to the
+ * group's last delivered one may go), then XPENDING (but never past the
+ * oldest pending one). */
 static void parse_pending_reply(struct queue_op *op, const redisReply *reply)
 {
     ASSERT(op->pending_seen < 2 * QUEUE_STREAM_COUNT);
     struct queue_pending *p = &op->pending[op->pending_seen / 2];
+    char why[REPLY_ERRSTR_BYTES];
+    int rc = 0;
     if (op->pending_seen++ % 2 == 0) {
-        parse_groups_reply(op, p, reply);
-        next_entry_id(p->trim_before, sizeof p->trim_before);
-        return;
+        rc = reply_groups_last_delivered(reply, op->queue->config.group, p->trim_before, why,
+                                         sizeof why);
+        reply_entry_id_next(p->trim_before);
+    } else {
+        rc = reply_pending_summary(reply, p, why, sizeof why);
     }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 ||
-        reply->element[0]->type != REDIS_REPLY_INTEGER) {
-        set_errstr(op->queue, "unexpected XPENDING reply", NULL);
-        op->status = -1;
-        return;
-    }
-    p->count = reply->element[0]->integer;
-    const redisReply *min_id = reply->element[1];
-    uint64_t seq = 0;
-    if (p->count == 0)
-        return;
-    if (min_id->type != REDIS_REPLY_STRING || min_id->len > QUEUE_ENTRY_ID_BYTES_MAX ||
-        !parse_entry_id(min_id->str, &p->oldest_ms, &seq)) {
-        op->status = -1;
-        return;
-    }
-    /* Never past the oldest pending entry. */
-    snprintf(p->trim_before, sizeof p->trim_before, "%s", min_id->str);
+    if (rc != 0)
+        op_refuse(op, why);
 }
 
-/* XAUTOCLAIM (Redis 7): [next cursor, [claimed ids], [deleted ids]]. */
 static void parse_claim_reply(struct queue_op *op, const redisReply *reply)
 {
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
-        reply->element[1]->type != REDIS_REPLY_ARRAY) {
-        set_errstr(op->queue, "unexpected XAUTOCLAIM reply", NULL);
-        op->status = -1;
+    ASSERT(op->claim_done != NULL);
+    int64_t claimed = 0;
+    char why[REPLY_ERRSTR_BYTES];
+    if (reply_claim(reply, &claimed, why, sizeof why) != 0) {
+        op_refuse(op, why);
         return;
     }
-    op->claimed += (int64_t)reply->element[1]->elements;
+    ASSERT(claimed >= 0);
+    op->claimed += claimed;
 }
 
 int queue_claim_idle(struct queue *queue, int64_t min_idle_ms, queue_claim_cb *cb, void *arg)

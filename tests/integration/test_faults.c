@@ -33,6 +33,8 @@
  */
 #include "harness.h"
 
+#include "../unit/case_filter.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -1491,7 +1493,7 @@ static int test_teardown(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         T(test_kill_9_mid_batch_repeatedly_loses_and_doubles_nothing),
@@ -1501,14 +1503,15 @@ int main(void)
         T(test_every_job_sent_three_times_is_decided_once_and_replayed_twice),
         T(test_new_consumer_takes_over_entries_pending_for_a_dead_one),
     };
-    /* FAULT_ONLY=text runs the scenarios whose name contains it. */
+    /* FAULT_ONLY=text runs the scenarios whose name contains it; the case
+     * filter (case_filter.h) then applies to those. */
     const char *only = getenv("FAULT_ONLY");
     struct CMUnitTest chosen[sizeof tests / sizeof tests[0]];
     size_t n = 0;
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
         if (only == NULL || strstr(tests[i].name, only) != NULL)
             chosen[n++] = tests[i];
-    int failed = _cmocka_run_group_tests("test_faults", chosen, n, group_setup, group_teardown);
+    int failed = case_filter_run("test_faults", chosen, n, group_setup, group_teardown, argc, argv);
     harness_finish(failed);
     return failed;
 }

@@ -14,6 +14,8 @@
  */
 #include "harness.h"
 
+#include "../unit/case_filter.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -2292,7 +2294,7 @@ static void test_entries_left_pending_by_a_dead_consumer_are_taken_over(void **s
 
 #define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         T(test_purchase_grants_a_pack_lot_expiring_valid_days_later_once_per_payment_ref),
@@ -2320,7 +2322,8 @@ int main(void)
         T(test_entry_delivered_more_than_max_deliveries_is_dead_lettered_undecided),
         T(test_entries_left_pending_by_a_dead_consumer_are_taken_over),
     };
-    int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int failed = case_filter_run("worker", tests, sizeof tests / sizeof tests[0], group_setup,
+                                 group_teardown, argc, argv);
     harness_finish(failed);
     return failed;
 }

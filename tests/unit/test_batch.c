@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "case_filter.h"
 #include "core/batch.h"
 #include "core/codec.h"
 
@@ -424,7 +425,7 @@ static void test_batch_size_does_not_change_any_result_or_the_ledger(void **stat
     model_free(&m1);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_job_delivered_again_is_replayed_with_the_stored_result),
@@ -435,5 +436,5 @@ int main(void)
         cmocka_unit_test(test_a_stored_result_that_cannot_be_decoded_fails_the_batch),
         cmocka_unit_test(test_batch_size_does_not_change_any_result_or_the_ledger),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return case_filter_run("batch", tests, sizeof tests / sizeof tests[0], NULL, NULL, argc, argv);
 }

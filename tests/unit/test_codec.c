@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "case_filter.h"
 #include "core/codec.h"
 
 /* ------------------------------------------------------------------------ */
@@ -2175,7 +2176,7 @@ static void test_result_vectors(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_consume_decodes),
@@ -2226,5 +2227,5 @@ int main(void)
         cmocka_unit_test(test_job_vectors),
         cmocka_unit_test(test_result_vectors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return case_filter_run("codec", tests, sizeof tests / sizeof tests[0], NULL, NULL, argc, argv);
 }

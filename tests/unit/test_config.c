@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "case_filter.h"
 #include "queue/redis_url.h"
 #include "worker/common/config.h"
 
@@ -270,7 +271,7 @@ static void test_printed_settings_hide_every_secret(void **state)
     free(text);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_bare_url_takes_the_default_port_and_database),
@@ -289,5 +290,5 @@ int main(void)
         cmocka_unit_test_setup(test_an_unknown_flag_is_reported_as_such, clear_environment),
         cmocka_unit_test_setup(test_printed_settings_hide_every_secret, clear_environment),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return case_filter_run("config", tests, sizeof tests / sizeof tests[0], NULL, NULL, argc, argv);
 }

@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "case_filter.h"
 #include "core/job.h"
 #include "core/job_type.h"
 
@@ -270,7 +271,7 @@ static void test_result_init_for_job_keeps_a_128_byte_id(void **state)
     assert_int_equal(strlen(r.user), JOB_USER_BYTES_MAX);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_names_round_trip),
@@ -286,5 +287,5 @@ int main(void)
         cmocka_unit_test(test_result_init_for_job_copies_identity_and_clears_the_rest),
         cmocka_unit_test(test_result_init_for_job_keeps_a_128_byte_id),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return case_filter_run("job", tests, sizeof tests / sizeof tests[0], NULL, NULL, argc, argv);
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "case_filter.h"
 #include "core/ledger.h"
 
 #define NOW INT64_C(1700000000000000) /* 2023-11-14, in microseconds */
@@ -1133,7 +1134,7 @@ static void add_table(struct CMUnitTest *tests, size_t *n, void *rows, size_t ro
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct CMUnitTest fixed[] = {
         FX_TEST(purchase_creates_pack_lot_expiring_valid_days_later),
@@ -1163,5 +1164,5 @@ int main(void)
         assert_true(n < TESTS_MAX);
         tests[n++] = fixed[i];
     }
-    return _cmocka_run_group_tests("ledger", tests, n, NULL, NULL);
+    return case_filter_run("ledger", tests, n, NULL, NULL, argc, argv);
 }

@@ -14,6 +14,8 @@
 
 #include "worker/daemon/pgparam.h"
 
+#include "case_filter.h"
+
 static void expect_bytes(const struct pgparam *p, const char *want, size_t want_len)
 {
     assert_int_equal(p->format, 1);
@@ -151,7 +153,7 @@ static void test_text_array_of_many_strings_grows(void **state)
     pgparam_free(&p);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text_scalar_is_a_c_string_in_text_format),
@@ -162,5 +164,6 @@ int main(void)
         cmocka_unit_test(test_timestamp_counts_from_2000),
         cmocka_unit_test(test_text_array_of_many_strings_grows),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return case_filter_run("pgparam", tests, sizeof tests / sizeof tests[0], NULL, NULL, argc,
+                           argv);
 }

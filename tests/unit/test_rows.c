@@ -14,6 +14,8 @@
 
 #include "worker/daemon/rows.h"
 
+#include "case_filter.h"
+
 /* A text-format result of `cols` columns named `names`, rows of strings
  * (NULL: SQL NULL). */
 static PGresult *result_of(int cols, const char *const *names, int rows, const char *const *cells)
@@ -208,7 +210,7 @@ static void test_a_stored_job_needs_its_request_and_result(void **state)
     PQclear(r);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lots_are_read_into_the_users_account, setup, teardown),
@@ -221,5 +223,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_stored_job_needs_its_request_and_result, setup,
                                         teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return case_filter_run("rows", tests, sizeof tests / sizeof tests[0], NULL, NULL, argc, argv);
 }

@@ -1,11 +1,10 @@
 /*
- * ctl.c -- creditsctl's shared machinery: messages and exit codes, argument
- * parsing and --help, subcommand dispatch, and the Postgres and Redis
- * connections a command opens from the settings.
+ * ctl.c -- creditsctl's shared machinery: messages and exit codes, --help,
+ * subcommand dispatch, and the Postgres and Redis connections a command
+ * opens from the settings. The argument grammar itself is opt.c's.
  */
 #include "worker/ctl/ctl.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,15 @@
 /* Messages                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* What follows the message of every usage error. */
+static int usage_tail(const struct ctl *ctl)
+{
+    ASSERT(ctl != NULL && ctl->command != NULL);
+    fprintf(stderr, "\nusage: creditsctl %s\n(see 'creditsctl %s --help')\n", ctl->command->usage,
+            ctl->name);
+    return CTL_USAGE;
+}
+
 int ctl_usage_error(const struct ctl *ctl, const char *format, ...)
 {
     va_list ap;
@@ -25,9 +33,16 @@ int ctl_usage_error(const struct ctl *ctl, const char *format, ...)
     fprintf(stderr, "creditsctl %s: ", ctl->name);
     vfprintf(stderr, format, ap);
     va_end(ap);
-    fprintf(stderr, "\nusage: creditsctl %s\n(see 'creditsctl %s --help')\n", ctl->command->usage,
-            ctl->name);
-    return CTL_USAGE;
+    return usage_tail(ctl);
+}
+
+/* ctl_usage_error() with the message of an opt_error. */
+static int usage_error_from(const struct ctl *ctl, const struct opt_error *error)
+{
+    ASSERT(error != NULL && error->problem != OPT_NONE);
+    fprintf(stderr, "creditsctl %s: ", ctl->name);
+    opt_error_print(error, stderr);
+    return usage_tail(ctl);
 }
 
 int ctl_failure(const struct ctl *ctl, const char *format, ...)
@@ -47,7 +62,7 @@ int ctl_failure(const struct ctl *ctl, const char *format, ...)
 
 bool ctl_is_help(const char *arg)
 {
-    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+    return opt_is_help(arg);
 }
 
 void ctl_print_help(const struct command *cmd, FILE *out)
@@ -55,100 +70,31 @@ void ctl_print_help(const struct command *cmd, FILE *out)
     fprintf(out, "usage: creditsctl %s\n\n%s", cmd->usage, cmd->help);
 }
 
-/* One option at argv[*i]: records it, consuming its value. CTL_CONTINUE or
- * CTL_USAGE. */
-static int parse_option(struct ctl *ctl, const struct opt *opts, bool *seen, int argc, char **argv,
-                        int *i)
-{
-    const char *arg = argv[*i];
-    if (arg[1] != '-')
-        return ctl_usage_error(ctl, "unknown option '%s'", arg);
-    const char *name = arg + 2;
-    const char *eq = strchr(name, '=');
-    size_t len = eq ? (size_t)(eq - name) : strlen(name);
-    size_t k = 0;
-    while (opts[k].name && (strlen(opts[k].name) != len || strncmp(opts[k].name, name, len)))
-        k++;
-    if (!opts[k].name)
-        return ctl_usage_error(ctl, "unknown option '--%.*s'", (int)len, name);
-    if (seen[k])
-        return ctl_usage_error(ctl, "--%s given twice", opts[k].name);
-    seen[k] = true;
-    if (!opts[k].value) {
-        if (eq)
-            return ctl_usage_error(ctl, "--%s takes no value", opts[k].name);
-        *opts[k].flag = true;
-        return CTL_CONTINUE;
-    }
-    if (!eq && *i + 1 >= argc)
-        return ctl_usage_error(ctl, "--%s needs a value", opts[k].name);
-    *opts[k].value = eq ? eq + 1 : argv[++*i];
-    return CTL_CONTINUE;
-}
-
 int ctl_parse_args(struct ctl *ctl, int argc, char **argv, const struct opt *opts,
                    const char *const *names, const char **positional)
 {
-    size_t opt_count = 0;
-    while (opts[opt_count].name)
-        opt_count++;
-    ASSERT(opt_count <= CTL_OPTS_MAX);
-    size_t wanted = 0;
-    while (names[wanted])
-        wanted++;
-    bool seen[CTL_OPTS_MAX] = {false};
-    bool options_done = false;
-    size_t got = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *arg = argv[i];
-        if (!options_done && ctl_is_help(arg)) {
-            ctl_print_help(ctl->command, stdout);
-            return CTL_OK;
-        }
-        if (!options_done && strcmp(arg, "--") == 0) {
-            options_done = true;
-        } else if (options_done || arg[0] != '-' || arg[1] == '\0') {
-            if (got == wanted)
-                return ctl_usage_error(ctl, "unexpected argument '%s'", arg);
-            positional[got++] = arg;
-        } else {
-            int rc = parse_option(ctl, opts, seen, argc, argv, &i);
-            if (rc != CTL_CONTINUE)
-                return rc;
-        }
+    ASSERT(ctl != NULL && ctl->command != NULL);
+    struct opt_error error;
+    switch (opt_parse(argc, argv, opts, names, positional, &error)) {
+    case OPT_PARSED:
+        return CTL_CONTINUE;
+    case OPT_HELP:
+        ctl_print_help(ctl->command, stdout);
+        return CTL_OK;
+    case OPT_BAD:
+        return usage_error_from(ctl, &error);
     }
-    if (got < wanted)
-        return ctl_usage_error(ctl, "missing %s", names[got]);
-    for (size_t k = 0; k < opt_count; k++)
-        if (opts[k].required && !seen[k])
-            return ctl_usage_error(ctl, "missing --%s", opts[k].name);
-    return CTL_CONTINUE;
-}
-
-/* A whole number in decimal and nothing else (no spaces, no '+'). */
-static bool ctl_parse_int64(const char *text, int64_t min, int64_t max, int64_t *out)
-{
-    const char *digits = text[0] == '-' ? text + 1 : text;
-    if (digits[0] < '0' || digits[0] > '9')
-        return false;
-    char *end = NULL;
-    errno = 0;
-    long long value = strtoll(text, &end, 10);
-    if (errno != 0 || *end != '\0' || value < min || value > max)
-        return false;
-    *out = value;
-    return true;
+    UNREACHABLE();
 }
 
 int ctl_flag_int64(const struct ctl *ctl, const char *flag, const char *text, int64_t min,
                    int64_t max, int64_t *out)
 {
-    if (ctl_parse_int64(text, min, max, out))
+    ASSERT(ctl != NULL);
+    struct opt_error error;
+    if (opt_int64(flag, text, min, max, out, &error))
         return CTL_OK;
-    if (min == INT64_MIN && max == INT64_MAX)
-        return ctl_usage_error(ctl, "%s must be a whole number (got \"%s\")", flag, text);
-    return ctl_usage_error(ctl, "%s must be a whole number from %lld to %lld (got \"%s\")", flag,
-                           (long long)min, (long long)max, text);
+    return usage_error_from(ctl, &error);
 }
 
 int ctl_run_subcommand(struct ctl *ctl, const struct command *subs, size_t count, int argc,

@@ -4,8 +4,8 @@
  * connections (blocking libpq and hiredis) built from the settings.
  *
  * Owns how a command reads its arguments and reports failures. Does not own
- * what any command does (creditsctl.c, audit.c, deadletters.c, schedule.c)
- * or the settings themselves (config.h).
+ * what any command does (creditsctl.c, audit.c, deadletters.c, schedule.c),
+ * the grammar of the arguments (opt.h) or the settings themselves (config.h).
  */
 #ifndef CREDITS_WORKER_CTL_CTL_H
 #define CREDITS_WORKER_CTL_CTL_H
@@ -21,6 +21,7 @@
 #include "core/job_type.h"
 #include "queue/keys.h"
 #include "worker/common/config.h"
+#include "worker/ctl/opt.h"
 
 /* Exit status: 0 done, 1 failed (connection, database, timeout, a check
  * found something), 2 usage. */
@@ -33,7 +34,6 @@ enum ctl_exit {
 /* ctl_parse_args() found nothing wrong: the command goes on. */
 #define CTL_CONTINUE (-1)
 
-#define CTL_OPTS_MAX 16
 #define CTL_ERRSTR_BYTES 1024
 #define CTL_NAME_BYTES 32
 /* Any Redis key of the contract (queue/keys.h). */
@@ -61,14 +61,7 @@ struct ctl {
     char errstr[CTL_ERRSTR_BYTES];
 };
 
-/* A long option: --name VALUE, --name=VALUE, or a flag --name. */
-struct opt {
-    const char *name;   /* without the leading "--"; NULL ends a list */
-    const char **value; /* receives the value (borrowed from argv); NULL: a flag */
-    bool *flag;         /* a flag: set to true when given */
-    bool required;
-};
-
+/* Option tables are lists of struct opt (opt.h). */
 /* clang-format off */
 #define CTL_OPT_END {NULL, NULL, NULL, false}
 #define CTL_OPT_JSON(flag) {"json", NULL, &(flag), false}
@@ -86,10 +79,10 @@ bool ctl_is_help(const char *arg);
 void ctl_print_help(const struct command *cmd, FILE *out);
 
 /*
- * Parses a command's arguments: options into `opts` (CTL_OPT_END-terminated),
- * and exactly as many positionals as `names` holds (NULL-terminated; all
- * required) into `positional`. Returns CTL_CONTINUE, CTL_OK after printing
- * --help, or CTL_USAGE after a usage message.
+ * Parses a command's arguments (opt_parse()): options into `opts`
+ * (CTL_OPT_END-terminated), and exactly as many positionals as `names` holds
+ * (NULL-terminated; all required) into `positional`. Returns CTL_CONTINUE,
+ * CTL_OK after printing --help, or CTL_USAGE after a usage message.
  */
 int ctl_parse_args(struct ctl *ctl, int argc, char **argv, const struct opt *opts,
                    const char *const *names, const char **positional)

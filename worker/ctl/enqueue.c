@@ -336,13 +336,13 @@ static int cmd_job(struct ctl *ctl, int argc, char **argv)
     ASSERT(is_job_command); /* enqueue_job_command_init() named the command after its type */
     const struct job_type_ops *ops = job_type_ops(type);
     ASSERT(ops->field_count <= JOB_FIELDS_MAX);
-    _Static_assert(1 + JOB_FIELDS_MAX + 5 <= CTL_OPTS_MAX, "a job command's options fit");
+    _Static_assert(1 + JOB_FIELDS_MAX + 5 <= OPT_COUNT_MAX, "a job command's options fit");
     const char *user = NULL;
     const char *values[JOB_FIELDS_MAX] = {NULL};
     bool given[JOB_FIELDS_MAX] = {false};
     char flags[JOB_FIELDS_MAX][CTL_NAME_BYTES + 4];
     struct job_opts o = {NULL, NULL, false, false};
-    struct opt opts[CTL_OPTS_MAX];
+    struct opt opts[OPT_COUNT_MAX];
     size_t n = 0;
     opts[n++] = (struct opt){"user", &user, NULL, true};
     for (size_t i = 0; i < ops->field_count; i++) {

@@ -1,5 +1,8 @@
 /*
  * json_out.c -- the streaming JSON writer of creditsctl's --json output.
+ *
+ * Owns the syntax: commas, nesting, escaping. Does not own the FILE * it
+ * writes to (the caller's: stdout, or memory in the tests) or any document.
  */
 #include "worker/ctl/json_out.h"
 

@@ -1,6 +1,9 @@
 /*
  * table.c -- creditsctl's aligned text tables, cells made safe for a
  * terminal.
+ *
+ * Owns the layout and the safe text of a cell. Does not own the rows (the
+ * caller's callback) or the FILE * it writes to.
  */
 #include "worker/ctl/table.h"
 

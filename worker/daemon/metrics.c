@@ -1,16 +1,39 @@
 /*
  * metrics.c -- updating and rendering the worker's metrics (metrics.h).
+ *
+ * Owns the bucket bounds and the text of every series. Does not own when
+ * the numbers change (worker.c) or how the text is served (http.c).
  */
 #include "worker/daemon/metrics.h"
 
+#include <stddef.h>
+
 #include "core/assert.h"
+
+#define LABELS_MAX 3          /* credits_jobs_total has the most: type, status, error */
+#define LABEL_NUMBER_BYTES 32 /* a bucket bound as text */
 
 static const double latency_bounds_s[METRICS_LATENCY_BUCKETS] = {
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 60};
 
-static const char *const peer_names[2] = {"redis", "postgres"};
-static const char *const db_error_names[METRICS_DB_ERROR_KINDS] = {"retry", "failed", "lost",
-                                                                   "unavailable"};
+static const char *const peer_names[] = {
+    [METRICS_REDIS] = "redis",
+    [METRICS_POSTGRES] = "postgres",
+};
+static const char *const db_error_names[] = {
+    [METRICS_DB_RETRY] = "retry",
+    [METRICS_DB_FAILED] = "failed",
+    [METRICS_DB_LOST] = "lost",
+    [METRICS_DB_UNAVAILABLE] = "unavailable",
+};
+#define PEER_COUNT (sizeof peer_names / sizeof peer_names[0])
+#define DB_ERROR_COUNT (sizeof db_error_names / sizeof db_error_names[0])
+_Static_assert(sizeof((struct metrics *)NULL)->reconnects == PEER_COUNT * sizeof(uint64_t),
+               "a name for every peer");
+_Static_assert(sizeof((struct metrics *)NULL)->up == PEER_COUNT * sizeof(bool),
+               "a name for every peer");
+_Static_assert(sizeof((struct metrics *)NULL)->db_errors == DB_ERROR_COUNT * sizeof(uint64_t),
+               "a name for every kind of database error");
 
 void metrics_count_job(struct metrics *m, bool has_type, enum job_type type, enum job_error error,
                        bool replayed)
@@ -55,108 +78,199 @@ void metrics_observe_latency(struct metrics *m, double seconds)
     m->latency.sum += seconds;
 }
 
+/* ---------------------------------------------------------------------------
+ * The text
+ * ------------------------------------------------------------------------- */
+
+struct label {
+    const char *name;
+    const char *value;
+};
+
+void metrics_write_label_value(const char *value, FILE *out)
+{
+    ASSERT(value != NULL);
+    ASSERT(out != NULL);
+    for (const char *c = value; *c != '\0'; c++) {
+        if (*c == '\\')
+            fputs("\\\\", out);
+        else if (*c == '"')
+            fputs("\\\"", out);
+        else if (*c == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*c, out);
+    }
+}
+
+static void put_family(FILE *out, const char *name, const char *type, const char *help)
+{
+    ASSERT(out != NULL && name != NULL);
+    ASSERT(type != NULL && help != NULL);
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* `name{a="x",b="y"} `: a sample's series; its value comes next. */
+static void put_series(FILE *out, const char *name, const struct label *labels, size_t count)
+{
+    ASSERT(out != NULL && name != NULL);
+    ASSERT(count <= LABELS_MAX && (labels != NULL || count == 0));
+    fputs(name, out);
+    for (size_t i = 0; i < count; i++) {
+        fprintf(out, "%c%s=\"", i == 0 ? '{' : ',', labels[i].name);
+        metrics_write_label_value(labels[i].value, out);
+        fputc('"', out);
+    }
+    fputs(count > 0 ? "} " : " ", out);
+}
+
+static void put_u64(FILE *out, const char *name, const struct label *labels, size_t count,
+                    uint64_t value)
+{
+    put_series(out, name, labels, count);
+    fprintf(out, "%llu\n", (unsigned long long)value);
+}
+
+static void put_bool(FILE *out, const char *name, const struct label *labels, size_t count,
+                     bool value)
+{
+    put_series(out, name, labels, count);
+    fprintf(out, "%d\n", value);
+}
+
 static void render_jobs(const struct metrics *m, FILE *out)
 {
-    fprintf(out, "# HELP credits_jobs_total Decisions published, by job type, status and error.\n"
-                 "# TYPE credits_jobs_total counter\n");
+    ASSERT(m != NULL && out != NULL);
+    put_family(out, "credits_jobs_total", "counter",
+               "Decisions published, by job type, status and error.");
     for (size_t t = 0; t <= METRICS_TYPE_UNKNOWN; t++) {
         const char *type = t == METRICS_TYPE_UNKNOWN ? "unknown" : job_type_name((enum job_type)t);
         /* Every series from the start, zeros included: a rate over a series
          * that appears with its first event would miss that event. */
         for (int e = 0; e < JOB_ERROR_COUNT; e++) {
-            fprintf(out, "credits_jobs_total{type=\"%s\",status=\"%s\",error=\"%s\"} %llu\n", type,
-                    e == JOB_OK ? "applied" : "rejected",
-                    e == JOB_OK ? "none" : job_error_name((enum job_error)e),
-                    (unsigned long long)m->jobs[t][e]);
+            const struct label labels[] = {
+                {"type", type},
+                {"status", e == JOB_OK ? "applied" : "rejected"},
+                {"error", e == JOB_OK ? "none" : job_error_name((enum job_error)e)},
+            };
+            put_u64(out, "credits_jobs_total", labels, 3, m->jobs[t][e]);
         }
     }
-    fprintf(out,
-            "# HELP credits_replays_total Results published again for jobs decided earlier.\n"
-            "# TYPE credits_replays_total counter\ncredits_replays_total %llu\n",
-            (unsigned long long)m->replays);
-    fprintf(out, "# HELP credits_dead_letters_total Entries added to the dead-letter stream.\n"
-                 "# TYPE credits_dead_letters_total counter\n");
-    for (int e = 0; e <= METRICS_DEAD_MAX_DELIVERIES; e++)
-        if (e == JOB_OK || e == METRICS_DEAD_MAX_DELIVERIES ||
-            !job_error_is_stored((enum job_error)e))
-            fprintf(out, "credits_dead_letters_total{reason=\"%s\"} %llu\n",
-                    e == JOB_OK                        ? "database_error"
-                    : e == METRICS_DEAD_MAX_DELIVERIES ? "max_deliveries"
-                                                       : job_error_name((enum job_error)e),
-                    (unsigned long long)m->dead_letters[e]);
+    put_family(out, "credits_replays_total", "counter",
+               "Results published again for jobs decided earlier.");
+    put_u64(out, "credits_replays_total", NULL, 0, m->replays);
+    put_family(out, "credits_dead_letters_total", "counter",
+               "Entries added to the dead-letter stream.");
+    for (int e = 0; e <= METRICS_DEAD_MAX_DELIVERIES; e++) {
+        if (e != JOB_OK && e != METRICS_DEAD_MAX_DELIVERIES &&
+            job_error_is_stored((enum job_error)e))
+            continue; /* a stored rejection is a result, never a dead letter */
+        const struct label reason = {"reason", e == JOB_OK ? "database_error"
+                                               : e == METRICS_DEAD_MAX_DELIVERIES
+                                                   ? "max_deliveries"
+                                                   : job_error_name((enum job_error)e)};
+        put_u64(out, "credits_dead_letters_total", &reason, 1, m->dead_letters[e]);
+    }
+}
+
+/* The buckets (cumulative, as the format wants), +Inf, _sum and _count of
+ * a histogram whose bucket b holds the observations of bound b alone. */
+static void put_buckets(FILE *out, const char *bucket_name, const uint64_t *buckets,
+                        const char *const *bounds, size_t count, uint64_t total)
+{
+    ASSERT(out != NULL && bucket_name != NULL);
+    ASSERT(buckets != NULL && bounds != NULL && count > 0);
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < count; b++) {
+        cumulative += buckets[b];
+        const struct label le = {"le", bounds[b]};
+        put_u64(out, bucket_name, &le, 1, cumulative);
+    }
+    ASSERT(cumulative <= total); /* observations above the last bound are in +Inf only */
+    const struct label inf = {"le", "+Inf"};
+    put_u64(out, bucket_name, &inf, 1, total);
 }
 
 static void render_histograms(const struct metrics *m, FILE *out)
 {
-    fprintf(out, "# HELP credits_batch_jobs Jobs per database transaction.\n"
-                 "# TYPE credits_batch_jobs histogram\n");
-    uint64_t cumulative = 0;
+    ASSERT(m != NULL && out != NULL);
+    char text[METRICS_LATENCY_BUCKETS][LABEL_NUMBER_BYTES];
+    const char *bounds[METRICS_LATENCY_BUCKETS];
+    _Static_assert(METRICS_BATCH_BUCKETS <= METRICS_LATENCY_BUCKETS, "room for either's bounds");
     for (int b = 0; b < METRICS_BATCH_BUCKETS; b++) {
-        cumulative += m->batch_jobs_buckets[b];
-        fprintf(out, "credits_batch_jobs_bucket{le=\"%llu\"} %llu\n",
-                (unsigned long long)(UINT64_C(1) << b), (unsigned long long)cumulative);
+        snprintf(text[b], sizeof text[b], "%llu", (unsigned long long)(UINT64_C(1) << b));
+        bounds[b] = text[b];
     }
-    fprintf(out,
-            "credits_batch_jobs_bucket{le=\"+Inf\"} %llu\ncredits_batch_jobs_sum %llu\n"
-            "credits_batch_jobs_count %llu\n",
-            (unsigned long long)m->batch_count, (unsigned long long)m->batch_jobs_sum,
-            (unsigned long long)m->batch_count);
+    put_family(out, "credits_batch_jobs", "histogram", "Jobs per database transaction.");
+    put_buckets(out, "credits_batch_jobs_bucket", m->batch_jobs_buckets, bounds,
+                METRICS_BATCH_BUCKETS, m->batch_count);
+    put_u64(out, "credits_batch_jobs_sum", NULL, 0, m->batch_jobs_sum);
+    put_u64(out, "credits_batch_jobs_count", NULL, 0, m->batch_count);
 
-    fprintf(out, "# HELP credits_job_latency_seconds From the entry's XADD to its result.\n"
-                 "# TYPE credits_job_latency_seconds histogram\n");
-    cumulative = 0;
     for (int b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
-        cumulative += m->latency.buckets[b];
-        fprintf(out, "credits_job_latency_seconds_bucket{le=\"%g\"} %llu\n", latency_bounds_s[b],
-                (unsigned long long)cumulative);
+        snprintf(text[b], sizeof text[b], "%g", latency_bounds_s[b]);
+        bounds[b] = text[b];
     }
-    fprintf(out,
-            "credits_job_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
-            "credits_job_latency_seconds_sum %.6f\ncredits_job_latency_seconds_count %llu\n",
-            (unsigned long long)m->latency.count, m->latency.sum,
-            (unsigned long long)m->latency.count);
+    put_family(out, "credits_job_latency_seconds", "histogram",
+               "From the entry's XADD to its result.");
+    put_buckets(out, "credits_job_latency_seconds_bucket", m->latency.buckets, bounds,
+                METRICS_LATENCY_BUCKETS, m->latency.count);
+    put_series(out, "credits_job_latency_seconds_sum", NULL, 0);
+    fprintf(out, "%.6f\n", m->latency.sum);
+    put_u64(out, "credits_job_latency_seconds_count", NULL, 0, m->latency.count);
 }
 
-static void render_gauges(const struct metrics *m, FILE *out)
+static void render_streams(const struct metrics *m, FILE *out)
 {
-    fprintf(out,
-            "# HELP credits_pending_entries Entries delivered to the group, not acknowledged.\n"
-            "# TYPE credits_pending_entries gauge\n");
-    for (int s = 0; s < JOB_STREAM_COUNT; s++)
-        fprintf(out, "credits_pending_entries{stream=\"%s\"} %lld\n",
-                job_stream_name((enum job_stream)s), (long long)m->pending[s]);
-    fprintf(out, "# HELP credits_oldest_pending_age_seconds Age of the oldest pending entry.\n"
-                 "# TYPE credits_oldest_pending_age_seconds gauge\n");
-    for (int s = 0; s < JOB_STREAM_COUNT; s++)
-        fprintf(out, "credits_oldest_pending_age_seconds{stream=\"%s\"} %.3f\n",
-                job_stream_name((enum job_stream)s), m->oldest_pending_age_s[s]);
-    fprintf(out, "# HELP credits_reconnects_total Connections re-established after a loss.\n"
-                 "# TYPE credits_reconnects_total counter\n");
-    for (int p = 0; p < 2; p++)
-        fprintf(out, "credits_reconnects_total{peer=\"%s\"} %llu\n", peer_names[p],
-                (unsigned long long)m->reconnects[p]);
-    fprintf(out, "# HELP credits_db_errors_total Failed batch transactions, by outcome.\n"
-                 "# TYPE credits_db_errors_total counter\n");
-    for (int k = 0; k < METRICS_DB_ERROR_KINDS; k++)
-        fprintf(out, "credits_db_errors_total{kind=\"%s\"} %llu\n", db_error_names[k],
-                (unsigned long long)m->db_errors[k]);
-    fprintf(out,
-            "# HELP credits_inflight_jobs Jobs read and not yet acknowledged.\n"
-            "# TYPE credits_inflight_jobs gauge\ncredits_inflight_jobs %lld\n",
-            (long long)m->inflight_jobs);
-    fprintf(out, "# HELP credits_up Whether the connection is ready.\n# TYPE credits_up gauge\n");
-    for (int p = 0; p < 2; p++)
-        fprintf(out, "credits_up{peer=\"%s\"} %d\n", peer_names[p], m->up[p]);
-    fprintf(out,
-            "# HELP credits_ready Whether the worker is ready (/readyz).\n"
-            "# TYPE credits_ready gauge\ncredits_ready %d\n",
-            m->ready);
+    ASSERT(m != NULL && out != NULL);
+    put_family(out, "credits_pending_entries", "gauge",
+               "Entries delivered to the group, not acknowledged.");
+    for (int s = 0; s < JOB_STREAM_COUNT; s++) {
+        const struct label stream = {"stream", job_stream_name((enum job_stream)s)};
+        put_series(out, "credits_pending_entries", &stream, 1);
+        fprintf(out, "%lld\n", (long long)m->pending[s]);
+    }
+    put_family(out, "credits_oldest_pending_age_seconds", "gauge",
+               "Age of the oldest pending entry.");
+    for (int s = 0; s < JOB_STREAM_COUNT; s++) {
+        const struct label stream = {"stream", job_stream_name((enum job_stream)s)};
+        put_series(out, "credits_oldest_pending_age_seconds", &stream, 1);
+        fprintf(out, "%.3f\n", m->oldest_pending_age_s[s]);
+    }
+}
+
+static void render_connections(const struct metrics *m, FILE *out)
+{
+    ASSERT(m != NULL && out != NULL);
+    put_family(out, "credits_reconnects_total", "counter",
+               "Connections re-established after a loss.");
+    for (size_t p = 0; p < PEER_COUNT; p++) {
+        const struct label peer = {"peer", peer_names[p]};
+        put_u64(out, "credits_reconnects_total", &peer, 1, m->reconnects[p]);
+    }
+    put_family(out, "credits_db_errors_total", "counter", "Failed batch transactions, by outcome.");
+    for (size_t k = 0; k < DB_ERROR_COUNT; k++) {
+        const struct label kind = {"kind", db_error_names[k]};
+        put_u64(out, "credits_db_errors_total", &kind, 1, m->db_errors[k]);
+    }
+    put_family(out, "credits_inflight_jobs", "gauge", "Jobs read and not yet acknowledged.");
+    put_series(out, "credits_inflight_jobs", NULL, 0);
+    fprintf(out, "%lld\n", (long long)m->inflight_jobs);
+    put_family(out, "credits_up", "gauge", "Whether the connection is ready.");
+    for (size_t p = 0; p < PEER_COUNT; p++) {
+        const struct label peer = {"peer", peer_names[p]};
+        put_bool(out, "credits_up", &peer, 1, m->up[p]);
+    }
+    put_family(out, "credits_ready", "gauge", "Whether the worker is ready (/readyz).");
+    put_bool(out, "credits_ready", NULL, 0, m->ready);
 }
 
 void metrics_render(const struct metrics *m, FILE *out)
 {
-    ASSERT(m && out);
+    ASSERT(m != NULL);
+    ASSERT(out != NULL);
     render_jobs(m, out);
     render_histograms(m, out);
-    render_gauges(m, out);
+    render_streams(m, out);
+    render_connections(m, out);
 }

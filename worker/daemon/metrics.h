@@ -3,8 +3,9 @@
  * Prometheus text rendering. The names and labels are documented in
  * deploy/METRICS.md; this file is the one place that produces them.
  *
- * Owns the numbers only: the worker updates them, the HTTP endpoint renders
- * them. No I/O.
+ * Owns the numbers and their text: the worker updates them, the HTTP
+ * endpoint serves what metrics_render() writes. Does no I/O of its own (the
+ * caller's FILE *, an open_memstream() one, say) and serves nothing.
  */
 #ifndef CREDITS_WORKER_DAEMON_METRICS_H
 #define CREDITS_WORKER_DAEMON_METRICS_H
@@ -67,7 +68,12 @@ void metrics_count_dead_letter(struct metrics *m, int reason);
 void metrics_observe_batch(struct metrics *m, uint64_t jobs);
 void metrics_observe_latency(struct metrics *m, double seconds);
 
-/* Writes the Prometheus text exposition (format 0.0.4) to `out`. */
+/* Writes the Prometheus text exposition (format 0.0.4) to `out`: every
+ * series from the start, zeros included. Borrows both until return. */
 void metrics_render(const struct metrics *m, FILE *out);
+
+/* Writes `value` as the inside of a quoted label value: backslash, double
+ * quote and line feed escaped as the exposition format wants. */
+void metrics_write_label_value(const char *value, FILE *out);
 
 #endif
