@@ -223,6 +223,35 @@ static void test_bad_values_are_refused_naming_the_setting(void **state)
     }
 }
 
+static void test_a_malformed_database_url_is_refused_without_echoing_it(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "host=db password='hunter2",
+        "host=db hunter2",
+        "postgresql://u:hunter2%zz@db/credits",
+        "host=db passwd=hunter2",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setenv("CREDITS_DATABASE_URL", cases[i], 1);
+        struct config c;
+        char errstr[300] = "";
+        assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), -1);
+        assert_string_equal(errstr, "CREDITS_DATABASE_URL is not a valid connection string");
+    }
+    /* A database name alone is what libpq takes it for: not refused. */
+    static const char *const valid[] = {"credits", "", "host=db password='hunter 2'",
+                                        "postgresql://u:hunter2@db/credits?sslmode=verify-full"};
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        setenv("CREDITS_DATABASE_URL", valid[i], 1);
+        struct config c;
+        char errstr[300] = "";
+        assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
+        assert_string_equal(c.database_url, valid[i]);
+    }
+    unsetenv("CREDITS_DATABASE_URL");
+}
+
 static void test_a_bad_settings_file_line_names_file_and_line(void **state)
 {
     (void)state;
@@ -284,6 +313,8 @@ int main(void)
         cmocka_unit_test_setup(test_file_then_environment_then_flags_each_override_the_one_before,
                                clear_environment),
         cmocka_unit_test_setup(test_bad_values_are_refused_naming_the_setting, clear_environment),
+        cmocka_unit_test_setup(test_a_malformed_database_url_is_refused_without_echoing_it,
+                               clear_environment),
         cmocka_unit_test_setup(test_a_bad_settings_file_line_names_file_and_line,
                                clear_environment),
         cmocka_unit_test_setup(test_an_unknown_flag_is_reported_as_such, clear_environment),

@@ -307,7 +307,7 @@ static void print_main_help(FILE *out)
           out);
     config_print_help(out);
     fputs("\nExit status: 0 done; 1 failed (cannot connect, database error, timeout,\n"
-          "audit found violations); 2 usage error.\n",
+          "audit found violations); 2 usage error or a bad setting.\n",
           out);
 }
 

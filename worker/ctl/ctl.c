@@ -174,10 +174,14 @@ int ctl_run_subcommand(struct ctl *ctl, const struct command *subs, size_t count
 /* Connections                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* A bad setting is the caller's mistake, like a bad flag: exit status 2, as
+ * for credits-worker. */
 int ctl_load_config(struct ctl *ctl)
 {
-    if (config_load_env(&ctl->config, ctl->errstr, sizeof ctl->errstr) != 0)
-        return ctl_failure(ctl, "%s", ctl->errstr);
+    if (config_load_env(&ctl->config, ctl->errstr, sizeof ctl->errstr) != 0) {
+        ctl_failure(ctl, "%s", ctl->errstr);
+        return CTL_USAGE;
+    }
     return CTL_OK;
 }
 
