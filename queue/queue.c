@@ -341,7 +341,9 @@ int queue_connect(struct queue *queue)
 {
     ASSERT(queue->state == QUEUE_DISCONNECTED && queue->ac == NULL);
     queue->errstr[0] = '\0';
-    redisAsyncContext *ac = redisAsyncConnect(queue->config.redis.host, queue->config.redis.port);
+    const struct redis_url *url = &queue->config.redis;
+    redisAsyncContext *ac = url->is_unix ? redisAsyncConnectUnix(url->socket_path)
+                                         : redisAsyncConnect(url->host, url->port);
     if (!ac)
         return -1;
     if (ac->err) {

@@ -74,6 +74,27 @@ static void test_an_ipv6_host_in_brackets(void **state)
     assert_int_equal(url.db, 1);
 }
 
+static void test_a_unix_socket_url_has_a_path_and_an_optional_database(void **state)
+{
+    (void)state;
+    struct redis_url url = parse_ok("unix:///run/redis/redis.sock");
+    assert_true(url.is_unix);
+    assert_string_equal(url.socket_path, "/run/redis/redis.sock");
+    assert_int_equal(url.db, 0);
+    assert_false(url.has_password);
+    url = parse_ok("unix://credits-worker:p%2Fw@d@/tmp/r.sock?db=7");
+    assert_true(url.is_unix);
+    assert_string_equal(url.user, "credits-worker");
+    assert_string_equal(url.password, "p/w@d");
+    assert_string_equal(url.socket_path, "/tmp/r.sock");
+    assert_int_equal(url.db, 7);
+    char out[600], errstr[200];
+    redis_url_redacted(&url, out, sizeof out);
+    assert_string_equal(out, "unix://credits-worker:***@/tmp/r.sock?db=7");
+    assert_int_equal(redis_url_resolve(&url, errstr, sizeof errstr), 0);
+    assert_string_equal(url.socket_path, "/tmp/r.sock");
+}
+
 static void test_malformed_urls_are_refused_with_a_reason(void **state)
 {
     (void)state;
@@ -91,6 +112,17 @@ static void test_malformed_urls_are_refused_with_a_reason(void **state)
         {"redis://[::1", "bad host"},
         {"redis://u:%zz@127.0.0.1", "bad password"},
         {"redis://u:%00@127.0.0.1", "bad password"},
+        {"unix://", "must be absolute"},
+        {"unix://relative/path.sock", "must be absolute"},
+        {"unix://u:pw@relative/x", "must be absolute"},
+        {"unix:///r.sock?db=16", "only ?db=N"},
+        {"unix:///r.sock?database=1", "only ?db=N"},
+        {"unix:///r.sock?db=", "only ?db=N"},
+        {"unix:///"
+         "0123456789012345678901234567890123456789012345678901234567890123456789"
+         "0123456789012345678901234567890123456789",
+         "longer than 107 bytes"},
+        {"unix://u:%zz@/r.sock", "bad password"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct redis_url url;
@@ -306,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_user_password_port_and_database_are_read),
         cmocka_unit_test(test_a_password_alone_and_an_at_sign_in_it),
         cmocka_unit_test(test_an_ipv6_host_in_brackets),
+        cmocka_unit_test(test_a_unix_socket_url_has_a_path_and_an_optional_database),
         cmocka_unit_test(test_malformed_urls_are_refused_with_a_reason),
         cmocka_unit_test(test_the_password_never_shows_in_a_redacted_url_or_an_error),
         cmocka_unit_test(test_a_host_name_resolves_to_an_address_ipv4_first),

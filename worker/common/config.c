@@ -38,9 +38,10 @@ struct setting {
 
 static const struct setting settings[] = {
     {"CREDITS_REDIS_URL", SETTING_REDIS_URL, FIELD(redis), "redis://127.0.0.1:6379", 0, 0, true,
-     "Redis: redis://[[user]:password@]host[:port][/db]"},
-    {"CREDITS_DATABASE_URL", SETTING_CONNINFO, FIELD(database_url), "", 0, CONFIG_CONNINFO_BYTES_MAX,
-     true, "PostgreSQL conninfo or URI; empty: libpq defaults and PG* variables"},
+     "Redis: redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path[?db=N]"},
+    {"CREDITS_DATABASE_URL", SETTING_CONNINFO, FIELD(database_url), "", 0,
+     CONFIG_CONNINFO_BYTES_MAX, true,
+     "PostgreSQL conninfo or URI; empty: libpq defaults and PG* variables"},
     {"CREDITS_PREFIX", SETTING_NAME, FIELD(prefix), "credits", 1, CONFIG_NAME_BYTES_MAX, false,
      "prefix of every Redis key"},
     {"CREDITS_GROUP", SETTING_NAME, FIELD(group), "credits-worker", 1, CONFIG_NAME_BYTES_MAX, false,

@@ -272,9 +272,15 @@ int ctl_redis_open(struct ctl *ctl, redisContext **redis)
     const struct redis_url *url = &ctl->config.redis;
     struct timeval connect_tv = {CTL_REDIS_CONNECT_TIMEOUT_S, 0};
     struct timeval reply_tv = {CTL_REDIS_TIMEOUT_S, 0};
-    redisContext *c = redisConnectWithTimeout(url->host, url->port, connect_tv);
+    redisContext *c = url->is_unix ? redisConnectUnixWithTimeout(url->socket_path, connect_tv)
+                                   : redisConnectWithTimeout(url->host, url->port, connect_tv);
     if (!c || c->err) {
-        ctl_failure(ctl, "cannot connect to Redis at %s:%d: %s", url->host, url->port,
+        char where[REDIS_URL_HOST_BYTES_MAX + 16];
+        if (url->is_unix)
+            snprintf(where, sizeof where, "%s", url->socket_path);
+        else
+            snprintf(where, sizeof where, "%s:%d", url->host, url->port);
+        ctl_failure(ctl, "cannot connect to Redis at %s: %s", where,
                     c ? c->errstr : "out of memory");
         redisFree(c);
         return CTL_FAIL;
