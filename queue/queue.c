@@ -131,7 +131,9 @@ static void op_finish(struct queue_op *op)
     op_free(op);
 }
 
-static bool reply_is_error(struct queue *queue, const redisReply *reply)
+/* An op keeps the text of its first error: after a refused AUTH, the
+ * set-up's later commands answer NOAUTH, which says nothing of why. */
+static bool reply_is_error(struct queue *queue, const redisReply *reply, bool first_error)
 {
     if (reply == NULL) {
         if (queue->errstr[0] == '\0')
@@ -139,7 +141,8 @@ static bool reply_is_error(struct queue *queue, const redisReply *reply)
         return true;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        set_errstr(queue, "Redis error", reply->str);
+        if (first_error)
+            set_errstr(queue, "Redis error", reply->str);
         return true;
     }
     return false;
@@ -156,7 +159,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
     struct queue_op *op = privdata;
     const redisReply *reply = reply_ptr;
     ASSERT(op && op->replies_left > 0);
-    if (reply_is_error(op->queue, reply)) {
+    if (reply_is_error(op->queue, reply, op->status == 0)) {
         op->status = -1;
         /* Keep later replies aligned with their streams. */
         if (op->pending_done) {
