@@ -68,6 +68,8 @@ static const struct setting settings[] = {
      "logfmt or json: one line per event on stderr"},
     {"CREDITS_HTTP_ADDR", SETTING_TEXT, FIELD(http_addr), "127.0.0.1:9464", 0,
      CONFIG_NAME_BYTES_MAX, false, "host:port of /metrics, /healthz and /readyz; empty: off"},
+    {"CREDITS_HTTP_CONNECTIONS_MAX", SETTING_INT, FIELD(http_connections_max), "64", 1, 1024, false,
+     "most HTTP connections open at once (each closed 5 s after it was accepted)"},
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])

@@ -927,7 +927,8 @@ static void start_http(struct worker *w)
         return;
     struct http_endpoints endpoints = {&w->metrics, is_live, is_ready, w};
     char errstr[300], quoted[320];
-    w->http = http_start(w->base, w->config->http_addr, &endpoints, errstr, sizeof errstr);
+    w->http = http_start(w->base, w->config->http_addr, (size_t)w->config->http_connections_max,
+                         &endpoints, errstr, sizeof errstr);
     if (w->http)
         log_event(LOG_INFO, "http_listening", "addr=%s", w->config->http_addr);
     else
