@@ -111,7 +111,7 @@ struct worker {
     struct event *claim_timer;
     struct metrics metrics;
     struct http *http;
-    int64_t last_progress_ms;
+    int64_t last_progress_ms; /* CLOCK_MONOTONIC */
     bool was_ready[2]; /* a peer was ready before: its next ready is a reconnect */
 };
 
@@ -133,6 +133,14 @@ static int64_t wall_clock_ms(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* For measuring stalls: immune to the wall clock being set or stepped. */
+static int64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
@@ -322,7 +330,7 @@ static void hold(struct worker *w, struct held *h, struct queue_entry *entries, 
 /* A slot moved on: a dry prefetch may find something now. */
 static void progressed(struct worker *w)
 {
-    w->last_progress_ms = wall_clock_ms();
+    w->last_progress_ms = monotonic_ms();
     w->prefetch_dry = false;
     schedule_step(w);
 }
@@ -851,7 +859,7 @@ static bool is_live(void *arg, char *why, size_t why_len)
 {
     struct worker *w = arg;
     bool held = w->metrics.inflight_jobs > 0;
-    int64_t idle_ms = wall_clock_ms() - w->last_progress_ms;
+    int64_t idle_ms = monotonic_ms() - w->last_progress_ms;
     if (held && idle_ms > WORKER_STALL_MS) {
         snprintf(why, why_len, "held work has not moved for %lld ms", (long long)idle_ms);
         return false;
@@ -1000,7 +1008,7 @@ int worker_run(const struct config *config)
     /* One read brings up to CREDITS_BATCH_MAX entries from each stream. */
     for (int i = 0; i < WORKER_SLOTS; i++)
         held_init(&w.slots[i], &w, (size_t)config->batch_jobs_max * QUEUE_STREAM_COUNT);
-    w.last_progress_ms = wall_clock_ms();
+    w.last_progress_ms = monotonic_ms();
     start_http(&w);
     struct queue_config qc;
     queue_config_from(config, &qc);
