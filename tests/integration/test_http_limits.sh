@@ -26,26 +26,26 @@ CLK_TCK=$(getconf CLK_TCK)
 # each sending a request head one header line every 0.5 s for SECONDS
 # (never its end); writes to RESULT how many the worker closed meanwhile.
 slow_clients() {
-    local count=$1 seconds=$2 result=$3 fds=() closed=() i fd t line status
+    local count=$1 seconds=$2 result=$3 fds=() closed=() i fd t status
     trap '' PIPE
     for ((i = 0; i < count; i++)); do
         exec {fd}<>"/dev/tcp/127.0.0.1/$HTTP_PORT" || break
         fds+=("$fd")
         closed+=(0)
-        printf 'GET /metrics HTTP/1.1\r\nHost: x\r\n' >&"$fd" 2>/dev/null || true
+        printf 'GET /metrics HTTP/1.1\r\nHost: x\r\n' 1>&"$fd" 2>/dev/null || true
     done
     for ((t = 0; t < seconds * 2; t++)); do
         sleep 0.5
         for i in "${!fds[@]}"; do
             [ "${closed[$i]}" = 1 ] && continue
             status=0
-            read -r -t 0.001 -u "${fds[$i]}" line || status=$?
+            read -r -t 0.001 -u "${fds[$i]}" _ || status=$?
             # 0: an answer, 1: end of file; above 128: nothing yet.
             if [ "$status" -le 1 ]; then
                 closed[i]=1
                 continue
             fi
-            printf 'X-Slow: %d\r\n' "$t" >&"${fds[$i]}" 2>/dev/null || closed[i]=1
+            printf 'X-Slow: %d\r\n' "$t" 1>&"${fds[$i]}" 2>/dev/null || closed[i]=1
         done
     done
     local n=0
@@ -98,11 +98,11 @@ wait "$ATTACK_PID"
 ticks=$(($(cpu_ticks "$LIMITED_PID") - ticks_before))
 grown=$(($(log_bytes "$LOG") - log_before))
 
-closed=$(cat "$TEST_DIR/closed")
-if [ "$closed" -ge 32 ]; then
-    pass "the worker closed $closed slow connections in 10 s (each 5 s after its accept)"
+closed_count=$(cat "$TEST_DIR/closed")
+if [ "$closed_count" -ge 32 ]; then
+    pass "the worker closed $closed_count slow connections in 10 s (each 5 s after its accept)"
 else
-    fail "the worker closed $closed slow connections in 10 s; want at least 32"
+    fail "the worker closed $closed_count slow connections in 10 s; want at least 32"
 fi
 if [ "$ticks" -lt $((CLK_TCK * 10 / 2)) ]; then
     pass "the worker used $ticks CPU ticks in about 12 s (no spinning)"

@@ -111,7 +111,7 @@ struct worker {
     struct event *claim_timer;
     struct metrics metrics;
     struct http *http;
-    int64_t last_progress_ms; /* CLOCK_MONOTONIC */
+    int64_t last_progress_ms;
     bool was_ready[2]; /* a peer was ready before: its next ready is a reconnect */
 };
 
