@@ -11,6 +11,8 @@ packages=(
     systemd # systemd-analyze, for the unit files' test
     clang libclang-rt-14-dev # libFuzzer, for the fuzz smoke
     valgrind # the unit tests run under memcheck too
+    faketime # steps the wall clock of one process (test_healthz_clock)
+    stunnel4 openssl # Redis over TLS through a local tunnel (test_redis_tls)
 )
 # Node.js and npm run the web app's producer example and its test. A machine
 # may have them from elsewhere; Debian's (18 and 9) are enough when it has not.

@@ -134,8 +134,10 @@ static void op_finish(struct queue_op *op)
     op_free(op);
 }
 
-/* NULL (the connection went) or an error reply: the reason into errstr. */
-static bool reply_failed(struct queue *queue, const redisReply *reply)
+/* NULL (the connection went) or an error reply: the reason into errstr.
+ * An op keeps the text of its first error: after a refused AUTH, the
+ * set-up's later commands answer NOAUTH, which says nothing of why. */
+static bool reply_failed(struct queue *queue, const redisReply *reply, bool first_error)
 {
     ASSERT(queue != NULL);
     if (reply == NULL) {
@@ -143,6 +145,9 @@ static bool reply_failed(struct queue *queue, const redisReply *reply)
             set_errstr(queue, "connection lost", NULL);
         return true;
     }
+    char later[QUEUE_ERRSTR_BYTES];
+    if (!first_error)
+        return reply_is_error(reply, later, sizeof later);
     return reply_is_error(reply, queue->errstr, sizeof queue->errstr);
 }
 
@@ -166,7 +171,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
     struct queue_op *op = privdata;
     const redisReply *reply = reply_ptr;
     ASSERT(op && op->replies_left > 0);
-    if (reply_failed(op->queue, reply)) {
+    if (reply_failed(op->queue, reply, op->status == 0)) {
         op->status = -1;
         /* Keep later replies aligned with their streams. */
         if (op->pending_done) {
@@ -351,7 +356,9 @@ int queue_connect(struct queue *queue)
 {
     ASSERT(queue->state == QUEUE_DISCONNECTED && queue->ac == NULL);
     queue->errstr[0] = '\0';
-    redisAsyncContext *ac = redisAsyncConnect(queue->config.redis.host, queue->config.redis.port);
+    const struct redis_url *url = &queue->config.redis;
+    redisAsyncContext *ac = url->is_unix ? redisAsyncConnectUnix(url->socket_path)
+                                         : redisAsyncConnect(url->host, url->port);
     if (!ac)
         return -1;
     if (ac->err) {

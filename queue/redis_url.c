@@ -1,5 +1,6 @@
 /*
- * redis_url.c -- redis://[[user]:password@]host[:port][/db] into its parts.
+ * redis_url.c -- redis://[[user]:password@]host[:port][/db] and
+ * unix://[[user]:password@]/path[?db=N] into their parts.
  *
  * Owns the grammar and percent-decoding. Never writes the password into an
  * error message.
@@ -11,11 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "core/assert.h"
 
 #define REDIS_URL_SCHEME "redis://"
+#define REDIS_URL_UNIX_SCHEME "unix://"
+#define REDIS_URL_DB_PARAM "db="
 #define REDIS_URL_DB_MAX 15
+
+_Static_assert(REDIS_URL_SOCKET_PATH_BYTES_MAX < sizeof(((struct sockaddr_un *)0)->sun_path),
+               "a socket path that parses fits in sun_path");
 
 static int hex_value(char c)
 {
@@ -129,27 +136,30 @@ bad:
     return -1;
 }
 
-int redis_url_parse(const char *text, struct redis_url *url, char *errstr, size_t errstr_len)
+/* The user info ends at the last '@' before `end`: a password may itself
+ * contain '@'. Returns where the rest (host or path) starts. */
+static const char *parse_userinfo_before(const char *rest, const char *end, struct redis_url *url,
+                                         char *errstr, size_t errstr_len)
 {
-    ASSERT(text && url && errstr);
-    memset(url, 0, sizeof *url);
-    url->port = 6379;
-    size_t scheme_len = strlen(REDIS_URL_SCHEME);
-    if (strncmp(text, REDIS_URL_SCHEME, scheme_len) != 0) {
-        snprintf(errstr, errstr_len, "the Redis URL must start with redis://");
-        return -1;
-    }
-    const char *rest = text + scheme_len;
-    const char *slash = strchr(rest, '/');
-    const char *end = slash ? slash : rest + strlen(rest);
-    /* The last '@' ends the user info: a password may itself contain '@'. */
     const char *at = NULL;
     for (const char *p = rest; p < end; p++)
         if (*p == '@')
             at = p;
-    if (at && parse_userinfo(rest, (size_t)(at - rest), url, errstr, errstr_len) != 0)
+    if (!at)
+        return rest;
+    if (parse_userinfo(rest, (size_t)(at - rest), url, errstr, errstr_len) != 0)
+        return NULL;
+    return at + 1;
+}
+
+/* redis://[[user]:password@]host[:port][/db] */
+static int parse_tcp(const char *rest, struct redis_url *url, char *errstr, size_t errstr_len)
+{
+    const char *slash = strchr(rest, '/');
+    const char *end = slash ? slash : rest + strlen(rest);
+    const char *hostport = parse_userinfo_before(rest, end, url, errstr, errstr_len);
+    if (!hostport)
         return -1;
-    const char *hostport = at ? at + 1 : rest;
     if (parse_hostport(hostport, (size_t)(end - hostport), url, errstr, errstr_len) != 0)
         return -1;
     if (slash && slash[1] != '\0' &&
@@ -159,6 +169,56 @@ int redis_url_parse(const char *text, struct redis_url *url, char *errstr, size_
         return -1;
     }
     return 0;
+}
+
+/* unix://[[user]:password@]/path[?db=N]: the path starts at the first '/'
+ * (a '/' in a password is written %2F). */
+static int parse_unix(const char *rest, struct redis_url *url, char *errstr, size_t errstr_len)
+{
+    url->is_unix = true;
+    const char *slash = strchr(rest, '/');
+    if (!slash) {
+        snprintf(errstr, errstr_len, "the Redis socket path must be absolute (unix:///path)");
+        return -1;
+    }
+    const char *path = parse_userinfo_before(rest, slash, url, errstr, errstr_len);
+    if (!path)
+        return -1;
+    if (path != slash) {
+        snprintf(errstr, errstr_len, "the Redis socket path must be absolute (unix:///path)");
+        return -1;
+    }
+    const char *query = strchr(path, '?');
+    size_t path_len = query ? (size_t)(query - path) : strlen(path);
+    if (path_len > REDIS_URL_SOCKET_PATH_BYTES_MAX) {
+        snprintf(errstr, errstr_len, "the Redis socket path is longer than %d bytes",
+                 REDIS_URL_SOCKET_PATH_BYTES_MAX);
+        return -1;
+    }
+    memcpy(url->socket_path, path, path_len);
+    url->socket_path[path_len] = '\0';
+    size_t param_len = strlen(REDIS_URL_DB_PARAM);
+    if (query && (strncmp(query + 1, REDIS_URL_DB_PARAM, param_len) != 0 ||
+                  parse_int(query + 1 + param_len, strlen(query + 1 + param_len), 0,
+                            REDIS_URL_DB_MAX, &url->db) != 0)) {
+        snprintf(errstr, errstr_len, "bad query in the Redis URL: only ?db=N (0..%d)",
+                 REDIS_URL_DB_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+int redis_url_parse(const char *text, struct redis_url *url, char *errstr, size_t errstr_len)
+{
+    ASSERT(text && url && errstr);
+    memset(url, 0, sizeof *url);
+    url->port = 6379;
+    if (strncmp(text, REDIS_URL_SCHEME, strlen(REDIS_URL_SCHEME)) == 0)
+        return parse_tcp(text + strlen(REDIS_URL_SCHEME), url, errstr, errstr_len);
+    if (strncmp(text, REDIS_URL_UNIX_SCHEME, strlen(REDIS_URL_UNIX_SCHEME)) == 0)
+        return parse_unix(text + strlen(REDIS_URL_UNIX_SCHEME), url, errstr, errstr_len);
+    snprintf(errstr, errstr_len, "the Redis URL must start with redis:// or unix://");
+    return -1;
 }
 
 /* The first address of `family` for the host, numeric, into out. */
@@ -177,7 +237,10 @@ static int resolve_family(const char *host, int family, char *out, size_t out_le
 
 int redis_url_resolve(struct redis_url *url, char *errstr, size_t errstr_len)
 {
-    ASSERT(url && url->host[0] != '\0');
+    ASSERT(url);
+    if (url->is_unix)
+        return 0;
+    ASSERT(url->host[0] != '\0');
     /* IPv4 first: "localhost" often resolves to ::1 first while Redis listens
      * on 127.0.0.1 only (its default for many installs). */
     char numeric[REDIS_URL_HOST_BYTES_MAX + 1];
@@ -197,8 +260,15 @@ int redis_url_resolve(struct redis_url *url, char *errstr, size_t errstr_len)
 void redis_url_redacted(const struct redis_url *url, char *out, size_t out_len)
 {
     ASSERT(url && out && out_len > 0);
+    const char *user = url->has_user ? url->user : "";
+    const char *password = url->has_password ? ":***" : "";
+    const char *at = (url->has_user || url->has_password) ? "@" : "";
+    if (url->is_unix) {
+        snprintf(out, out_len, "unix://%s%s%s%s?db=%d", user, password, at, url->socket_path,
+                 url->db);
+        return;
+    }
     bool v6 = strchr(url->host, ':') != NULL;
-    snprintf(out, out_len, "redis://%s%s%s%s%s%s:%d/%d", url->has_user ? url->user : "",
-             url->has_password ? ":***" : "", (url->has_user || url->has_password) ? "@" : "",
-             v6 ? "[" : "", url->host, v6 ? "]" : "", url->port, url->db);
+    snprintf(out, out_len, "redis://%s%s%s%s%s%s:%d/%d", user, password, at, v6 ? "[" : "",
+             url->host, v6 ? "]" : "", url->port, url->db);
 }

@@ -15,11 +15,16 @@ WORKER="$BUILD_DIR/credits-worker"
 # Short path: the PostgreSQL socket path must fit in sun_path.
 TEST_DIR=$(mktemp -d /tmp/cw.XXXXXX)
 WORKER_PIDS=()
+SERVER_PIDS=()
 
 cleanup() {
     local pid
     for pid in "${WORKER_PIDS[@]}"; do
         kill -KILL "$pid" 2>/dev/null || true
+    done
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     done
     "$SOURCE_DIR/deploy/servers.sh" stop "$TEST_DIR" || true
     if [ "${KEEP_TEST_DIR:-0}" != 1 ]; then rm -rf "$TEST_DIR"; fi
@@ -72,6 +77,24 @@ start_worker() {
     env "$@" "$WORKER" 2>"$log" &
     WORKER_PID=$!
     WORKER_PIDS+=("$WORKER_PID")
+}
+
+# start_server LOG COMMAND... -- starts a server of the test's own (a Redis
+# with an ACL file, a TLS tunnel) in the foreground of a background job,
+# output to LOG; sets SERVER_PID. cleanup stops it by that PID.
+start_server() {
+    local log=$1
+    shift
+    "$@" >"$log" 2>&1 &
+    SERVER_PID=$!
+    SERVER_PIDS+=("$SERVER_PID")
+}
+
+# free_port -- a loopback TCP port nothing listens on now.
+free_port() {
+    local port=$((20000 + RANDOM % 40000))
+    while (: </dev/tcp/127.0.0.1/"$port") 2>/dev/null; do port=$((port + 1)); done
+    echo "$port"
 }
 
 # stop_worker PID -- SIGTERM, then waits; sets WORKER_STATUS to the exit

@@ -175,6 +175,88 @@ else
     fail "TimeoutStopSec=[$stop_s] s must exceed CREDITS_SHUTDOWN_TIMEOUT_MS=[$shutdown_ms] ms by 5 s"
 fi
 
+# Start limits against the delivery limit: a job that crashes the worker is
+# set aside at its CREDITS_MAX_DELIVERIES + 1st delivery, one per start, so
+# the unit must allow that many starts within StartLimitIntervalSec before
+# it gives up (twice over: two such jobs in a row), and still give up on a
+# crash loop (the burst is reached inside the window at RestartSec pace).
+unit_seconds() { sed -n "s/^$1=\([0-9]*\)s\{0,1\}\$/\1/p" "$WORKER_UNIT"; }
+burst=$(sed -n 's/^StartLimitBurst=\([0-9]*\)$/\1/p' "$WORKER_UNIT")
+interval_s=$(unit_seconds StartLimitIntervalSec)
+restart_s=$(unit_seconds RestartSec)
+deliveries=$(sed -n 's/^#\{0,1\}CREDITS_MAX_DELIVERIES=\([0-9]*\)$/\1/p' "$ENV_EXAMPLE")
+if [ -z "$burst" ] || [ -z "$interval_s" ] || [ -z "$restart_s" ] || [ -z "$deliveries" ]; then
+    fail "start limits: StartLimitBurst=[$burst] StartLimitIntervalSec=[$interval_s] RestartSec=[$restart_s] CREDITS_MAX_DELIVERIES=[$deliveries]"
+else
+    starts_needed=$(((deliveries + 1) * 2))
+    if [ "$burst" -ge "$starts_needed" ]; then
+        pass "StartLimitBurst=$burst allows the $((deliveries + 1)) starts of a poison job twice over"
+    else
+        fail "StartLimitBurst=$burst: two poison jobs need $starts_needed starts (CREDITS_MAX_DELIVERIES=$deliveries, one delivery per start)"
+    fi
+    if [ $((burst * restart_s)) -lt "$interval_s" ]; then
+        pass "a crash loop still reaches the limit: $burst starts at RestartSec=${restart_s}s within ${interval_s}s"
+    else
+        fail "a crash loop never reaches StartLimitBurst=$burst at RestartSec=${restart_s}s in ${interval_s}s"
+    fi
+fi
+
+# ------------------------------------------------------------------------
+# Migrations run with credentials of their own, which the worker cannot
+# read: its own file (required), its own user, the worker's file not read,
+# and the file hidden from the worker's processes.
+# ------------------------------------------------------------------------
+
+MIGRATE_UNIT="$UNITS/credits-migrate.service"
+MIGRATE_ENV=/etc/credits-worker/migrate.env
+if grep -qxF "EnvironmentFile=$MIGRATE_ENV" "$MIGRATE_UNIT"; then
+    pass "migrate unit reads its own credentials file, required"
+else
+    fail "migrate unit lacks EnvironmentFile=$MIGRATE_ENV (without '-': required)"
+fi
+if grep -q '^EnvironmentFile=.*worker.env' "$MIGRATE_UNIT"; then
+    fail "migrate unit reads the worker's settings"
+else
+    pass "migrate unit does not read worker.env"
+fi
+migrate_user=$(sed -n 's/^User=//p' "$MIGRATE_UNIT")
+worker_user=$(sed -n 's/^User=//p' "$WORKER_UNIT")
+if grep -qxF 'DynamicUser=yes' "$MIGRATE_UNIT" && [ -z "$migrate_user" ]; then
+    pass "migrate runs as a dynamic user of its own, not as $worker_user"
+else
+    fail "migrate unit runs as [${migrate_user:-?}] (DynamicUser=yes expected): the worker's user could read its environment"
+fi
+if grep -q "^EnvironmentFile=.*migrate.env" "$WORKER_UNIT"; then
+    fail "the worker unit reads migrate.env"
+else
+    pass "the worker unit does not read migrate.env"
+fi
+if grep -qxF "InaccessiblePaths=-$MIGRATE_ENV" "$WORKER_UNIT"; then
+    pass "the worker unit hides migrate.env from its processes"
+else
+    fail "the worker unit lacks InaccessiblePaths=-$MIGRATE_ENV"
+fi
+if grep -q "install -m 0600 .*migrate.env.example $MIGRATE_ENV" "$MIGRATE_UNIT"; then
+    pass "the migrate unit says to install migrate.env with mode 0600"
+else
+    fail "the migrate unit does not say how to install migrate.env (mode 0600)"
+fi
+migrate_settings=$(sed -n 's/^\(CREDITS_[A-Z0-9_]*\)=.*/\1/p' "$SOURCE_DIR/deploy/migrate.env.example")
+expect_settings=CREDITS_DATABASE_URL
+if [ "$migrate_settings" = "$expect_settings" ]; then
+    pass "migrate.env.example holds CREDITS_DATABASE_URL only"
+else
+    fail "migrate.env.example holds [$migrate_settings], want [$expect_settings]"
+fi
+status=0
+env -i PATH="$PATH" "$BUILD_DIR/credits-worker" --config "$SOURCE_DIR/deploy/migrate.env.example" \
+    --check-config >/dev/null 2>"$TMP/check.err" || status=$?
+if [ "$status" -eq 0 ]; then
+    pass "migrate.env.example's values are accepted"
+else
+    fail "migrate.env.example is refused (exit status $status): $(cat "$TMP/check.err")"
+fi
+
 # ------------------------------------------------------------------------
 # deploy/worker.env.example: every setting of `credits-worker --help`, and
 # values the worker accepts.

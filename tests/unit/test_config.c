@@ -75,6 +75,27 @@ static void test_an_ipv6_host_in_brackets(void **state)
     assert_int_equal(url.db, 1);
 }
 
+static void test_a_unix_socket_url_has_a_path_and_an_optional_database(void **state)
+{
+    (void)state;
+    struct redis_url url = parse_ok("unix:///run/redis/redis.sock");
+    assert_true(url.is_unix);
+    assert_string_equal(url.socket_path, "/run/redis/redis.sock");
+    assert_int_equal(url.db, 0);
+    assert_false(url.has_password);
+    url = parse_ok("unix://credits-worker:p%2Fw@d@/tmp/r.sock?db=7");
+    assert_true(url.is_unix);
+    assert_string_equal(url.user, "credits-worker");
+    assert_string_equal(url.password, "p/w@d");
+    assert_string_equal(url.socket_path, "/tmp/r.sock");
+    assert_int_equal(url.db, 7);
+    char out[600], errstr[200];
+    redis_url_redacted(&url, out, sizeof out);
+    assert_string_equal(out, "unix://credits-worker:***@/tmp/r.sock?db=7");
+    assert_int_equal(redis_url_resolve(&url, errstr, sizeof errstr), 0);
+    assert_string_equal(url.socket_path, "/tmp/r.sock");
+}
+
 static void test_malformed_urls_are_refused_with_a_reason(void **state)
 {
     (void)state;
@@ -92,6 +113,17 @@ static void test_malformed_urls_are_refused_with_a_reason(void **state)
         {"redis://[::1", "bad host"},
         {"redis://u:%zz@127.0.0.1", "bad password"},
         {"redis://u:%00@127.0.0.1", "bad password"},
+        {"unix://", "must be absolute"},
+        {"unix://relative/path.sock", "must be absolute"},
+        {"unix://u:pw@relative/x", "must be absolute"},
+        {"unix:///r.sock?db=16", "only ?db=N"},
+        {"unix:///r.sock?database=1", "only ?db=N"},
+        {"unix:///r.sock?db=", "only ?db=N"},
+        {"unix:///"
+         "0123456789012345678901234567890123456789012345678901234567890123456789"
+         "0123456789012345678901234567890123456789",
+         "longer than 107 bytes"},
+        {"unix://u:%zz@/r.sock", "bad password"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct redis_url url;
@@ -224,6 +256,35 @@ static void test_bad_values_are_refused_naming_the_setting(void **state)
     }
 }
 
+static void test_a_malformed_database_url_is_refused_without_echoing_it(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "host=db password='hunter2",
+        "host=db hunter2",
+        "postgresql://u:hunter2%zz@db/credits",
+        "host=db passwd=hunter2",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setenv("CREDITS_DATABASE_URL", cases[i], 1);
+        struct config c;
+        char errstr[300] = "";
+        assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), -1);
+        assert_string_equal(errstr, "CREDITS_DATABASE_URL is not a valid connection string");
+    }
+    /* A database name alone is what libpq takes it for: not refused. */
+    static const char *const valid[] = {"credits", "", "host=db password='hunter 2'",
+                                        "postgresql://u:hunter2@db/credits?sslmode=verify-full"};
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        setenv("CREDITS_DATABASE_URL", valid[i], 1);
+        struct config c;
+        char errstr[300] = "";
+        assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
+        assert_string_equal(c.database_url, valid[i]);
+    }
+    unsetenv("CREDITS_DATABASE_URL");
+}
+
 static void test_a_bad_settings_file_line_names_file_and_line(void **state)
 {
     (void)state;
@@ -278,6 +339,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_user_password_port_and_database_are_read),
         cmocka_unit_test(test_a_password_alone_and_an_at_sign_in_it),
         cmocka_unit_test(test_an_ipv6_host_in_brackets),
+        cmocka_unit_test(test_a_unix_socket_url_has_a_path_and_an_optional_database),
         cmocka_unit_test(test_malformed_urls_are_refused_with_a_reason),
         cmocka_unit_test(test_the_password_never_shows_in_a_redacted_url_or_an_error),
         cmocka_unit_test(test_a_host_name_resolves_to_an_address_ipv4_first),
@@ -285,6 +347,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_file_then_environment_then_flags_each_override_the_one_before,
                                clear_environment),
         cmocka_unit_test_setup(test_bad_values_are_refused_naming_the_setting, clear_environment),
+        cmocka_unit_test_setup(test_a_malformed_database_url_is_refused_without_echoing_it,
+                               clear_environment),
         cmocka_unit_test_setup(test_a_bad_settings_file_line_names_file_and_line,
                                clear_environment),
         cmocka_unit_test_setup(test_an_unknown_flag_is_reported_as_such, clear_environment),

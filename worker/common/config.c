@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@ enum setting_kind {
     SETTING_INT,        /* int64_t within [min, max] */
     SETTING_NAME,       /* a key-safe name: 1..max printable ASCII bytes, no ':' */
     SETTING_TEXT,       /* any text up to max bytes, may be empty */
+    SETTING_CONNINFO,   /* a libpq connection string, URI or database name; may be empty */
     SETTING_REDIS_URL,  /* struct redis_url */
     SETTING_LOG_LEVEL,  /* enum log_level */
     SETTING_LOG_FORMAT, /* enum log_format */
@@ -36,9 +38,10 @@ struct setting {
 
 static const struct setting settings[] = {
     {"CREDITS_REDIS_URL", SETTING_REDIS_URL, FIELD(redis), "redis://127.0.0.1:6379", 0, 0, true,
-     "Redis: redis://[[user]:password@]host[:port][/db]"},
-    {"CREDITS_DATABASE_URL", SETTING_TEXT, FIELD(database_url), "", 0, CONFIG_CONNINFO_BYTES_MAX,
-     true, "PostgreSQL conninfo or URI; empty: libpq defaults and PG* variables"},
+     "Redis: redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path[?db=N]"},
+    {"CREDITS_DATABASE_URL", SETTING_CONNINFO, FIELD(database_url), "", 0,
+     CONFIG_CONNINFO_BYTES_MAX, true,
+     "PostgreSQL conninfo or URI; empty: libpq defaults and PG* variables"},
     {"CREDITS_PREFIX", SETTING_NAME, FIELD(prefix), "credits", 1, CONFIG_NAME_BYTES_MAX, false,
      "prefix of every Redis key"},
     {"CREDITS_GROUP", SETTING_NAME, FIELD(group), "credits-worker", 1, CONFIG_NAME_BYTES_MAX, false,
@@ -65,6 +68,8 @@ static const struct setting settings[] = {
      "logfmt or json: one line per event on stderr"},
     {"CREDITS_HTTP_ADDR", SETTING_TEXT, FIELD(http_addr), "127.0.0.1:9464", 0,
      CONFIG_NAME_BYTES_MAX, false, "host:port of /metrics, /healthz and /readyz; empty: off"},
+    {"CREDITS_HTTP_CONNECTIONS_MAX", SETTING_INT, FIELD(http_connections_max), "64", 1, 1024, false,
+     "most HTTP connections open at once (each closed 5 s after it was accepted)"},
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
@@ -112,6 +117,39 @@ static int set_text(const struct setting *s, char *field, const char *value, cha
     return 0;
 }
 
+/* libpq's own rule (expand_dbname): a value holding '=' or starting with a
+ * postgresql:// or postgres:// URI is a connection string, anything else a
+ * database name. */
+static bool conninfo_is_valid(const char *value)
+{
+    bool is_uri = strncmp(value, "postgresql://", strlen("postgresql://")) == 0 ||
+                  strncmp(value, "postgres://", strlen("postgres://")) == 0;
+    if (!is_uri && !strchr(value, '='))
+        return true;
+    char *reason = NULL;
+    PQconninfoOption *options = PQconninfoParse(value, &reason);
+    /* libpq's reason quotes the token it could not parse, which may be the
+     * password: it is never shown. */
+    PQfreemem(reason);
+    if (!options)
+        return false;
+    PQconninfoFree(options);
+    return true;
+}
+
+/* Checked at start-up, so that a malformed value is refused once, without
+ * echoing it, instead of failing (and being quoted by libpq) at every
+ * connect. */
+static int set_conninfo(const struct setting *s, char *field, const char *value, char *errstr,
+                        size_t errstr_len)
+{
+    if (!conninfo_is_valid(value)) {
+        snprintf(errstr, errstr_len, "%s is not a valid connection string", s->name);
+        return -1;
+    }
+    return set_text(s, field, value, errstr, errstr_len);
+}
+
 static int set_log_level(const struct setting *s, enum log_level *field, const char *value,
                          char *errstr, size_t errstr_len)
 {
@@ -149,6 +187,8 @@ static int apply_setting(struct config *config, const struct setting *s, const c
     case SETTING_NAME:
     case SETTING_TEXT:
         return set_text(s, field, value, errstr, errstr_len);
+    case SETTING_CONNINFO:
+        return set_conninfo(s, field, value, errstr, errstr_len);
     case SETTING_REDIS_URL: {
         char reason[160];
         if (redis_url_parse(value, field, reason, sizeof reason) != 0) {
@@ -291,7 +331,8 @@ int config_load(struct config *config, const char *path, char *errstr, size_t er
     for (size_t i = 0; i < SETTING_COUNT; i++) {
         const struct setting *s = &settings[i];
         const char *value = getenv(s->name);
-        if (!value || (value[0] == '\0' && s->kind != SETTING_TEXT))
+        bool may_be_empty = s->kind == SETTING_TEXT || s->kind == SETTING_CONNINFO;
+        if (!value || (value[0] == '\0' && !may_be_empty))
             continue;
         if (apply_setting(config, s, value, errstr, errstr_len) != 0)
             return -1;
@@ -315,6 +356,7 @@ static void print_value(const struct config *config, const struct setting *s, FI
         fputs((const char *)field, out);
         return;
     case SETTING_TEXT:
+    case SETTING_CONNINFO:
         /* A conninfo may carry a password anywhere in it: show only whether it is set. */
         if (s->secret)
             fputs(((const char *)field)[0] ? "(set, not shown)" : "", out);

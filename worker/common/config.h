@@ -49,6 +49,7 @@ struct config {
     enum log_level log_level;                         /* CREDITS_LOG_LEVEL */
     enum log_format log_format;                       /* CREDITS_LOG_FORMAT */
     char http_addr[CONFIG_NAME_BYTES_MAX + 1];        /* CREDITS_HTTP_ADDR; "" disables */
+    int64_t http_connections_max;                     /* CREDITS_HTTP_CONNECTIONS_MAX */
 };
 
 /* Fills every setting with its default, then applies the settings file

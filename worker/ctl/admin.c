@@ -144,6 +144,11 @@ static void describe_failure(PGconn *conn, const PGresult *res, const char *what
                  meaning, constraint);
     else if (state && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0))
         snprintf(errstr, errstr_len, "%s: %s (run 'creditsctl migrate' first?)", what, primary);
+    else if (state && strcmp(state, "42501") == 0)
+        snprintf(errstr, errstr_len,
+                 "%s: %s (the database role of CREDITS_DATABASE_URL may not do this; "
+                 "schemas/roles.sql says which role may)",
+                 what, primary);
     else if (state && strcmp(state, "57014") == 0)
         snprintf(errstr, errstr_len, "%s: gave up after %d ms (%s)", what,
                  ADMIN_STATEMENT_TIMEOUT_MS, primary);

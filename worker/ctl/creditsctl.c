@@ -1,7 +1,7 @@
 /*
  * creditsctl.c -- the operator's and developer's CLI of credits-worker: the
  * command table, the main help, and the small commands that only read or
- * write Postgres (migrate, balance, history, plan, pack).
+ * write Postgres (migrate, roles, balance, history, plan, pack).
  *
  * The other commands live in their own modules: enqueue.c (one command per
  * job type, and result), audit.c, deadletters.c (dead), schedule.c.
@@ -21,6 +21,7 @@
 #include "worker/ctl/deadletters.h"
 #include "worker/ctl/enqueue.h"
 #include "worker/ctl/migrate.h"
+#include "worker/ctl/roles.h"
 #include "worker/ctl/schedule.h"
 
 #ifndef CREDITS_VERSION
@@ -45,6 +46,21 @@ static int cmd_migrate(struct ctl *ctl, int argc, char **argv)
     if (rc != CTL_OK)
         return rc;
     return ctl_pg_done(ctl, conn, migrate_run(conn, stdout, ctl->errstr, sizeof ctl->errstr));
+}
+
+/* roles */
+static int cmd_roles(struct ctl *ctl, int argc, char **argv)
+{
+    const struct opt opts[] = {CTL_OPT_END};
+    const char *const names[] = {NULL};
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, NULL);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    PGconn *conn = NULL;
+    rc = ctl_pg_open(ctl, true, &conn);
+    if (rc != CTL_OK)
+        return rc;
+    return ctl_pg_done(ctl, conn, roles_apply(conn, stdout, ctl->errstr, sizeof ctl->errstr));
 }
 
 static bool user_is_valid(const struct ctl *ctl, const char *user)
@@ -239,6 +255,18 @@ static const struct command migrate_command = {
     "Safe to run again, and concurrently (runs take turns).\n",
     cmd_migrate};
 
+static const struct command roles_command = {
+    "roles", "create the database roles and set their privileges", "roles",
+    "Applies schemas/roles.sql (built into this creditsctl): the NOLOGIN roles\n"
+    "credits_owner (owns the schema; 'creditsctl migrate' runs as a member of it),\n"
+    "credits_worker (what credits-worker needs, no more) and credits_reader (reads\n"
+    "the schema), their CONNECT on this database, and, for a schema migrated\n"
+    "before, its hand-over to credits_owner. Then, when the schema exists and this\n"
+    "role may act as credits_owner, schemas/grants.sql (migrate applies it too).\n"
+    "Run it as a role with CREATEROLE that owns the database, or as a superuser.\n"
+    "Safe to run again.\n",
+    cmd_roles};
+
 static const struct command balance_command = {
     "balance", "print a user's usable credits and lots", "balance USER [--json]",
     "Prints the user's usable credits (total, pack, monthly) and the usable lots\n"
@@ -287,6 +315,7 @@ static void commands_init(struct commands *c)
     };
     c->count = 0;
     c->all[c->count++] = &migrate_command;
+    c->all[c->count++] = &roles_command;
     for (unsigned t = 0; t < JOB_TYPE_COUNT; t++) {
         enqueue_job_command_init(&c->jobs[t], (enum job_type)t);
         c->all[c->count++] = &c->jobs[t].command;
@@ -318,7 +347,7 @@ static void print_main_help(const struct commands *c, FILE *out)
           out);
     config_print_help(out);
     fputs("\nExit status: 0 done; 1 failed (cannot connect, database error, timeout,\n"
-          "audit found violations); 2 usage error.\n",
+          "audit found violations); 2 usage error or a bad setting.\n",
           out);
 }
 

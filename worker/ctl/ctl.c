@@ -120,10 +120,14 @@ int ctl_run_subcommand(struct ctl *ctl, const struct command *subs, size_t count
 /* Connections                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* A bad setting is the caller's mistake, like a bad flag: exit status 2, as
+ * for credits-worker. */
 int ctl_load_config(struct ctl *ctl)
 {
-    if (config_load_env(&ctl->config, ctl->errstr, sizeof ctl->errstr) != 0)
-        return ctl_failure(ctl, "%s", ctl->errstr);
+    if (config_load_env(&ctl->config, ctl->errstr, sizeof ctl->errstr) != 0) {
+        ctl_failure(ctl, "%s", ctl->errstr);
+        return CTL_USAGE;
+    }
     return CTL_OK;
 }
 
@@ -214,9 +218,15 @@ int ctl_redis_open(struct ctl *ctl, redisContext **redis)
     const struct redis_url *url = &ctl->config.redis;
     struct timeval connect_tv = {CTL_REDIS_CONNECT_TIMEOUT_S, 0};
     struct timeval reply_tv = {CTL_REDIS_TIMEOUT_S, 0};
-    redisContext *c = redisConnectWithTimeout(url->host, url->port, connect_tv);
+    redisContext *c = url->is_unix ? redisConnectUnixWithTimeout(url->socket_path, connect_tv)
+                                   : redisConnectWithTimeout(url->host, url->port, connect_tv);
     if (!c || c->err) {
-        ctl_failure(ctl, "cannot connect to Redis at %s:%d: %s", url->host, url->port,
+        char where[REDIS_URL_HOST_BYTES_MAX + 16];
+        if (url->is_unix)
+            snprintf(where, sizeof where, "%s", url->socket_path);
+        else
+            snprintf(where, sizeof where, "%s:%d", url->host, url->port);
+        ctl_failure(ctl, "cannot connect to Redis at %s: %s", where,
                     c ? c->errstr : "out of memory");
         redisFree(c);
         return CTL_FAIL;

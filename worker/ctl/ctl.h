@@ -24,7 +24,7 @@
 #include "worker/ctl/opt.h"
 
 /* Exit status: 0 done, 1 failed (connection, database, timeout, a check
- * found something), 2 usage. */
+ * found something), 2 usage or a bad setting. */
 enum ctl_exit {
     CTL_OK = 0,
     CTL_FAIL = 1,
@@ -102,7 +102,8 @@ int ctl_flag_int64(const struct ctl *ctl, const char *flag, const char *text, in
 int ctl_run_subcommand(struct ctl *ctl, const struct command *subs, size_t count, int argc,
                        char **argv);
 
-/* Loads the settings from the environment. CTL_OK or CTL_FAIL. */
+/* Loads the settings from the environment. CTL_OK, or CTL_USAGE after a
+ * message naming the bad setting. */
 int ctl_load_config(struct ctl *ctl);
 
 /* Loads the settings and connects to Postgres; *conn: PQfinish() it. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "worker/ctl/roles.h"
 
 /* Versions are three digits (NNN_name.sql). */
 #define MIGRATE_VERSION_MAX 999
@@ -270,6 +271,35 @@ static int migrate_locked(PGconn *conn, const struct migration *list, size_t cou
     return rc;
 }
 
+/* With the roles of schemas/roles.sql in place, every object belongs to
+ * credits_owner: migrate as it (SET ROLE), or not at all. Without them,
+ * migrate as whoever connects. */
+static int become_owner(PGconn *conn, enum roles_state *roles, char *errstr, size_t errstr_len)
+{
+    if (roles_state_of(conn, roles, errstr, errstr_len) != 0)
+        return -1;
+    switch (*roles) {
+    case ROLES_ABSENT:
+        return 0;
+    case ROLES_NOT_APPLIED:
+        snprintf(errstr, errstr_len,
+                 "the role " ROLES_OWNER " exists but may not create in this database: run "
+                 "'creditsctl roles' on it first");
+        return -1;
+    case ROLES_NOT_MEMBER:
+        snprintf(
+            errstr, errstr_len,
+            "the database has the roles of schemas/roles.sql: migrate as a member of " ROLES_OWNER
+            " (GRANT " ROLES_OWNER " TO the role you log in as)");
+        return -1;
+    case ROLES_MEMBER:
+        return roles_become_owner(conn, errstr, errstr_len);
+    default:
+        UNREACHABLE();
+    }
+    return -1;
+}
+
 int migrate_run_list(PGconn *conn, const struct migration *list, size_t count, FILE *out,
                      char *errstr, size_t errstr_len)
 {
@@ -284,10 +314,18 @@ int migrate_run_list(PGconn *conn, const struct migration *list, size_t count, F
         describe_failure(conn, NULL, "not connected", errstr, errstr_len);
         return -1;
     }
+    enum roles_state roles = ROLES_ABSENT;
+    if (become_owner(conn, &roles, errstr, errstr_len) != 0)
+        return -1;
     if (lock_acquire(conn, errstr, errstr_len) != 0)
         return -1;
     int rc = migrate_locked(conn, list, count, out, errstr, errstr_len);
     lock_release(conn);
+    if (rc == 0 && roles == ROLES_MEMBER) {
+        rc = roles_grant(conn, errstr, errstr_len);
+        if (rc == 0)
+            fprintf(out, "privileges set (schemas/grants.sql)\n");
+    }
     return rc;
 }
 

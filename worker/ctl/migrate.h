@@ -26,7 +26,10 @@ extern const struct migration migrate_embedded[];
 extern const size_t migrate_embedded_count;
 
 /*
- * Brings the database up to the newest embedded migration. Holds a session
+ * Brings the database up to the newest embedded migration. When the roles
+ * of schemas/roles.sql exist, runs as credits_owner (SET ROLE; a session
+ * that may not is refused) and applies schemas/grants.sql afterwards,
+ * printing "privileges set (schemas/grants.sql)". Holds a session
  * advisory lock for the whole run, so concurrent runs serialize (waits at
  * most MIGRATE_LOCK_WAIT_S for it). Creates schema credits and
  * credits.schema_migrations if missing, then applies each migration not yet

@@ -163,6 +163,14 @@ static int64_t wall_clock_ms(void)
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
+/* For measuring stalls: immune to the wall clock being set or stepped. */
+static int64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 /* Exponential backoff with jitter: a random delay in [delay/2, delay]. */
 static struct timeval jittered(int64_t delay_ms)
 {
@@ -365,7 +373,7 @@ static void hold(struct worker *w, struct held *h, struct queue_entry *entries, 
 /* A slot moved on: a dry prefetch may find something now. */
 static void progressed(struct worker *w)
 {
-    w->last_progress_ms = wall_clock_ms();
+    w->last_progress_ms = monotonic_ms();
     w->prefetch_dry = false;
     schedule_step(w);
 }
@@ -1057,7 +1065,7 @@ static bool is_live(void *arg, char *why, size_t why_len)
 {
     struct worker *w = arg;
     bool held = w->metrics.inflight_jobs > 0 && !w->db_unavailable;
-    int64_t idle_ms = wall_clock_ms() - w->last_progress_ms;
+    int64_t idle_ms = monotonic_ms() - w->last_progress_ms;
     if (held && idle_ms > WORKER_STALL_MS) {
         snprintf(why, why_len, "held work has not moved for %lld ms", (long long)idle_ms);
         return false;
@@ -1133,7 +1141,8 @@ static void start_http(struct worker *w)
         return;
     struct http_endpoints endpoints = {&w->metrics, is_live, is_ready, w};
     char errstr[300], quoted[320];
-    w->http = http_start(w->base, w->config->http_addr, &endpoints, errstr, sizeof errstr);
+    w->http = http_start(w->base, w->config->http_addr, (size_t)w->config->http_connections_max,
+                         &endpoints, errstr, sizeof errstr);
     if (w->http)
         log_event(LOG_INFO, "http_listening", "addr=%s", w->config->http_addr);
     else
@@ -1201,7 +1210,7 @@ int worker_run(const struct config *config)
     /* One read brings up to CREDITS_BATCH_MAX entries from each stream. */
     for (int i = 0; i < WORKER_SLOTS; i++)
         held_init(&w.slots[i], &w, (size_t)config->batch_jobs_max * QUEUE_STREAM_COUNT);
-    w.last_progress_ms = wall_clock_ms();
+    w.last_progress_ms = monotonic_ms();
     start_http(&w);
     struct queue_config qc;
     queue_config_from(config, &qc);
