@@ -10,6 +10,7 @@ import { Redis } from "ioredis";
 import {
     CreditsAbortError,
     CreditsIdConflictError,
+    CreditsJobRefusedError,
     CreditsTimeoutError,
     CreditsValidationError,
 } from "./errors.js";
@@ -84,9 +85,11 @@ export class CreditsClient {
                 throw new CreditsValidationError("redis", `redis must be an ioredis client or a redis:// URL, got ${JSON.stringify(options.redis)}`);
             this.redis = new Redis(options.redis);
             this.ownsRedis = true;
-        } else {
+        } else if (options.redis && typeof options.redis.duplicate === "function") {
             this.redis = options.redis;
             this.ownsRedis = false;
+        } else {
+            throw new CreditsValidationError("redis", `redis must be an ioredis client or a redis:// URL, got ${String(options.redis)}`);
         }
         this.prefix = options.prefix ?? "credits";
         const prefixes: IdPrefixes = {};
@@ -160,7 +163,8 @@ export class CreditsClient {
      * stream and waits for its decision. Resolves with the decision, applied
      * or rejected. Throws CreditsValidationError (nothing sent),
      * CreditsTimeoutError or CreditsAbortError (the job may still be
-     * applied), CreditsIdConflictError (the ID belongs to another job).
+     * applied), CreditsIdConflictError (the ID belongs to another job),
+     * CreditsJobRefusedError (the worker refused the message itself).
      */
     async send<T extends JobType>(type: T, req: RequestOf[T], options: CallOptions = {}): Promise<ResultOf<T>> {
         const job = toWireJob(type, req, this.idPrefixes);
@@ -308,14 +312,17 @@ class Deadline {
 }
 
 /**
- * The decision for this job, or CreditsIdConflictError: the worker says
- * id_conflict, or the first result seen for the ID is visibly about another
- * job (another type, user or amount; a result does not carry every field).
+ * The decision for this job. Throws CreditsIdConflictError when the worker
+ * says id_conflict, or when the first result seen for the ID is visibly
+ * about another job (another type, user or amount; a result does not carry
+ * every field); CreditsJobRefusedError when the worker refused the message.
  */
 function checkDecision<T extends JobType>(type: T, job: WireJobOf[T], result: CreditsResult): ResultOf<T> {
     const fields = result as unknown as Record<string, unknown>;
-    if (fields.error === "id_conflict" || result.type !== type || result.user !== job.user)
-        throw new CreditsIdConflictError(job.id, result);
+    if (fields.error === "id_conflict") throw new CreditsIdConflictError(job.id, result);
+    if (fields.error === "invalid_job" || fields.error === "unsupported_version" || fields.error === "wrong_stream")
+        throw new CreditsJobRefusedError(job.id, fields.error, String(fields.message ?? ""), result);
+    if (result.type !== type || result.user !== job.user) throw new CreditsIdConflictError(job.id, result);
     const amount = (job as { amount?: number }).amount;
     const echoed = AMOUNT_ECHO[type];
     if (result.status === "applied" && echoed && amount !== undefined && fields[echoed] !== amount)

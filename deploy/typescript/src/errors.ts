@@ -62,6 +62,23 @@ export class CreditsIdConflictError extends CreditsError {
     }
 }
 
+/**
+ * The worker refused the message itself: `invalid_job`,
+ * `unsupported_version` or `wrong_stream`. Nothing was applied and nothing
+ * was stored under the ID (a corrected job may reuse it). The client checks
+ * every rule before sending, so this means the worker and the client
+ * disagree: a worker older than the job type (its message then says
+ * "field 'type' must be one of ..."), or ID prefixes that do not match the
+ * worker's CREDITS_ID_PREFIXES.
+ */
+export class CreditsJobRefusedError extends CreditsError {
+    override name = "CreditsJobRefusedError";
+    constructor(readonly jobId: string, readonly error: "invalid_job" | "unsupported_version" | "wrong_stream",
+        readonly workerMessage: string, readonly result: unknown) {
+        super(`the worker refused job ${jobId} as ${error}: ${workerMessage}`);
+    }
+}
+
 /** Bytes from Redis that are not a result of this contract (or an integer JavaScript cannot hold exactly). */
 export class CreditsProtocolError extends CreditsError {
     override name = "CreditsProtocolError";

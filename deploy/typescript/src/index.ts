@@ -9,6 +9,7 @@ export {
     CreditsClosedError,
     CreditsError,
     CreditsIdConflictError,
+    CreditsJobRefusedError,
     CreditsProtocolError,
     CreditsTimeoutError,
     CreditsValidationError,

@@ -106,17 +106,22 @@ export type RejectedResult<T extends JobType> = ResultBase<T> & {
     status: "rejected";
     /** A sentence for people naming the problem. */
     message: string;
-} & Rejection<StoredErrorOf[T] | MessageErrorCode>;
+} & Rejection<StoredErrorOf[T]>;
 
-/** What a job function of type T resolves with: applied, or rejected with one of its codes. */
+/**
+ * What a job function of type T resolves with: applied, or rejected with
+ * one of the stored codes of its type. (Refusals of the message itself and
+ * id_conflict are thrown, see errors.ts.)
+ */
 export type ResultOf<T extends JobType> = AppliedResult<T> | RejectedResult<T>;
 
 /** Any decision of a known job type. */
 export type JobResult = { [T in JobType]: ResultOf<T> }[JobType];
 
 /**
- * A decision that is not about a job of a known type: an id_conflict, or
- * a message without a readable type (invalid_job, unsupported_version).
+ * A decision that is not a job's own: an id_conflict, or a refusal of the
+ * message (invalid_job, unsupported_version, wrong_stream), with `type`
+ * absent when the worker could not read one.
  */
 export interface OtherResult {
     v: 1;
