@@ -301,8 +301,9 @@ class Deadline {
         this.sent = true;
     }
 
+    /** p, unless the time runs out or the signal fires first (an already aborted signal wins over a settled p). */
     race<T>(p: Promise<T>): Promise<T> {
-        return Promise.race([p, this.stop]);
+        return Promise.race([this.stop, p]);
     }
 
     clear(): void {
