@@ -24,6 +24,16 @@ function describe(r: ResultOf<"consume">): string {
     }
 }
 
+/** The README's example for revision 2's capture: exhaustive over its four codes. */
+export function explain(r: ResultOf<"capture">): string {
+    if (r.status === "applied") return `charged ${r.charged}, ${r.released} back`;
+    switch (r.error) {
+    case "unknown_hold": case "hold_closed": return "this run is already settled";
+    case "hold_expired": return "the run took too long; its credits went back";
+    case "capture_exceeds_hold": return "the cost is above what was reserved";
+    }
+}
+
 const credits = new CreditsClient({ redis: process.env.CREDITS_REDIS_URL ?? "", prefix: process.env.CREDITS_PREFIX ?? "credits" });
 const user = `install-check-${process.pid}-${Date.now()}`;
 try {
