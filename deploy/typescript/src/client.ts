@@ -84,6 +84,9 @@ export class CreditsClient {
             if (!/^rediss?:\/\//.test(options.redis))
                 throw new CreditsValidationError("redis", `redis must be an ioredis client or a redis:// URL, got ${JSON.stringify(options.redis)}`);
             this.redis = new Redis(options.redis);
+            // Connection errors reach the caller through the commands; the
+            // listener keeps ioredis from printing each reconnect attempt.
+            this.redis.on("error", () => undefined);
             this.ownsRedis = true;
         } else if (options.redis && typeof options.redis.duplicate === "function") {
             this.redis = options.redis;
@@ -251,13 +254,17 @@ export class CreditsClient {
         this.reader?.close();
         // disconnect(), not quit(): QUIT would wait behind the blocked XREAD.
         this.readerConn?.disconnect();
-        if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());
+        if (!this.ownsRedis) return;
+        // QUIT on a connection that is down would wait for it to come back.
+        if (this.redis.status === "ready") await this.redis.quit().catch(() => this.redis.disconnect());
+        else this.redis.disconnect();
     }
 
     private readerFor(): ResultsReader {
         if (this.closed) throw new Error("the credits client is closed");
         if (!this.reader) {
             this.readerConn = this.redis.duplicate({ connectionName: this.readerName });
+            this.readerConn.on("error", () => undefined); // as for the command connection: seen through the reads
             this.reader = new ResultsReader(this.readerConn, {
                 key: this.key("results"), blockMs: this.readerBlockMs, count: 1000,
             });
@@ -287,7 +294,7 @@ class Deadline {
                 reject(new CreditsAbortError(jobId, this.sent, { cause: signal.reason }));
                 return;
             }
-            this.timer = setTimeout(() => reject(new CreditsTimeoutError(jobId, timeoutMs)), timeoutMs);
+            this.timer = setTimeout(() => reject(new CreditsTimeoutError(jobId, timeoutMs, this.sent)), timeoutMs);
             if (signal) {
                 this.onAbort = () => reject(new CreditsAbortError(jobId, this.sent, { cause: signal.reason }));
                 signal.addEventListener("abort", this.onAbort, { once: true });

@@ -26,10 +26,16 @@ export class CreditsValidationError extends CreditsError {
  */
 export class CreditsTimeoutError extends CreditsError {
     override name = "CreditsTimeoutError";
-    constructor(readonly jobId: string, readonly timeoutMs: number) {
-        super(`no decision for job ${jobId} within ${timeoutMs} ms: it is queued and may still be applied ` +
-            `later; read getResult(${JSON.stringify(jobId)}) to find out, or send the same job again with ` +
-            "the same idempotency key (it is never applied twice)");
+    /**
+     * `sent` is false only when the time ran out before the job could be
+     * sent (Redis did not answer): then nothing was sent.
+     */
+    constructor(readonly jobId: string, readonly timeoutMs: number, readonly sent = true) {
+        super(sent
+            ? `no decision for job ${jobId} within ${timeoutMs} ms: it is queued and may still be applied ` +
+              `later; read getResult(${JSON.stringify(jobId)}) to find out, or send the same job again with ` +
+              "the same idempotency key (it is never applied twice)"
+            : `job ${jobId} was not sent within ${timeoutMs} ms (Redis did not answer in time): send it again`);
     }
 }
 

@@ -10,6 +10,7 @@ import { Redis } from "ioredis";
 import {
     CreditsClient,
     CreditsProtocolError,
+    CreditsTimeoutError,
     CreditsValidationError,
     ERROR_CODES,
     JOB_TYPES,
@@ -244,5 +245,18 @@ describe("result decoding", () => {
         for (const code of ["insufficient_credits", "stale_period", "unknown_hold", "capture_exceeds_hold",
             "refund_exceeds_charge", "already_revoked", "no_plan"] as const)
             assert.equal(STORED_ERROR_CODES.has(code), true, code);
+    });
+});
+
+describe("a client whose Redis does not answer", () => {
+    it("times out before sending, and says that nothing was sent", async () => {
+        // Port 1 on loopback: nothing listens, every connect is refused.
+        const client = new CreditsClient({ redis: "redis://127.0.0.1:1", timeoutMs: 200 });
+        try {
+            await assert.rejects(client.consume({ key: "k", user: "u", amount: 1 }), (e: unknown) =>
+                e instanceof CreditsTimeoutError && !e.sent && /was not sent/.test(e.message));
+        } finally {
+            await client.close();
+        }
     });
 });

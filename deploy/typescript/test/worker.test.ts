@@ -149,7 +149,7 @@ describe("contract v1 against the worker", needsWorker, () => {
 
     it("a timed-out wait rejects with CreditsTimeoutError that says how to find out", async () => {
         await assert.rejects(credits.waitForResult(`never-${run}`, { timeoutMs: 100 }), (e: unknown) =>
-            e instanceof CreditsTimeoutError && e.jobId === `never-${run}` && e.timeoutMs === 100 &&
+            e instanceof CreditsTimeoutError && e.jobId === `never-${run}` && e.timeoutMs === 100 && e.sent &&
             /may still be applied/.test(e.message) && /getResult\("never-/.test(e.message));
     });
 
