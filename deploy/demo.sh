@@ -35,6 +35,9 @@ deploy/servers.sh start "$DIR" --durable
 # shellcheck source=/dev/null
 . "$DIR/env"
 export CREDITS_CONSUMER=demo-worker
+echo "Redis:      $CREDITS_REDIS_URL"
+echo "PostgreSQL: $CREDITS_DATABASE_URL"
+echo "            $CREDITS_DATABASE_URI (the same database as a URI; CREDITS_DATABASE_URL takes either form)"
 
 echo "== migrating and loading an example catalog"
 "$CTL" migrate

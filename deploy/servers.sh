@@ -9,7 +9,10 @@
 #   deploy/servers.sh restart-redis DIR [--aof] [--kill] [--down SECONDS]
 #                                                     stop and start, same port
 #
-# DIR/env holds CREDITS_REDIS_URL and CREDITS_DATABASE_URL (source it).
+# DIR/env holds CREDITS_REDIS_URL (a redis:// URL), CREDITS_DATABASE_URL (a
+# libpq conninfo string) and CREDITS_DATABASE_URI (the same database as a
+# postgresql:// URI, the form ORMs and node's pg take; the worker and
+# creditsctl accept either form, since libpq parses both). Source it.
 # Without --durable, PostgreSQL runs with fsync off (tests only); with it,
 # fsync and synchronous_commit stay on, as a credits ledger must be measured.
 # With --aof, Redis keeps an append-only file (appendfsync always: a write it
@@ -122,13 +125,20 @@ cmd_start() {
     [ ${#dir} -le 90 ] || die "directory path too long for a socket: $dir"
     start_redis "$dir" "$aof"
     start_postgres "$dir" "$durable"
+    local redis_port pg_port
+    redis_port=$(cat "$dir/redis/port")
+    pg_port=$(cat "$dir/pg/port")
     cat >"$dir/env" <<EOF
-export CREDITS_REDIS_URL=redis://127.0.0.1:$(cat "$dir/redis/port")
-export CREDITS_DATABASE_URL='host=127.0.0.1 port=$(cat "$dir/pg/port") user=postgres dbname=postgres'
-export CREDITS_TEST_REDIS_PORT=$(cat "$dir/redis/port")
-export CREDITS_TEST_PG_PORT=$(cat "$dir/pg/port")
+export CREDITS_REDIS_URL=redis://127.0.0.1:$redis_port
+export CREDITS_DATABASE_URL='host=127.0.0.1 port=$pg_port user=postgres dbname=postgres'
+export CREDITS_DATABASE_URI=postgresql://postgres@127.0.0.1:$pg_port/postgres
+export CREDITS_TEST_REDIS_PORT=$redis_port
+export CREDITS_TEST_PG_PORT=$pg_port
 EOF
-    echo "servers up: redis 127.0.0.1:$(cat "$dir/redis/port"), postgres 127.0.0.1:$(cat "$dir/pg/port") (env: $dir/env)"
+    echo "servers up: redis 127.0.0.1:$redis_port, postgres 127.0.0.1:$pg_port (env: $dir/env)"
+    echo "  Redis:      redis://127.0.0.1:$redis_port"
+    echo "  PostgreSQL: host=127.0.0.1 port=$pg_port user=postgres dbname=postgres"
+    echo "              postgresql://postgres@127.0.0.1:$pg_port/postgres"
 }
 
 stop_pid() { # pidfile

@@ -1,38 +1,54 @@
 #!/usr/bin/env bash
 # test_typescript.sh -- the web app's side, proven against the real worker:
-# installs the TypeScript producer example (deploy/typescript) with npm,
-# compiles it with tsc, and runs its test (node:test) and the example
-# against credits-worker on a throwaway Redis and PostgreSQL (lib.sh). The
-# test also checks the contract's vectors (schemas/vectors) with
-# @msgpack/msgpack.
+# the package @credits-worker/client (deploy/typescript) installed with
+# `npm ci`, built with tsc, its Prisma client generated without any engine
+# download, its tests (node --test: encodings, vectors, contract v1 against
+# the worker, revision 2 when the worker knows it, the benchmark, the
+# Prisma and Drizzle reads, the example backend) run against credits-worker
+# on a throwaway Redis and PostgreSQL (lib.sh); then the package packed and
+# installed into two scratch apps, from its folder and from the tarball,
+# each compiled under --strict and run.
 #
 #   BUILD_DIR=build tests/integration/test_typescript.sh
 #
-# Needs node (18 or later: Debian 12's nodejs 18 and npm 9 work) and npm on
-# the PATH, and the npm registry, or an npm cache that already holds the
-# locked packages (npm ci --prefer-offline then works without the network).
-# The package is copied to the test's temporary directory, so node_modules
-# and dist never land in the source tree and two runs do not collide.
+# Needs node 20.19 or later and npm on the PATH, and the npm registry or an
+# npm cache that holds the locked packages (npm ci --prefer-offline then
+# needs no network). The package is copied to the test's temporary
+# directory, so node_modules, dist and generated never land in the source
+# tree and two runs do not collide.
 
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PKG="$SOURCE_DIR/deploy/typescript"
 WORK="$TEST_DIR/typescript"
+NPM_FLAGS=(--prefer-offline --no-audit --no-fund)
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     fail "node and npm are needed (Debian packages nodejs and npm)"
     finish
     exit 1
 fi
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -ge 18 ]; then
-    pass "node $(node --version) (18 or later)"
+if node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    pass "node $(node --version) (20.19 or later)"
 else
-    fail "node $(node --version) is too old: the example needs 18 or later"
+    fail "node $(node --version) is too old: the package needs 20.19 or later (Prisma 7)"
     finish
     exit 1
 fi
+
+# run_logged NAME DIR command... -- runs the command in DIR, its output in
+# $TEST_DIR/NAME.log; on failure prints the log's tail and the status.
+run_logged() {
+    local name=$1 dir=$2 status=0
+    shift 2
+    (cd "$dir" && "$@") >"$TEST_DIR/$name.log" 2>&1 || status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "# $name failed (exit status $status):"
+        tail -40 "$TEST_DIR/$name.log" | sed 's/^/#   /'
+    fi
+    return "$status"
+}
 
 # The worker and the TypeScript side share the settings; a prefix other than
 # the default proves that the client uses it.
@@ -40,95 +56,184 @@ export CREDITS_PREFIX=webapp-test
 migrate
 "$CREDITSCTL" plan set pro --monthly 1000 >/dev/null
 "$CREDITSCTL" pack set starter --credits 500 --valid-days 90 >/dev/null
+"$CREDITSCTL" pack set soon --credits 100 --valid-days 3 >/dev/null
 # The metrics endpoint on a free loopback port, read at the end.
 HTTP_PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1",
     () => { console.log(s.address().port); s.close(); })')
-start_worker CREDITS_PREFIX="$CREDITS_PREFIX" CREDITS_HTTP_ADDR="127.0.0.1:$HTTP_PORT"
+# creditsctl above took the libpq conninfo; the worker takes the URI form
+# (libpq parses both).
+start_worker CREDITS_PREFIX="$CREDITS_PREFIX" CREDITS_HTTP_ADDR="127.0.0.1:$HTTP_PORT" \
+    CREDITS_DATABASE_URL="$CREDITS_DATABASE_URI"
 
 # ------------------------------------------------------------------------
-# Install and compile a private copy of the package.
+# Install, build, generate: a private copy of the package.
 # ------------------------------------------------------------------------
 
 mkdir -p "$WORK"
-cp "$PKG/package.json" "$PKG/package-lock.json" "$PKG/tsconfig.json" "$WORK/"
-cp -R "$PKG/src" "$PKG/test" "$WORK/"
+(cd "$PKG" && cp -R package.json package-lock.json .npmrc tsconfig.json tsconfig.test.json prisma.config.ts \
+    README.md src drizzle prisma test example tools install-check "$WORK/")
 
-status=0
-(cd "$WORK" && npm ci --prefer-offline --no-audit --no-fund) >"$TEST_DIR/npm-ci.log" 2>&1 || status=$?
-if [ "$status" -eq 0 ]; then
-    pass "npm ci installs the locked packages"
+if run_logged npm-ci "$WORK" npm ci "${NPM_FLAGS[@]}"; then
+    pass "npm ci installs the locked packages (and builds dist/ through prepare)"
 else
-    fail "npm ci failed (exit status $status):"
-    sed 's/^/#   /' "$TEST_DIR/npm-ci.log" | tail -20
+    fail "npm ci"
     finish
     exit 1
 fi
-for pkg in ioredis @msgpack/msgpack pg typescript; do
-    version=$(cd "$WORK" && node -p "require('$pkg/package.json').version" 2>/dev/null) || version=
+# The installed version of a package of the copy (read from its
+# package.json file: some packages' exports do not expose it).
+version_of() { node -p "require('$WORK/node_modules/$1/package.json').version" 2>/dev/null; }
+for pkg in ioredis @msgpack/msgpack typescript prisma @prisma/client @prisma/adapter-pg drizzle-orm pg; do
+    version=$(version_of "$pkg") || version=
     if [ -n "$version" ]; then pass "installed $pkg $version"; else fail "$pkg is not installed"; fi
 done
+for f in dist/src/index.js dist/src/index.d.ts dist/drizzle/index.js dist/drizzle/index.d.ts; do
+    if [ -f "$WORK/$f" ]; then pass "the build wrote $f"; else fail "the build did not write $f"; fi
+done
 
-status=0
-(cd "$WORK" && node node_modules/typescript/bin/tsc -p .) >"$TEST_DIR/tsc.log" 2>&1 || status=$?
-if [ "$status" -eq 0 ]; then
-    pass "tsc compiles src/ and test/ (strict)"
+# Generation needs no network at all: in a network namespace of its own
+# when this machine allows one (root), else as it is.
+no_network=()
+if unshare -n true 2>/dev/null; then no_network=(unshare -n); fi
+if run_logged prisma-generate "$WORK" env PATH="$WORK/node_modules/.bin:$PATH" "${no_network[@]}" \
+    sh tools/prisma-generate.sh; then
+    pass "prisma generate makes the client ${no_network:+with no network }(no engine download)"
 else
-    fail "tsc failed (exit status $status):"
-    sed 's/^/#   /' "$TEST_DIR/tsc.log" | tail -30
+    fail "prisma generate"
+fi
+if grep -q 'no-schema-engine' "$TEST_DIR/prisma-generate.log"; then
+    fail "prisma generate ran the schema engine, which it should never need"
+fi
+if run_logged tsc "$WORK" node node_modules/typescript/bin/tsc -p tsconfig.test.json; then
+    pass "tsc compiles src/, drizzle/, test/, example/ and the generated client (strict)"
+else
+    fail "tsc -p tsconfig.test.json"
     finish
     exit 1
 fi
 
 # ------------------------------------------------------------------------
-# The test, against the worker.
+# The package's tests, against the worker.
 # ------------------------------------------------------------------------
 
 status=0
-(cd "$WORK" && CREDITS_VECTORS_DIR="$SOURCE_DIR/schemas/vectors" node --test dist/test/) \
-    >"$TEST_DIR/node-test.tap" 2>&1 || status=$?
+(cd "$WORK" && CREDITSCTL="$CREDITSCTL" CREDITS_VECTORS_DIR="$SOURCE_DIR/schemas/vectors" \
+    node --test --test-concurrency=1 dist/test/*.test.js) >"$TEST_DIR/node-test.tap" 2>&1 || status=$?
 passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$TEST_DIR/node-test.tap")
 failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$TEST_DIR/node-test.tap")
 if [ "$status" -eq 0 ] && [ "${failed:-1}" = 0 ] && [ "${passed:-0}" -gt 0 ]; then
-    pass "node --test: producer.test.ts, $passed tests passed against the worker"
+    pass "node --test: $passed tests passed against the worker"
 else
     fail "node --test: exit status $status, ${passed:-?} passed, ${failed:-?} failed"
-    # The failing subtests with their messages.
-    grep -E -A12 '^ *not ok ' "$TEST_DIR/node-test.tap" | sed 's/^/#   /' | head -120
+    grep -E -A16 '^ *not ok ' "$TEST_DIR/node-test.tap" | sed 's/^/#   /' | head -160
 fi
-if grep -q '# SKIP' "$TEST_DIR/node-test.tap"; then
+# Each suite of the package, by name, ran and passed (a suite that is
+# renamed or stops loading must not pass unseen).
+suites=$(sed -n 's/^ok [0-9]* - //p' "$TEST_DIR/node-test.tap")
+for suite in "job encoding, field by field" "job rules" "result decoding" "test vectors (schemas/vectors)" \
+    "contract v1 against the worker" "benchmark: concurrent waits through one client" \
+    "Prisma and Drizzle models against the migrated database" "the example backend, end to end"; do
+    if grep -qxF "$suite" <<<"$suites"; then pass "suite passed: $suite"; else fail "suite did not pass: $suite"; fi
+done
+# The only skips allowed: revision 2's suites while the worker refuses the
+# new job types as unknown.
+skips=$(grep '# SKIP' "$TEST_DIR/node-test.tap" || true)
+unexpected=$(grep -v 'pending on worker support: the worker does not know revision 2' <<<"$skips" | grep . || true)
+if [ -n "$unexpected" ]; then
     fail "node --test skipped tests:"
-    grep '# SKIP' "$TEST_DIR/node-test.tap" | sed 's/^/#   /'
+    sed 's/^/#   /' <<<"$unexpected"
 else
-    pass "node --test skipped nothing (the worker tests ran)"
+    pass "node --test skipped nothing but what waits for revision 2 in the worker"
+fi
+if [ -n "$skips" ]; then
+    echo "# pending on worker support (revision 2 job types):"
+    sed 's/^/#   /' <<<"$skips"
+fi
+echo "# benchmark (one client, concurrent waits against the worker):"
+grep -o 'bench: .*' "$TEST_DIR/node-test.tap" | sed 's/^/#   /'
+bench_lines=$(grep -c 'bench: waits=' "$TEST_DIR/node-test.tap" || true)
+expect_eq "the benchmark printed its three waves" 3 "$bench_lines"
+
+# ------------------------------------------------------------------------
+# The package as an app installs it: npm pack's tarball, and the folder.
+# ------------------------------------------------------------------------
+
+TOOLCHAIN=("typescript@$(version_of typescript)" "@types/node@$(version_of @types/node)")
+
+tarball=
+if run_logged npm-pack "$WORK" npm pack --pack-destination "$TEST_DIR" "${NPM_FLAGS[@]}"; then
+    tarball=$(find "$TEST_DIR" -maxdepth 1 -name 'credits-worker-client-*.tgz' | head -1)
+fi
+if [ -n "$tarball" ]; then
+    pass "npm pack made $(basename "$tarball")"
+    contents=$(tar -tzf "$tarball")
+    for f in package/package.json package/README.md package/dist/src/index.js package/dist/src/index.d.ts \
+        package/dist/drizzle/index.js package/prisma/schema.prisma; do
+        if grep -qxF "$f" <<<"$contents"; then pass "the tarball holds $f"; else fail "the tarball lacks $f"; fi
+    done
+    if grep -qE '^package/(test|dist/test|generated|dist/generated|example|src/.*\.ts$)' <<<"$contents"; then
+        fail "the tarball holds tests, the example or generated files: $(grep -E '^package/(test|dist/test|generated|dist/generated|example)' <<<"$contents" | head -3)"
+    else
+        pass "the tarball holds no tests, example or generated client"
+    fi
+else
+    fail "npm pack made no tarball"
 fi
 
-# ------------------------------------------------------------------------
-# The example, as a developer would run it.
-# ------------------------------------------------------------------------
+# check_app NAME -- compiles the scratch app in $TEST_DIR/NAME and runs it.
+check_app() {
+    local name=$1 dir="$TEST_DIR/$1" tsconfig=$2 out
+    if run_logged "$name-tsc" "$dir" node node_modules/typescript/bin/tsc -p "$tsconfig"; then
+        pass "$name: the app compiles under --strict against the installed package"
+    else
+        fail "$name: tsc -p $tsconfig"
+        return
+    fi
+    if run_logged "$name-run" "$dir" node dist/app.js; then
+        pass "$name: the app runs against the worker"
+    else
+        fail "$name: node dist/app.js"
+        return
+    fi
+    out=$(cat "$TEST_DIR/$name-run.log")
+    expect_match "$name: its consume is applied" 'install-check: consume applied charged=40 balance=460' "$out"
+    expect_match "$name: its expensive consume is refused" \
+        'install-check: consume rejected insufficient_credits balance=460' "$out"
+    APP_USER=$(sed -n 's/^install-check: user //p' <<<"$out")
+}
 
-status=0
-(cd "$WORK" && node dist/src/example.js) >"$TEST_DIR/example.out" 2>&1 || status=$?
-out=$(cat "$TEST_DIR/example.out")
-expect_eq "the example exits 0" 0 "$status"
-expect_match "the example's purchase is applied" '(^|
-)purchase: \{[^
-]*"status":"applied"[^
-]*"granted":500' "$out"
-expect_match "the example's consume is applied" '(^|
-)consume: \{[^
-]*"status":"applied"[^
-]*"charged":40[^
-]*"replayed":false' "$out"
-expect_match "the example's retried consume is replayed" '(^|
-)consume again: \{[^
-]*"charged":40[^
-]*"replayed":true' "$out"
-expect_match "the example's expensive consume is refused" '(^|
-)too expensive: \{[^
-]*"error":"insufficient_credits"' "$out"
-expect_match "the example reads the balance from PostgreSQL" '(^|
-)balance: \{"total":460,"pack":460,"monthly":0\}' "$out"
-if [ "$FAILURES" -gt 0 ]; then sed 's/^/#   /' "$TEST_DIR/example.out"; fi
+# From the folder (npm links it; the package's own node_modules serve it).
+mkdir -p "$TEST_DIR/app-folder"
+cp "$WORK/install-check/"* "$TEST_DIR/app-folder/"
+if run_logged app-folder-install "$TEST_DIR/app-folder" npm install "${NPM_FLAGS[@]}" "$WORK" "${TOOLCHAIN[@]}"; then
+    pass "npm install ./deploy/typescript (the folder) into a scratch app"
+    check_app app-folder tsconfig.json
+else
+    fail "npm install of the folder"
+fi
+
+# From the tarball, with the Drizzle subpath and its peer dependency.
+if [ -n "$tarball" ]; then
+    mkdir -p "$TEST_DIR/app-tarball"
+    cp "$WORK/install-check/"* "$TEST_DIR/app-tarball/"
+    if run_logged app-tarball-install "$TEST_DIR/app-tarball" npm install "${NPM_FLAGS[@]}" "$tarball" \
+        "${TOOLCHAIN[@]}" "drizzle-orm@$(version_of drizzle-orm)" "pg@$(version_of pg)" "@types/pg@$(version_of @types/pg)"; then
+        pass "npm install of the packed tarball into a scratch app"
+        APP_USER=
+        check_app app-tarball tsconfig.drizzle.json
+        if [ -n "$APP_USER" ] && run_logged app-tarball-drizzle "$TEST_DIR/app-tarball" node dist/drizzle.js "$APP_USER"; then
+            out=$(cat "$TEST_DIR/app-tarball-drizzle.log")
+            expect_match "app-tarball: the Drizzle subpath reads the balance" \
+                'install-check: drizzle balance \{"total":460,"pack":460,"monthly":0,"grant":0\} entries=2 lots>0=true' "$out"
+            expect_match "app-tarball: the Prisma schema file resolves from the package" \
+                'install-check: prisma schema true' "$out"
+        else
+            fail "app-tarball: node dist/drizzle.js"
+        fi
+    else
+        fail "npm install of the tarball"
+    fi
+fi
 
 # ------------------------------------------------------------------------
 # The worker's /metrics after that traffic: it counted the web app's jobs,
@@ -151,7 +256,7 @@ expect_match "/metrics counts the applied consumes" \
 expect_match "/metrics counts the insufficient_credits rejections" \
     '(^|
 )credits_jobs_total\{type="consume",status="rejected",error="insufficient_credits"\} [1-9]' "$metrics"
-expect_match "/metrics counts the id_conflict dead letter" \
+expect_match "/metrics counts the id_conflict dead letters" \
     '(^|
 )credits_dead_letters_total\{reason="id_conflict"\} [1-9]' "$metrics"
 expect_match "/metrics says ready" '(^|
@@ -170,9 +275,10 @@ for name in $used; do
 done
 
 # ------------------------------------------------------------------------
-# The worker stops cleanly.
+# The worker stops cleanly; the ledger adds up after all of it.
 # ------------------------------------------------------------------------
 
+expect_status "creditsctl audit finds the ledger consistent" 0 "$CREDITSCTL" audit
 stop_worker "$WORKER_PID"
 expect_eq "credits-worker exits 0 on SIGTERM" 0 "$WORKER_STATUS"
 if [ "$FAILURES" -gt 0 ]; then

@@ -1,0 +1,41 @@
+// server.ts -- runs the example backend (app.ts) with two made-up tools.
+//
+//   CREDITS_REDIS_URL=redis://127.0.0.1:6379 \
+//   CREDITS_DATABASE_URI=postgresql://user@127.0.0.1:5432/db \
+//   CREDITS_PREFIX=credits PORT=8080 [EXAMPLE_HOLDS=1] npm run example
+//
+// EXAMPLE_HOLDS=1 pays for runs with holds and captures, which needs a
+// worker that implements revision 2 of the contract.
+
+import { drizzle } from "drizzle-orm/node-postgres";
+import pg from "pg";
+import { CreditsClient } from "../src/index.js";
+import { createApp } from "./app.js";
+
+const redis = process.env.CREDITS_REDIS_URL ?? "redis://127.0.0.1:6379";
+const database = process.env.CREDITS_DATABASE_URI;
+if (!database) {
+    console.error("server: set CREDITS_DATABASE_URI to the credits database, a postgresql:// URI");
+    process.exit(2);
+}
+const port = Number(process.env.PORT ?? 8080);
+const credits = new CreditsClient({ redis, prefix: process.env.CREDITS_PREFIX ?? "credits" });
+const pool = new pg.Pool({ connectionString: database });
+
+const server = createApp({
+    credits,
+    db: drizzle(pool),
+    holds: process.env.EXAMPLE_HOLDS === "1",
+    tools: {
+        // An upscale costs 40 credits; a render up to 300, charged by the seconds it really took.
+        upscale: { price: 40, run: async () => ({ cost: 40, output: { done: true } }) },
+        render: { price: 300, run: async () => ({ cost: 120 + Math.floor(Math.random() * 180), output: { done: true } }) },
+    },
+});
+server.listen(port, "127.0.0.1", () => console.log(`example backend on http://127.0.0.1:${port}`));
+
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.on(signal, () => {
+        server.close();
+        void credits.close().then(() => pool.end());
+    });

@@ -1,0 +1,68 @@
+// @credits-worker/client -- the web app's side of credits-worker: one
+// function per job type, one shared reader of the results, typed results
+// and error codes. The integration guide is this package's README.
+
+export { toSafeNumber } from "./numbers.js";
+export { CreditsClient, type CallOptions, type CreditsClientOptions, type Enqueued } from "./client.js";
+export {
+    CreditsAbortError,
+    CreditsClosedError,
+    CreditsError,
+    CreditsIdConflictError,
+    CreditsJobRefusedError,
+    CreditsProtocolError,
+    CreditsTimeoutError,
+    CreditsValidationError,
+} from "./errors.js";
+export {
+    AMOUNT_MAX,
+    CONTRACT_VERSION,
+    HOLD_TTL_MAX_S,
+    JOB_BYTES_MAX,
+    JOB_TYPES,
+    RESERVED_ID_PREFIX,
+    STREAMS,
+    STREAM_OF,
+    VALID_DAYS_MAX,
+    allocateKey,
+    encodeJob,
+    jobIdFor,
+    toWireJob,
+    validateJob,
+    type AllocateRequest,
+    type CancelRequest,
+    type CaptureRequest,
+    type ConsumeRequest,
+    type GrantRequest,
+    type HoldRequest,
+    type IdPrefixes,
+    type JobType,
+    type PurchaseRequest,
+    type RefundRequest,
+    type ReleaseRequest,
+    type RequestOf,
+    type Revision2JobType,
+    type RevokeRequest,
+    type Stream,
+    type V1JobType,
+    type WireJob,
+    type WireJobOf,
+} from "./jobs.js";
+export {
+    ERROR_CODES,
+    STORED_ERROR_CODES,
+    decodeResult,
+    isResultOf,
+    type AppliedFieldsOf,
+    type AppliedResult,
+    type Balance,
+    type CreditsResult,
+    type ErrorCode,
+    type JobResult,
+    type MessageErrorCode,
+    type OtherResult,
+    type RejectedResult,
+    type ResultOf,
+    type StoredErrorCode,
+    type StoredErrorOf,
+} from "./results.js";
