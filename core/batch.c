@@ -95,7 +95,7 @@ static void free_loaded_state(struct batch *batch)
     free(batch->accounts);
     free(batch->packs);
     free(batch->plans);
-    free(batch->used_refs);
+    free(batch->payments);
     free(batch->lot_ids);
     ledger_entries_free(&batch->entries);
 }
@@ -260,15 +260,48 @@ void batch_add_plan(struct batch *batch, const char *plan_id, const struct plan_
     p->info = *info;
 }
 
-void batch_add_used_ref(struct batch *batch, const char *payment_ref)
+void batch_add_payment(struct batch *batch, const char *payment_ref, const char *user,
+                       int64_t lot_id)
 {
     ASSERT(strlen(payment_ref) <= JOB_PAYMENT_REF_BYTES_MAX);
-    if (batch->used_ref_count == batch->used_ref_cap) {
-        batch->used_ref_cap = batch->used_ref_cap ? 2 * batch->used_ref_cap : 8;
-        batch->used_refs =
-            checked_realloc(batch->used_refs, batch->used_ref_cap, sizeof *batch->used_refs);
+    ASSERT(strlen(user) <= JOB_USER_BYTES_MAX && lot_id > 0);
+    if (batch->payment_count == batch->payment_cap) {
+        batch->payment_cap = batch->payment_cap ? 2 * batch->payment_cap : 8;
+        batch->payments =
+            checked_realloc(batch->payments, batch->payment_cap, sizeof *batch->payments);
     }
-    strcpy(batch->used_refs[batch->used_ref_count++], payment_ref);
+    struct batch_payment *p = &batch->payments[batch->payment_count++];
+    strcpy(p->payment_ref, payment_ref);
+    strcpy(p->user, user);
+    p->lot_id = lot_id;
+}
+
+bool batch_add_lot_once(struct batch *batch, const char *user, const struct lot *lot)
+{
+    struct account *account = batch_account(batch, user);
+    if (!account)
+        return false;
+    if (ledger_account_lot(account, lot->lot_id) == NULL)
+        ledger_account_add_lot(account, lot);
+    return true;
+}
+
+struct hold *batch_add_hold(struct batch *batch, const char *user, const char *hold_id)
+{
+    struct account *account = batch_account(batch, user);
+    if (!account)
+        return NULL;
+    struct hold *hold = ledger_account_hold(account, hold_id);
+    return hold != NULL ? hold : ledger_account_add_hold(account, hold_id);
+}
+
+struct charge *batch_add_charge(struct batch *batch, const char *user, const char *charge_id)
+{
+    struct account *account = batch_account(batch, user);
+    if (!account)
+        return NULL;
+    struct charge *charge = ledger_account_charge(account, charge_id);
+    return charge != NULL ? charge : ledger_account_add_charge(account, charge_id);
 }
 
 void batch_add_lot_id(struct batch *batch, int64_t lot_id)
@@ -299,12 +332,19 @@ static const struct plan_info *find_plan(const struct batch *batch, const char *
     return NULL;
 }
 
-static bool ref_is_used(const struct batch *batch, const char *payment_ref)
+/* What NEED_PAYMENT_REF asks: whether the reference granted credits, and
+ * the pack lot of `user`'s it granted (0 when not theirs). */
+static void find_payment(const struct batch *batch, const char *payment_ref, const char *user,
+                         struct ledger_input *input)
 {
-    for (size_t i = 0; i < batch->used_ref_count; i++)
-        if (strcmp(batch->used_refs[i], payment_ref) == 0)
-            return true;
-    return false;
+    for (size_t i = 0; i < batch->payment_count; i++) {
+        const struct batch_payment *p = &batch->payments[i];
+        if (strcmp(p->payment_ref, payment_ref) != 0)
+            continue;
+        input->payment_ref_used = true;
+        if (strcmp(p->user, user) == 0)
+            input->payment_lot_id = p->lot_id;
+    }
 }
 
 static bool same_bytes(const msgpack_sbuffer *a, const msgpack_sbuffer *b)
@@ -342,8 +382,8 @@ static int decide_replay(struct batch_job *bj, const msgpack_sbuffer *stored)
 }
 
 /* The job's needs, answered from the loaded state and the batch so far. */
-static void resolve_needs(const struct batch *batch, const struct job_needs *needs,
-                          struct ledger_input *input)
+static void resolve_needs(const struct batch *batch, const struct job *job,
+                          const struct job_needs *needs, struct ledger_input *input)
 {
     for (unsigned n = 0; n < JOB_NEED_COUNT; n++) {
         const char *key = needs->key[n];
@@ -357,8 +397,11 @@ static void resolve_needs(const struct batch *batch, const struct job_needs *nee
             input->plan = find_plan(batch, key);
             break;
         case NEED_PAYMENT_REF:
-            input->payment_ref_used = ref_is_used(batch, key);
+            find_payment(batch, key, job->user, input);
             break;
+        case NEED_HOLD:
+        case NEED_CHARGE:
+            break; /* loaded into the user's account: its rule looks them up */
         }
     }
     if (needs->new_lots > 0) {
@@ -378,7 +421,7 @@ static void account_for_new_lots(struct batch *batch, const struct account *acco
         ASSERT(lot->is_new && lot->lot_id == batch->lot_ids[batch->lot_id_next]);
         batch->lot_id_next++;
         if (lot->payment_ref != NULL)
-            batch_add_used_ref(batch, lot->payment_ref);
+            batch_add_payment(batch, lot->payment_ref, account->user, lot->lot_id);
     }
 }
 
@@ -392,7 +435,7 @@ static void decide_new(struct batch *batch, size_t index)
     struct job_needs needs;
     job_needs_of(job, &needs);
     struct ledger_input input = {.now_us = batch->now_us, .job_index = index};
-    resolve_needs(batch, &needs, &input);
+    resolve_needs(batch, job, &needs, &input);
 
     result_init_for_job(&bj->result, job);
     size_t lots_before = account->lot_count;

@@ -60,6 +60,13 @@ struct batch_plan {
     struct plan_info info;
 };
 
+/* A payment reference that granted credits: the pack lot, and whose. */
+struct batch_payment {
+    char payment_ref[JOB_PAYMENT_REF_BYTES_MAX + 1];
+    char user[JOB_USER_BYTES_MAX + 1];
+    int64_t lot_id;
+};
+
 struct batch {
     struct batch_job *jobs; /* borrowed from the caller for the batch's life */
     size_t job_count;
@@ -72,9 +79,9 @@ struct batch {
     size_t pack_count;
     struct batch_plan *plans;
     size_t plan_count;
-    char (*used_refs)[JOB_PAYMENT_REF_BYTES_MAX + 1];
-    size_t used_ref_count;
-    size_t used_ref_cap;
+    struct batch_payment *payments; /* the payment references that granted credits */
+    size_t payment_count;
+    size_t payment_cap;
     int64_t *lot_ids; /* reserved IDs for new lots, used in job order */
     size_t lot_id_count;
     size_t lot_id_next;
@@ -116,7 +123,23 @@ bool batch_set_account_plan(struct batch *batch, const char *user, const char *p
     __attribute__((warn_unused_result));
 void batch_add_pack(struct batch *batch, const char *pack_id, const struct pack_info *info);
 void batch_add_plan(struct batch *batch, const char *plan_id, const struct plan_info *info);
-void batch_add_used_ref(struct batch *batch, const char *payment_ref);
+/* A pack lot bought with `payment_ref` (by any user). */
+void batch_add_payment(struct batch *batch, const char *payment_ref, const char *user,
+                       int64_t lot_id);
+
+/* A lot a hold, a charge or a payment points at, when `user` is in the
+ * batch and the lot is not loaded yet (it may be spent or revoked). True
+ * when the user is in the batch. */
+bool batch_add_lot_once(struct batch *batch, const char *user, const struct lot *lot)
+    __attribute__((warn_unused_result));
+
+/* A hold of `user` as loaded; NULL when the user is not in the batch (a
+ * job named another user's hold: it finds none). */
+struct hold *batch_add_hold(struct batch *batch, const char *user, const char *hold_id);
+
+/* An applied consume or capture of `user`, for its refunds; NULL when the
+ * user is not in the batch. Loading it twice gives the same charge. */
+struct charge *batch_add_charge(struct batch *batch, const char *user, const char *charge_id);
 void batch_add_lot_id(struct batch *batch, int64_t lot_id);
 
 /* The account of `user`, or NULL when the user is not in the batch. */

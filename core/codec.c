@@ -960,10 +960,12 @@ static int pack_result_amounts(msgpack_packer *pk, const struct result *r)
     int rc = 0;
     if (result_has_balance(r)) {
         rc |= pack_cstr(pk, "balance");
-        rc |= msgpack_pack_map(pk, 3);
+        rc |= msgpack_pack_map(pk, 5);
         rc |= pack_key_int(pk, "total", r->balance.total);
         rc |= pack_key_int(pk, "pack", r->balance.pack);
         rc |= pack_key_int(pk, "monthly", r->balance.monthly);
+        rc |= pack_key_int(pk, "grant", r->balance.grant);
+        rc |= pack_key_int(pk, "held", r->balance.held);
     }
     for (unsigned a = 0; a < RESULT_AMOUNT_COUNT; a++) {
         if ((carried & RESULT_AMOUNT_BIT(a)) != 0)
@@ -1029,13 +1031,14 @@ enum balance_key {
     BKEY_TOTAL,
     BKEY_PACK,
     BKEY_MONTHLY,
+    BKEY_GRANT,
+    BKEY_HELD,
     BKEY_COUNT,
 };
 
 static const char *const balance_key_names[BKEY_COUNT] = {
-    [BKEY_TOTAL] = "total",
-    [BKEY_PACK] = "pack",
-    [BKEY_MONTHLY] = "monthly",
+    [BKEY_TOTAL] = "total", [BKEY_PACK] = "pack", [BKEY_MONTHLY] = "monthly",
+    [BKEY_GRANT] = "grant", [BKEY_HELD] = "held",
 };
 
 /* The values of a map's known keys. Unknown keys are skipped; a known key
@@ -1079,6 +1082,14 @@ static bool result_read_int(const struct map_values *values, size_t key, int64_t
     return values->seen[key] && mp_int64(&values->value[key], out);
 }
 
+/* grant and held came with revision 2: a result stored before it has
+ * neither, and reads as 0 of each. */
+static bool balance_read_optional(const struct map_values *fields, size_t key, int64_t *out)
+{
+    *out = 0;
+    return !fields->seen[key] || mp_int64(&fields->value[key], out);
+}
+
 static bool result_read_balance(const struct mp_cursor *c, const struct map_values *values,
                                 struct balance *balance)
 {
@@ -1091,7 +1102,9 @@ static bool result_read_balance(const struct mp_cursor *c, const struct map_valu
         return false;
     return fields.seen[BKEY_TOTAL] && mp_int64(&fields.value[BKEY_TOTAL], &balance->total) &&
            fields.seen[BKEY_PACK] && mp_int64(&fields.value[BKEY_PACK], &balance->pack) &&
-           fields.seen[BKEY_MONTHLY] && mp_int64(&fields.value[BKEY_MONTHLY], &balance->monthly);
+           fields.seen[BKEY_MONTHLY] && mp_int64(&fields.value[BKEY_MONTHLY], &balance->monthly) &&
+           balance_read_optional(&fields, BKEY_GRANT, &balance->grant) &&
+           balance_read_optional(&fields, BKEY_HELD, &balance->held);
 }
 
 static bool result_read_identity(const struct map_values *values, struct result *r)

@@ -57,7 +57,16 @@ enum { JOB_STREAM_COUNT = 0 JOB_STREAMS(JOB_LIST_COUNT_ONE) };
     X(JOB_ERR_UNKNOWN_PLAN, "unknown_plan", true)                                                  \
     X(JOB_ERR_DUPLICATE_PAYMENT, "duplicate_payment", true)                                        \
     X(JOB_ERR_ALREADY_ALLOCATED, "already_allocated", true)                                        \
-    X(JOB_ERR_STALE_PERIOD, "stale_period", true)
+    X(JOB_ERR_STALE_PERIOD, "stale_period", true)                                                 \
+    X(JOB_ERR_UNKNOWN_HOLD, "unknown_hold", true)                                                 \
+    X(JOB_ERR_HOLD_CLOSED, "hold_closed", true)                                                   \
+    X(JOB_ERR_HOLD_EXPIRED, "hold_expired", true)                                                 \
+    X(JOB_ERR_CAPTURE_EXCEEDS_HOLD, "capture_exceeds_hold", true)                                 \
+    X(JOB_ERR_UNKNOWN_CHARGE, "unknown_charge", true)                                             \
+    X(JOB_ERR_REFUND_EXCEEDS_CHARGE, "refund_exceeds_charge", true)                               \
+    X(JOB_ERR_UNKNOWN_PAYMENT, "unknown_payment", true)                                           \
+    X(JOB_ERR_ALREADY_REVOKED, "already_revoked", true)                                           \
+    X(JOB_ERR_NO_PLAN, "no_plan", true)
 
 enum job_error {
 #define JOB_ERROR_ENUM(value, name, stored) value,
@@ -81,11 +90,14 @@ struct job {
     };
 };
 
-/* The usable credits of a user, split by lot kind. total == pack + monthly. */
+/* The usable credits of a user, split by lot kind: total == pack + monthly
+ * + grant. `held` counts the credits in open holds, not part of total. */
 struct balance {
     int64_t total;
     int64_t pack;
     int64_t monthly;
+    int64_t grant;
+    int64_t held;
 };
 
 /* The amounts a result may carry besides its balance (contract sections 3
@@ -95,7 +107,12 @@ struct balance {
     X(RESULT_CHARGED, "charged")                                                                   \
     X(RESULT_GRANTED, "granted")                                                                   \
     X(RESULT_FORFEITED, "forfeited")                                                               \
-    X(RESULT_EXPIRES_AT, "expires_at")
+    X(RESULT_EXPIRES_AT, "expires_at")                                                             \
+    X(RESULT_HELD, "held")                                                                         \
+    X(RESULT_HOLD_EXPIRES_AT, "hold_expires_at")                                                   \
+    X(RESULT_RELEASED, "released")                                                                 \
+    X(RESULT_REFUNDED, "refunded")                                                                 \
+    X(RESULT_REVOKED, "revoked")
 
 enum result_amount {
 #define RESULT_AMOUNT_ENUM(value, key) value,
@@ -119,7 +136,7 @@ struct result {
     char message[RESULT_MESSAGE_BYTES_MAX + 1]; /* "" when none */
     struct balance balance;                     /* sent when result_has_balance() */
     uint32_t amounts_present;                   /* RESULT_AMOUNT_BIT()s */
-    int64_t amounts[RESULT_AMOUNT_COUNT];       /* expires_at: Unix ms */
+    int64_t amounts[RESULT_AMOUNT_COUNT];       /* expires_at, hold_expires_at: Unix ms */
     int64_t done_at_ms;
     bool replayed;
 };

@@ -121,9 +121,11 @@ void job_field_rule_message(const struct job_field *field, char *out, size_t out
 enum job_need {
     NEED_PACK,        /* the catalog row of a pack */
     NEED_PLAN,        /* the catalog row of a plan */
-    NEED_PAYMENT_REF, /* whether a payment reference granted credits already */
+    NEED_PAYMENT_REF, /* the pack lot a payment reference granted, if any */
+    NEED_HOLD,        /* a hold, with what its lots hold for it */
+    NEED_CHARGE,      /* an applied consume or capture, with what is refundable */
 };
-enum { JOB_NEED_COUNT = NEED_PAYMENT_REF + 1 };
+enum { JOB_NEED_COUNT = NEED_CHARGE + 1 };
 
 struct job_needs {
     const char *key[JOB_NEED_COUNT]; /* borrowed from the job; NULL: not needed */

@@ -32,6 +32,12 @@ static const char *const entry_kind_names[ENTRY_KIND_COUNT] = {
 #undef ENTRY_KIND_NAME
 };
 
+static const char *const hold_status_names[HOLD_STATUS_COUNT] = {
+#define HOLD_STATUS_NAME(value, name) [value] = name,
+    HOLD_STATUSES(HOLD_STATUS_NAME)
+#undef HOLD_STATUS_NAME
+};
+
 static const int entry_kind_signs[ENTRY_KIND_COUNT] = {
 #define ENTRY_KIND_SIGN(value, name, sign) [value] = sign,
     ENTRY_KINDS(ENTRY_KIND_SIGN)
@@ -50,17 +56,52 @@ const char *ledger_entry_kind_name(enum entry_kind kind)
     return entry_kind_names[kind];
 }
 
-bool ledger_lot_kind_parse(const char *name, enum lot_kind *kind)
+const char *ledger_hold_status_name(enum hold_status status)
+{
+    ASSERT((size_t)status < HOLD_STATUS_COUNT);
+    return hold_status_names[status];
+}
+
+/* The index of `name` in names[0..count), or count. */
+static size_t name_index(const char *const *names, size_t count, const char *name)
 {
     ASSERT(name != NULL);
-    ASSERT(kind != NULL);
-    for (size_t i = 0; i < LOT_KIND_COUNT; i++) {
-        if (strcmp(name, lot_kind_names[i]) == 0) {
-            *kind = (enum lot_kind)i;
-            return true;
-        }
+    for (size_t i = 0; i < count; i++) {
+        ASSERT(names[i] != NULL);
+        if (strcmp(name, names[i]) == 0)
+            return i;
     }
-    return false;
+    return count;
+}
+
+bool ledger_lot_kind_parse(const char *name, enum lot_kind *kind)
+{
+    ASSERT(kind != NULL);
+    size_t i = name_index(lot_kind_names, LOT_KIND_COUNT, name);
+    if (i == LOT_KIND_COUNT)
+        return false;
+    *kind = (enum lot_kind)i;
+    return true;
+}
+
+bool ledger_entry_kind_parse(const char *name, enum entry_kind *kind)
+{
+    ASSERT(kind != NULL);
+    size_t i = name_index(entry_kind_names, ENTRY_KIND_COUNT, name);
+    if (i == ENTRY_KIND_COUNT)
+        return false;
+    *kind = (enum entry_kind)i;
+    return true;
+}
+
+bool ledger_hold_status_parse(const char *name, enum hold_status *status)
+{
+    ASSERT(status != NULL);
+    size_t i = name_index(hold_status_names, HOLD_STATUS_COUNT, name);
+    if (i == HOLD_STATUS_COUNT)
+        return false;
+    *status = (enum hold_status)i;
+    return true;
 }
 
 /* ---------------------------------------------------------------------------
@@ -82,14 +123,26 @@ void ledger_account_free(struct account *account)
 {
     ASSERT(account != NULL);
     free(account->lots);
-    account->lots = NULL;
-    account->lot_count = 0;
-    account->lot_cap = 0;
+    for (size_t i = 0; i < account->hold_count; i++) {
+        ledger_takes_free(&account->holds[i]->takes);
+        free(account->holds[i]);
+    }
+    free(account->holds);
+    for (size_t i = 0; i < account->charge_count; i++) {
+        ledger_takes_free(&account->charges[i]->takes);
+        free(account->charges[i]);
+    }
+    free(account->charges);
+    char user[JOB_USER_BYTES_MAX + 1];
+    memcpy(user, account->user, sizeof user);
+    memset(account, 0, sizeof *account);
+    memcpy(account->user, user, sizeof user);
 }
 
 static void assert_lot_valid(const struct lot *lot)
 {
     ASSERT((size_t)lot->kind < LOT_KIND_COUNT);
+    ASSERT(!lot->revoked || lot->remaining == 0);
     ASSERT(lot->granted > 0);
     ASSERT(lot->remaining >= 0);
     ASSERT(lot->remaining <= lot->granted);
@@ -137,6 +190,100 @@ void ledger_entries_free(struct entry_list *entries)
     entries->cap = 0;
 }
 
+struct lot *ledger_account_lot(struct account *account, int64_t lot_id)
+{
+    ASSERT(account != NULL && lot_id > 0);
+    for (size_t i = 0; i < account->lot_count; i++)
+        if (account->lots[i].lot_id == lot_id)
+            return &account->lots[i];
+    return NULL;
+}
+
+/* Appends `item` to a growable array of pointers. */
+static void push_pointer(void ***items, size_t *count, size_t *cap, void *item)
+{
+    if (*count == *cap) {
+        size_t next = grown_cap(*cap, *count, 4, sizeof **items);
+        void **grown = realloc(*items, next * sizeof *grown);
+        ASSERT(grown != NULL); /* see the allocation note at the top */
+        *items = grown;
+        *cap = next;
+    }
+    (*items)[(*count)++] = item;
+}
+
+struct hold *ledger_account_add_hold(struct account *account, const char *id)
+{
+    ASSERT(account != NULL && id != NULL && strlen(id) <= JOB_ID_BYTES_MAX);
+    ASSERT(ledger_account_hold(account, id) == NULL);
+    struct hold *hold = calloc(1, sizeof *hold);
+    ASSERT(hold != NULL); /* see the allocation note at the top */
+    strcpy(hold->id, id);
+    push_pointer((void ***)&account->holds, &account->hold_count, &account->hold_cap, hold);
+    return hold;
+}
+
+struct charge *ledger_account_add_charge(struct account *account, const char *id)
+{
+    ASSERT(account != NULL && id != NULL && strlen(id) <= JOB_ID_BYTES_MAX);
+    ASSERT(ledger_account_charge(account, id) == NULL);
+    struct charge *charge = calloc(1, sizeof *charge);
+    ASSERT(charge != NULL); /* see the allocation note at the top */
+    strcpy(charge->id, id);
+    push_pointer((void ***)&account->charges, &account->charge_count, &account->charge_cap,
+                 charge);
+    return charge;
+}
+
+struct hold *ledger_account_hold(struct account *account, const char *id)
+{
+    ASSERT(account != NULL && id != NULL);
+    for (size_t i = 0; i < account->hold_count; i++)
+        if (strcmp(account->holds[i]->id, id) == 0)
+            return account->holds[i];
+    return NULL;
+}
+
+struct charge *ledger_account_charge(struct account *account, const char *id)
+{
+    ASSERT(account != NULL && id != NULL);
+    for (size_t i = 0; i < account->charge_count; i++)
+        if (strcmp(account->charges[i]->id, id) == 0)
+            return account->charges[i];
+    return NULL;
+}
+
+void ledger_takes_add(struct take_list *takes, int64_t lot_id, int64_t amount)
+{
+    ASSERT(takes != NULL && lot_id > 0 && amount > 0);
+    if (takes->count == takes->cap) {
+        size_t cap = grown_cap(takes->cap, takes->count, 4, sizeof *takes->items);
+        struct take *items = realloc(takes->items, cap * sizeof *items);
+        ASSERT(items != NULL); /* see the allocation note at the top */
+        takes->items = items;
+        takes->cap = cap;
+    }
+    takes->items[takes->count++] = (struct take){lot_id, amount};
+}
+
+int64_t ledger_takes_total(const struct take_list *takes)
+{
+    ASSERT(takes != NULL);
+    int64_t total = 0;
+    for (size_t i = 0; i < takes->count; i++) {
+        ASSERT(takes->items[i].amount >= 0);
+        total = ledger_credits_add(total, takes->items[i].amount);
+    }
+    return total;
+}
+
+void ledger_takes_free(struct take_list *takes)
+{
+    ASSERT(takes != NULL);
+    free(takes->items);
+    memset(takes, 0, sizeof *takes);
+}
+
 void ledger_entry_add(struct entry_list *entries, const struct entry *entry)
 {
     ASSERT(entries != NULL && entry != NULL);
@@ -157,9 +304,15 @@ void ledger_entry_add(struct entry_list *entries, const struct entry *entry)
  * Balance and expiry
  * ------------------------------------------------------------------------- */
 
+static bool lot_is_expired(const struct lot *lot, int64_t now_us)
+{
+    return lot->expires_at_us != LEDGER_NO_EXPIRY && lot->expires_at_us <= now_us;
+}
+
+/* Usable at `now_us` (contract 9.4): neither expired nor revoked. */
 static bool lot_is_usable(const struct lot *lot, int64_t now_us)
 {
-    return lot->expires_at_us == LEDGER_NO_EXPIRY || lot->expires_at_us > now_us;
+    return !lot->revoked && !lot_is_expired(lot, now_us);
 }
 
 int64_t ledger_credits_add(int64_t a, int64_t b)
@@ -175,7 +328,7 @@ void ledger_balance(const struct account *account, int64_t now_us, struct balanc
     ASSERT(account != NULL);
     ASSERT(out != NULL);
     ASSERT(account->lots != NULL || account->lot_count == 0);
-    struct balance b = {0, 0, 0};
+    struct balance b = {0, 0, 0, 0, 0};
     for (size_t i = 0; i < account->lot_count; i++) {
         const struct lot *lot = &account->lots[i];
         if (!lot_is_usable(lot, now_us))
@@ -187,9 +340,17 @@ void ledger_balance(const struct account *account, int64_t now_us, struct balanc
         case LOT_MONTHLY:
             b.monthly = ledger_credits_add(b.monthly, lot->remaining);
             break;
+        case LOT_GRANT:
+            b.grant = ledger_credits_add(b.grant, lot->remaining);
+            break;
         }
     }
-    b.total = ledger_credits_add(b.pack, b.monthly);
+    b.total = ledger_credits_add(ledger_credits_add(b.pack, b.monthly), b.grant);
+    for (size_t i = 0; i < account->hold_count; i++) {
+        const struct hold *hold = account->holds[i];
+        if (hold->status == HOLD_OPEN)
+            b.held = ledger_credits_add(b.held, hold->amount);
+    }
     *out = b;
 }
 
@@ -199,8 +360,9 @@ static void expire_lots(struct account *account, int64_t now_us, size_t job_inde
 {
     for (size_t i = 0; i < account->lot_count; i++) {
         struct lot *lot = &account->lots[i];
-        if (lot_is_usable(lot, now_us) || lot->remaining == 0)
+        if (!lot_is_expired(lot, now_us) || lot->remaining == 0)
             continue;
+        ASSERT(!lot->revoked); /* a revoked lot holds nothing */
         struct entry expire = {.lot_id = lot->lot_id,
                                .kind = ENTRY_EXPIRE,
                                .delta = -lot->remaining,
@@ -208,6 +370,119 @@ static void expire_lots(struct account *account, int64_t now_us, size_t job_inde
         ledger_entry_add(entries, &expire);
         lot->remaining = 0;
         lot->changed = true;
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Giving credits back: releases and refunds
+ * ------------------------------------------------------------------------- */
+
+/* A share given back to a lot no longer usable leaves it again at once. */
+static void leave_again(struct lot *lot, int64_t amount, const struct entry *like,
+                        struct entry_list *entries)
+{
+    ASSERT(amount > 0 && lot->remaining >= amount);
+    struct entry leave = *like;
+    leave.lot_id = lot->lot_id;
+    leave.kind = lot->revoked ? ENTRY_REVOKE : ENTRY_EXPIRE;
+    leave.delta = -amount;
+    leave.tool = leave.ref = NULL;
+    ledger_entry_add(entries, &leave);
+    lot->remaining -= amount;
+}
+
+void ledger_give_back(struct account *account, int64_t now_us, struct take_list *takes,
+                      int64_t amount, const struct entry *like, struct entry_list *entries)
+{
+    ASSERT(account != NULL && takes != NULL && like != NULL);
+    ASSERT(entry_kind_signs[like->kind] > 0);
+    ASSERT(amount >= 0 && amount <= ledger_takes_total(takes));
+    for (size_t i = takes->count; i-- > 0 && amount > 0;) {
+        struct take *take = &takes->items[i];
+        int64_t give = take->amount < amount ? take->amount : amount;
+        if (give == 0)
+            continue;
+        struct lot *lot = ledger_account_lot(account, take->lot_id);
+        ASSERT(lot != NULL); /* the store loads every lot a hold or charge took from */
+        lot->remaining += give;
+        ASSERT(lot->remaining <= lot->granted);
+        lot->changed = true;
+        struct entry entry = *like;
+        entry.lot_id = lot->lot_id;
+        entry.delta = give;
+        ledger_entry_add(entries, &entry);
+        if (!lot_is_usable(lot, now_us))
+            leave_again(lot, give, like, entries);
+        take->amount -= give;
+        amount -= give;
+    }
+    ASSERT(amount == 0);
+}
+
+void ledger_close_hold(struct account *account, int64_t now_us, struct hold *hold,
+                       enum hold_status status, const struct entry *like,
+                       struct entry_list *entries)
+{
+    ASSERT(hold != NULL && hold->status == HOLD_OPEN && status != HOLD_OPEN);
+    struct entry release = *like;
+    release.kind = ENTRY_RELEASE;
+    release.origin = hold->id;
+    release.tool = release.ref = NULL;
+    ledger_give_back(account, now_us, &hold->takes, ledger_takes_total(&hold->takes), &release,
+                     entries);
+    hold->status = status;
+    hold->changed = true;
+}
+
+struct hold *ledger_open_hold(struct account *account, const char *hold_id, int64_t now_us,
+                              struct result *result)
+{
+    ASSERT(account != NULL && hold_id != NULL && result != NULL);
+    struct hold *hold = ledger_account_hold(account, hold_id);
+    if (hold == NULL) {
+        ledger_reject(result, JOB_ERR_UNKNOWN_HOLD, "this user has no hold %s", hold_id);
+        return NULL;
+    }
+    switch (hold->status) {
+    case HOLD_OPEN:
+        break;
+    case HOLD_CAPTURED:
+    case HOLD_RELEASED:
+        ledger_reject(result, JOB_ERR_HOLD_CLOSED, "hold %s was %s already", hold_id,
+                      ledger_hold_status_name(hold->status));
+        return NULL;
+    case HOLD_EXPIRED:
+        ledger_reject(result, JOB_ERR_HOLD_EXPIRED, "hold %s expired and was released", hold_id);
+        return NULL;
+    }
+    /* An open hold past its expiry was released when the job began. */
+    ASSERT(hold->expires_at_us > now_us);
+    return hold;
+}
+
+void ledger_takes_of(const struct entry_list *entries, size_t first, struct take_list *out)
+{
+    ASSERT(entries != NULL && out != NULL && first <= entries->count);
+    for (size_t i = first; i < entries->count; i++) {
+        const struct entry *e = &entries->items[i];
+        ASSERT(e->delta < 0);
+        ledger_takes_add(out, e->lot_id, -e->delta);
+    }
+}
+
+/* A hold whose expiry has passed is released (status expired) by the
+ * transaction of any job of its user (contract 9.4); its entries carry the
+ * hold's ID as their job and origin. */
+static void release_expired_holds(struct account *account, int64_t now_us, size_t job_index,
+                                  struct entry_list *entries)
+{
+    for (size_t i = 0; i < account->hold_count; i++) {
+        struct hold *hold = account->holds[i];
+        if (hold->status != HOLD_OPEN || hold->expires_at_us > now_us)
+            continue;
+        struct entry like = {.kind = ENTRY_RELEASE, .job_index = job_index, .job_id = hold->id};
+        ledger_close_hold(account, now_us, hold, HOLD_EXPIRED, &like, entries);
+        hold->closed_by = NULL;
     }
 }
 
@@ -353,6 +628,7 @@ void ledger_apply(struct account *account, const struct job *job, const struct l
     result->amounts_present = 0;
     memset(result->amounts, 0, sizeof result->amounts);
 
+    release_expired_holds(account, input->now_us, input->job_index, entries);
     expire_lots(account, input->now_us, input->job_index, entries);
     const struct job_type_ops *ops = job_type_ops(job->type);
     ops->apply(account, job, input, entries, result);

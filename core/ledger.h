@@ -25,7 +25,8 @@
 /* X(value, name stored in credits.lots.kind) */
 #define LOT_KINDS(X)                                                                               \
     X(LOT_PACK, "pack")                                                                            \
-    X(LOT_MONTHLY, "monthly")
+    X(LOT_MONTHLY, "monthly")                                                                      \
+    X(LOT_GRANT, "grant")
 
 enum lot_kind {
 #define LOT_KIND_ENUM(value, name) value,
@@ -40,7 +41,12 @@ enum { LOT_KIND_COUNT = 0 LOT_KINDS(JOB_LIST_COUNT_ONE) };
     X(ENTRY_PURCHASE, "purchase", +1)                                                              \
     X(ENTRY_ALLOCATE, "allocate", +1)                                                              \
     X(ENTRY_FORFEIT, "forfeit", -1)                                                                \
-    X(ENTRY_EXPIRE, "expire", -1)
+    X(ENTRY_EXPIRE, "expire", -1)                                                                  \
+    X(ENTRY_HOLD, "hold", -1)                                                                      \
+    X(ENTRY_RELEASE, "release", +1)                                                                \
+    X(ENTRY_REFUND, "refund", +1)                                                                  \
+    X(ENTRY_REVOKE, "revoke", -1)                                                                  \
+    X(ENTRY_GRANT, "grant", +1)
 
 enum entry_kind {
 #define ENTRY_KIND_ENUM(value, name, sign) value,
@@ -57,9 +63,11 @@ struct lot {
     int64_t granted_at_us;
     int64_t expires_at_us;             /* LEDGER_NO_EXPIRY when none */
     char period[JOB_PERIOD_BYTES + 1]; /* monthly lots; "" for others */
+    bool revoked;                      /* revoked_at is set: never usable again */
     /* What the store must write back. */
     bool is_new;      /* created in memory: INSERT it */
     bool changed;     /* remaining changed: UPDATE it (ignored when is_new) */
+    bool revoked_now; /* revoked in this batch: set revoked_at */
     size_t job_index; /* when is_new: the job that created it */
     /* When is_new: the catalog and payment columns of the new row, borrowed
      * from the job that created it (NULL: the column is NULL). */
@@ -68,7 +76,60 @@ struct lot {
     const char *plan_id;
 };
 
-/* One account's state. Owns `lots` (ledger_account_free()). */
+/* What one lot gave a hold or a charge, in the order taken. */
+struct take {
+    int64_t lot_id;
+    int64_t amount; /* still held, or still refundable */
+};
+
+/* A growable list of takes. Owns `items` (ledger_takes_free()). */
+struct take_list {
+    struct take *items;
+    size_t count;
+    size_t cap;
+};
+
+/* X(value, name stored in credits.holds.status) */
+#define HOLD_STATUSES(X)                                                                           \
+    X(HOLD_OPEN, "open")                                                                           \
+    X(HOLD_CAPTURED, "captured")                                                                   \
+    X(HOLD_RELEASED, "released")                                                                   \
+    X(HOLD_EXPIRED, "expired")
+
+enum hold_status {
+#define HOLD_STATUS_ENUM(value, name) value,
+    HOLD_STATUSES(HOLD_STATUS_ENUM)
+#undef HOLD_STATUS_ENUM
+};
+enum { HOLD_STATUS_COUNT = 0 HOLD_STATUSES(JOB_LIST_COUNT_ONE) };
+
+/* A hold (contract 9.4): its credits have left their lots (`takes`) until
+ * a capture charges part and gives the rest back, or a release or the
+ * hold's expiry gives all back. Owns `takes`. */
+struct hold {
+    char id[JOB_ID_BYTES_MAX + 1]; /* the hold job's ID */
+    int64_t amount;
+    enum hold_status status;
+    int64_t captured;         /* HOLD_CAPTURED */
+    int64_t created_at_us;    /* is_new */
+    int64_t expires_at_us;
+    const char *closed_by;    /* closed in this batch by a job: its ID (borrowed) */
+    struct take_list takes;   /* open: what each lot holds for it */
+    bool is_new;              /* opened in this batch: INSERT it */
+    bool changed;             /* closed in this batch: UPDATE it */
+    size_t job_index;         /* is_new: the hold job (its tool and ref) */
+};
+
+/* An applied consume or capture, for its refunds: what each lot gave it,
+ * net of what was given back already. Owns `takes`. */
+struct charge {
+    char id[JOB_ID_BYTES_MAX + 1];
+    struct take_list takes;
+};
+
+/* One account's state. Owns `lots`, `holds` and `charges`
+ * (ledger_account_free()); each hold and charge is allocated on its own, so
+ * that a pointer to one stays good while others are added. */
 struct account {
     char user[JOB_USER_BYTES_MAX + 1];
     bool has_plan;
@@ -77,18 +138,29 @@ struct account {
     struct lot *lots;
     size_t lot_count;
     size_t lot_cap;
+    struct hold **holds;
+    size_t hold_count;
+    size_t hold_cap;
+    struct charge **charges;
+    size_t charge_count;
+    size_t charge_cap;
 };
 
-/* One ledger entry: `delta` credits on `lot_id`, written for job `job_index`
- * of the batch (the caller's numbering). `tool` and `ref` are borrowed from
- * that job (NULL: none). */
+/* One ledger entry: `delta` credits on `lot_id`, written in the
+ * transaction of job `job_index` of the batch (the caller's numbering): its
+ * user's, and under its ID unless `job_id` says otherwise (a hold's expiry
+ * is written under the hold's ID). `origin` links a give-back to what it
+ * gives back (contract 9.4). The strings are borrowed for the batch's life
+ * (NULL: none). */
 struct entry {
     int64_t lot_id;
     enum entry_kind kind;
     int64_t delta;
     size_t job_index;
+    const char *job_id;
     const char *tool;
     const char *ref;
+    const char *origin;
 };
 
 /* A growable list of entries. Owns `items` (ledger_entries_free()). */
@@ -116,14 +188,20 @@ struct ledger_input {
     size_t job_index;
     const struct pack_info *pack; /* NEED_PACK: NULL when not in the catalog */
     const struct plan_info *plan; /* NEED_PLAN: NULL when not in the catalog */
-    bool payment_ref_used;        /* NEED_PAYMENT_REF: granted under another job ID */
+    bool payment_ref_used;        /* NEED_PAYMENT_REF: granted credits under some job ID */
+    int64_t payment_lot_id;       /* NEED_PAYMENT_REF: the user's pack lot with it; 0: none */
     int64_t new_lot_id;           /* the ID for a new lot, when the type creates one */
 };
 
 /* Names stored in the database ("pack", "monthly"; "consume", ...). */
 const char *ledger_lot_kind_name(enum lot_kind kind);
 const char *ledger_entry_kind_name(enum entry_kind kind);
+const char *ledger_hold_status_name(enum hold_status status);
 bool ledger_lot_kind_parse(const char *name, enum lot_kind *kind)
+    __attribute__((warn_unused_result));
+bool ledger_entry_kind_parse(const char *name, enum entry_kind *kind)
+    __attribute__((warn_unused_result));
+bool ledger_hold_status_parse(const char *name, enum hold_status *status)
     __attribute__((warn_unused_result));
 
 void ledger_account_init(struct account *account, const char *user);
@@ -135,7 +213,25 @@ struct lot *ledger_account_add_lot(struct account *account, const struct lot *lo
 
 void ledger_entries_free(struct entry_list *entries);
 
-/* Usable credits at `now_us`: lots with no expiry or expires_at > now. */
+/* The lot `lot_id` of the account, or NULL. */
+struct lot *ledger_account_lot(struct account *account, int64_t lot_id);
+
+/* A new hold or charge of the account (zeroed, id set): the caller fills
+ * it in. Allocation failure aborts. */
+struct hold *ledger_account_add_hold(struct account *account, const char *id);
+struct charge *ledger_account_add_charge(struct account *account, const char *id);
+
+/* The account's hold or charge with this ID, or NULL. */
+struct hold *ledger_account_hold(struct account *account, const char *id);
+struct charge *ledger_account_charge(struct account *account, const char *id);
+
+/* Appends a take (a lot's share); allocation failure aborts. */
+void ledger_takes_add(struct take_list *takes, int64_t lot_id, int64_t amount);
+int64_t ledger_takes_total(const struct take_list *takes);
+void ledger_takes_free(struct take_list *takes);
+
+/* Usable credits at `now_us`: lots not revoked with no expiry or
+ * expires_at > now; `held`: the open holds. */
 void ledger_balance(const struct account *account, int64_t now_us, struct balance *out);
 
 /*
@@ -172,6 +268,29 @@ int64_t ledger_credits_add(int64_t a, int64_t b);
 /* now + days, as an expiry time; asserts it fits. */
 int64_t ledger_expiry_after_days(int64_t now_us, int64_t days);
 
+/* Gives `amount` back to the lots of `takes` (which it reduces), the lot
+ * taken last first, one entry per lot touched, each a copy of `like` (a
+ * positive kind: release or refund) with that lot and delta. A share that
+ * returns to a lot no longer usable leaves it again at once (an `expire` or
+ * `revoke` entry with the same job and origin). The takes hold at least
+ * `amount`. */
+void ledger_give_back(struct account *account, int64_t now_us, struct take_list *takes,
+                      int64_t amount, const struct entry *like, struct entry_list *entries);
+
+/* The hold a capture or release (`job`, of the account's user) names, open
+ * and not expired; or NULL after rejecting `result` with the first of
+ * unknown_hold (none of this user's), hold_closed (closed by a job),
+ * hold_expired (now >= expires_at, released already or not). */
+struct hold *ledger_open_hold(struct account *account, const char *hold_id, int64_t now_us,
+                              struct result *result);
+
+/* Takes everything a hold still holds back to its lots and closes it with
+ * `status`; the entries are `release` entries under `like`'s job, with the
+ * hold's ID as origin. */
+void ledger_close_hold(struct account *account, int64_t now_us, struct hold *hold,
+                       enum hold_status status, const struct entry *like,
+                       struct entry_list *entries);
+
 /* Which lots ledger_take() spends from. */
 enum ledger_take_from {
     LEDGER_FROM_USABLE,  /* every usable lot, in the spending order */
@@ -185,5 +304,9 @@ enum ledger_take_from {
  * they hold enough. */
 void ledger_take(struct account *account, int64_t now_us, enum ledger_take_from from,
                  int64_t amount, const struct entry *like, struct entry_list *entries);
+
+/* The takes of entries[first..] (what ledger_take() just wrote), as a list
+ * of lot shares in the order taken. */
+void ledger_takes_of(const struct entry_list *entries, size_t first, struct take_list *out);
 
 #endif

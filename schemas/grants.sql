@@ -33,8 +33,9 @@ GRANT SELECT, INSERT ON credits.jobs TO credits_worker;
 GRANT SELECT, INSERT ON credits.lots TO credits_worker;
 GRANT UPDATE (remaining) ON credits.lots TO credits_worker;
 GRANT USAGE ON SEQUENCE credits.lot_id_seq TO credits_worker;
--- Entries are only ever added.
-GRANT INSERT ON credits.entries TO credits_worker;
+-- Entries are only ever added; a batch reads what a hold or a charge took,
+-- to give it back.
+GRANT SELECT, INSERT ON credits.entries TO credits_worker;
 
 -- Revision 2 (contract section 9), once its migration has made these.
 DO $$

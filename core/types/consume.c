@@ -1,7 +1,8 @@
 /*
  * consume.c -- the consume job (contract sections 2 and 5): spend `amount`
  * credits from the usable lots in the spending order, or reject the whole
- * job with insufficient_credits and change nothing.
+ * job with insufficient_credits and change nothing. What it spent is
+ * refundable (refund.c).
  */
 #include <inttypes.h>
 
@@ -39,7 +40,10 @@ static void consume_apply(struct account *account, const struct job *job,
                          .job_index = input->job_index,
                          .tool = consume->has_tool ? consume->tool : NULL,
                          .ref = consume->has_ref ? consume->ref : NULL};
+    size_t first = entries->count;
     ledger_take(account, input->now_us, LEDGER_FROM_USABLE, consume->amount, &like, entries);
+    /* A refund later in the batch gives back to these lots. */
+    ledger_takes_of(entries, first, &ledger_account_add_charge(account, job->id)->takes);
     result_set_amount(result, RESULT_CHARGED, consume->amount);
 }
 

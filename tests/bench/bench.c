@@ -38,6 +38,7 @@
 
 #include "core/codec.h"
 #include "core/job.h"
+#include "core/job_type.h"
 
 extern char **environ;
 
@@ -564,25 +565,12 @@ static void gen_job(struct gen *g, enum mix mix, struct job *j)
     }
 }
 
-static const char *stream_suffix(enum job_type t)
-{
-    switch (t) {
-    case JOB_CONSUME:
-        return "jobs:consume";
-    case JOB_PURCHASE:
-        return "jobs:purchase";
-    case JOB_ALLOCATE:
-        return "jobs:allocate";
-    }
-    die("bad job type");
-}
-
 /* Appends "XADD {prefix}:jobs:{type} * job <msgpack>" to the pipeline. */
 static void append_xadd(redisContext *c, const char *prefix, const struct job *j,
                         msgpack_sbuffer *buf)
 {
     char key[KEY_BYTES];
-    fmt(key, sizeof key, "%s:%s", prefix, stream_suffix(j->type));
+    fmt(key, sizeof key, "%s:jobs:%s", prefix, job_stream_name(job_type_ops(j->type)->stream));
     msgpack_sbuffer_clear(buf);
     if (codec_encode_job(j, buf) != 0)
         die("cannot encode job %s", j->id);
@@ -1183,11 +1171,10 @@ static void tally_results(redisContext *c, const char *key, const char *tag, uin
 /* Entries delivered but not acknowledged, over the three job streams. */
 static long long pending_total(redisContext *c, const char *prefix, const char *group)
 {
-    static const enum job_type types[] = {JOB_CONSUME, JOB_PURCHASE, JOB_ALLOCATE};
     long long total = 0;
-    for (size_t i = 0; i < 3; i++) {
+    for (int s = 0; s < JOB_STREAM_COUNT; s++) {
         char key[KEY_BYTES];
-        fmt(key, sizeof key, "%s:%s", prefix, stream_suffix(types[i]));
+        fmt(key, sizeof key, "%s:jobs:%s", prefix, job_stream_name((enum job_stream)s));
         if (redis_int(c, "EXISTS %s", key) == 0)
             continue;
         redisReply *r = redis_cmd(c, "XPENDING %s %s", key, group);

@@ -63,7 +63,7 @@ check_clean() {
     ctl audit
     expect_eq "audit after real traffic exits 0" 0 "$STATUS"
     expect_match "audit after real traffic: clean" $'\naudit: clean$' "$OUT"
-    expect_eq "audit prints one line per check, all ok" 14 "$(count_lines '^ok +[a-z_]+ +0  ' "$OUT")"
+    expect_eq "audit prints one line per check, all ok" 19 "$(count_lines '^ok +[a-z_]+ +0  ' "$OUT")"
     expect_match "audit names the snapshot" '^audit of the credits ledger, one snapshot at [0-9T:Z-]+$' \
         "$(head -1 <<<"$OUT")"
     ctl audit --json
@@ -71,8 +71,8 @@ check_clean() {
     expect_json "audit --json is one JSON object" "$OUT"
     expect_eq "audit --json: clean, 0 violations" "true 0" \
         "$(json_get "$OUT" '{clean}') $(json_get "$OUT" '{violations}')"
-    expect_eq "audit --json: 14 checks, lot_grant the last" "lot_grant|" \
-        "$(json_get "$OUT" '{checks,13,name}')|$(json_get "$OUT" '{checks,14}')"
+    expect_eq "audit --json: 19 checks, hold_job the last" "hold_job|" \
+        "$(json_get "$OUT" '{checks,18,name}')|$(json_get "$OUT" '{checks,19}')"
 }
 
 # ------------------------------------------------------------------------
@@ -190,7 +190,7 @@ corrupt_bounds_and_sign() {
     local lot
     lot=$(psql_value "SELECT lot_id FROM credits.lots WHERE payment_ref = 'a-pay-1'")
     psql_run "ALTER TABLE credits.lots DROP CONSTRAINT lots_check;
-              ALTER TABLE credits.entries DROP CONSTRAINT entries_check;
+              ALTER TABLE credits.entries DROP CONSTRAINT entries_sign;
               UPDATE credits.lots SET remaining = granted + 5 WHERE lot_id = $lot;
               INSERT INTO credits.entries (user_id, job_id, lot_id, kind, delta)
               VALUES ('a1', 'a-use-1', $lot, 'consume', 5)"

@@ -696,6 +696,14 @@ static void check_result_keys(struct workload *w)
             CHECK(r->amounts[RESULT_GRANTED] == plan_credits(j->allocate.plan),
                   "%s: %s granted %" PRId64, j->id, j->allocate.plan, r->amounts[RESULT_GRANTED]);
             break;
+        case JOB_HOLD:
+        case JOB_CAPTURE:
+        case JOB_RELEASE:
+        case JOB_REFUND:
+        case JOB_REVOKE:
+        case JOB_GRANT:
+        case JOB_CANCEL:
+            CHECK(false, "%s: the fault workloads send consume, purchase and allocate only", j->id);
         }
         CHECK(r->balance.total >= 0 && r->balance.total == r->balance.pack + r->balance.monthly,
               "%s: balance %s", j->id, describe(r));

@@ -20,7 +20,7 @@ expect_eq "the worker is ready before" 200 "$(curl -s -o /dev/null -w '%{http_co
 
 # What a newer worker's migration could add: a lot of a kind this worker
 # does not know.
-psql_value "ALTER TABLE credits.lots DROP CONSTRAINT lots_kind_check, DROP CONSTRAINT lots_check1;
+psql_value "ALTER TABLE credits.lots DROP CONSTRAINT lots_kind_check, DROP CONSTRAINT lots_kind_columns;
 INSERT INTO credits.lots (lot_id, user_id, kind, granted, remaining, granted_at, job_id)
 VALUES (nextval('credits.lot_id_seq'), 'u1', 'future', 5, 5, now(), 'alloc:u1');" >/dev/null
 

@@ -85,7 +85,7 @@ static void model_load(struct model *m, struct batch *b)
         if (wanted && batch_account(b, ml->user))
             assert_true(batch_add_lot(b, ml->user, &ml->lot));
         if (ml->lot.kind == LOT_PACK)
-            batch_add_used_ref(b, ml->payment_ref);
+            batch_add_payment(b, ml->payment_ref, ml->user, ml->lot.lot_id);
     }
     for (size_t i = 0; i < 2; i++) {
         batch_add_pack(b, catalog_packs[i].id, &catalog_packs[i].info);

@@ -16,6 +16,7 @@
 
 #include "case_filter.h"
 #include "core/codec.h"
+#include "core/job_type.h"
 
 /* ------------------------------------------------------------------------ */
 /* Building jobs as producers would                                         */
@@ -121,6 +122,65 @@ static struct kvs allocate_job(void)
     return s;
 }
 
+/* The common fields of a revision 2 job of `type`. */
+static struct kvs common_job(const char *id, const char *type)
+{
+    struct kvs s = {.count = 0};
+    kvs_add(&s, KV_INT("v", 1));
+    kvs_add(&s, KV_STR("id", id));
+    kvs_add(&s, KV_STR("type", type));
+    kvs_add(&s, KV_STR("user", "u1"));
+    return s;
+}
+
+static struct kvs hold_job(void)
+{
+    struct kvs s = common_job("hold-1", "hold");
+    kvs_add(&s, KV_INT("amount", 100));
+    return s;
+}
+
+static struct kvs capture_job(void)
+{
+    struct kvs s = common_job("cap-1", "capture");
+    kvs_add(&s, KV_STR("hold", "hold-1"));
+    kvs_add(&s, KV_INT("amount", 40));
+    return s;
+}
+
+static struct kvs release_job(void)
+{
+    struct kvs s = common_job("rel-1", "release");
+    kvs_add(&s, KV_STR("hold", "hold-1"));
+    return s;
+}
+
+static struct kvs refund_job(void)
+{
+    struct kvs s = common_job("ref-1", "refund");
+    kvs_add(&s, KV_STR("charge", "job-1"));
+    return s;
+}
+
+static struct kvs revoke_job(void)
+{
+    struct kvs s = common_job("rev-1", "revoke");
+    kvs_add(&s, KV_STR("payment_ref", "cap_123"));
+    return s;
+}
+
+static struct kvs grant_job(void)
+{
+    struct kvs s = common_job("grant-1", "grant");
+    kvs_add(&s, KV_INT("amount", 50));
+    return s;
+}
+
+static struct kvs cancel_job(void)
+{
+    return common_job("cancel-1", "cancel");
+}
+
 static void pack_value(msgpack_packer *pk, msgpack_sbuffer *sb, const struct kv *kv)
 {
     switch (kv->kind) {
@@ -207,28 +267,33 @@ static void expect_kvs(const struct kvs *s, enum job_error expected, const char 
     }
 }
 
+/* Equal as jobs: the common fields, then each field of the type through
+ * its descriptor (an absent optional field's buffer is not compared). */
 static void assert_job_equal(const struct job *a, const struct job *b)
 {
     assert_int_equal(a->type, b->type);
     assert_int_equal(a->reply, b->reply);
     assert_string_equal(a->id, b->id);
     assert_string_equal(a->user, b->user);
-    switch (a->type) {
-    case JOB_CONSUME:
-        assert_int_equal(a->consume.amount, b->consume.amount);
-        assert_int_equal(a->consume.has_tool, b->consume.has_tool);
-        assert_int_equal(a->consume.has_ref, b->consume.has_ref);
-        assert_string_equal(a->consume.tool, b->consume.tool);
-        assert_string_equal(a->consume.ref, b->consume.ref);
-        break;
-    case JOB_PURCHASE:
-        assert_string_equal(a->purchase.pack, b->purchase.pack);
-        assert_string_equal(a->purchase.payment_ref, b->purchase.payment_ref);
-        break;
-    case JOB_ALLOCATE:
-        assert_string_equal(a->allocate.plan, b->allocate.plan);
-        assert_string_equal(a->allocate.period, b->allocate.period);
-        break;
+    const struct job_type_ops *ops = job_type_ops(a->type);
+    for (size_t i = 0; i < ops->field_count; i++) {
+        const struct job_field *f = &ops->fields[i];
+        bool present = job_field_present(a, f);
+        if (present != job_field_present(b, f))
+            fail_msg("field %s of a %s: present in one job only", f->name, ops->name);
+        if (!present)
+            continue;
+        switch (f->kind) {
+        case JOB_FIELD_INT:
+            assert_int_equal(job_field_int(a, f), job_field_int(b, f));
+            break;
+        case JOB_FIELD_STR:
+            assert_string_equal(job_field_str(a, f), job_field_str(b, f));
+            break;
+        case JOB_FIELD_BOOL:
+            assert_int_equal(job_field_bool(a, f), job_field_bool(b, f));
+            break;
+        }
     }
 }
 
@@ -319,8 +384,12 @@ static void test_key_order_does_not_matter(void **state)
 /* Missing fields and wrong types                                           */
 /* ------------------------------------------------------------------------ */
 
-static struct kvs (*const job_builders[JOB_TYPE_COUNT])(void) = {consume_job, purchase_job,
-                                                                 allocate_job};
+static struct kvs (*const job_builders[JOB_TYPE_COUNT])(void) = {
+    [JOB_CONSUME] = consume_job, [JOB_PURCHASE] = purchase_job, [JOB_ALLOCATE] = allocate_job,
+    [JOB_HOLD] = hold_job,       [JOB_CAPTURE] = capture_job,   [JOB_RELEASE] = release_job,
+    [JOB_REFUND] = refund_job,   [JOB_REVOKE] = revoke_job,     [JOB_GRANT] = grant_job,
+    [JOB_CANCEL] = cancel_job,
+};
 
 static void test_every_required_field_missing_is_invalid(void **state)
 {
@@ -384,7 +453,7 @@ static void test_optional_fields_of_the_wrong_type_are_invalid(void **state)
 static void test_unknown_type_is_invalid(void **state)
 {
     (void)state;
-    static const char *const names[] = {"refund", "", "Consume", "consume ", "hold"};
+    static const char *const names[] = {"transfer", "", "Consume", "consume ", "holds"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         struct kvs s = consume_job();
         kvs_set(&s, KV_STR("type", names[i]));
@@ -524,7 +593,7 @@ static void test_other_version_is_judged_before_its_fields(void **state)
     struct kvs s = consume_job();
     kvs_set(&s, KV_INT("v", 2));
     kvs_drop(&s, "amount");
-    kvs_set(&s, KV_STR("type", "hold"));
+    kvs_set(&s, KV_STR("type", "topup"));
     struct job job;
     struct result reject;
     assert_int_equal(decode_kvs(&s, &job, &reject), JOB_ERR_UNSUPPORTED_VERSION);
@@ -703,7 +772,9 @@ static void test_trailing_byte_is_invalid(void **state)
 static void test_every_strict_prefix_is_invalid(void **state)
 {
     (void)state;
-    struct kvs jobs[JOB_TYPE_COUNT] = {consume_job(), purchase_job(), allocate_job()};
+    struct kvs jobs[JOB_TYPE_COUNT];
+    for (int t = 0; t < JOB_TYPE_COUNT; t++)
+        jobs[t] = job_builders[t]();
     kvs_add(&jobs[0], KV_STR("tool", "video-gen"));
     kvs_add(&jobs[0], KV_STR("ref", "a-reference-longer-than-thirty-two-bytes"));
     kvs_add(&jobs[0], KV_RAW("x", "\xdc\x00\x02\xcd\x01\x00\xd6\x01\x01\x02\x03\x04"));
@@ -1002,7 +1073,7 @@ static void test_reject_omits_unreadable_identity(void **state)
         {KV_STR("id", "job 1"), false, true, true},
         {KV_STR("id", ""), false, true, true},
         {KV_INT("id", 1), false, true, true},
-        {KV_STR("type", "refund"), true, false, true},
+        {KV_STR("type", "transfer"), true, false, true},
         {KV_BIN("type", "consume"), true, false, true},
         {KV_STR("user", "u\x01"), true, true, false},
         {KV_BIN("user", "u1"), true, true, false},
@@ -1199,6 +1270,27 @@ static struct job sample_job(enum job_type type)
     case JOB_ALLOCATE:
         strcpy(job.allocate.plan, "pro");
         strcpy(job.allocate.period, "2026-11");
+        break;
+    case JOB_HOLD:
+        job.hold.amount = 100;
+        break;
+    case JOB_CAPTURE:
+        strcpy(job.capture.hold, "hold-1");
+        job.capture.amount = 40;
+        break;
+    case JOB_RELEASE:
+        strcpy(job.release.hold, "hold-1");
+        break;
+    case JOB_REFUND:
+        strcpy(job.refund.charge, "job-0");
+        break;
+    case JOB_REVOKE:
+        strcpy(job.revoke.payment_ref, "cap_123");
+        break;
+    case JOB_GRANT:
+        job.grant.amount = 50;
+        break;
+    case JOB_CANCEL:
         break;
     }
     return job;
@@ -1406,7 +1498,7 @@ static struct result applied_result(enum job_type type)
     struct job job = sample_job(type);
     struct result r;
     result_init_for_job(&r, &job);
-    r.balance = (struct balance){95, 45, 50};
+    r.balance = (struct balance){95, 45, 50, 0, 0};
     if (type == JOB_CONSUME)
         result_set_amount(&r, RESULT_CHARGED, 5);
     else
@@ -1415,6 +1507,12 @@ static struct result applied_result(enum job_type type)
         result_set_amount(&r, RESULT_FORFEITED, 200);
     if (type == JOB_PURCHASE)
         result_set_amount(&r, RESULT_EXPIRES_AT, INT64_C(1802776000123));
+    /* The amounts of revision 2's types (and a grant's optional expiry). */
+    const struct job_type_ops *ops = job_type_ops(type);
+    uint32_t carried = ops->result_amounts | ops->result_amounts_optional;
+    for (unsigned a = 0; a < RESULT_AMOUNT_COUNT; a++)
+        if ((carried & RESULT_AMOUNT_BIT(a)) != 0 && !result_has_amount(&r, (enum result_amount)a))
+            result_set_amount(&r, (enum result_amount)a, 10 + (int64_t)a);
     r.done_at_ms = INT64_C(1795000000123);
     return r;
 }
@@ -1471,7 +1569,7 @@ static void test_result_round_trips(void **state)
     }
     struct result r = applied_result(JOB_CONSUME);
     r.error = JOB_ERR_INSUFFICIENT_CREDITS;
-    r.balance = (struct balance){3, 0, 3};
+    r.balance = (struct balance){3, 0, 3, 0, 0};
     strcpy(r.message, "usable balance 3 is below amount 5");
     expect_result_round_trip(&r);
     r = applied_result(JOB_PURCHASE);
@@ -1489,7 +1587,7 @@ static void test_result_round_trips(void **state)
     r = applied_result(JOB_ALLOCATE);
     memset(r.id, 'i', JOB_ID_BYTES_MAX);
     memset(r.message, 'm', RESULT_MESSAGE_BYTES_MAX);
-    r.balance = (struct balance){INT64_MAX, INT64_MIN, -1};
+    r.balance = (struct balance){INT64_MAX, INT64_MIN, -1, 7, INT64_MAX};
     r.done_at_ms = INT64_MAX;
     expect_result_round_trip(&r);
     for (int e = JOB_ERR_INVALID_JOB; e < JOB_ERROR_COUNT; e++) {
@@ -1623,7 +1721,7 @@ static void test_decode_result_refuses_what_is_not_a_result(void **state)
         {"done_at", KV_RAW("done_at", "\xcf\xff\xff\xff\xff\xff\xff\xff\xff"), false},
         {"replayed", {0}, true},
         {"replayed", KV_INT("replayed", 0), false},
-        {"type", KV_STR("type", "refund"), false},
+        {"type", KV_STR("type", "transfer"), false},
         {"id", KV_BIN("id", "job-9"), false},
         {"id", KV_BYTES("id", "a\0b"), false},
     };
@@ -1903,42 +2001,63 @@ static void check_vector_name(const char *name, char (*names)[VECTOR_NAME_BYTES_
 }
 
 /* The `ok` job vectors and what they must decode to. NULL tool/ref: absent. */
+/* The job each ok vector decodes to (the user is always "u1"). */
 struct job_expect {
     const char *name;
-    enum job_type type;
-    const char *id;
-    bool reply;
-    int64_t amount;
-    const char *tool;
-    const char *ref;
-    const char *pack;
-    const char *payment_ref;
-    const char *plan;
-    const char *period;
+    struct job job;
 };
 
+#define OK_JOB(name_, type_, id_, reply_, ...)                                                     \
+    {                                                                                              \
+        name_, { .type = (type_), .reply = (reply_), .id = id_, .user = "u1", __VA_ARGS__ }        \
+    }
+
 static const struct job_expect ok_jobs[] = {
-    {"consume_ok", JOB_CONSUME, "job-1", false, 5, NULL, NULL, "", "", "", ""},
-    {"consume_reply", JOB_CONSUME, "job-1", true, 5, NULL, NULL, "", "", "", ""},
-    {"consume_reply_false", JOB_CONSUME, "job-1", false, 5, NULL, NULL, "", "", "", ""},
-    {"consume_amount_uint32", JOB_CONSUME, "job-1", false, 5, NULL, NULL, "", "", "", ""},
-    {"consume_amount_int8", JOB_CONSUME, "job-1", false, 5, NULL, NULL, "", "", "", ""},
-    {"consume_amount_max", JOB_CONSUME, "job-1", false, 1000000000, NULL, NULL, "", "", "", ""},
-    {"consume_tool_ref", JOB_CONSUME, "job-1", false, 250, "video-gen", "vid_42", "", "", "", ""},
-    {"consume_tool_utf8", JOB_CONSUME, "job-1", false, 5, "montage \xe2\x9c\x82 \xc3\xa9", NULL, "",
-     "", "", ""},
-    {"consume_empty_tool", JOB_CONSUME, "job-1", false, 5, "", NULL, "", "", "", ""},
-    {"consume_unknown_keys_ignored", JOB_CONSUME, "job-1", false, 5, NULL, NULL, "", "", "", ""},
-    {"consume_other_type_fields_ignored", JOB_CONSUME, "job-1", false, 5, NULL, NULL, "", "", "",
-     ""},
-    {"consume_keys_any_order", JOB_CONSUME, "job-1", false, 5, NULL, NULL, "", "", "", ""},
-    {"purchase_ok", JOB_PURCHASE, "pay-evt-1", false, 0, NULL, NULL, "starter", "cap_123", "", ""},
-    {"purchase_reply", JOB_PURCHASE, "pay-evt-1", true, 0, NULL, NULL, "starter", "cap_123", "",
-     ""},
-    {"allocate_ok", JOB_ALLOCATE, "alloc:u1:2026-11", false, 0, NULL, NULL, "", "", "pro",
-     "2026-11"},
-    {"allocate_reply", JOB_ALLOCATE, "alloc:u1:2026-11", true, 0, NULL, NULL, "", "", "pro",
-     "2026-11"},
+    OK_JOB("consume_ok", JOB_CONSUME, "job-1", false, .consume = {.amount = 5}),
+    OK_JOB("consume_reply", JOB_CONSUME, "job-1", true, .consume = {.amount = 5}),
+    OK_JOB("consume_reply_false", JOB_CONSUME, "job-1", false, .consume = {.amount = 5}),
+    OK_JOB("consume_amount_uint32", JOB_CONSUME, "job-1", false, .consume = {.amount = 5}),
+    OK_JOB("consume_amount_int8", JOB_CONSUME, "job-1", false, .consume = {.amount = 5}),
+    OK_JOB("consume_amount_max", JOB_CONSUME, "job-1", false, .consume = {.amount = 1000000000}),
+    OK_JOB("consume_tool_ref", JOB_CONSUME, "job-1", false, .consume = {.amount = 250, .has_tool = true, .tool = "video-gen", .has_ref = true, .ref = "vid_42"}),
+    OK_JOB("consume_tool_utf8", JOB_CONSUME, "job-1", false,
+           .consume = {.amount = 5, .has_tool = true, .tool = "montage \xe2\x9c\x82 \xc3\xa9"}),
+    OK_JOB("consume_empty_tool", JOB_CONSUME, "job-1", false, .consume = {.amount = 5, .has_tool = true, .tool = ""}),
+    OK_JOB("consume_unknown_keys_ignored", JOB_CONSUME, "job-1", false, .consume = {.amount = 5}),
+    OK_JOB("consume_other_type_fields_ignored", JOB_CONSUME, "job-1", false, .consume = {.amount = 5}),
+    OK_JOB("consume_keys_any_order", JOB_CONSUME, "job-1", false, .consume = {.amount = 5}),
+    OK_JOB("purchase_ok", JOB_PURCHASE, "pay-evt-1", false, .purchase = {.pack = "starter", .payment_ref = "cap_123"}),
+    OK_JOB("purchase_reply", JOB_PURCHASE, "pay-evt-1", true, .purchase = {.pack = "starter", .payment_ref = "cap_123"}),
+    OK_JOB("allocate_ok", JOB_ALLOCATE, "alloc:u1:2026-11", false, .allocate = {.plan = "pro", .period = "2026-11"}),
+    OK_JOB("allocate_reply", JOB_ALLOCATE, "alloc:u1:2026-11", true, .allocate = {.plan = "pro", .period = "2026-11"}),
+    OK_JOB("hold_ok", JOB_HOLD, "render-1", false, .hold = {.amount = 100}),
+    OK_JOB("hold_full", JOB_HOLD, "render-1", false,
+           .hold = {.amount = 100,
+                    .has_ttl = true,
+                    .ttl = 600,
+                    .has_tool = true,
+                    .tool = "video-gen",
+                    .has_ref = true,
+                    .ref = "vid_42"}),
+    OK_JOB("capture_ok", JOB_CAPTURE, "render-1:done", false,
+           .capture = {.hold = "render-1", .amount = 40}),
+    OK_JOB("capture_zero", JOB_CAPTURE, "render-1:done", false,
+           .capture = {.hold = "render-1", .amount = 0}),
+    OK_JOB("release_ok", JOB_RELEASE, "render-1:failed", false, .release = {.hold = "render-1"}),
+    OK_JOB("refund_all", JOB_REFUND, "refund-1", false, .refund = {.charge = "job-1"}),
+    OK_JOB("refund_partial", JOB_REFUND, "refund-1", false,
+           .refund = {.charge = "job-1", .has_amount = true, .amount = 2}),
+    OK_JOB("revoke_ok", JOB_REVOKE, "chargeback-1", false, .revoke = {.payment_ref = "cap_123"}),
+    OK_JOB("grant_ok", JOB_GRANT, "bonus-1", false, .grant = {.amount = 50}),
+    OK_JOB("grant_full", JOB_GRANT, "bonus-1", false,
+           .grant = {.amount = 50,
+                     .has_valid_days = true,
+                     .valid_days = 30,
+                     .has_reason = true,
+                     .reason = "sign-up bonus"}),
+    OK_JOB("cancel_ok", JOB_CANCEL, "cancel-1", false, .cancel = {.has_forfeit = false}),
+    OK_JOB("cancel_forfeit", JOB_CANCEL, "cancel-1", false,
+           .cancel = {.has_forfeit = true, .forfeit = true}),
 };
 
 #define OK_JOBS_COUNT (sizeof ok_jobs / sizeof ok_jobs[0])
@@ -1950,27 +2069,7 @@ static void check_ok_job(const char *name, const struct job *job, bool *seen)
         if (strcmp(e->name, name) != 0)
             continue;
         seen[i] = true;
-        assert_int_equal(job->type, e->type);
-        assert_string_equal(job->id, e->id);
-        assert_string_equal(job->user, "u1");
-        assert_int_equal(job->reply, e->reply);
-        switch (job->type) {
-        case JOB_CONSUME:
-            assert_int_equal(job->consume.amount, e->amount);
-            assert_int_equal(job->consume.has_tool, e->tool != NULL);
-            assert_string_equal(job->consume.tool, e->tool != NULL ? e->tool : "");
-            assert_int_equal(job->consume.has_ref, e->ref != NULL);
-            assert_string_equal(job->consume.ref, e->ref != NULL ? e->ref : "");
-            break;
-        case JOB_PURCHASE:
-            assert_string_equal(job->purchase.pack, e->pack);
-            assert_string_equal(job->purchase.payment_ref, e->payment_ref);
-            break;
-        case JOB_ALLOCATE:
-            assert_string_equal(job->allocate.plan, e->plan);
-            assert_string_equal(job->allocate.period, e->period);
-            break;
-        }
+        assert_job_equal(job, &e->job);
         return;
     }
     fail_msg("ok vector '%s' has no expected job in test_codec.c", name);
@@ -2112,6 +2211,184 @@ static const struct result_expect result_table[] = {
       .amounts = {[RESULT_CHARGED] = 5},
       .done_at_ms = INT64_C(1795000000123),
       .replayed = true}},
+    {"applied_hold",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "render-1",
+      .type = JOB_HOLD,
+      .user = "u1",
+      .balance = {.total = 400, .pack = 100, .monthly = 300, .grant = 0, .held = 100},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_HELD) | RESULT_AMOUNT_BIT(RESULT_HOLD_EXPIRES_AT),
+      .amounts = {[RESULT_HELD] = 100, [RESULT_HOLD_EXPIRES_AT] = INT64_C(1795003600123)},
+      .done_at_ms = INT64_C(1795000000123)}},
+    {"applied_capture",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "render-1:done",
+      .type = JOB_CAPTURE,
+      .user = "u1",
+      .balance = {.total = 460, .pack = 100, .monthly = 360, .grant = 0, .held = 0},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_CHARGED) | RESULT_AMOUNT_BIT(RESULT_RELEASED),
+      .amounts = {[RESULT_CHARGED] = 40, [RESULT_RELEASED] = 60},
+      .done_at_ms = INT64_C(1795000000123)}},
+    {"applied_release",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "render-1:failed",
+      .type = JOB_RELEASE,
+      .user = "u1",
+      .balance = {.total = 500, .pack = 100, .monthly = 400, .grant = 0, .held = 0},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_RELEASED),
+      .amounts = {[RESULT_RELEASED] = 100},
+      .done_at_ms = INT64_C(1795000000123)}},
+    {"applied_refund",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "refund-1",
+      .type = JOB_REFUND,
+      .user = "u1",
+      .balance = {.total = 97, .pack = 47, .monthly = 50, .grant = 0, .held = 0},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_REFUNDED),
+      .amounts = {[RESULT_REFUNDED] = 2},
+      .done_at_ms = INT64_C(1795000000123)}},
+    {"applied_revoke",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "chargeback-1",
+      .type = JOB_REVOKE,
+      .user = "u1",
+      .balance = {.total = 50, .pack = 0, .monthly = 50, .grant = 0, .held = 0},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_REVOKED),
+      .amounts = {[RESULT_REVOKED] = 45},
+      .done_at_ms = INT64_C(1795000000123)}},
+    {"applied_grant",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "bonus-1",
+      .type = JOB_GRANT,
+      .user = "u1",
+      .balance = {.total = 145, .pack = 45, .monthly = 50, .grant = 50, .held = 0},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_GRANTED),
+      .amounts = {[RESULT_GRANTED] = 50},
+      .done_at_ms = INT64_C(1795000000123)}},
+    {"applied_grant_expiring",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "bonus-2",
+      .type = JOB_GRANT,
+      .user = "u1",
+      .balance = {.total = 145, .pack = 45, .monthly = 50, .grant = 50, .held = 0},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_GRANTED) | RESULT_AMOUNT_BIT(RESULT_EXPIRES_AT),
+      .amounts = {[RESULT_GRANTED] = 50, [RESULT_EXPIRES_AT] = INT64_C(1797592000123)},
+      .done_at_ms = INT64_C(1795000000123)}},
+    {"applied_cancel",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "cancel-1",
+      .type = JOB_CANCEL,
+      .user = "u1",
+      .balance = {.total = 45, .pack = 45, .monthly = 0, .grant = 0, .held = 0},
+      .amounts_present = RESULT_AMOUNT_BIT(RESULT_FORFEITED),
+      .amounts = {[RESULT_FORFEITED] = 50},
+      .done_at_ms = INT64_C(1795000000123)}},
+    {"rejected_unknown_hold",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "render-9:done",
+      .type = JOB_CAPTURE,
+      .user = "u1",
+      .error = JOB_ERR_UNKNOWN_HOLD,
+      .message = "this user has no hold render-9",
+      .done_at_ms = INT64_C(1795000000456)}},
+    {"rejected_hold_closed",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "render-1:again",
+      .type = JOB_RELEASE,
+      .user = "u1",
+      .error = JOB_ERR_HOLD_CLOSED,
+      .message = "hold render-1 was captured already",
+      .done_at_ms = INT64_C(1795000000456)}},
+    {"rejected_hold_expired",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "render-2:done",
+      .type = JOB_CAPTURE,
+      .user = "u1",
+      .error = JOB_ERR_HOLD_EXPIRED,
+      .message = "hold render-2 expired and was released",
+      .done_at_ms = INT64_C(1795000000456)}},
+    {"rejected_capture_exceeds_hold",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "render-3:done",
+      .type = JOB_CAPTURE,
+      .user = "u1",
+      .error = JOB_ERR_CAPTURE_EXCEEDS_HOLD,
+      .message = "amount 150 is above the hold's 100",
+      .done_at_ms = INT64_C(1795000000456)}},
+    {"rejected_unknown_charge",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "refund-9",
+      .type = JOB_REFUND,
+      .user = "u1",
+      .error = JOB_ERR_UNKNOWN_CHARGE,
+      .message = "job-9 is not an applied consume or capture of this user",
+      .done_at_ms = INT64_C(1795000000456)}},
+    {"rejected_refund_exceeds_charge",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "refund-2",
+      .type = JOB_REFUND,
+      .user = "u1",
+      .error = JOB_ERR_REFUND_EXCEEDS_CHARGE,
+      .message = "3 credits are left to refund of charge job-1",
+      .done_at_ms = INT64_C(1795000000456)}},
+    {"rejected_unknown_payment",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "chargeback-9",
+      .type = JOB_REVOKE,
+      .user = "u1",
+      .error = JOB_ERR_UNKNOWN_PAYMENT,
+      .message = "this user has no pack bought with payment_ref \"cap_999\"",
+      .done_at_ms = INT64_C(1795000000456)}},
+    {"rejected_already_revoked",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "chargeback-2",
+      .type = JOB_REVOKE,
+      .user = "u1",
+      .error = JOB_ERR_ALREADY_REVOKED,
+      .message = "the pack of payment_ref \"cap_123\" is revoked already",
+      .done_at_ms = INT64_C(1795000000456)}},
+    {"rejected_no_plan",
+     {.has_id = true,
+      .has_type = true,
+      .has_user = true,
+      .id = "cancel-2",
+      .type = JOB_CANCEL,
+      .user = "u1",
+      .error = JOB_ERR_NO_PLAN,
+      .message = "this user has no plan to cancel",
+      .done_at_ms = INT64_C(1795000000456)}},
 };
 
 #define RESULT_TABLE_COUNT (sizeof result_table / sizeof result_table[0])

@@ -17,7 +17,10 @@
 static void test_type_names_round_trip(void **state)
 {
     (void)state;
-    static const char *const expected[JOB_TYPE_COUNT] = {"consume", "purchase", "allocate"};
+    static const char *const expected[JOB_TYPE_COUNT] = {
+        "consume", "purchase", "allocate", "hold", "capture",
+        "release", "refund",   "revoke",   "grant", "cancel",
+    };
     for (int i = 0; i < JOB_TYPE_COUNT; i++) {
         const char *name = job_type_name((enum job_type)i);
         assert_string_equal(name, expected[i]);
@@ -30,7 +33,8 @@ static void test_type_names_round_trip(void **state)
 static void test_type_parse_refuses_other_names(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"", "consum", "consumes", "Consume", "refund", "CONSUME"};
+    static const char *const bad[] = {"", "consum", "consumes", "Consume", "transfer", "CONSUME",
+                                      "expire"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         enum job_type parsed = JOB_CONSUME;
         assert_false(job_type_parse(bad[i], strlen(bad[i]), &parsed));
@@ -57,6 +61,15 @@ static void test_error_names_round_trip(void **state)
         "duplicate_payment",
         "already_allocated",
         "stale_period",
+        "unknown_hold",
+        "hold_closed",
+        "hold_expired",
+        "capture_exceeds_hold",
+        "unknown_charge",
+        "refund_exceeds_charge",
+        "unknown_payment",
+        "already_revoked",
+        "no_plan",
     };
     for (int i = 0; i < JOB_ERROR_COUNT; i++)
         assert_string_equal(job_error_name((enum job_error)i), expected[i]);
@@ -92,6 +105,46 @@ static void test_error_is_stored_only_for_ledger_decisions(void **state)
     assert_true(job_error_is_stored(JOB_ERR_DUPLICATE_PAYMENT));
     assert_true(job_error_is_stored(JOB_ERR_ALREADY_ALLOCATED));
     assert_true(job_error_is_stored(JOB_ERR_STALE_PERIOD));
+    /* Revision 2's codes are all decided against the ledger (9.4). */
+    static const enum job_error revision2[] = {
+        JOB_ERR_UNKNOWN_HOLD,          JOB_ERR_HOLD_CLOSED,    JOB_ERR_HOLD_EXPIRED,
+        JOB_ERR_CAPTURE_EXCEEDS_HOLD,  JOB_ERR_UNKNOWN_CHARGE, JOB_ERR_REFUND_EXCEEDS_CHARGE,
+        JOB_ERR_UNKNOWN_PAYMENT,       JOB_ERR_ALREADY_REVOKED, JOB_ERR_NO_PLAN,
+    };
+    for (size_t i = 0; i < sizeof revision2 / sizeof revision2[0]; i++)
+        assert_true(job_error_is_stored(revision2[i]));
+}
+
+/* What an applied result of each type carries (contract 3 and 9.5), and the
+ * stream it belongs on (9.2). */
+static void test_each_type_carries_its_amounts_on_its_stream(void **state)
+{
+    (void)state;
+#define BIT(a) RESULT_AMOUNT_BIT(RESULT_##a)
+    static const struct {
+        enum job_type type;
+        enum job_stream stream;
+        uint32_t always, maybe;
+    } cases[] = {
+        {JOB_CONSUME, JOB_STREAM_CONSUME, BIT(CHARGED), 0},
+        {JOB_PURCHASE, JOB_STREAM_PURCHASE, BIT(GRANTED) | BIT(EXPIRES_AT), 0},
+        {JOB_ALLOCATE, JOB_STREAM_ALLOCATE, BIT(GRANTED) | BIT(FORFEITED), 0},
+        {JOB_HOLD, JOB_STREAM_CONSUME, BIT(HELD) | BIT(HOLD_EXPIRES_AT), 0},
+        {JOB_CAPTURE, JOB_STREAM_CONSUME, BIT(CHARGED) | BIT(RELEASED), 0},
+        {JOB_RELEASE, JOB_STREAM_CONSUME, BIT(RELEASED), 0},
+        {JOB_REFUND, JOB_STREAM_CONSUME, BIT(REFUNDED), 0},
+        {JOB_REVOKE, JOB_STREAM_PURCHASE, BIT(REVOKED), 0},
+        {JOB_GRANT, JOB_STREAM_ALLOCATE, BIT(GRANTED), BIT(EXPIRES_AT)},
+        {JOB_CANCEL, JOB_STREAM_ALLOCATE, BIT(FORFEITED), 0},
+    };
+#undef BIT
+    assert_int_equal(sizeof cases / sizeof cases[0], JOB_TYPE_COUNT);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct job_type_ops *ops = job_type_ops(cases[i].type);
+        assert_int_equal(ops->stream, cases[i].stream);
+        assert_int_equal(ops->result_amounts, cases[i].always);
+        assert_int_equal(ops->result_amounts_optional, cases[i].maybe);
+    }
 }
 
 static void test_id_rule_length_boundaries(void **state)
@@ -284,6 +337,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_period_rule),
         cmocka_unit_test(test_text_rule_utf8),
         cmocka_unit_test(test_result_presence_table),
+        cmocka_unit_test(test_each_type_carries_its_amounts_on_its_stream),
         cmocka_unit_test(test_result_init_for_job_copies_identity_and_clears_the_rest),
         cmocka_unit_test(test_result_init_for_job_keeps_a_128_byte_id),
     };

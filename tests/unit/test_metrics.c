@@ -13,7 +13,7 @@
 
 #include "worker/daemon/metrics.h"
 
-#define SAMPLES_MAX 256
+#define SAMPLES_MAX 512
 #define SERIES_BYTES_MAX 200
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -41,8 +41,9 @@ static PGresult *result_of(int cols, const char *const *names, int rows, const c
     return r;
 }
 
-static const char *const lot_names[8] = {"user_id",   "lot_id",     "kind",       "granted",
-                                         "remaining", "granted_at", "expires_at", "period"};
+static const char *const lot_names[9] = {"user_id",    "lot_id",    "kind",
+                                         "granted",    "remaining", "granted_at",
+                                         "expires_at", "period",    "revoked"};
 
 struct fx {
     struct batch_job jobs[1];
@@ -73,7 +74,7 @@ static int teardown(void **state)
 
 static bool read_lots(struct fx *fx, const char *const *cells, int rows)
 {
-    PGresult *r = result_of(8, lot_names, rows, cells);
+    PGresult *r = result_of(9, lot_names, rows, cells);
     bool ok = rows_read(ROWS_LOTS, &fx->batch, r, fx->errstr, sizeof fx->errstr);
     PQclear(r);
     return ok;
@@ -82,27 +83,16 @@ static bool read_lots(struct fx *fx, const char *const *cells, int rows)
 static void test_lots_are_read_into_the_users_account(void **state)
 {
     struct fx *fx = *state;
+    /* clang-format off */
     const char *cells[] = {
-        "u1",
-        "7",
-        "pack",
-        "500",
-        "120",
-        "1700000000000000",
-        "1800000000000000",
-        "",
-        "u1",
-        "8",
-        "monthly",
-        "100",
-        "0",
-        "1700000000000001",
-        NULL,
-        "2026-11",
+        "u1", "7", "pack",    "500", "120", "1700000000000000", "1800000000000000", "",        "f",
+        "u1", "8", "monthly", "100", "0",   "1700000000000001", NULL,               "2026-11", "f",
+        "u1", "9", "pack",    "100", "0",   "1700000000000002", "1800000000000000", "",        "t",
     };
-    assert_true(read_lots(fx, cells, 2));
+    /* clang-format on */
+    assert_true(read_lots(fx, cells, 3));
     const struct account *a = batch_account(&fx->batch, "u1");
-    assert_int_equal(a->lot_count, 2);
+    assert_int_equal(a->lot_count, 3);
     assert_int_equal(a->lots[0].lot_id, 7);
     assert_int_equal(a->lots[0].kind, LOT_PACK);
     assert_int_equal(a->lots[0].remaining, 120);
@@ -110,24 +100,28 @@ static void test_lots_are_read_into_the_users_account(void **state)
     assert_int_equal(a->lots[1].kind, LOT_MONTHLY);
     assert_int_equal(a->lots[1].expires_at_us, LEDGER_NO_EXPIRY);
     assert_string_equal(a->lots[1].period, "2026-11");
+    assert_false(a->lots[0].revoked);
+    assert_true(a->lots[2].revoked);
 }
 
 static void test_bad_lot_rows_are_refused_with_the_column(void **state)
 {
     struct fx *fx = *state;
     static const struct {
-        const char *cells[8];
+        const char *cells[9];
         const char *why; /* in the message */
     } cases[] = {
-        {{"u1", "7", "grant", "5", "5", "1", NULL, ""}, "column kind): lot kind 'grant'"},
-        {{"u1", "7", "pack", NULL, "5", "1", "2", ""}, "column granted): NULL"},
-        {{"u1", "7", "pack", "5", "6", "1", "2", ""}, "column remaining): 6 is outside 0..5"},
-        {{"u1", "7", "pack", "5", "-1", "1", "2", ""}, "column remaining): -1 is outside"},
-        {{"u1", "x7", "pack", "5", "5", "1", "2", ""}, "column lot_id): 'x7' is not a whole"},
-        {{"u1", "0", "pack", "5", "5", "1", "2", ""}, "column lot_id): 0 is outside"},
-        {{"u1", "7", "pack", "5", "5", "1", "2", "2026-111"}, "column period): 8 bytes"},
-        {{"u1", "7", "pack", "5", "5", "99999999999999999999", "2", ""}, "not a whole number"},
-        {{NULL, "7", "pack", "5", "5", "1", "2", ""}, "column user_id): NULL"},
+        {{"u1", "7", "voucher", "5", "5", "1", NULL, "", "f"}, "column kind): lot kind 'voucher'"},
+        {{"u1", "7", "pack", NULL, "5", "1", "2", "", "f"}, "column granted): NULL"},
+        {{"u1", "7", "pack", "5", "6", "1", "2", "", "f"}, "column remaining): 6 is outside 0..5"},
+        {{"u1", "7", "pack", "5", "-1", "1", "2", "", "f"}, "column remaining): -1 is outside"},
+        {{"u1", "x7", "pack", "5", "5", "1", "2", "", "f"}, "column lot_id): 'x7' is not a whole"},
+        {{"u1", "0", "pack", "5", "5", "1", "2", "", "f"}, "column lot_id): 0 is outside"},
+        {{"u1", "7", "pack", "5", "5", "1", "2", "2026-111", "f"}, "column period): 8 bytes"},
+        {{"u1", "7", "pack", "5", "5", "99999999999999999999", "2", "", "f"}, "not a whole number"},
+        {{NULL, "7", "pack", "5", "5", "1", "2", "", "f"}, "column user_id): NULL"},
+        {{"u1", "7", "pack", "5", "5", "1", "2", "", "yes"}, "column revoked): 'yes' is not a boolean"},
+        {{"u1", "7", "pack", "5", "5", "1", "2", "", "t"}, "a revoked lot with 5 credits left"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fx->errstr[0] = '\0';
@@ -146,7 +140,7 @@ static void test_a_result_of_another_shape_is_refused(void **state)
     const char *cells[] = {"u1", "7"};
     PGresult *r = result_of(2, names, 1, cells);
     assert_false(rows_read(ROWS_LOTS, &fx->batch, r, fx->errstr, sizeof fx->errstr));
-    assert_non_null(strstr(fx->errstr, "2 columns where 8 were expected"));
+    assert_non_null(strstr(fx->errstr, "2 columns where 9 were expected"));
     assert_false(rows_read(ROWS_NOW, &fx->batch, r, fx->errstr, sizeof fx->errstr));
     PQclear(r);
 }
@@ -210,6 +204,114 @@ static void test_a_stored_job_needs_its_request_and_result(void **state)
     PQclear(r);
 }
 
+/* Reads a take result (hold takes or charges): id, amount, the lot. */
+static bool read_takes(struct fx *fx, enum rows_kind kind, const char *const *cells, int rows)
+{
+    const char *names[11] = {"id", "amount"};
+    for (int i = 0; i < 9; i++)
+        names[2 + i] = lot_names[i];
+    PGresult *r = result_of(11, names, rows, cells);
+    bool ok = rows_read(kind, &fx->batch, r, fx->errstr, sizeof fx->errstr);
+    PQclear(r);
+    return ok;
+}
+
+static bool read_holds(struct fx *fx, const char *const *cells, int rows)
+{
+    const char *const names[6] = {"hold_id", "user_id", "amount", "status", "captured",
+                                  "expires_at"};
+    PGresult *r = result_of(6, names, rows, cells);
+    bool ok = rows_read(ROWS_HOLDS, &fx->batch, r, fx->errstr, sizeof fx->errstr);
+    PQclear(r);
+    return ok;
+}
+
+static void test_holds_and_their_takes_are_read_with_their_lots(void **state)
+{
+    struct fx *fx = *state;
+    /* clang-format off */
+    const char *holds[] = {
+        "h1", "u1", "30", "open",     "0",  "1800000000000000",
+        "h2", "u1", "20", "captured", "15", "1800000000000000",
+        "h3", "u9", "20", "open",     "0",  "1800000000000000", /* another user's */
+    };
+    /* clang-format on */
+    assert_true(read_holds(fx, holds, 3));
+    const struct account *a = batch_account(&fx->batch, "u1");
+    assert_int_equal(a->hold_count, 2);
+    assert_int_equal(a->holds[1]->status, HOLD_CAPTURED);
+    assert_int_equal(a->holds[1]->captured, 15);
+    /* The takes bring their lots, spent ones too, once each. */
+    /* clang-format off */
+    const char *takes[] = {
+        "h1", "25", "u1", "7", "pack", "100", "0",  "1", "1800000000000000", "", "f",
+        "h1", "5",  "u1", "8", "pack", "100", "50", "1", "1800000000000001", "", "f",
+    };
+    /* clang-format on */
+    assert_true(read_takes(fx, ROWS_HOLD_TAKES, takes, 2));
+    assert_int_equal(a->lot_count, 2);
+    assert_int_equal(a->holds[0]->takes.count, 2);
+    assert_int_equal(ledger_takes_total(&a->holds[0]->takes), 30);
+    assert_int_equal(a->holds[0]->takes.items[0].lot_id, 7);
+    const char *again[] = {"h1", "1", "u1", "7", "pack", "100", "0", "1", "1800000000000000", "",
+                           "f"};
+    assert_true(read_takes(fx, ROWS_HOLD_TAKES, again, 1));
+    assert_int_equal(a->lot_count, 2);
+    /* A take of a hold that is not open is a row this worker cannot explain. */
+    const char *closed[] = {"h2", "5", "u1", "7", "pack", "100", "0", "1", "1800000000000000", "",
+                            "f"};
+    assert_false(read_takes(fx, ROWS_HOLD_TAKES, closed, 1));
+    assert_non_null(strstr(fx->errstr, "not an open hold's"));
+    const char *bad_status[] = {"h4", "u1", "20", "pending", "0", "1800000000000000"};
+    assert_false(read_holds(fx, bad_status, 1));
+    assert_non_null(strstr(fx->errstr, "hold status 'pending'"));
+}
+
+static void test_charges_keep_a_known_charge_with_nothing_left(void **state)
+{
+    struct fx *fx = *state;
+    /* clang-format off */
+    const char *cells[] = {
+        "c1", "4", "u1", "7", "pack", "100", "0", "1", "1800000000000000", "", "f",
+        "c2", "0", "u1", "8", "pack", "100", "0", "1", "1800000000000000", "", "f",
+        "c3", "9", "u9", "9", "pack", "100", "0", "1", "1800000000000000", "", "f",
+    };
+    /* clang-format on */
+    assert_true(read_takes(fx, ROWS_CHARGES, cells, 3));
+    struct account *a = batch_account(&fx->batch, "u1");
+    assert_int_equal(a->charge_count, 2);
+    assert_int_equal(ledger_takes_total(&ledger_account_charge(a, "c1")->takes), 4);
+    assert_non_null(ledger_account_charge(a, "c2"));
+    assert_int_equal(ledger_account_charge(a, "c2")->takes.count, 0);
+}
+
+static void test_payment_lots_are_used_by_anyone_and_loaded_for_their_user(void **state)
+{
+    struct fx *fx = *state;
+    const char *names[10] = {"payment_ref"};
+    for (int i = 0; i < 9; i++)
+        names[1 + i] = lot_names[i];
+    /* clang-format off */
+    const char *cells[] = {
+        "pay-1", "u1", "7", "pack", "100", "0", "1", "1800000000000000", "", "t",
+        "pay-2", "u9", "8", "pack", "100", "5", "1", "1800000000000000", "", "f",
+    };
+    /* clang-format on */
+    PGresult *r = result_of(10, names, 2, cells);
+    assert_true(rows_read(ROWS_PAYMENT_LOTS, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    PQclear(r);
+    assert_int_equal(fx->batch.payment_count, 2);
+    assert_string_equal(fx->batch.payments[1].user, "u9");
+    const struct account *a = batch_account(&fx->batch, "u1");
+    assert_int_equal(a->lot_count, 1);
+    assert_true(a->lots[0].revoked);
+    const char *monthly[] = {"pay-3", "u1", "9", "monthly", "100", "5", "1", NULL, "2026-11", "f"};
+    r = result_of(10, names, 1, monthly);
+    assert_false(rows_read(ROWS_PAYMENT_LOTS, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    assert_non_null(strstr(fx->errstr, "not a pack"));
+    PQclear(r);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +324,12 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_stored_job_needs_its_request_and_result, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_holds_and_their_takes_are_read_with_their_lots, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_charges_keep_a_known_charge_with_nothing_left, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_payment_lots_are_used_by_anyone_and_loaded_for_their_user, setup, teardown),
     };
     return case_filter_run("rows", tests, sizeof tests / sizeof tests[0], NULL, NULL, argc, argv);
 }

@@ -109,7 +109,15 @@ static const char sql_job_status[] =
     "               ('purchase', 'duplicate_payment'),\n"
     "               ('allocate', 'unknown_plan'),\n"
     "               ('allocate', 'already_allocated'),\n"
-    "               ('allocate', 'stale_period')))\n"
+    "               ('allocate', 'stale_period'),\n"
+    "               ('hold', 'insufficient_credits'),\n"
+    "               ('capture', 'unknown_hold'), ('capture', 'hold_closed'),\n"
+    "               ('capture', 'hold_expired'), ('capture', 'capture_exceeds_hold'),\n"
+    "               ('release', 'unknown_hold'), ('release', 'hold_closed'),\n"
+    "               ('release', 'hold_expired'),\n"
+    "               ('refund', 'unknown_charge'), ('refund', 'refund_exceeds_charge'),\n"
+    "               ('revoke', 'unknown_payment'), ('revoke', 'already_revoked'),\n"
+    "               ('cancel', 'no_plan')))\n"
     "       ) IS NOT TRUE\n"
     " ORDER BY job_id";
 
@@ -134,28 +142,33 @@ static const char sql_allocate_lots[] =
     " ORDER BY j.job_id";
 
 /* Lots are made only by applied jobs of their kind: pack lots by purchases,
- * monthly lots by allocations. */
+ * monthly lots by allocations, grant lots by grants. */
 static const char sql_stray_lots[] =
     "SELECT l.lot_id, l.user_id, l.kind, l.job_id, j.type AS job_type, j.status AS job_status\n"
     "  FROM credits.lots AS l\n"
     "  JOIN credits.jobs AS j ON j.job_id = l.job_id\n"
     " WHERE j.status <> 'applied'\n"
-    "    OR (l.kind, j.type) NOT IN (('pack', 'purchase'), ('monthly', 'allocate'))\n"
+    "    OR (l.kind, j.type) NOT IN (('pack', 'purchase'), ('monthly', 'allocate'),\n"
+    "                               ('grant', 'grant'))\n"
     " ORDER BY l.lot_id";
 
-/* Contract section 5: purchase and allocate entries are positive; consume,
- * forfeit and expire entries negative. */
+/* Contract sections 5 and 9.4: what gives credits is positive (purchase,
+ * allocate, grant, release, refund), what takes them negative (consume,
+ * forfeit, expire, hold, revoke). */
 static const char sql_entry_sign[] =
     "SELECT entry_id, user_id, kind, delta\n"
     "  FROM credits.entries\n"
-    " WHERE (   (kind IN ('purchase', 'allocate') AND delta > 0)\n"
-    "        OR (kind IN ('consume', 'forfeit', 'expire') AND delta < 0)\n"
+    " WHERE (   (kind IN ('purchase', 'allocate', 'grant', 'release', 'refund') AND delta > 0)\n"
+    "        OR (kind IN ('consume', 'forfeit', 'expire', 'hold', 'revoke') AND delta < 0)\n"
     "       ) IS NOT TRUE\n"
     " ORDER BY entry_id";
 
-/* Each kind of entry fits its job and lot: a purchase or allocate entry is
- * the grant of the lot its job made; consume entries come from consume jobs;
- * forfeits from allocations, on monthly lots; expiry only on pack lots. A
+/* Each kind of entry fits its job and lot: a purchase, allocate or grant
+ * entry is the grant of the lot its job made; consume and hold entries come
+ * from their jobs; forfeits from allocations and cancellations, on monthly
+ * lots; a release from a capture or release of the hold it names, or from
+ * the hold itself (its expiry); a refund from a refund job; expiry on lots
+ * that expire; a revocation on packs, by a revoke or after a give-back. A
  * rejected job changed nothing but expiry. */
 static const char sql_entry_kind[] =
     "SELECT e.entry_id, e.kind, e.delta, e.job_id,\n"
@@ -168,19 +181,97 @@ static const char sql_entry_kind[] =
     "                               AND l.job_id = e.job_id AND e.delta = l.granted\n"
     "          WHEN 'allocate' THEN j.type = 'allocate' AND l.kind = 'monthly'\n"
     "                               AND l.job_id = e.job_id AND e.delta = l.granted\n"
+    "          WHEN 'grant'    THEN j.type = 'grant' AND l.kind = 'grant'\n"
+    "                               AND l.job_id = e.job_id AND e.delta = l.granted\n"
     "          WHEN 'consume'  THEN j.type = 'consume'\n"
-    "          WHEN 'forfeit'  THEN j.type = 'allocate' AND l.kind = 'monthly'\n"
-    "          WHEN 'expire'   THEN l.kind = 'pack'\n"
+    "          WHEN 'hold'     THEN j.type = 'hold'\n"
+    "          WHEN 'forfeit'  THEN j.type IN ('allocate', 'cancel') AND l.kind = 'monthly'\n"
+    "          WHEN 'release'  THEN EXISTS (SELECT 1 FROM credits.holds h\n"
+    "                                        WHERE h.hold_id = e.origin\n"
+    "                                          AND (h.hold_id = e.job_id\n"
+    "                                               OR h.closed_by = e.job_id))\n"
+    "          WHEN 'refund'   THEN j.type = 'refund' AND e.origin IS NOT NULL\n"
+    "          WHEN 'expire'   THEN l.expires_at IS NOT NULL\n"
+    "          WHEN 'revoke'   THEN l.kind = 'pack' AND l.revoked_at IS NOT NULL\n"
+    "                               AND (j.type = 'revoke' OR e.origin IS NOT NULL)\n"
     "        END) IS NOT TRUE\n"
     "    OR (j.status = 'rejected' AND e.kind <> 'expire')\n"
     " ORDER BY e.entry_id";
 
-/* Each lot has exactly one grant entry (purchase or allocate). */
+/* Contract 9.4: every hold's hold entries took exactly its amount. */
+static const char sql_hold_takes[] =
+    "SELECT h.hold_id, h.user_id, h.amount, coalesce(-sum(e.delta), 0) AS taken\n"
+    "  FROM credits.holds AS h\n"
+    "  LEFT JOIN credits.entries AS e ON e.job_id = h.hold_id AND e.kind = 'hold'\n"
+    " GROUP BY h.hold_id, h.user_id, h.amount\n"
+    "HAVING coalesce(-sum(e.delta), 0) <> h.amount\n"
+    " ORDER BY h.hold_id";
+
+/* Contract 9.4: a closed hold's amount is what it charged plus what its
+ * release entries gave back; an open hold has neither. */
+static const char sql_hold_closing[] =
+    "SELECT h.hold_id, h.user_id, h.status, h.amount, h.captured,\n"
+    "       coalesce(r.released, 0) AS released\n"
+    "  FROM credits.holds AS h\n"
+    "  LEFT JOIN (SELECT origin, sum(delta) AS released\n"
+    "               FROM credits.entries\n"
+    "              WHERE kind = 'release'\n"
+    "              GROUP BY origin) AS r ON r.origin = h.hold_id\n"
+    " WHERE CASE h.status\n"
+    "         WHEN 'open' THEN h.captured IS NOT NULL OR r.released IS NOT NULL\n"
+    "         ELSE coalesce(h.captured, 0) + coalesce(r.released, 0) <> h.amount\n"
+    "       END\n"
+    " ORDER BY h.hold_id";
+
+/* Contract 9.4: a charge's refunds never exceed what it spent (a consume's
+ * consume entries; a capture's captured credits), and only an applied
+ * consume or capture has refunds. */
+static const char sql_refund_bound[] =
+    "SELECT f.origin AS charge, f.refunded, j.type AS charge_type, j.status AS charge_status,\n"
+    "       CASE j.type\n"
+    "         WHEN 'consume' THEN (SELECT -sum(delta) FROM credits.entries\n"
+    "                               WHERE job_id = j.job_id AND kind = 'consume')\n"
+    "         WHEN 'capture' THEN (SELECT captured FROM credits.holds\n"
+    "                               WHERE closed_by = j.job_id)\n"
+    "       END AS spent\n"
+    "  FROM (SELECT origin, sum(delta) AS refunded\n"
+    "          FROM credits.entries\n"
+    "         WHERE kind = 'refund'\n"
+    "         GROUP BY origin) AS f\n"
+    "  LEFT JOIN credits.jobs AS j ON j.job_id = f.origin\n"
+    " WHERE j.status IS DISTINCT FROM 'applied'\n"
+    "    OR j.type NOT IN ('consume', 'capture')\n"
+    "    OR f.refunded > CASE j.type\n"
+    "         WHEN 'consume' THEN (SELECT -sum(delta) FROM credits.entries\n"
+    "                               WHERE job_id = j.job_id AND kind = 'consume')\n"
+    "         WHEN 'capture' THEN (SELECT captured FROM credits.holds\n"
+    "                               WHERE closed_by = j.job_id)\n"
+    "       END\n"
+    " ORDER BY f.origin";
+
+/* Contract 9.4: a revoked lot holds no usable credits. */
+static const char sql_revoked_lots[] =
+    "SELECT lot_id, user_id, kind, remaining, revoked_at\n"
+    "  FROM credits.lots\n"
+    " WHERE revoked_at IS NOT NULL AND (remaining <> 0 OR kind <> 'pack')\n"
+    " ORDER BY lot_id";
+
+/* Every hold was opened by an applied hold job of its user. */
+static const char sql_hold_job[] =
+    "SELECT h.hold_id, h.user_id, j.type AS job_type, j.status AS job_status,\n"
+    "       j.user_id AS job_user\n"
+    "  FROM credits.holds AS h\n"
+    "  LEFT JOIN credits.jobs AS j ON j.job_id = h.hold_id\n"
+    " WHERE j.type IS DISTINCT FROM 'hold' OR j.status IS DISTINCT FROM 'applied'\n"
+    "    OR j.user_id <> h.user_id\n"
+    " ORDER BY h.hold_id";
+
+/* Each lot has exactly one grant entry (purchase, allocate or grant). */
 static const char sql_lot_grant[] =
     "SELECT l.lot_id, l.user_id, l.granted, count(e.entry_id) AS grant_entries\n"
     "  FROM credits.lots AS l\n"
     "  LEFT JOIN credits.entries AS e\n"
-    "         ON e.lot_id = l.lot_id AND e.kind IN ('purchase', 'allocate')\n"
+    "         ON e.lot_id = l.lot_id AND e.kind IN ('purchase', 'allocate', 'grant')\n"
     " GROUP BY l.lot_id, l.user_id, l.granted\n"
     "HAVING count(e.entry_id) <> 1\n"
     " ORDER BY l.lot_id";
@@ -220,6 +311,12 @@ static const struct check checks[] = {
     {"entry_sign", "entries whose sign does not fit their kind", sql_entry_sign},
     {"entry_kind", "entries whose kind does not fit their job or lot", sql_entry_kind},
     {"lot_grant", "lots without exactly one grant entry", sql_lot_grant},
+    {"hold_takes", "holds whose hold entries did not take exactly their amount", sql_hold_takes},
+    {"hold_closing", "holds whose capture and releases do not add up to their amount",
+     sql_hold_closing},
+    {"refund_bound", "charges refunded beyond what they spent, or not charges", sql_refund_bound},
+    {"revoked_lots", "revoked lots that still hold credits", sql_revoked_lots},
+    {"hold_job", "holds not opened by an applied hold job of their user", sql_hold_job},
 };
 
 #define CHECK_COUNT (sizeof checks / sizeof checks[0])

@@ -79,6 +79,18 @@ static bool cell_str(struct reader *rd, int col, char *out, size_t size)
     return true;
 }
 
+/* A boolean in text format: "t" or "f". */
+static bool cell_bool(struct reader *rd, int col, bool *out)
+{
+    if (PQgetisnull(rd->r, rd->row, col))
+        return refuse(rd, col, "NULL where true or false was expected");
+    const char *text = PQgetvalue(rd->r, rd->row, col);
+    if (strcmp(text, "t") != 0 && strcmp(text, "f") != 0)
+        return refuse(rd, col, "'%.10s' is not a boolean", text);
+    *out = text[0] == 't';
+    return true;
+}
+
 static bool read_accounts(struct reader *rd, struct batch *batch)
 {
     if (!columns(rd, 2))
@@ -126,38 +138,141 @@ static bool read_stored(struct reader *rd, struct batch *batch)
     return true;
 }
 
-static bool read_one_lot(struct reader *rd, struct batch *batch)
+#define LOT_COLUMNS 9
+
+/* The lot columns from column `at` on. */
+static bool cell_lot(struct reader *rd, int at, char *user, size_t user_size, struct lot *lot)
 {
-    char user[JOB_USER_BYTES_MAX + 1], kind[16];
-    struct lot lot;
-    memset(&lot, 0, sizeof lot);
-    if (!cell_str(rd, 0, user, sizeof user) || !cell_int(rd, 1, 1, INT64_MAX, &lot.lot_id) ||
-        !cell_str(rd, 2, kind, sizeof kind))
+    char kind[16];
+    memset(lot, 0, sizeof *lot);
+    if (!cell_str(rd, at, user, user_size) || !cell_int(rd, at + 1, 1, INT64_MAX, &lot->lot_id) ||
+        !cell_str(rd, at + 2, kind, sizeof kind))
         return false;
-    if (!ledger_lot_kind_parse(kind, &lot.kind))
-        return refuse(rd, 2, "lot kind '%s' is not one this worker knows (a newer schema?)", kind);
-    if (!cell_int(rd, 3, 1, INT64_MAX, &lot.granted) ||
-        !cell_int(rd, 4, 0, lot.granted, &lot.remaining) ||
-        !cell_int(rd, 5, INT64_MIN, INT64_MAX, &lot.granted_at_us))
+    if (!ledger_lot_kind_parse(kind, &lot->kind))
+        return refuse(rd, at + 2, "lot kind '%s' is not one this worker knows (a newer schema?)",
+                      kind);
+    if (!cell_int(rd, at + 3, 1, INT64_MAX, &lot->granted) ||
+        !cell_int(rd, at + 4, 0, lot->granted, &lot->remaining) ||
+        !cell_int(rd, at + 5, INT64_MIN, INT64_MAX, &lot->granted_at_us))
         return false;
-    lot.expires_at_us = LEDGER_NO_EXPIRY;
-    if (!PQgetisnull(rd->r, rd->row, 6) &&
-        !cell_int(rd, 6, INT64_MIN, LEDGER_NO_EXPIRY - 1, &lot.expires_at_us))
+    lot->expires_at_us = LEDGER_NO_EXPIRY;
+    if (!PQgetisnull(rd->r, rd->row, at + 6) &&
+        !cell_int(rd, at + 6, INT64_MIN, LEDGER_NO_EXPIRY - 1, &lot->expires_at_us))
         return false;
-    if (!cell_str(rd, 7, lot.period, sizeof lot.period))
+    if (!cell_str(rd, at + 7, lot->period, sizeof lot->period) || !cell_bool(rd, at + 8, &lot->revoked))
         return false;
-    bool known = batch_add_lot(batch, user, &lot);
-    ASSERT(known); /* the query asked for the batch's users only */
+    if (lot->revoked && lot->remaining != 0)
+        return refuse(rd, at + 4, "a revoked lot with %" PRId64 " credits left", lot->remaining);
     return true;
 }
 
 static bool read_lots(struct reader *rd, struct batch *batch)
 {
-    if (!columns(rd, 8))
+    if (!columns(rd, LOT_COLUMNS))
         return false;
     for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
-        if (!read_one_lot(rd, batch))
+        char user[JOB_USER_BYTES_MAX + 1];
+        struct lot lot;
+        if (!cell_lot(rd, 0, user, sizeof user, &lot))
             return false;
+        bool known = batch_add_lot(batch, user, &lot);
+        ASSERT(known); /* the query asked for the batch's users only */
+    }
+    return true;
+}
+
+static bool read_holds(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 6))
+        return false;
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
+        char id[JOB_ID_BYTES_MAX + 1], user[JOB_USER_BYTES_MAX + 1], status[16];
+        int64_t amount, captured, expires_at_us;
+        enum hold_status st;
+        if (!cell_str(rd, 0, id, sizeof id) || !cell_str(rd, 1, user, sizeof user) ||
+            !cell_int(rd, 2, JOB_AMOUNT_MIN, JOB_AMOUNT_MAX, &amount) ||
+            !cell_str(rd, 3, status, sizeof status) || !cell_int(rd, 4, 0, amount, &captured) ||
+            !cell_int(rd, 5, INT64_MIN, INT64_MAX, &expires_at_us))
+            return false;
+        if (!ledger_hold_status_parse(status, &st))
+            return refuse(rd, 3, "hold status '%s' is not one this worker knows", status);
+        struct hold *hold = batch_add_hold(batch, user, id);
+        if (hold == NULL)
+            continue; /* another user's hold, named by a job: it finds none */
+        hold->amount = amount;
+        hold->status = st;
+        hold->captured = captured;
+        hold->expires_at_us = expires_at_us;
+    }
+    return true;
+}
+
+/* A share a hold or a charge has in a lot, with the lot: the lot goes into
+ * the user's account unless it is there already. */
+static bool read_take(struct reader *rd, struct batch *batch, char *id, size_t id_size,
+                      int64_t *amount, struct account **account, struct lot *lot)
+{
+    char user[JOB_USER_BYTES_MAX + 1];
+    if (!cell_str(rd, 0, id, id_size) || !cell_int(rd, 1, 0, INT64_MAX, amount) ||
+        !cell_lot(rd, 2, user, sizeof user, lot))
+        return false;
+    *account = batch_add_lot_once(batch, user, lot) ? batch_account(batch, user) : NULL;
+    return true;
+}
+
+static bool read_hold_takes(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 2 + LOT_COLUMNS))
+        return false;
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
+        char id[JOB_ID_BYTES_MAX + 1];
+        int64_t amount;
+        struct account *account;
+        struct lot lot;
+        if (!read_take(rd, batch, id, sizeof id, &amount, &account, &lot))
+            return false;
+        struct hold *hold = account != NULL ? ledger_account_hold(account, id) : NULL;
+        if (hold == NULL || hold->status != HOLD_OPEN || amount == 0)
+            return refuse(rd, 0, "a hold entry of %s that is not an open hold's", id);
+        ledger_takes_add(&hold->takes, lot.lot_id, amount);
+    }
+    return true;
+}
+
+static bool read_charges(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 2 + LOT_COLUMNS))
+        return false;
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
+        char id[JOB_ID_BYTES_MAX + 1];
+        int64_t amount;
+        struct account *account;
+        struct lot lot;
+        if (!read_take(rd, batch, id, sizeof id, &amount, &account, &lot))
+            return false;
+        if (account == NULL)
+            continue; /* another user's charge, named by a refund: it finds none */
+        struct charge *charge = batch_add_charge(batch, account->user, id);
+        if (amount > 0)
+            ledger_takes_add(&charge->takes, lot.lot_id, amount);
+    }
+    return true;
+}
+
+static bool read_payment_lots(struct reader *rd, struct batch *batch)
+{
+    if (!columns(rd, 1 + LOT_COLUMNS))
+        return false;
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
+        char ref[JOB_PAYMENT_REF_BYTES_MAX + 1], user[JOB_USER_BYTES_MAX + 1];
+        struct lot lot;
+        if (!cell_str(rd, 0, ref, sizeof ref) || !cell_lot(rd, 1, user, sizeof user, &lot))
+            return false;
+        if (lot.kind != LOT_PACK)
+            return refuse(rd, 3, "a payment_ref on a lot that is not a pack");
+        batch_add_payment(batch, ref, user, lot.lot_id);
+        if (!batch_add_lot_once(batch, user, &lot))
+            continue; /* another user's pack: only "used" matters to this batch */
     }
     return true;
 }
@@ -194,19 +309,6 @@ static bool read_plans(struct reader *rd, struct batch *batch)
             !cell_int(rd, 2, info.monthly_credits, ROWS_CREDITS_MAX, &info.rollover_cap))
             return false;
         batch_add_plan(batch, id, &info);
-    }
-    return true;
-}
-
-static bool read_used_refs(struct reader *rd, struct batch *batch)
-{
-    if (!columns(rd, 1))
-        return false;
-    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
-        char ref[JOB_PAYMENT_REF_BYTES_MAX + 1];
-        if (!cell_str(rd, 0, ref, sizeof ref))
-            return false;
-        batch_add_used_ref(batch, ref);
     }
     return true;
 }
@@ -251,9 +353,18 @@ bool rows_read(enum rows_kind kind, struct batch *batch, const PGresult *r, char
     case ROWS_PLANS:
         rd.what = "credits.plans";
         return read_plans(&rd, batch);
-    case ROWS_USED_REFS:
+    case ROWS_HOLDS:
+        rd.what = "credits.holds";
+        return read_holds(&rd, batch);
+    case ROWS_HOLD_TAKES:
+        rd.what = "credits.entries (a hold's)";
+        return read_hold_takes(&rd, batch);
+    case ROWS_CHARGES:
+        rd.what = "credits.entries (a charge's)";
+        return read_charges(&rd, batch);
+    case ROWS_PAYMENT_LOTS:
         rd.what = "credits.lots (payment references)";
-        return read_used_refs(&rd, batch);
+        return read_payment_lots(&rd, batch);
     case ROWS_LOT_IDS:
         rd.what = "credits.lot_id_seq";
         return read_lot_ids(&rd, batch);

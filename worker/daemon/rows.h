@@ -20,16 +20,19 @@
 
 /* What a query's rows are: which reader takes them. */
 enum rows_kind {
-    ROWS_NONE,      /* a command: no rows */
-    ROWS_ACCOUNTS,  /* user_id, plan_id */
-    ROWS_NOW,       /* one row: now() in Unix microseconds */
-    ROWS_STORED,    /* job_id, request, result (binary) */
-    ROWS_LOTS,      /* user_id, lot_id, kind, granted, remaining, granted_at,
-                     * expires_at (Unix us), period */
-    ROWS_PACKS,     /* pack_id, credits, valid_days */
-    ROWS_PLANS,     /* plan_id, monthly_credits, rollover_cap */
-    ROWS_USED_REFS, /* payment_ref */
-    ROWS_LOT_IDS,   /* nextval */
+    ROWS_NONE,         /* a command: no rows */
+    ROWS_ACCOUNTS,     /* user_id, plan_id */
+    ROWS_NOW,          /* one row: now() in Unix microseconds */
+    ROWS_STORED,       /* job_id, request, result (binary) */
+    ROWS_LOTS,         /* the lot columns: user_id, lot_id, kind, granted, remaining,
+                        * granted_at and expires_at (Unix us), period, revoked */
+    ROWS_HOLDS,        /* hold_id, user_id, amount, status, captured, expires_at (us) */
+    ROWS_HOLD_TAKES,   /* hold_id, amount, then the lot columns */
+    ROWS_CHARGES,      /* charge (its job_id), amount refundable, then the lot columns */
+    ROWS_PACKS,        /* pack_id, credits, valid_days */
+    ROWS_PLANS,        /* plan_id, monthly_credits, rollover_cap */
+    ROWS_PAYMENT_LOTS, /* payment_ref, then the lot columns */
+    ROWS_LOT_IDS,      /* nextval */
 };
 
 /* Reads `r` (borrowed) into `batch`. False with a message in errstr when a

@@ -42,25 +42,84 @@ static const char sql_now[] = "SELECT (extract(epoch FROM now()) * 1000000)::big
 static const char sql_stored_jobs[] =
     "SELECT job_id, request, result FROM credits.jobs WHERE job_id = ANY($1::text[])";
 
+/* The columns of a lot as rows.c reads them (ROWS_LOTS and the lot part of
+ * the take rows): user, lot, kind, granted, remaining, granted_at and
+ * expires_at in Unix microseconds, period ('' when none), revoked. */
+#define SQL_LOT_COLUMNS(l)                                                                         \
+    l ".user_id, " l ".lot_id, " l ".kind, " l ".granted, " l ".remaining,\n"                      \
+    "       (extract(epoch FROM " l ".granted_at) * 1000000)::bigint,\n"                           \
+    "       (extract(epoch FROM " l ".expires_at) * 1000000)::bigint,\n"                           \
+    "       coalesce(" l ".period, ''), " l ".revoked_at IS NOT NULL"
+
 /* Lots with credits left (usable, or expired and still to be written off),
  * and the spent monthly lots from $2 on: the earliest period an allocate of
  * the batch asks for ('9999-99' when none does). The allocate rules look only
  * at periods from the job's own on, so older spent lots never matter.
  * `NOT spent` (remaining > 0) matches the predicate of lots_user_unspent, so
- * a user's spent lots are never read (schemas/005_unspent_lots.sql). */
+ * a user's spent lots are never read (schemas/005_unspent_lots.sql); the
+ * spent lots a hold or a charge gives back to come with their takes. */
 static const char sql_lots[] =
-    "SELECT user_id, lot_id, kind, granted, remaining,\n"
-    "       (extract(epoch FROM granted_at) * 1000000)::bigint,\n"
-    "       (extract(epoch FROM expires_at) * 1000000)::bigint,\n"
-    "       coalesce(period, '')\n"
-    "FROM credits.lots\n"
-    "WHERE user_id = ANY($1::text[]) AND NOT spent\n"
+    "SELECT " SQL_LOT_COLUMNS("l") "\n"
+    "FROM credits.lots l\n"
+    "WHERE l.user_id = ANY($1::text[]) AND NOT l.spent\n"
     "UNION ALL\n"
-    "SELECT user_id, lot_id, kind, granted, remaining,\n"
-    "       (extract(epoch FROM granted_at) * 1000000)::bigint, NULL, period\n"
-    "FROM credits.lots\n"
-    "WHERE user_id = ANY($1::text[]) AND kind = 'monthly' AND remaining = 0\n"
-    "  AND period >= $2::text";
+    "SELECT " SQL_LOT_COLUMNS("l") "\n"
+    "FROM credits.lots l\n"
+    "WHERE l.user_id = ANY($1::text[]) AND l.kind = 'monthly' AND l.remaining = 0\n"
+    "  AND l.period >= $2::text";
+
+/* The holds a batch needs: the open ones of its users (any job of theirs
+ * releases one past its expiry), and those its captures and releases name
+ * ($2), open or closed, of whichever user. */
+static const char sql_holds[] =
+    "SELECT hold_id, user_id, amount, status, coalesce(captured, 0),\n"
+    "       (extract(epoch FROM expires_at) * 1000000)::bigint\n"
+    "FROM credits.holds WHERE user_id = ANY($1::text[]) AND status = 'open'\n"
+    "UNION\n"
+    "SELECT hold_id, user_id, amount, status, coalesce(captured, 0),\n"
+    "       (extract(epoch FROM expires_at) * 1000000)::bigint\n"
+    "FROM credits.holds WHERE hold_id = ANY($2::text[])";
+
+/* What each lot holds for those holds that are open, in the order taken,
+ * with the lot (it may be spent by now). */
+static const char sql_hold_takes[] =
+    "SELECT e.job_id, -e.delta, " SQL_LOT_COLUMNS("l") "\n"
+    "FROM credits.entries e JOIN credits.lots l ON l.lot_id = e.lot_id\n"
+    "WHERE e.kind = 'hold' AND e.job_id IN (\n"
+    "    SELECT hold_id FROM credits.holds WHERE user_id = ANY($1::text[]) AND status = 'open'\n"
+    "    UNION\n"
+    "    SELECT hold_id FROM credits.holds WHERE hold_id = ANY($2::text[]) AND status = 'open')\n"
+    "ORDER BY e.entry_id";
+
+/* The charges refunds name: applied consumes and captures, and per lot what
+ * is still refundable: what the consume (or the capture's hold) took, less
+ * what the capture gave back, less earlier refunds; in the order taken,
+ * with the lot. A charge whose lots have nothing left still has its rows
+ * (of 0), so that it is known. */
+static const char sql_charges[] =
+    "WITH c AS (\n"
+    "    SELECT j.job_id AS charge,\n"
+    "           CASE j.type WHEN 'consume' THEN j.job_id ELSE h.hold_id END AS taker\n"
+    "    FROM credits.jobs j\n"
+    "    LEFT JOIN credits.holds h ON j.type = 'capture' AND h.closed_by = j.job_id\n"
+    "    WHERE j.job_id = ANY($1::text[]) AND j.status = 'applied'\n"
+    "      AND j.type IN ('consume', 'capture')),\n"
+    "s AS (\n"
+    "    SELECT c.charge, e.lot_id, -e.delta AS amount, e.entry_id AS taken\n"
+    "    FROM c JOIN credits.entries e ON e.job_id = c.taker AND e.kind IN ('consume', 'hold')\n"
+    "    UNION ALL\n"
+    "    SELECT c.charge, e.lot_id, -e.delta, NULL\n"
+    "    FROM c JOIN credits.entries e ON e.origin = c.taker AND e.kind = 'release'\n"
+    "    WHERE c.taker <> c.charge\n"
+    "    UNION ALL\n"
+    "    SELECT c.charge, e.lot_id, -e.delta, NULL\n"
+    "    FROM c JOIN credits.entries e ON e.origin = c.charge AND e.kind = 'refund'),\n"
+    "t AS (\n"
+    "    SELECT charge, lot_id, sum(amount)::bigint AS amount, min(taken) AS taken\n"
+    "    FROM s GROUP BY charge, lot_id)\n"
+    "SELECT t.charge, t.amount, " SQL_LOT_COLUMNS("l") "\n"
+    "FROM t JOIN credits.lots l ON l.lot_id = t.lot_id\n"
+    "ORDER BY t.charge, t.taken";
 
 static const char sql_packs[] =
     "SELECT pack_id, credits, valid_days FROM credits.packs WHERE pack_id = ANY($1::text[])";
@@ -68,8 +127,11 @@ static const char sql_packs[] =
 static const char sql_plans[] = "SELECT plan_id, monthly_credits, rollover_cap\n"
                                 "FROM credits.plans WHERE plan_id = ANY($1::text[])";
 
-static const char sql_used_refs[] =
-    "SELECT payment_ref FROM credits.lots WHERE payment_ref = ANY($1::text[])";
+/* The pack lots payment references granted (of any user: a reference grants
+ * once), with the lot (a revoke takes what is left of it). */
+static const char sql_payment_lots[] =
+    "SELECT l.payment_ref, " SQL_LOT_COLUMNS("l") "\n"
+    "FROM credits.lots l WHERE l.payment_ref = ANY($1::text[])";
 
 static const char sql_reserve_lot_ids[] =
     "SELECT nextval('credits.lot_id_seq') FROM generate_series(1, $1::integer)";
@@ -93,15 +155,37 @@ static const char sql_update_lots[] =
     "FROM unnest($1::bigint[], $2::bigint[]) AS v(lot_id, remaining)\n"
     "WHERE l.lot_id = v.lot_id";
 
+/* After sql_update_lots took them to 0 (lots_revoked). */
+static const char sql_revoke_lots[] =
+    "UPDATE credits.lots SET revoked_at = now() WHERE lot_id = ANY($1::bigint[])";
+
 static const char sql_insert_entries[] =
-    "INSERT INTO credits.entries (user_id, job_id, lot_id, kind, delta, tool, ref)\n"
+    "INSERT INTO credits.entries (user_id, job_id, lot_id, kind, delta, tool, ref, origin)\n"
     "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[],\n"
-    "                     $6::text[], $7::text[])";
+    "                     $6::text[], $7::text[], $8::text[])";
 
 static const char sql_update_plans[] =
     "UPDATE credits.accounts AS a SET plan_id = v.plan_id\n"
     "FROM unnest($1::text[], $2::text[]) AS v(user_id, plan_id)\n"
     "WHERE a.user_id = v.user_id";
+
+/* Holds opened in the batch, as they are at its end (one may be closed by
+ * then: created_at and closed_at are both the transaction's time). */
+static const char sql_insert_holds[] =
+    "INSERT INTO credits.holds (hold_id, user_id, amount, status, captured, created_at,\n"
+    "                           expires_at, closed_at, closed_by, tool, ref)\n"
+    "SELECT h.hold_id, h.user_id, h.amount, h.status, h.captured, now(), h.expires_at,\n"
+    "       CASE WHEN h.status = 'open' THEN NULL ELSE now() END, h.closed_by, h.tool, h.ref\n"
+    "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[],\n"
+    "            $6::timestamptz[], $7::text[], $8::text[], $9::text[])\n"
+    "     AS h(hold_id, user_id, amount, status, captured, expires_at, closed_by, tool, ref)";
+
+static const char sql_close_holds[] =
+    "UPDATE credits.holds AS h\n"
+    "SET status = v.status, captured = v.captured, closed_at = now(), closed_by = v.closed_by\n"
+    "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])\n"
+    "     AS v(hold_id, status, captured, closed_by)\n"
+    "WHERE h.hold_id = v.hold_id";
 
 /* Every statement is prepared once per connection: a batch then costs no
  * parsing or planning beyond the first executions. */
@@ -114,15 +198,21 @@ enum statement_id {
     STMT_NOW,
     STMT_STORED_JOBS,
     STMT_LOTS,
+    STMT_HOLDS,
+    STMT_HOLD_TAKES,
+    STMT_CHARGES,
     STMT_PACKS,
     STMT_PLANS,
-    STMT_USED_REFS,
+    STMT_PAYMENT_LOTS,
     STMT_RESERVE_LOT_IDS,
     STMT_INSERT_JOBS,
     STMT_INSERT_LOTS,
     STMT_UPDATE_LOTS,
+    STMT_REVOKE_LOTS,
     STMT_INSERT_ENTRIES,
     STMT_UPDATE_PLANS,
+    STMT_INSERT_HOLDS,
+    STMT_CLOSE_HOLDS,
     STMT_COUNT,
 };
 
@@ -140,15 +230,21 @@ static const struct statement statements[STMT_COUNT] = {
     [STMT_NOW] = {"credits_now", sql_now},
     [STMT_STORED_JOBS] = {"credits_stored_jobs", sql_stored_jobs},
     [STMT_LOTS] = {"credits_lots", sql_lots},
+    [STMT_HOLDS] = {"credits_holds", sql_holds},
+    [STMT_HOLD_TAKES] = {"credits_hold_takes", sql_hold_takes},
+    [STMT_CHARGES] = {"credits_charges", sql_charges},
     [STMT_PACKS] = {"credits_packs", sql_packs},
     [STMT_PLANS] = {"credits_plans", sql_plans},
-    [STMT_USED_REFS] = {"credits_used_refs", sql_used_refs},
+    [STMT_PAYMENT_LOTS] = {"credits_payment_lots", sql_payment_lots},
     [STMT_RESERVE_LOT_IDS] = {"credits_reserve_lot_ids", sql_reserve_lot_ids},
     [STMT_INSERT_JOBS] = {"credits_insert_jobs", sql_insert_jobs},
     [STMT_INSERT_LOTS] = {"credits_insert_lots", sql_insert_lots},
     [STMT_UPDATE_LOTS] = {"credits_update_lots", sql_update_lots},
+    [STMT_REVOKE_LOTS] = {"credits_revoke_lots", sql_revoke_lots},
     [STMT_INSERT_ENTRIES] = {"credits_insert_entries", sql_insert_entries},
     [STMT_UPDATE_PLANS] = {"credits_update_plans", sql_update_plans},
+    [STMT_INSERT_HOLDS] = {"credits_insert_holds", sql_insert_holds},
+    [STMT_CLOSE_HOLDS] = {"credits_close_holds", sql_close_holds},
 };
 
 /* ---------------------------------------------------------------------------
@@ -275,22 +371,30 @@ static bool send_id_query(struct store *store, enum rows_kind kind, enum stateme
     return send_query(store, kind, id, 1, result_format);
 }
 
-/* The query that looks up the keys of one need (job_type.h). */
-static void need_query(enum job_need need, enum rows_kind *kind, enum statement_id *id)
+/* The query that looks up the keys of one need (job_type.h); false when
+ * the need has none of its own (the holds are always loaded, with the
+ * users' open ones). */
+static bool need_query(enum job_need need, enum rows_kind *kind, enum statement_id *id)
 {
     switch (need) {
     case NEED_PACK:
         *kind = ROWS_PACKS;
         *id = STMT_PACKS;
-        return;
+        return true;
     case NEED_PLAN:
         *kind = ROWS_PLANS;
         *id = STMT_PLANS;
-        return;
+        return true;
     case NEED_PAYMENT_REF:
-        *kind = ROWS_USED_REFS;
-        *id = STMT_USED_REFS;
-        return;
+        *kind = ROWS_PAYMENT_LOTS;
+        *id = STMT_PAYMENT_LOTS;
+        return true;
+    case NEED_CHARGE:
+        *kind = ROWS_CHARGES;
+        *id = STMT_CHARGES;
+        return true;
+    case NEED_HOLD:
+        return false;
     }
     UNREACHABLE();
 }
@@ -301,7 +405,8 @@ static bool send_load_needs(struct store *store, const char **ids)
     for (unsigned need = 0; need < JOB_NEED_COUNT; need++) {
         enum rows_kind kind;
         enum statement_id id;
-        need_query((enum job_need)need, &kind, &id);
+        if (!need_query((enum job_need)need, &kind, &id))
+            continue;
         size_t n = batch_need_keys(batch, (enum job_need)need, ids);
         if (!send_id_query(store, kind, id, ids, n, 0))
             return false;
@@ -328,6 +433,17 @@ static bool send_lots_query(struct store *store, const char **ids)
     return send_query(store, ROWS_LOTS, STMT_LOTS, 2, 0);
 }
 
+/* The users' open holds and the holds the jobs name, then what they hold. */
+static bool send_holds_queries(struct store *store, const char **ids)
+{
+    size_t users = batch_users(store->batch, ids);
+    pgparam_text_array(&store->params[0], ids, users);
+    size_t named = batch_need_keys(store->batch, NEED_HOLD, ids);
+    pgparam_text_array(&store->params[1], ids, named);
+    return send_query(store, ROWS_HOLDS, STMT_HOLDS, 2, 0) &&
+           send_query(store, ROWS_HOLD_TAKES, STMT_HOLD_TAKES, 2, 0);
+}
+
 static bool send_load(struct store *store)
 {
     struct batch *batch = store->batch;
@@ -343,7 +459,7 @@ static bool send_load(struct store *store)
         ids[i] = batch->jobs[i].job.id;
     /* Binary results: job_id and the bytea columns arrive as raw bytes. */
     ok = ok && send_id_query(store, ROWS_STORED, STMT_STORED_JOBS, ids, batch->job_count, 1);
-    ok = ok && send_lots_query(store, ids);
+    ok = ok && send_lots_query(store, ids) && send_holds_queries(store, ids);
     ok = ok && send_load_needs(store, ids) && send_sync(store);
     free(ids);
     return ok;
@@ -401,6 +517,26 @@ static void put_new_lot(struct pgparam *p, const struct batch *batch, const stru
     pgparam_array_text(&p[11], lot->period[0] != '\0' ? lot->period : NULL);
 }
 
+/* The lots revoked in the batch (after their remaining went to 0). */
+static bool send_revoke_lots(struct store *store)
+{
+    struct batch *batch = store->batch;
+    struct pgparam *p = store->params;
+    pgparam_array_begin(&p[0], PGPARAM_OID_INT8);
+    size_t revoked = 0;
+    for (size_t a = 0; a < batch->account_count; a++) {
+        const struct account *account = &batch->accounts[a];
+        for (size_t l = 0; l < account->lot_count; l++) {
+            if (account->lots[l].revoked_now) {
+                pgparam_array_int(&p[0], account->lots[l].lot_id);
+                revoked++;
+            }
+        }
+    }
+    pgparam_array_end(&p[0]);
+    return revoked == 0 || send_query(store, ROWS_NONE, STMT_REVOKE_LOTS, 1, 0);
+}
+
 static bool send_lot_writes(struct store *store)
 {
     struct batch *batch = store->batch;
@@ -442,7 +578,8 @@ static bool send_lot_writes(struct store *store)
     }
     pgparam_array_end(&p[0]);
     pgparam_array_end(&p[1]);
-    return updates == 0 || send_query(store, ROWS_NONE, STMT_UPDATE_LOTS, 2, 0);
+    return (updates == 0 || send_query(store, ROWS_NONE, STMT_UPDATE_LOTS, 2, 0)) &&
+           send_revoke_lots(store);
 }
 
 static bool send_insert_entries(struct store *store)
@@ -451,25 +588,103 @@ static bool send_insert_entries(struct store *store)
     struct pgparam *p = store->params;
     if (batch->entries.count == 0)
         return true;
-    static const uint32_t entry_columns[7] = {PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_INT8,
-                                              PGPARAM_OID_TEXT, PGPARAM_OID_INT8, PGPARAM_OID_TEXT,
-                                              PGPARAM_OID_TEXT};
-    for (int i = 0; i < 7; i++)
+    static const uint32_t entry_columns[8] = {
+        PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_INT8, PGPARAM_OID_TEXT,
+        PGPARAM_OID_INT8, PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_TEXT};
+    for (int i = 0; i < 8; i++)
         pgparam_array_begin(&p[i], entry_columns[i]);
     for (size_t e = 0; e < batch->entries.count; e++) {
         const struct entry *entry = &batch->entries.items[e];
         const struct job *job = &batch->jobs[entry->job_index].job;
         pgparam_array_text(&p[0], job->user);
-        pgparam_array_text(&p[1], job->id);
+        pgparam_array_text(&p[1], entry->job_id != NULL ? entry->job_id : job->id);
         pgparam_array_int(&p[2], entry->lot_id);
         pgparam_array_text(&p[3], ledger_entry_kind_name(entry->kind));
         pgparam_array_int(&p[4], entry->delta);
         pgparam_array_text(&p[5], entry->tool);
         pgparam_array_text(&p[6], entry->ref);
+        pgparam_array_text(&p[7], entry->origin);
     }
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 8; i++)
         pgparam_array_end(&p[i]);
-    return send_query(store, ROWS_NONE, STMT_INSERT_ENTRIES, 7, 0);
+    return send_query(store, ROWS_NONE, STMT_INSERT_ENTRIES, 8, 0);
+}
+
+/* A new hold as it is at the end of the batch. */
+static void put_new_hold(struct pgparam *p, const struct batch *batch, const char *user,
+                         const struct hold *hold)
+{
+    const struct job *job = &batch->jobs[hold->job_index].job;
+    ASSERT(job->type == JOB_HOLD && strcmp(job->id, hold->id) == 0);
+    pgparam_array_text(&p[0], hold->id);
+    pgparam_array_text(&p[1], user);
+    pgparam_array_int(&p[2], hold->amount);
+    pgparam_array_text(&p[3], ledger_hold_status_name(hold->status));
+    if (hold->status == HOLD_CAPTURED)
+        pgparam_array_int(&p[4], hold->captured);
+    else
+        pgparam_array_null(&p[4]);
+    pgparam_array_timestamp(&p[5], hold->expires_at_us);
+    pgparam_array_text(&p[6], hold->closed_by);
+    pgparam_array_text(&p[7], job->hold.has_tool ? job->hold.tool : NULL);
+    pgparam_array_text(&p[8], job->hold.has_ref ? job->hold.ref : NULL);
+}
+
+static bool send_insert_holds(struct store *store)
+{
+    struct batch *batch = store->batch;
+    struct pgparam *p = store->params;
+    static const uint32_t hold_columns[9] = {
+        PGPARAM_OID_TEXT, PGPARAM_OID_TEXT,        PGPARAM_OID_INT8, PGPARAM_OID_TEXT,
+        PGPARAM_OID_INT8, PGPARAM_OID_TIMESTAMPTZ, PGPARAM_OID_TEXT, PGPARAM_OID_TEXT,
+        PGPARAM_OID_TEXT};
+    for (int i = 0; i < 9; i++)
+        pgparam_array_begin(&p[i], hold_columns[i]);
+    size_t rows = 0;
+    for (size_t a = 0; a < batch->account_count; a++) {
+        const struct account *account = &batch->accounts[a];
+        for (size_t h = 0; h < account->hold_count; h++) {
+            if (account->holds[h]->is_new) {
+                put_new_hold(p, batch, account->user, account->holds[h]);
+                rows++;
+            }
+        }
+    }
+    for (int i = 0; i < 9; i++)
+        pgparam_array_end(&p[i]);
+    return rows == 0 || send_query(store, ROWS_NONE, STMT_INSERT_HOLDS, 9, 0);
+}
+
+/* Holds loaded open and closed in the batch (by a job, or by expiry). */
+static bool send_close_holds(struct store *store)
+{
+    struct batch *batch = store->batch;
+    struct pgparam *p = store->params;
+    static const uint32_t columns[4] = {PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_INT8,
+                                        PGPARAM_OID_TEXT};
+    for (int i = 0; i < 4; i++)
+        pgparam_array_begin(&p[i], columns[i]);
+    size_t rows = 0;
+    for (size_t a = 0; a < batch->account_count; a++) {
+        const struct account *account = &batch->accounts[a];
+        for (size_t h = 0; h < account->hold_count; h++) {
+            const struct hold *hold = account->holds[h];
+            if (hold->is_new || !hold->changed)
+                continue;
+            ASSERT(hold->status != HOLD_OPEN);
+            pgparam_array_text(&p[0], hold->id);
+            pgparam_array_text(&p[1], ledger_hold_status_name(hold->status));
+            if (hold->status == HOLD_CAPTURED)
+                pgparam_array_int(&p[2], hold->captured);
+            else
+                pgparam_array_null(&p[2]);
+            pgparam_array_text(&p[3], hold->closed_by);
+            rows++;
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        pgparam_array_end(&p[i]);
+    return rows == 0 || send_query(store, ROWS_NONE, STMT_CLOSE_HOLDS, 4, 0);
 }
 
 static bool send_update_plans(struct store *store)
@@ -483,7 +698,7 @@ static bool send_update_plans(struct store *store)
         const struct account *account = &batch->accounts[a];
         if (account->plan_changed) {
             pgparam_array_text(&p[0], account->user);
-            pgparam_array_text(&p[1], account->plan);
+            pgparam_array_text(&p[1], account->has_plan ? account->plan : NULL);
             rows++;
         }
     }
@@ -497,8 +712,8 @@ static bool send_writes(struct store *store)
     phase_begin(store, STORE_WRITING);
     /* Order matters: lots and entries reference jobs, entries reference lots. */
     return send_insert_jobs(store) && send_lot_writes(store) && send_insert_entries(store) &&
-           send_update_plans(store) && send_query(store, ROWS_NONE, STMT_COMMIT, 0, 0) &&
-           send_sync(store);
+           send_update_plans(store) && send_insert_holds(store) && send_close_holds(store) &&
+           send_query(store, ROWS_NONE, STMT_COMMIT, 0, 0) && send_sync(store);
 }
 
 static bool send_rollback(struct store *store, enum store_status status)
