@@ -50,6 +50,8 @@ void enqueue_print_result_json(FILE *out, const struct result *r)
         json_int(&j, "total", r->balance.total);
         json_int(&j, "pack", r->balance.pack);
         json_int(&j, "monthly", r->balance.monthly);
+        json_int(&j, "grant", r->balance.grant);
+        json_int(&j, "held", r->balance.held);
         json_object_end(&j);
     }
     for (unsigned a = 0; a < RESULT_AMOUNT_COUNT; a++) {
