@@ -504,7 +504,8 @@ static int compare_int64(int64_t a, int64_t b)
 
 /* The contract's order: the lots that expire, by expires_at; then the lots
  * that never expire, by granted_at; lot_id breaks ties. (For packs and
- * monthly lots: packs by expiry, then monthly lots oldest first.) */
+ * monthly lots: packs by expiry, then monthly lots oldest first.) Readers
+ * list lots in it with LEDGER_SPENDING_ORDER_SQL. */
 static int compare_spending_order(const struct lot *a, const struct lot *b)
 {
     bool a_expires = a->expires_at_us != LEDGER_NO_EXPIRY;

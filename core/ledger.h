@@ -22,6 +22,11 @@
 #define LEDGER_NO_EXPIRY INT64_MAX
 #define LEDGER_US_PER_DAY INT64_C(86400000000)
 
+/* The spending order of compare_spending_order() (ledger.c) as an SQL
+ * ORDER BY over credits.lots' columns, for readers that list lots in the
+ * order they are spent. Change the two together. */
+#define LEDGER_SPENDING_ORDER_SQL "expires_at IS NULL, coalesce(expires_at, granted_at), lot_id"
+
 /* X(value, name stored in credits.lots.kind) */
 #define LOT_KINDS(X)                                                                               \
     X(LOT_PACK, "pack")                                                                            \

@@ -122,8 +122,36 @@ CREATE INDEX holds_closed_by ON credits.holds (closed_by) WHERE closed_by IS NOT
 -- Read views (contract 9.6), for the web app's ORM
 -- ---------------------------------------------------------------------------
 
--- The balance as of now(): usable lots only (not expired, not revoked),
--- split by kind; `held` the open holds; and the next expiry of credits.
+-- The usable lots as of now(), with the credits in each: not expired, not
+-- revoked, credits left. A hold past its expires_at has expired (contract
+-- 9.2) even while its release is not yet written (the user's next job or
+-- the sweep writes it): its shares count as back in their lots already, so
+-- the view is exact as of now() in between. Overdue open holds are few
+-- (holds_open_expiry finds them); a user's lots come through
+-- lots_user_unspent, or by lot_id for a spent lot a share comes back to.
+CREATE VIEW credits.usable_lots AS
+WITH overdue AS (
+        SELECT e.lot_id, -sum(e.delta)::bigint AS back
+          FROM credits.holds h
+          JOIN credits.entries e ON e.job_id = h.hold_id AND e.kind = 'hold'
+         WHERE h.status = 'open' AND h.expires_at <= now()
+         GROUP BY e.lot_id)
+SELECT l.user_id, l.lot_id, l.kind, l.remaining + coalesce(o.back, 0) AS credits,
+       l.granted, l.granted_at, l.expires_at, l.pack_id, l.plan_id, l.period
+  FROM credits.lots l
+  LEFT JOIN overdue o ON o.lot_id = l.lot_id
+ WHERE NOT l.spent AND l.revoked_at IS NULL
+   AND (l.expires_at IS NULL OR l.expires_at > now())
+UNION ALL
+SELECT l.user_id, l.lot_id, l.kind, o.back AS credits,
+       l.granted, l.granted_at, l.expires_at, l.pack_id, l.plan_id, l.period
+  FROM overdue o
+  JOIN credits.lots l ON l.lot_id = o.lot_id
+ WHERE l.spent AND l.revoked_at IS NULL
+   AND (l.expires_at IS NULL OR l.expires_at > now());
+
+-- The balance as of now(): the usable lots split by kind; `held` the holds
+-- still open and not yet due; and the next expiry of credits.
 CREATE VIEW credits.balances AS
 SELECT a.user_id,
        coalesce(u.pack, 0) + coalesce(u.monthly, 0) + coalesce(u."grant", 0) AS total,
@@ -131,38 +159,32 @@ SELECT a.user_id,
        coalesce(u.monthly, 0) AS monthly,
        coalesce(u."grant", 0) AS "grant",
        coalesce(h.held, 0) AS held,
-       x.next_expiry_at,
-       x.next_expiry_credits
+       u.next_expiry_at,
+       u.next_expiry_credits
   FROM credits.accounts a
   LEFT JOIN LATERAL (
-        SELECT sum(l.remaining) FILTER (WHERE l.kind = 'pack')::bigint AS pack,
-               sum(l.remaining) FILTER (WHERE l.kind = 'monthly')::bigint AS monthly,
-               sum(l.remaining) FILTER (WHERE l.kind = 'grant')::bigint AS "grant"
-          FROM credits.lots l
-         WHERE l.user_id = a.user_id AND NOT l.spent AND l.revoked_at IS NULL
-           AND (l.expires_at IS NULL OR l.expires_at > now())) u ON true
+        SELECT sum(v.credits) FILTER (WHERE v.kind = 'pack')::bigint AS pack,
+               sum(v.credits) FILTER (WHERE v.kind = 'monthly')::bigint AS monthly,
+               sum(v.credits) FILTER (WHERE v.kind = 'grant')::bigint AS "grant",
+               min(v.expires_at) AS next_expiry_at,
+               sum(v.credits) FILTER (WHERE v.expires_at = v.first_expiry)::bigint
+                   AS next_expiry_credits
+          FROM (SELECT kind, credits, expires_at, min(expires_at) OVER () AS first_expiry
+                  FROM credits.usable_lots
+                 WHERE user_id = a.user_id) v) u ON true
   LEFT JOIN LATERAL (
         SELECT sum(amount)::bigint AS held
           FROM credits.holds
-         WHERE user_id = a.user_id AND status = 'open') h ON true
-  LEFT JOIN LATERAL (
-        SELECT min(l.expires_at) AS next_expiry_at,
-               sum(l.remaining) FILTER (WHERE l.expires_at = m.first)::bigint
-                   AS next_expiry_credits
-          FROM credits.lots l
-          CROSS JOIN (SELECT min(expires_at) AS first
-                        FROM credits.lots
-                       WHERE user_id = a.user_id AND NOT spent AND revoked_at IS NULL
-                         AND expires_at > now()) m
-         WHERE l.user_id = a.user_id AND NOT l.spent AND l.revoked_at IS NULL
-           AND l.expires_at = m.first) x ON true;
+         WHERE user_id = a.user_id AND status = 'open' AND expires_at > now()) h ON true;
 
--- One row per job that changed the user's lots, at the job's last entry:
--- a page is WHERE user_id = $1 AND cursor < $c ORDER BY cursor DESC LIMIT $n,
--- read backwards through entries_user (user_id, entry_id). `delta` is the
--- job's net change to the lots; tool and ref come from its entries, pack,
--- plan and period from the lot it created (if any). `status` tells the rare
--- rejected job that wrote entries: the expiry it found on its way.
+-- One row per applied job that changed the user's lots, at the job's last
+-- entry: a page is WHERE user_id = $1 AND cursor < $c ORDER BY cursor DESC
+-- LIMIT $n, read backwards through entries_user (user_id, entry_id).
+-- `delta` is the job's net change to the lots (the expiries it found on its
+-- way included); tool and ref come from its entries, pack, plan and period
+-- from the lot it created (if any). A rejected job is not a line of the
+-- history (contract 9.6), even in the rare case it wrote the expiries it
+-- found: those stay in credits.entries.
 CREATE VIEW credits.history AS
 SELECT e.user_id,
        e.job_id,
@@ -174,8 +196,7 @@ SELECT e.user_id,
        c.plan_id,
        c.period,
        s.created_at,
-       e.entry_id AS cursor,
-       j.status
+       e.entry_id AS cursor
   FROM credits.entries e
   JOIN credits.jobs j ON j.job_id = e.job_id
   CROSS JOIN LATERAL (
@@ -189,6 +210,7 @@ SELECT e.user_id,
          WHERE l.job_id = e.job_id
          ORDER BY l.lot_id
          LIMIT 1) c ON true
- WHERE NOT EXISTS (
+ WHERE j.status = 'applied'
+   AND NOT EXISTS (
         SELECT 1 FROM credits.entries y
          WHERE y.job_id = e.job_id AND y.user_id = e.user_id AND y.entry_id > e.entry_id);

@@ -227,7 +227,7 @@ check_result() {
     ctl result r-applied
     expect_eq "result exits 0" 0 "$STATUS"
     expect_eq "result prints one JSON line, keys in the contract's order" \
-        '{"v":1,"id":"r-applied","type":"consume","user":"u1","status":"applied","balance":{"total":5,"pack":5,"monthly":0},"charged":3,"done_at":1764000000000,"replayed":false}' \
+        '{"v":1,"id":"r-applied","type":"consume","user":"u1","status":"applied","balance":{"total":5,"pack":5,"monthly":0,"grant":0,"held":0},"charged":3,"done_at":1764000000000,"replayed":false}' \
         "$OUT"
     # shellcheck disable=SC2059
     printf "$RESULT_REJECTED" | redis -x SET credits:result:r-rejected >/dev/null
@@ -266,17 +266,22 @@ check_result() {
 check_empty_user() {
     ctl balance u-empty
     expect_eq "balance of a user with no lots exits 0" 0 "$STATUS"
-    expect_eq "balance of a user with no lots is zeros" 1 "$(count_lines '^ *0 +0 +0$' "$OUT")"
+    expect_eq "balance of a user with no lots is zeros" 1 \
+        "$(count_lines '^ *0 +0 +0 +0 +0 +- +-$' "$OUT")"
     expect_match "balance of a user with no lots lists none" 'no usable lots' "$OUT"
+    expect_match "balance of a user with no holds lists none" 'no open holds' "$OUT"
     ctl history u-empty
-    expect_eq "history of a user with no entries exits 0" 0 "$STATUS"
-    expect_match "history of a user with no entries is empty" 'no entries' "$OUT"
+    expect_eq "history of a user with no jobs exits 0" 0 "$STATUS"
+    expect_match "history of a user with no jobs is empty" 'no jobs' "$OUT"
+    ctl history u-empty --per-lot
+    expect_match "history --per-lot of a user with no entries is empty" 'no entries' "$OUT"
 }
 
-# A job, a usable pack lot with its entries, an expired pack lot and a
-# monthly lot, written directly with SQL.
+# An account, a job, a usable pack lot with its entries, an expired pack lot
+# and a monthly lot, written directly with SQL.
 seed_user_u9() {
     psql "$CREDITS_DATABASE_URL" -Xq -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO credits.accounts (user_id) VALUES ('u9');
 INSERT INTO credits.jobs (job_id, type, user_id, status, result, request)
 VALUES ('seed-1', 'purchase', 'u9', 'applied', '\x80', '\x80');
 INSERT INTO credits.lots (user_id, kind, granted, remaining, granted_at, expires_at,
@@ -300,7 +305,12 @@ check_seeded_user() {
     seed_user_u9
     ctl balance u9
     expect_eq "balance exits 0" 0 "$STATUS"
-    expect_eq "balance totals count usable lots only" 1 "$(count_lines '^ *780 +480 +300$' "$OUT")"
+    expect_match "balance: the totals' header" \
+        '(^|
+)total +pack +monthly +grant +held +next_expiry +next_expiry_credits(
+|$)' "$OUT"
+    expect_eq "balance totals count usable lots only; the pack expires next" 1 \
+        "$(count_lines '^ *780 +480 +300 +0 +0 +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +480$' "$OUT")"
     expect_match "balance: the lots' header" \
         '(^|
 )lot +kind +remaining +granted +expires +pack +plan +period(
@@ -313,14 +323,19 @@ check_seeded_user() {
 
     ctl history u9
     expect_eq "history exits 0" 0 "$STATUS"
-    expect_eq "history: a header and two entries" 3 "$(wc -l <<<"$OUT")"
-    expect_match "history is newest first" \
-        '^time +kind +delta +lot +job +tool +ref
-[0-9T:Z-]+ +consume +-20 +[0-9]+ +seed-1 +veo +vid\?\[31m-1
+    expect_match "history: one line per job, its net change and its lot's pack" \
+        '^time +type +delta +job +tool +ref +pack +plan +period
+[0-9T:Z-]+ +purchase +480 +seed-1 +veo +vid\?\[31m-1 +starter +- +-$' "$OUT"
+    ctl history u9 --per-lot
+    expect_eq "history --per-lot exits 0" 0 "$STATUS"
+    expect_eq "history --per-lot: a header and two entries" 3 "$(wc -l <<<"$OUT")"
+    expect_match "history --per-lot is newest first" \
+        '^time +kind +delta +lot +job +origin +tool +ref
+[0-9T:Z-]+ +consume +-20 +[0-9]+ +seed-1 +- +veo +vid\?\[31m-1
 [0-9T:Z-]+ +purchase +500 ' "$OUT"
     expect_eq "history prints no control bytes" 0 "$(count_lines $'\e' "$OUT")"
-    ctl history u9 --limit 1
-    expect_eq "history --limit 1: a header and one entry" 2 "$(wc -l <<<"$OUT")"
+    ctl history u9 --per-lot --limit 1
+    expect_eq "history --per-lot --limit 1: a header and one entry" 2 "$(wc -l <<<"$OUT")"
 }
 
 # ------------------------------------------------------------------------
@@ -374,15 +389,24 @@ check_json() {
     expect_match "balance --json: numbers are not strings" '"remaining":480,"granted":500' "$OUT"
     expect_match "balance --json: a monthly lot never expires (null)" '"expires":null,"pack":null,"plan":"pro"' "$OUT"
 
+    expect_eq "balance --json: grant, held, next expiry credits" "0 0 480" \
+        "$(json_get "$OUT" '{grant}') $(json_get "$OUT" '{held}') $(json_get "$OUT" '{next_expiry_credits}')"
+    expect_eq "balance --json: no open holds, an empty array" '[]' "$(json_get "$OUT" '{holds}')"
+
     ctl history u9 --json
     expect_json "history --json is one JSON object" "$OUT"
-    expect_eq "history --json: newest first" "consume purchase" \
+    expect_eq "history --json: one job, its type, net change and pack" "purchase 480 starter" \
+        "$(json_get "$OUT" '{jobs,0,type}') $(json_get "$OUT" '{jobs,0,delta}') $(json_get "$OUT" '{jobs,0,pack}')"
+    expect_match "history --json: no plan is null" '"plan":null' "$OUT"
+    ctl history u9 --per-lot --json
+    expect_json "history --per-lot --json is one JSON object" "$OUT"
+    expect_eq "history --per-lot --json: newest first" "consume purchase" \
         "$(json_get "$OUT" '{entries,0,kind}') $(json_get "$OUT" '{entries,1,kind}')"
-    expect_eq "history --json: a ref with control bytes survives" $'vid\e[31m-1' \
+    expect_eq "history --per-lot --json: a ref with control bytes survives" $'vid\e[31m-1' \
         "$(json_get "$OUT" '{entries,0,ref}')"
-    expect_match "history --json: no tool is null" '"tool":null' "$OUT"
+    expect_match "history --per-lot --json: no tool is null" '"tool":null' "$OUT"
     ctl history u-empty --json
-    expect_eq "history --json of no entries: an empty array" '[]' "$(json_get "$OUT" '{entries}')"
+    expect_eq "history --json of no jobs: an empty array" '[]' "$(json_get "$OUT" '{jobs}')"
 
     ctl plan list --json
     expect_json "plan list --json is one JSON object" "$OUT"
@@ -416,6 +440,36 @@ check_json() {
 # With the worker: --wait round trips.
 # ------------------------------------------------------------------------
 
+# A hold shows in balance with its expiry; a capture's net change is one
+# line of history, its release of the rest one entry per lot.
+holds_round_trip() {
+    local wait_s=$1
+    ctl hold --user w1 --amount 50 --ttl 600 --tool veo --ref r-1 --id w-hold-1 --wait \
+        --timeout "$wait_s"
+    expect_match "hold --wait: applied, 50 held" '"status":"applied",.*"held":50,' "$OUT"
+    ctl balance w1
+    expect_eq "balance counts the hold as held, not usable" 1 \
+        "$(count_lines '^ *750 +450 +300 +0 +50 ' "$OUT")"
+    expect_eq "balance lists the open hold with its expiry" 1 \
+        "$(count_lines '^w-hold-1 +50 +[0-9T:Z-]+ +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +veo +r-1$' "$OUT")"
+    ctl balance w1 --json
+    expect_eq "balance --json: the hold" "w-hold-1 50 50" \
+        "$(json_get "$OUT" '{holds,0,hold}') $(json_get "$OUT" '{holds,0,amount}') $(json_get "$OUT" '{held}')"
+    ctl capture --user w1 --hold w-hold-1 --amount 20 --id w-capture-1 --wait --timeout "$wait_s"
+    expect_match "capture --wait: 20 charged, 30 released" \
+        '"status":"applied",.*"charged":20,"released":30,' "$OUT"
+    ctl balance w1
+    expect_match "balance after the capture: no open holds" 'no open holds' "$OUT"
+    ctl history w1 --limit 2
+    expect_match "history: the capture gives back 30, the hold took 50" \
+        '^time +type +delta +job .*
+[0-9T:Z-]+ +capture +30 +w-capture-1 .*
+[0-9T:Z-]+ +hold +-50 +w-hold-1 +veo +r-1 ' "$OUT"
+    ctl history w1 --per-lot --limit 1
+    expect_match "history --per-lot: the release names the hold it gives back" \
+        ' release +30 +[0-9]+ +w-capture-1 +w-hold-1 ' "$OUT"
+}
+
 worker_round_trips() {
     start_test_worker
     local wait_s=20
@@ -428,7 +482,7 @@ worker_round_trips() {
         '"status":"applied",.*"granted":300,' "$OUT"
     ctl consume --user w1 --amount 100 --id w-consume-1 --wait --timeout "$wait_s"
     expect_match "consume --wait: applied, packs spent first" \
-        '"status":"applied","balance":\{"total":800,"pack":500,"monthly":300\},"charged":100,' "$OUT"
+        '"status":"applied","balance":\{"total":800,"pack":500,"monthly":300,"grant":0,"held":0\},"charged":100,' "$OUT"
     ctl consume --user w1 --amount 100000 --wait --timeout "$wait_s"
     expect_match "consume --wait beyond the balance: insufficient_credits" \
         '"status":"rejected","error":"insufficient_credits"' "$OUT"
@@ -436,7 +490,8 @@ worker_round_trips() {
     expect_match "result reads the stored result" '"id":"w-consume-1",.*"status":"applied"' "$OUT"
     ctl balance w1
     expect_eq "balance after the worker: 800 = 500 pack + 300 monthly" 1 \
-        "$(count_lines '^ *800 +500 +300$' "$OUT")"
+        "$(count_lines '^ *800 +500 +300 +0 +0 ' "$OUT")"
+    holds_round_trip "$wait_s"
     stop_worker "$WORKER_PID"
     expect_eq "credits-worker exits 0 on SIGTERM" 0 "$WORKER_STATUS"
 }

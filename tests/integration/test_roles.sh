@@ -155,7 +155,7 @@ column_updates() {
 }
 WORKER_TABLES="accounts:INSERT,accounts:SELECT,entries:INSERT,entries:SELECT,holds:INSERT,holds:SELECT,jobs:INSERT,jobs:SELECT,lots:INSERT,lots:SELECT,packs:SELECT,plans:SELECT"
 WORKER_UPDATES="accounts.plan_id,holds.captured,holds.closed_at,holds.closed_by,holds.status,lots.remaining,lots.revoked_at"
-READER_TABLES="accounts:SELECT,balances:SELECT,entries:SELECT,history:SELECT,holds:SELECT,jobs:SELECT,lots:SELECT,packs:SELECT,plans:SELECT,schema_migrations:SELECT"
+READER_TABLES="accounts:SELECT,balances:SELECT,entries:SELECT,history:SELECT,holds:SELECT,jobs:SELECT,lots:SELECT,packs:SELECT,plans:SELECT,schema_migrations:SELECT,usable_lots:SELECT"
 expect_eq "credits_worker's table privileges" "$WORKER_TABLES" "$(table_privileges credits_worker)"
 expect_eq "credits_worker updates only the columns it changes" "$WORKER_UPDATES" \
     "$(column_updates credits_worker)"

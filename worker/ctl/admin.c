@@ -11,6 +11,7 @@
 
 #include "core/assert.h"
 #include "core/job.h"
+#include "core/ledger.h"
 #include "worker/ctl/table.h"
 
 /* ------------------------------------------------------------------------ */
@@ -23,39 +24,74 @@
 /* Times are printed in UTC, ISO 8601, whatever the session's time zone. */
 #define SQL_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-/* Usable: no expiry, or an expiry still ahead (contract section 5). */
+/* The balance as the web app reads it (credits.balances, contract 9.6); a
+ * user with no account yet has zeros. */
 static const char sql_balance_totals[] =
-    "SELECT coalesce(sum(remaining), 0)::bigint AS total,\n"
-    "       coalesce(sum(remaining) FILTER (WHERE kind = 'pack'), 0)::bigint AS pack,\n"
-    "       coalesce(sum(remaining) FILTER (WHERE kind = 'monthly'), 0)::bigint AS monthly\n"
-    "  FROM credits.lots\n"
-    " WHERE user_id = $1\n"
-    "   AND (expires_at IS NULL OR expires_at > now())";
+    "SELECT coalesce(b.total, 0)::bigint AS total,\n"
+    "       coalesce(b.pack, 0)::bigint AS pack,\n"
+    "       coalesce(b.monthly, 0)::bigint AS monthly,\n"
+    "       coalesce(b.\"grant\", 0)::bigint AS \"grant\",\n"
+    "       coalesce(b.held, 0)::bigint AS held,\n"
+    "       " SQL_UTC("b.next_expiry_at") " AS next_expiry,\n"
+    "       b.next_expiry_credits\n"
+    "  FROM (SELECT $1::text AS user_id) AS q\n"
+    "  LEFT JOIN credits.balances b ON b.user_id = q.user_id";
 
-/* In spending order: packs by expiry, then monthly lots by grant time.
- * NULLs stay NULL (null in JSON, "-" or "never" in tables). */
+/* The usable lots in spending order, with the credits each holds as of
+ * now(). NULLs stay NULL (null in JSON, "-" or "never" in tables). */
 static const char sql_balance_lots[] =
     "SELECT lot_id AS lot,\n"
     "       kind,\n"
-    "       remaining,\n"
+    "       credits AS remaining,\n"
     "       granted,\n"
     "       " SQL_UTC("expires_at") " AS expires,\n"
     "       pack_id AS pack,\n"
     "       plan_id AS plan,\n"
     "       period\n"
-    "  FROM credits.lots\n"
+    "  FROM credits.usable_lots\n"
     " WHERE user_id = $1\n"
-    "   AND remaining > 0\n"
-    "   AND (expires_at IS NULL OR expires_at > now())\n"
-    " ORDER BY kind = 'monthly', expires_at, granted_at, lot_id\n"
+    " ORDER BY " LEDGER_SPENDING_ORDER_SQL "\n"
     " LIMIT $2";
 
-static const char sql_history[] =
+/* The holds that still reserve credits: open and not yet due, soonest
+ * expiry first. (One past its expiry has given its credits back already,
+ * in credits.usable_lots.) */
+static const char sql_balance_holds[] =
+    "SELECT hold_id AS hold,\n"
+    "       amount,\n"
+    "       " SQL_UTC("created_at") " AS created,\n"
+    "       " SQL_UTC("expires_at") " AS expires,\n"
+    "       tool,\n"
+    "       ref\n"
+    "  FROM credits.holds\n"
+    " WHERE user_id = $1 AND status = 'open' AND expires_at > now()\n"
+    " ORDER BY expires_at, hold_id\n"
+    " LIMIT $2";
+
+/* One line per job (credits.history, contract 9.6), newest first. */
+static const char sql_history_jobs[] =
+    "SELECT " SQL_UTC("created_at") " AS time,\n"
+    "       type,\n"
+    "       delta,\n"
+    "       job_id AS job,\n"
+    "       tool,\n"
+    "       ref,\n"
+    "       pack_id AS pack,\n"
+    "       plan_id AS plan,\n"
+    "       period\n"
+    "  FROM credits.history\n"
+    " WHERE user_id = $1\n"
+    " ORDER BY cursor DESC\n"
+    " LIMIT $2";
+
+/* One line per ledger entry, newest first: what each lot gained or lost. */
+static const char sql_history_entries[] =
     "SELECT " SQL_UTC("created_at") " AS time,\n"
     "       kind,\n"
     "       delta,\n"
     "       lot_id AS lot,\n"
     "       job_id AS job,\n"
+    "       origin,\n"
     "       tool,\n"
     "       ref\n"
     "  FROM credits.entries\n"
@@ -349,8 +385,13 @@ static void print_one_row(FILE *out, const PGresult *res, bool json)
 /* balance, history                                                         */
 /* ------------------------------------------------------------------------ */
 
+static bool balance_truncated(const PGresult *lots, const PGresult *holds)
+{
+    return PQntuples(lots) >= ADMIN_ROWS_MAX || PQntuples(holds) >= ADMIN_ROWS_MAX;
+}
+
 static void print_balance(FILE *out, const char *user, const PGresult *totals, const PGresult *lots,
-                          bool json)
+                          const PGresult *holds, bool json)
 {
     ASSERT(PQntuples(totals) == 1);
     if (json) {
@@ -360,7 +401,8 @@ static void print_balance(FILE *out, const char *user, const PGresult *totals, c
         json_str(&j, "user", user);
         admin_json_members(&j, totals, 0, 0);
         admin_json_rows(&j, "lots", lots, 0);
-        json_bool(&j, "truncated", PQntuples(lots) >= ADMIN_ROWS_MAX);
+        admin_json_rows(&j, "holds", holds, 0);
+        json_bool(&j, "truncated", balance_truncated(lots, holds));
         json_object_end(&j);
         json_finish(&j);
         return;
@@ -371,8 +413,10 @@ static void print_balance(FILE *out, const char *user, const PGresult *totals, c
     admin_print_table(out, totals, 0, NULL, "");
     fputc('\n', out);
     admin_print_table(out, lots, 0, NULL, "(no usable lots)");
-    if (PQntuples(lots) >= ADMIN_ROWS_MAX)
-        fprintf(out, "(only the first %d lots are shown)\n", ADMIN_ROWS_MAX);
+    fputc('\n', out);
+    admin_print_table(out, holds, 0, NULL, "(no open holds)");
+    if (balance_truncated(lots, holds))
+        fprintf(out, "(only the first %d lots and holds are shown)\n", ADMIN_ROWS_MAX);
 }
 
 int admin_balance(PGconn *conn, const char *user, bool json, FILE *out, char *errstr,
@@ -382,8 +426,8 @@ int admin_balance(PGconn *conn, const char *user, bool json, FILE *out, char *er
     char limit[16];
     snprintf(limit, sizeof limit, "%d", ADMIN_ROWS_MAX);
     const char *params[2] = {user, limit};
-    /* One snapshot and one now() for both queries, so the lots add up to
-     * the totals. */
+    /* One snapshot and one now() for the three queries, so the lots and
+     * holds add up to the totals. */
     if (admin_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errstr, errstr_len))
         return -1;
     PGresult *totals =
@@ -391,26 +435,30 @@ int admin_balance(PGconn *conn, const char *user, bool json, FILE *out, char *er
     PGresult *lots = totals ? admin_query(conn, "reading the lots", sql_balance_lots, 2, params,
                                           errstr, errstr_len)
                             : NULL;
-    int rc = lots ? admin_command(conn, "COMMIT", errstr, errstr_len) : -1;
+    PGresult *holds = lots ? admin_query(conn, "reading the holds", sql_balance_holds, 2, params,
+                                         errstr, errstr_len)
+                           : NULL;
+    int rc = holds ? admin_command(conn, "COMMIT", errstr, errstr_len) : -1;
     if (rc == 0)
-        print_balance(out, user, totals, lots, json);
+        print_balance(out, user, totals, lots, holds, json);
     else
         PQclear(PQexec(conn, "ROLLBACK"));
     PQclear(totals);
     PQclear(lots);
+    PQclear(holds);
     return rc;
 }
 
-int admin_history(PGconn *conn, const char *user, int limit, bool json, FILE *out, char *errstr,
-                  size_t errstr_len)
+int admin_history(PGconn *conn, const char *user, int limit, bool per_lot, bool json, FILE *out,
+                  char *errstr, size_t errstr_len)
 {
     ASSERT(conn && user && out && errstr);
     ASSERT(limit >= 1 && limit <= ADMIN_HISTORY_LIMIT_MAX);
     char limit_text[16];
     snprintf(limit_text, sizeof limit_text, "%d", limit);
     const char *params[2] = {user, limit_text};
-    PGresult *res =
-        admin_query(conn, "reading the history", sql_history, 2, params, errstr, errstr_len);
+    const char *sql = per_lot ? sql_history_entries : sql_history_jobs;
+    PGresult *res = admin_query(conn, "reading the history", sql, 2, params, errstr, errstr_len);
     if (!res)
         return -1;
     if (json) {
@@ -418,11 +466,11 @@ int admin_history(PGconn *conn, const char *user, int limit, bool json, FILE *ou
         json_init(&j, out);
         json_object_begin(&j, NULL);
         json_str(&j, "user", user);
-        admin_json_rows(&j, "entries", res, 0);
+        admin_json_rows(&j, per_lot ? "entries" : "jobs", res, 0);
         json_object_end(&j);
         json_finish(&j);
     } else {
-        admin_print_table(out, res, 0, NULL, "(no entries)");
+        admin_print_table(out, res, 0, NULL, per_lot ? "(no entries)" : "(no jobs)");
     }
     PQclear(res);
     return 0;

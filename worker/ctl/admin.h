@@ -77,10 +77,11 @@ void admin_json_rows(struct json *j, const char *key, const PGresult *res, int f
 int admin_balance(PGconn *conn, const char *user, bool json, FILE *out, char *errstr,
                   size_t errstr_len) __attribute__((warn_unused_result));
 
-/* The user's newest `limit` entries (1..ADMIN_HISTORY_LIMIT_MAX), newest
- * first. */
-int admin_history(PGconn *conn, const char *user, int limit, bool json, FILE *out, char *errstr,
-                  size_t errstr_len) __attribute__((warn_unused_result));
+/* The user's newest `limit` (1..ADMIN_HISTORY_LIMIT_MAX) lines of history,
+ * newest first: one per job (credits.history), or with `per_lot` one per
+ * ledger entry. */
+int admin_history(PGconn *conn, const char *user, int limit, bool per_lot, bool json, FILE *out,
+                  char *errstr, size_t errstr_len) __attribute__((warn_unused_result));
 
 /* Creates or replaces plan `plan_id`. Without a cap (has_cap false) the
  * database's trigger sets the contract's default, 2 * monthly. */

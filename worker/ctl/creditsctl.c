@@ -91,13 +91,16 @@ static int cmd_balance(struct ctl *ctl, int argc, char **argv)
                        admin_balance(conn, user, json, stdout, ctl->errstr, sizeof ctl->errstr));
 }
 
-/* history USER [--limit N] [--json] */
+/* history USER [--limit N] [--per-lot] [--json] */
 static int cmd_history(struct ctl *ctl, int argc, char **argv)
 {
     const char *limit_text = NULL;
+    bool per_lot = false;
     bool json = false;
-    const struct opt opts[] = {
-        {"limit", &limit_text, NULL, false}, CTL_OPT_JSON(json), CTL_OPT_END};
+    const struct opt opts[] = {{"limit", &limit_text, NULL, false},
+                               {"per-lot", NULL, &per_lot, false},
+                               CTL_OPT_JSON(json),
+                               CTL_OPT_END};
     const char *const names[] = {"USER", NULL};
     const char *user = NULL;
     int rc = ctl_parse_args(ctl, argc, argv, opts, names, &user);
@@ -115,7 +118,8 @@ static int cmd_history(struct ctl *ctl, int argc, char **argv)
         return rc;
     return ctl_pg_done(
         ctl, conn,
-        admin_history(conn, user, (int)limit, json, stdout, ctl->errstr, sizeof ctl->errstr));
+        admin_history(conn, user, (int)limit, per_lot, json, stdout, ctl->errstr,
+                      sizeof ctl->errstr));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -268,16 +272,22 @@ static const struct command roles_command = {
     cmd_roles};
 
 static const struct command balance_command = {
-    "balance", "print a user's usable credits and lots", "balance USER [--json]",
-    "Prints the user's usable credits (total, pack, monthly) and the usable lots\n"
-    "with credits left, in the order they are spent. Read from Postgres.\n\n" CTL_JSON_HELP,
+    "balance", "print a user's usable credits, lots and open holds", "balance USER [--json]",
+    "Prints the user's balance as the web app reads it (credits.balances): the\n"
+    "usable credits (total, pack, monthly, grant), the credits held by open\n"
+    "holds, and the next expiry; then the usable lots in the order they are\n"
+    "spent, and the open holds with their expiry. Read from Postgres.\n\n" CTL_JSON_HELP,
     cmd_balance};
 
 static const struct command history_command = {
-    "history", "print a user's ledger entries, newest first",
-    "history USER [--limit N] [--json]",
-    "Prints the user's ledger entries, newest first. Read from Postgres.\n\n"
-    "  --limit N     how many, 1 to 1000 (default 20)\n" CTL_JSON_HELP,
+    "history", "print a user's history, one line per job, newest first",
+    "history USER [--limit N] [--per-lot] [--json]",
+    "Prints the user's history, newest first: one line per job that changed\n"
+    "the user's lots, with its net change (credits.history), as the web app's\n"
+    "history page shows it. Read from Postgres.\n\n"
+    "  --limit N     how many lines, 1 to 1000 (default 20)\n"
+    "  --per-lot     one line per ledger entry instead: what each lot gained or\n"
+    "                lost, and for a give-back the charge or hold it gives back\n" CTL_JSON_HELP,
     cmd_history};
 
 static const struct command plan_command = {
