@@ -57,3 +57,19 @@ value_is() {
 # start_test_worker -- start_worker with the HTTP endpoint off, so that
 # scripts running at the same time do not fight over its port.
 start_test_worker() { start_worker CREDITS_HTTP_ADDR=; }
+
+# copy_job FROM TO [FIELD VALUE]... -- XADDs to TO the fields given, then
+# `job` with the bytes of FROM's newest entry (copied inside Redis, so the
+# bytes never pass through the shell); prints the new entry's ID. Jobs are
+# made with creditsctl under another prefix, which no worker reads.
+COPY_JOB_LUA='local e = redis.call("XREVRANGE", KEYS[1], "+", "-", "COUNT", 1)[1]
+local args = {"XADD", KEYS[2], "*"}
+for i = 1, #ARGV do args[#args + 1] = ARGV[i] end
+args[#args + 1] = "job"
+args[#args + 1] = e[2][2]
+return redis.call(unpack(args))'
+copy_job() {
+    local from=$1 to=$2
+    shift 2
+    redis EVAL "$COPY_JOB_LUA" 2 "$from" "$to" "$@"
+}
