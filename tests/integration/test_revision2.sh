@@ -144,6 +144,8 @@ hold -50 monthly - veo r-1" \
         "$(got charged) $(got released)"
     expect_eq "a capture of 0 closes the hold as captured" "captured 0 h1-cap-zero" \
         "$(hold_row h1-hold-3)"
+    job refund --user h1 --charge h1-cap-zero --id h1-ref-cap-zero
+    expect_rejected "a refund of a capture of 0" refund_exceeds_charge
 
     job hold --user h1 --amount 70 --id h1-hold-4
     job release --user h1 --hold h1-hold-4 --id h1-rel
