@@ -445,14 +445,18 @@ check_invalid_vectors() {
 }
 
 # expect_conflict WHAT TYPE ARGS... -- enqueues a job whose ID is taken by a
-# job with other fields: an id_conflict on P:results and P:dead, and the
-# ID's stored result stays the first job's.
+# job with other fields: no reply (creditsctl says why it may be), an
+# id_conflict on P:results and P:dead, and the ID's stored result stays the
+# first job's.
 expect_conflict() {
     local what=$1 id=${*: -1} stored dead_before
     shift
     stored=$(redis GET "credits:result:$id" | od -An -tx1 | tr -d ' \n')
     dead_before=$(redis XLEN credits:dead)
-    "$CREDITSCTL" "$@" >/dev/null
+    ctl "$@" --wait --timeout 1
+    expect_eq "$what: creditsctl --wait gets no reply (exit 1)" 1 "$STATUS"
+    expect_match "$what: creditsctl --wait says it may be an id_conflict" \
+        'a result is stored under this ID: .* id_conflict' "$ERR"
     wait_until "$WAIT_TRIES" value_is "$((dead_before + 1))" redis XLEN credits:dead
     expect_eq "$what: dead-lettered as id_conflict" id_conflict \
         "$(redis XREVRANGE credits:dead + - COUNT 1 | sed -n '/^reason$/{n;p;}')"

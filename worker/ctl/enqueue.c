@@ -176,6 +176,29 @@ static int xadd_job(struct ctl *ctl, redisContext *redis, const struct job *job,
     return CTL_OK;
 }
 
+/* No reply came. When a result is stored under the ID already, the job
+ * most likely reused the ID of another with other fields: an id_conflict
+ * gets no reply (it goes to P:results and P:dead only), so say so rather
+ * than blame the worker. */
+static int no_reply(struct ctl *ctl, redisContext *redis, const char *id, int64_t wait_s)
+{
+    char key[CTL_KEY_BYTES];
+    keys_result(ctl->config.prefix, id, key, sizeof key);
+    const char *argv[2] = {"EXISTS", key};
+    redisReply *reply = ctl_redis_run(ctl, redis, "looking for a stored result", 2, argv, NULL);
+    bool stored = reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+    freeReplyObject(reply);
+    if (stored)
+        return ctl_failure(ctl,
+                           "no reply for job %s within %" PRId64 " s, but a result is stored under "
+                           "this ID: if a job with other fields used it first, this one is an "
+                           "id_conflict (see 'creditsctl result %s' and 'creditsctl dead list')",
+                           id, wait_s, id);
+    return ctl_failure(ctl,
+                       "no result for job %s within %" PRId64 " s (is credits-worker running?)", id,
+                       wait_s);
+}
+
 /* BLPOP {prefix}:reply:{id} for up to wait_s seconds; prints the result. */
 static int wait_result(struct ctl *ctl, redisContext *redis, const char *id, int64_t wait_s)
 {
@@ -194,9 +217,7 @@ static int wait_result(struct ctl *ctl, redisContext *redis, const char *id, int
         return CTL_FAIL;
     int rc;
     if (reply->type == REDIS_REPLY_NIL)
-        rc = ctl_failure(ctl,
-                         "no result for job %s within %" PRId64 " s (is credits-worker running?)",
-                         id, wait_s);
+        rc = no_reply(ctl, redis, id, wait_s);
     else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
              reply->element[1]->type == REDIS_REPLY_STRING)
         rc = print_result_bytes(ctl, id, reply->element[1]->str, reply->element[1]->len);
