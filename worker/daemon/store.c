@@ -512,19 +512,56 @@ static bool send_rollback(struct store *store, enum store_status status)
  * Results
  * ------------------------------------------------------------------------- */
 
+/* SQLSTATE classes that speak of the data a statement was given: with the
+ * worker's fixed statements, only a job's values can cause them, so the
+ * batch is split to find the job (a job that fails alone while its
+ * batch-mates commit is dead-lettered). Cardinality, data exceptions,
+ * integrity constraints (23505 is a race, retried), triggered data changes,
+ * WITH CHECK OPTION, routine and PL/pgSQL exceptions (a trigger raising for
+ * a row), and program limits a large value can hit. */
+static const char *const job_data_classes[] = {"21", "22", "23", "27", "2F", "38",
+                                               "39", "44", "54", "P0"};
+
+static bool is_job_data_error(const char *state)
+{
+    for (size_t i = 0; i < sizeof job_data_classes / sizeof job_data_classes[0]; i++)
+        if (strncmp(state, job_data_classes[i], 2) == 0)
+            return true;
+    /* A deferred constraint failing at COMMIT: the same, one step later. */
+    return strcmp(state, "40002") == 0;
+}
+
+/*
+ * What an error says, and so what the worker does with the batch:
+ * - a transient conflict (serialization failure, deadlock, a racing
+ *   worker's unique key, a lock or statement timeout): STORE_RETRY;
+ * - the connection is going (08xxx, 57P01 admin shutdown and the other
+ *   57Pxx terminations: the outcome of a COMMIT in flight is unknown):
+ *   STORE_LOST;
+ * - about a job's data (the classes above): STORE_FAILED, and the batch is
+ *   split to find the job;
+ * - anything else says something about the database, not a job: read-only
+ *   (25006: a failover to a standby), privileges and the schema (42xxx:
+ *   42501 a revoked grant, 42P01 a missing table), resources (53xxx: disk
+ *   full, out of memory), the system (58xxx), internal errors (XXxxx), a
+ *   feature or setting of the server (0Axxx, 55xxx). Every batch would fail
+ *   the same way: STORE_UNAVAILABLE, no job is blamed and nothing is
+ *   dead-lettered; the batch waits until the database accepts it.
+ * An error without a SQLSTATE comes from libpq itself, not from a job.
+ */
 static enum store_status classify(const PGresult *r)
 {
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (!state)
-        return STORE_FAILED;
-    /* Serialization failure, deadlock, a racing worker's unique key, a lock
-     * or statement timeout: the same batch can succeed a moment later. */
+    if (!state || strlen(state) != 5)
+        return STORE_UNAVAILABLE;
     if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "23505") == 0 ||
         strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
         return STORE_RETRY;
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
         return STORE_LOST;
-    return STORE_FAILED;
+    if (is_job_data_error(state))
+        return STORE_FAILED;
+    return STORE_UNAVAILABLE;
 }
 
 static void finish_apply(struct store *store, enum store_status status)

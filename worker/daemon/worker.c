@@ -106,6 +106,8 @@ struct held {
     size_t *job_message; /* job index -> message index */
     size_t apply_from;   /* first job not yet committed */
     bool isolating;      /* a batch failed for good: apply one job at a time */
+    size_t isolate_from; /* isolating: the jobs [isolate_from, isolate_end) of the */
+    size_t isolate_end;  /* batch that failed */
     int attempts;        /* transient failures of the batch in flight */
     struct batch batch;
     bool batch_live;
@@ -131,6 +133,10 @@ struct worker {
      * after db_backoff_ms (capped); cleared by the next commit. */
     bool db_unavailable;
     int64_t db_backoff_ms;
+    /* The breaker: jobs in a row that failed alone with the same SQLSTATE
+     * (lone_code), since the last commit. */
+    int lone_failures;
+    char lone_code[8];
     struct event *step_event;
     struct event *retry_timer;
     struct event *shutdown_timer;
@@ -244,6 +250,8 @@ static void held_clear(struct held *h)
     h->job_count = 0;
     h->apply_from = 0;
     h->isolating = false;
+    h->isolate_from = 0;
+    h->isolate_end = 0;
     h->attempts = 0;
     if (h->stage != HELD_NONE)
         held_move(h, HELD_NONE);
@@ -501,11 +509,70 @@ static void dead_letter_job(struct worker *w, struct held *h)
     struct message *m = &h->messages[h->job_message[h->apply_from]];
     ASSERT(m->outcome == MESSAGE_PENDING);
     snprintf(m->dead_reason, sizeof m->dead_reason, "database error: %s", store_errstr(w->store));
-    m->outcome = MESSAGE_REFUSED;
-    char id[160], reason[DEAD_REASON_BYTES_MAX + 8];
-    log_event(LOG_ERROR, "job_dead_lettered", "id=%s reason=%s", log_quote(m->id, id, sizeof id),
-              log_quote(m->dead_reason, reason, sizeof reason));
+    m->outcome = MESSAGE_REFUSED; /* logged once published: the breaker may take it back */
+    char id[160];
+    log_event(LOG_WARN, "job_refused_alone", "id=%s", log_quote(m->id, id, sizeof id));
     batch_done(h);
+}
+
+/* The SQLSTATE of the store's last error ("database error XXXXX: ...", as
+ * store.c words it); "" for an error without one. */
+static void failure_code(const char *errstr, char code[8])
+{
+    static const char lead[] = "database error ";
+    code[0] = '\0';
+    if (strncmp(errstr, lead, sizeof lead - 1) == 0)
+        snprintf(code, 8, "%.5s", errstr + sizeof lead - 1);
+}
+
+static void on_unavailable(struct worker *w, struct held *h);
+
+/* The breaker trips: the refusals of this run still held in the slot are
+ * taken back (they are undecided again, nothing of them was published),
+ * and the batch waits for the database as when it is unavailable. */
+static void trip_breaker(struct worker *w, struct held *h)
+{
+    int taken_back = 0;
+    while (h->apply_from > 0 && taken_back < w->lone_failures - 1) {
+        struct message *m = &h->messages[h->job_message[h->apply_from - 1]];
+        if (m->outcome != MESSAGE_REFUSED)
+            break;
+        m->outcome = MESSAGE_PENDING;
+        m->dead_reason[0] = '\0';
+        h->apply_from--;
+        taken_back++;
+    }
+    log_event(LOG_ERROR, "isolation_stopped",
+              "failures=%d sqlstate=%s taken_back=%d note=\"jobs in a row refused alone for the "
+              "same reason: the database is at fault, not the jobs\"",
+              w->lone_failures, w->lone_code[0] ? w->lone_code : "-", taken_back);
+    w->lone_failures = 0;
+    h->isolating = false;
+    w->metrics.db_errors[METRICS_DB_UNAVAILABLE]++;
+    on_unavailable(w, h);
+}
+
+/* A job failed alone. It is to blame only while its batch-mates commit:
+ * the same SQLSTATE for WORKER_BREAKER_FAILURES jobs in a row, or for every
+ * job of the batch being isolated, trips the breaker instead. */
+static void on_failed_alone(struct worker *w, struct held *h)
+{
+    char code[8];
+    failure_code(store_errstr(w->store), code);
+    if (w->lone_failures > 0 && strcmp(code, w->lone_code) == 0) {
+        w->lone_failures++;
+    } else {
+        w->lone_failures = 1;
+        snprintf(w->lone_code, sizeof w->lone_code, "%s", code);
+    }
+    size_t isolated = h->isolating ? h->isolate_end - h->isolate_from : 1;
+    bool whole_batch = h->isolating && isolated >= 2 && h->apply_from + 1 == h->isolate_end &&
+                       (size_t)w->lone_failures >= isolated;
+    if (w->lone_failures >= WORKER_BREAKER_FAILURES || whole_batch) {
+        trip_breaker(w, h);
+        return;
+    }
+    dead_letter_job(w, h);
 }
 
 static void on_failed(struct worker *w, struct held *h)
@@ -515,13 +582,15 @@ static void on_failed(struct worker *w, struct held *h)
               log_quote(store_errstr(w->store), why, sizeof why));
     if (h->batch.job_count > 1) {
         /* Find the job that fails: the others must not wait behind it. */
+        h->isolate_from = h->apply_from;
+        h->isolate_end = h->apply_from + h->batch.job_count;
         batch_free(&h->batch);
         h->batch_live = false;
         h->isolating = true;
         h->attempts = 0;
         return;
     }
-    dead_letter_job(w, h);
+    on_failed_alone(w, h);
 }
 
 /* The store lost its connection: the outcome of the batch in flight is
@@ -545,6 +614,7 @@ static void on_committed(struct worker *w, struct held *h)
         log_event(LOG_INFO, "database_available", "jobs=%zu", h->batch.job_count);
     w->db_unavailable = false;
     w->db_backoff_ms = WORKER_BACKOFF_MIN_MS;
+    w->lone_failures = 0;
     take_decisions(h);
     batch_done(h);
 }
@@ -737,6 +807,12 @@ static void count_published(struct worker *w, const struct held *h)
                               m->outcome == MESSAGE_REPLAYED);
             metrics_observe_latency(&w->metrics,
                                     (double)(now_ms - (int64_t)m->entry->id_ms) / 1000.0);
+        }
+        if (m->outcome == MESSAGE_REFUSED) {
+            char id[160], reason[DEAD_REASON_BYTES_MAX + 8];
+            log_event(LOG_ERROR, "job_dead_lettered", "id=%s reason=%s",
+                      log_quote(m->id, id, sizeof id),
+                      log_quote(m->dead_reason, reason, sizeof reason));
         }
         if (outcome_is_dead_lettered(m->outcome))
             metrics_count_dead_letter(&w->metrics, m->outcome == MESSAGE_SET_ASIDE
