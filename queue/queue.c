@@ -683,27 +683,51 @@ static void send_reply(struct queue_op *op, const struct queue_publish *item)
     op_send(op, 3, expire, NULL);
 }
 
+/*
+ * One dead letter per entry, whatever repeats its publication: the guard key
+ * and the XADD are one script, so Redis either has both or neither. (An
+ * explicit XADD ID derived from the entry's would not do: entries from
+ * three streams are dead-lettered out of their ID order, and a stream
+ * refuses an ID below its last.) The guard lives as long as a result key:
+ * an entry still pending after that is rare enough to be dead-lettered
+ * again. KEYS[1]: P:dead, KEYS[2]: the guard; ARGV[1]: MAXLEN, ARGV[2]: the
+ * guard's TTL; ARGV[3..]: the dead letter's fields and values.
+ */
+/* clang-format off */
+static const char lua_dead_letter[] =
+    "if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then\n"
+    "  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))\n"
+    "end\n"
+    "return false\n";
+/* clang-format on */
+
+#define DEAD_LETTER_ARGS 19 /* EVAL script 2 keys... maxlen ttl and 6 fields */
+
 static void send_dead_letter(struct queue_op *op, const struct queue_publish *item)
 {
-    char key[KEYS_BYTES_MAX];
-    keys_dead(op->queue->config.prefix, key, sizeof key);
+    const struct queue_config *config = &op->queue->config;
     const struct queue_entry *entry = item->entry;
-    const char *argv[11] = {"XADD",
-                            key,
-                            "*",
-                            "stream",
-                            op->queue->stream_keys[entry->stream],
-                            "entry",
-                            entry->id,
-                            "reason",
-                            item->dead_reason,
-                            "job",
-                            (const char *)entry->job};
-    size_t lens[11];
-    for (int i = 0; i < 10; i++)
+    char dead[KEYS_BYTES_MAX], seen[KEYS_BYTES_MAX], maxlen[24], ttl[24], bytes[24];
+    char digest[SHA256_HEX_BYTES + 1];
+    keys_dead(config->prefix, dead, sizeof dead);
+    keys_dead_seen(config->prefix, entry->stream, entry->id, seen, sizeof seen);
+    snprintf(maxlen, sizeof maxlen, "%lld", (long long)config->dead_maxlen);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)config->result_ttl_s);
+    snprintf(bytes, sizeof bytes, "%zu", entry->job_bytes);
+    sha256_hex(entry->job_sha256, digest);
+    const char *argv[DEAD_LETTER_ARGS] = {
+        "EVAL",   lua_dead_letter, "2",        dead,   seen,      maxlen, ttl,
+        "stream", op->queue->stream_keys[entry->stream], "entry", entry->id,
+        "reason", item->dead_reason, "job_bytes", bytes, "job_sha256", digest, "job",
+        (const char *)entry->job};
+    size_t lens[DEAD_LETTER_ARGS];
+    for (int i = 0; i < DEAD_LETTER_ARGS - 1; i++)
         lens[i] = strlen(argv[i]);
-    lens[10] = entry->job_len;
-    op_send(op, entry->has_job ? 11 : 9, argv, lens);
+    /* The first bytes of the original, never more (contract 9.9). */
+    lens[DEAD_LETTER_ARGS - 1] =
+        entry->job_len < QUEUE_DEAD_JOB_BYTES_MAX ? entry->job_len : QUEUE_DEAD_JOB_BYTES_MAX;
+    /* Without a `job` field, none of the job's fields are written. */
+    op_send(op, entry->has_job ? DEAD_LETTER_ARGS : DEAD_LETTER_ARGS - 6, argv, lens);
 }
 
 int queue_publish(struct queue *queue, const struct queue_publish *items, size_t count,

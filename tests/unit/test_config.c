@@ -167,7 +167,8 @@ static const char *const setting_names[] = {
     "CREDITS_BLOCK_MS",       "CREDITS_SHUTDOWN_TIMEOUT_MS",
     "CREDITS_CLAIM_IDLE_MS",  "CREDITS_MAX_DELIVERIES",
     "CREDITS_LOG_LEVEL",      "CREDITS_LOG_FORMAT",
-    "CREDITS_HTTP_ADDR",
+    "CREDITS_HTTP_ADDR",      "CREDITS_DEAD_MAXLEN",
+    "CREDITS_ID_PREFIXES",
 };
 
 static int clear_environment(void **state)
@@ -192,6 +193,7 @@ static void test_defaults_follow_the_contract(void **state)
     assert_true(strlen(c.consumer) > 0); /* the host name */
     assert_int_equal(c.result_ttl_s, 86400);
     assert_int_equal(c.results_maxlen, 100000);
+    assert_int_equal(c.dead_maxlen, 100000);
     assert_int_equal(c.batch_jobs_max, 1024);
     assert_int_equal(c.max_deliveries, 10);
     assert_int_equal(c.log_level, LOG_INFO);

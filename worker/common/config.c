@@ -52,6 +52,8 @@ static const struct setting settings[] = {
      "seconds a result key lives"},
     {"CREDITS_RESULTS_MAXLEN", SETTING_INT, FIELD(results_maxlen), "100000", 1, INT64_C(1000000000),
      false, "approximate length kept of the results stream"},
+    {"CREDITS_DEAD_MAXLEN", SETTING_INT, FIELD(dead_maxlen), "100000", 1, INT64_C(1000000000),
+     false, "approximate length kept of the dead-letter stream"},
     {"CREDITS_BATCH_MAX", SETTING_INT, FIELD(batch_jobs_max), "1024", 1, 4096, false,
      "most jobs read and applied in one database transaction (1: one job per transaction)"},
     {"CREDITS_BLOCK_MS", SETTING_INT, FIELD(block_ms), "1000", 1, 60000, false,

@@ -41,6 +41,7 @@ struct config {
     char consumer[CONFIG_CONSUMER_BYTES_MAX + 1];     /* CREDITS_CONSUMER */
     int64_t result_ttl_s;                             /* CREDITS_RESULT_TTL */
     int64_t results_maxlen;                           /* CREDITS_RESULTS_MAXLEN */
+    int64_t dead_maxlen;                              /* CREDITS_DEAD_MAXLEN */
     int64_t batch_jobs_max;                           /* CREDITS_BATCH_MAX */
     int64_t block_ms;                                 /* CREDITS_BLOCK_MS */
     int64_t shutdown_timeout_ms;                      /* CREDITS_SHUTDOWN_TIMEOUT_MS */

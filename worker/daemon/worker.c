@@ -326,6 +326,33 @@ static bool set_aside(const struct worker *w, struct message *m)
     return true;
 }
 
+/* A job the codec refused: its id, type and user read best-effort from
+ * whatever the bytes allow (contract 9.9), so that the result reaches
+ * P:result:{id} and a waiting producer; an entry the queue cut is named by
+ * its whole length. */
+static void reject_unreadable(const struct queue_entry *entry, struct result *reject, bool *reply)
+{
+    struct result identity;
+    bool identity_reply = false;
+    codec_decode_identity(entry->job, entry->job_len, &identity, &identity_reply);
+    if (!reject->has_id && identity.has_id) {
+        reject->has_id = true;
+        memcpy(reject->id, identity.id, sizeof reject->id);
+    }
+    if (!reject->has_type && identity.has_type) {
+        reject->has_type = true;
+        reject->type = identity.type;
+    }
+    if (!reject->has_user && identity.has_user) {
+        reject->has_user = true;
+        memcpy(reject->user, identity.user, sizeof reject->user);
+    }
+    *reply = *reply || identity_reply;
+    if (entry->job_len < entry->job_bytes)
+        snprintf(reject->message, sizeof reject->message, "job is %zu bytes; the limit is %d",
+                 entry->job_bytes, JOB_BYTES_MAX);
+}
+
 static void classify_entry(struct held *h, size_t index)
 {
     struct message *m = &h->messages[index];
@@ -345,6 +372,7 @@ static void classify_entry(struct held *h, size_t index)
     enum job_error error = codec_decode_job(entry->job, entry->job_len, &job, &reject);
     m->reply = job.reply;
     if (error != JOB_OK) {
+        reject_unreadable(entry, &reject, &m->reply);
         reject_message(m, &reject);
         return;
     }
@@ -1238,6 +1266,7 @@ static void queue_config_from(const struct config *config, struct queue_config *
     snprintf(qc->consumer, sizeof qc->consumer, "%s", config->consumer);
     qc->result_ttl_s = config->result_ttl_s;
     qc->results_maxlen = config->results_maxlen;
+    qc->dead_maxlen = config->dead_maxlen;
     qc->block_ms = config->block_ms;
 }
 
