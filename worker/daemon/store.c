@@ -166,7 +166,8 @@ enum store_state {
     STORE_ROLLING_BACK, /* ROLLBACK in flight after an error */
 };
 
-#define STORE_PHASE_QUERIES_MAX STMT_COUNT
+#define STORE_SETUP_QUERIES 2 /* the session's settings, the server's durability */
+#define STORE_PHASE_QUERIES_MAX (STMT_COUNT + STORE_SETUP_QUERIES)
 #define STORE_PARAMS_MAX 12
 
 struct store {
@@ -195,10 +196,14 @@ struct store {
      * of the owner's (store_apply() and the rest return first). */
     struct event *lost_event;
     bool lost_pending;
+    /* Read by the set-up statements of each connection (send_setup()). */
+    size_t durability_query; /* its index among the set-up phase's queries */
+    struct store_durability durability;
     char errstr[STORE_ERRSTR_BYTES];
 };
 
 static void lose_connection(struct store *store, const char *why);
+static void read_durability(struct store *store, const PGresult *r);
 
 static void set_errstr(struct store *store, const char *what, const char *detail)
 {
@@ -622,6 +627,8 @@ static void statement_result(struct store *store, PGresult *r)
     enum rows_kind kind = store->kinds[store->results_seen];
     ExecStatusType status = PQresultStatus(r);
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+        if (store->state == STORE_PREPARING && store->results_seen == store->durability_query)
+            read_durability(store, r);
         if (store->phase_status == STORE_OK && kind != ROWS_NONE &&
             !rows_read(kind, store->batch, r, store->errstr, sizeof store->errstr))
             store->phase_status = STORE_UNAVAILABLE; /* not this batch's fault: see rows.h */
@@ -758,11 +765,44 @@ static void on_lost_event(evutil_socket_t fd, short what, void *arg)
     report_lost(arg);
 }
 
-/* Prepares every statement, pipelined; the sync's arrival makes the store
- * ready (phase_done). */
+/* The session's own settings, set whatever the server's or the role's
+ * defaults and whatever `options` the operator's conninfo carries: a
+ * commit is durable before its result is published. */
+static const char sql_session_durable[] = "SET synchronous_commit = on";
+/* The server settings without which a commit does not survive a crash. */
+static const char sql_server_durability[] =
+    "SELECT current_setting('fsync') = 'on', current_setting('full_page_writes') = 'on'";
+
+static bool send_setup_query(struct store *store, const char *sql)
+{
+    ASSERT(store->query_count < STORE_PHASE_QUERIES_MAX);
+    if (!PQsendQueryParams(store->conn, sql, 0, NULL, NULL, NULL, NULL, 0)) {
+        lose_connection(store, PQerrorMessage(store->conn));
+        return false;
+    }
+    store->kinds[store->query_count++] = ROWS_NONE;
+    return true;
+}
+
+/* The row of sql_server_durability: two booleans, as text. */
+static void read_durability(struct store *store, const PGresult *r)
+{
+    bool shape = PQntuples(r) == 1 && PQnfields(r) == 2;
+    store->durability.fsync = shape && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    store->durability.full_page_writes = shape && strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+}
+
+/* Sets the session up and prepares every statement, pipelined; the sync's
+ * arrival makes the store ready (phase_done). */
 static bool send_prepare(struct store *store)
 {
     phase_begin(store, STORE_PREPARING);
+    store->durability = (struct store_durability){false, false};
+    if (!send_setup_query(store, sql_session_durable))
+        return false;
+    store->durability_query = store->query_count;
+    if (!send_setup_query(store, sql_server_durability))
+        return false;
     for (int id = 0; id < STMT_COUNT; id++) {
         if (!PQsendPrepare(store->conn, statements[id].name, statements[id].sql, 0, NULL)) {
             lose_connection(store, PQerrorMessage(store->conn));
@@ -896,6 +936,11 @@ bool store_is_connected(const struct store *store)
 bool store_is_idle(const struct store *store)
 {
     return store->state == STORE_IDLE;
+}
+
+struct store_durability store_durability(const struct store *store)
+{
+    return store->durability;
 }
 
 const char *store_errstr(const struct store *store)

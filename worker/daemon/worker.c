@@ -1066,7 +1066,14 @@ static void on_queue_lost(void *arg)
 static void on_store_ready(void *arg)
 {
     struct worker *w = arg;
-    log_event(LOG_INFO, "postgres_ready", "application_name=credits-worker");
+    struct store_durability d = store_durability(w->store);
+    w->metrics.database_durable = d.fsync && d.full_page_writes;
+    log_event(LOG_INFO, "postgres_ready", "application_name=credits-worker synchronous_commit=on");
+    if (!w->metrics.database_durable)
+        log_event(LOG_WARN, "database_not_durable",
+                  "fsync=%s full_page_writes=%s note=\"a commit may not survive a crash of the "
+                  "database server: turn both on\"",
+                  d.fsync ? "on" : "off", d.full_page_writes ? "on" : "off");
     peer_ready(&w->peers[METRICS_POSTGRES]);
 }
 
@@ -1303,6 +1310,7 @@ static void free_events(struct worker *w)
 int worker_run(const struct config *config)
 {
     struct worker w = {.config = config, .db_backoff_ms = WORKER_BACKOFF_MIN_MS};
+    w.metrics.database_durable = true; /* until a connect reads otherwise */
     signal(SIGPIPE, SIG_IGN);
     srand((unsigned)wall_clock_ms());
     w.base = event_base_new();
