@@ -353,6 +353,32 @@ static void reject_unreadable(const struct queue_entry *entry, struct result *re
                  entry->job_bytes, JOB_BYTES_MAX);
 }
 
+/* The IDs a job may have (contracts 9.7, 9.9): `expire:` is the worker's
+ * own, and a stream with a namespace (CREDITS_ID_PREFIXES) takes IDs in it
+ * only, so that a producer cannot take an ID of another's, such as the
+ * scheduler's predictable alloc:{user}:{period}. */
+static bool id_in_namespace(const struct config *config, const struct job *job,
+                            enum job_stream stream, struct result *reject)
+{
+    const char *prefix = config->id_prefixes[stream];
+    bool reserved =
+        strncmp(job->id, CONFIG_RESERVED_ID_PREFIX, strlen(CONFIG_RESERVED_ID_PREFIX)) == 0;
+    bool outside = prefix[0] != '\0' && strncmp(job->id, prefix, strlen(prefix)) != 0;
+    if (!reserved && !outside)
+        return true;
+    result_init_for_job(reject, job);
+    reject->error = JOB_ERR_INVALID_JOB;
+    if (reserved)
+        snprintf(reject->message, sizeof reject->message,
+                 "job IDs starting with '%s' are reserved for the worker's own jobs",
+                 CONFIG_RESERVED_ID_PREFIX);
+    else
+        snprintf(reject->message, sizeof reject->message,
+                 "a job ID on the %s stream must start with '%s' (CREDITS_ID_PREFIXES)",
+                 job_stream_name(stream), prefix);
+    return false;
+}
+
 static void classify_entry(struct held *h, size_t index)
 {
     struct message *m = &h->messages[index];
@@ -381,6 +407,10 @@ static void classify_entry(struct held *h, size_t index)
         reject.error = JOB_ERR_WRONG_STREAM;
         snprintf(reject.message, sizeof reject.message, "a %s job does not belong on the %s stream",
                  job_type_name(job.type), job_stream_name(entry->stream));
+        reject_message(m, &reject);
+        return;
+    }
+    if (!id_in_namespace(h->worker->config, &job, entry->stream, &reject)) {
         reject_message(m, &reject);
         return;
     }
