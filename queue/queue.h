@@ -152,6 +152,30 @@ typedef void queue_claim_cb(void *arg, int status, int64_t claimed);
 int queue_claim_idle(struct queue *queue, int64_t min_idle_ms, queue_claim_cb *cb, void *arg)
     __attribute__((warn_unused_result));
 
+/* The oldest entry pending for this consumer, over the three streams. */
+struct queue_oldest {
+    bool found;
+    enum job_stream stream;
+    char id[QUEUE_ENTRY_ID_BYTES_MAX + 1];
+    int64_t deliveries;
+};
+
+typedef void queue_oldest_cb(void *arg, int status, const struct queue_oldest *oldest);
+
+/* Finds this consumer's oldest pending entry (XPENDING key group - + 1
+ * consumer, per stream): it delivers nothing, so no delivery count
+ * changes. `oldest` is borrowed for the callback. */
+int queue_oldest_pending(struct queue *queue, queue_oldest_cb *cb, void *arg)
+    __attribute__((warn_unused_result));
+
+/* Reads one pending entry of this consumer by claiming it anew (XCLAIM to
+ * itself): its delivery count goes up by one, and no other entry's does,
+ * so that a count counts the attempts at this entry alone. The callback
+ * gets 0 entries (it was deleted) or 1, whose deliveries is the count
+ * after the claim. */
+int queue_claim_entry(struct queue *queue, const struct queue_oldest *entry, queue_read_cb *cb,
+                      void *arg) __attribute__((warn_unused_result));
+
 /* The group's position on one stream (XPENDING summary, XINFO GROUPS). */
 struct queue_pending {
     int64_t count;

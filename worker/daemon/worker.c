@@ -105,6 +105,7 @@ struct held {
     size_t job_count;
     size_t *job_message; /* job index -> message index */
     size_t apply_from;   /* first job not yet committed */
+    bool suspect;        /* one entry read alone after a worker died (suspect_pass) */
     bool isolating;      /* a batch failed for good: apply one job at a time */
     size_t isolate_from; /* isolating: the jobs [isolate_from, isolate_end) of the */
     size_t isolate_end;  /* batch that failed */
@@ -123,6 +124,15 @@ struct worker {
     struct held *read_slot; /* the slot a read in flight fills; NULL when none */
     bool prefetch_dry;      /* a non-blocking read found nothing: wait for progress */
     bool needs_pending;     /* read this consumer's pending entries before new ones */
+    /* The pending entries of a worker that died (this consumer's at start,
+     * or another's once claimed) may hold the job that killed it: they are
+     * read and decided one at a time, each claimed anew (its delivery count
+     * alone goes up), and one delivered more than CREDITS_MAX_DELIVERIES
+     * times that way is set aside. */
+    bool suspect_pass;
+    bool suspect_lookup;          /* finding the oldest pending entry */
+    bool suspect_read;            /* the read in flight claims one */
+    struct queue_oldest suspect;  /* found: the next one to claim */
     char pending_after[QUEUE_STREAM_COUNT][QUEUE_ENTRY_ID_BYTES_MAX + 1];
     bool stopping;
     bool torn_down;
@@ -249,6 +259,7 @@ static void held_clear(struct held *h)
     h->count = 0;
     h->job_count = 0;
     h->apply_from = 0;
+    h->suspect = false;
     h->isolating = false;
     h->isolate_from = 0;
     h->isolate_end = 0;
@@ -310,12 +321,14 @@ static void reject_message(struct message *m, struct result *r)
               log_quote(r->message, message, sizeof message));
 }
 
-/* An entry delivered again and again without a decision (it crashed a
- * worker each time, say) is set aside so that it cannot stop the stream. */
-static bool set_aside(const struct worker *w, struct message *m)
+/* An entry read alone after a worker died, again and again without a
+ * decision (it crashed the worker each time, say), is set aside so that it
+ * cannot stop the stream. Entries read again for other reasons (a lost
+ * connection) are not suspected of anything. */
+static bool set_aside(const struct worker *w, const struct held *h, struct message *m)
 {
     const struct queue_entry *entry = m->entry;
-    if (entry->deliveries <= w->config->max_deliveries)
+    if (!h->suspect || entry->deliveries <= w->config->max_deliveries)
         return false;
     snprintf(m->dead_reason, sizeof m->dead_reason,
              "delivered %lld times without a decision (CREDITS_MAX_DELIVERIES=%lld)",
@@ -386,7 +399,7 @@ static void classify_entry(struct held *h, size_t index)
     struct result reject = {0};
     struct job job;
     m->outcome = MESSAGE_PENDING;
-    if (set_aside(h->worker, m))
+    if (set_aside(h->worker, h, m))
         return;
     if (!entry->has_job) {
         reject.error = JOB_ERR_INVALID_JOB;
@@ -428,6 +441,7 @@ static void hold(struct worker *w, struct held *h, struct queue_entry *entries, 
     h->entries = entries;
     h->count = count;
     h->seq = w->next_seq++;
+    h->suspect = w->suspect_read;
     w->metrics.inflight_jobs += (int64_t)count;
     for (size_t i = 0; i < count; i++) {
         h->messages[i].entry = &entries[i];
@@ -455,6 +469,7 @@ static void on_read(void *arg, int status, struct queue_entry *entries, size_t c
     ASSERT(h != NULL);
     w->read_slot = NULL;
     if (status != 0 || w->torn_down) {
+        w->suspect_read = false;
         queue_entries_free(entries, count);
         if (status != 0 && !w->torn_down && queue_is_ready(w->queue)) {
             /* Redis answered the read with an error (NOGROUP: a stream was
@@ -468,7 +483,8 @@ static void on_read(void *arg, int status, struct queue_entry *entries, size_t c
         schedule_step(w);
         return;
     }
-    bool own_pending = w->needs_pending;
+    bool own_pending = w->needs_pending && !w->suspect_read;
+    bool suspect = w->suspect_read;
     if (own_pending) {
         if (count == 0)
             w->needs_pending = false; /* this consumer's backlog is done */
@@ -482,9 +498,10 @@ static void on_read(void *arg, int status, struct queue_entry *entries, size_t c
     } else {
         queue_entries_free(entries, count);
         /* Only a read of new entries says that none are waiting. */
-        if (!own_pending)
+        if (!own_pending && !suspect)
             w->prefetch_dry = true;
     }
+    w->suspect_read = false;
     schedule_step(w);
 }
 
@@ -495,9 +512,55 @@ static bool slot_is_empty(const struct held *h)
 
 /* Reads into an empty slot. A read blocks only when nothing else is held:
  * a blocked read holds up every other command on the Redis connection. */
+static void on_oldest(void *arg, int status, const struct queue_oldest *oldest)
+{
+    struct worker *w = arg;
+    w->suspect_lookup = false;
+    if (w->torn_down)
+        return;
+    if (status != 0) {
+        if (queue_is_ready(w->queue)) {
+            char why[300];
+            log_event(LOG_WARN, "read_failed", "error=%s",
+                      log_quote(queue_errstr(w->queue), why, sizeof why));
+            w->reset_redis = true; /* as for a failed read: reconnect, with backoff */
+        }
+    } else if (oldest->found) {
+        w->suspect = *oldest;
+    } else {
+        /* Every entry a worker left is decided: back to batches. */
+        log_event(LOG_INFO, "recovered", "note=\"every entry left pending was decided alone\"");
+        w->suspect_pass = false;
+        w->needs_pending = false;
+    }
+    schedule_step(w);
+}
+
+/* After a worker died: the oldest entry it left, claimed anew, alone. */
+static void start_suspect_read(struct worker *w, struct held *h)
+{
+    if (!w->suspect.found) {
+        w->suspect_lookup = queue_oldest_pending(w->queue, on_oldest, w) == 0;
+        return;
+    }
+    if (queue_claim_entry(w->queue, &w->suspect, on_read, w) == 0) {
+        log_event(LOG_INFO, "entry_read_alone", "entry=%s stream=%s deliveries=%lld",
+                  w->suspect.id, job_stream_name(w->suspect.stream),
+                  (long long)w->suspect.deliveries + 1);
+        w->read_slot = h;
+        w->suspect_read = true;
+        w->suspect.found = false;
+    }
+}
+
 static void start_read(struct worker *w, struct held *h, bool others_held)
 {
     ASSERT(w->read_slot == NULL && slot_is_empty(h));
+    if (w->suspect_pass) {
+        ASSERT(!others_held);
+        start_suspect_read(w, h);
+        return;
+    }
     const char *after[QUEUE_STREAM_COUNT];
     for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
         after[s] = w->pending_after[s];
@@ -513,6 +576,23 @@ static void start_read(struct worker *w, struct held *h, bool others_held)
 /* ---------------------------------------------------------------------------
  * Applying
  * ------------------------------------------------------------------------- */
+
+/* Rejections decided against the ledger are logged at info, as the ones
+ * decided without it are (reject_message()); replays and id_conflicts at
+ * debug (the first decision was logged). */
+static void log_decision(const struct message *m, const struct batch_job *bj)
+{
+    const struct result *r = &bj->result;
+    char id[160], message[RESULT_MESSAGE_BYTES_MAX + 8];
+    if (bj->outcome == BATCH_DECIDED && r->error != JOB_OK)
+        log_event(LOG_INFO, "job_rejected", "entry=%s id=%s error=%s message=%s", m->entry->id,
+                  log_quote(bj->job.id, id, sizeof id), job_error_name(r->error),
+                  log_quote(r->message, message, sizeof message));
+    else if (r->error != JOB_OK || r->replayed)
+        log_event(LOG_DEBUG, "job_decided", "id=%s error=%s replayed=%d",
+                  log_quote(bj->job.id, id, sizeof id),
+                  r->error == JOB_OK ? "-" : job_error_name(r->error), r->replayed);
+}
 
 static void take_decisions(struct held *h)
 {
@@ -540,13 +620,7 @@ static void take_decisions(struct held *h)
         case BATCH_UNDECIDED:
             UNREACHABLE();
         }
-        if (bj->result.error != JOB_OK || bj->result.replayed) {
-            char id[160];
-            log_event(LOG_DEBUG, "job_decided", "id=%s error=%s replayed=%d",
-                      log_quote(bj->job.id, id, sizeof id),
-                      bj->result.error == JOB_OK ? "-" : job_error_name(bj->result.error),
-                      bj->result.replayed);
-        }
+        log_decision(m, bj);
     }
 }
 
@@ -1000,8 +1074,9 @@ static void step(struct worker *w)
         empty = order[0];
     /* Own pending entries are read only with nothing held: they may include
      * entries held right now, not yet acknowledged. */
-    bool wait_drain = w->needs_pending && any_held;
-    if (ready && w->read_slot == NULL && empty && !wait_drain && !(any_held && w->prefetch_dry))
+    bool wait_drain = (w->needs_pending || w->suspect_pass) && any_held;
+    if (ready && w->read_slot == NULL && !w->suspect_lookup && empty && !wait_drain &&
+        !(any_held && w->prefetch_dry))
         start_read(w, empty, any_held);
 }
 
@@ -1082,8 +1157,12 @@ static void on_queue_ready(void *arg)
 {
     struct worker *w = arg;
     log_event(LOG_INFO, "redis_ready", "consumer=%s", w->config->consumer);
-    /* Whatever this consumer was given before is read again first. */
+    /* Whatever this consumer was given before is read again first: at
+     * start, one entry at a time (the worker before may have died of one). */
     read_own_pending_again(w);
+    if (!w->peers[METRICS_REDIS].was_ready)
+        w->suspect_pass = true;
+    w->suspect.found = false; /* found on the connection before: look again */
     peer_ready(&w->peers[METRICS_REDIS]);
 }
 
@@ -1257,7 +1336,9 @@ static void on_claimed(void *arg, int status, int64_t claimed)
         return;
     log_event(LOG_WARN, "entries_claimed", "count=%lld idle_ms=%lld", (long long)claimed,
               (long long)w->config->claim_idle_ms);
+    /* The consumer that left them may have died of one: one at a time. */
     read_own_pending_again(w);
+    w->suspect_pass = true;
     schedule_step(w);
 }
 
