@@ -865,8 +865,8 @@ void codec_decode_identity(const void *buf, size_t len, struct result *identity,
     if (identity_value(&c, &keys[IDENTITY_TYPE], &item) && item.kind == MP_STR)
         identity->has_type =
             job_type_parse((const char *)item.bytes, (size_t)item.len, &identity->type);
-    *reply = identity_value(&c, &keys[IDENTITY_REPLY], &item) && item.kind == MP_BOOL &&
-             item.boolean;
+    *reply =
+        identity_value(&c, &keys[IDENTITY_REPLY], &item) && item.kind == MP_BOOL && item.boolean;
     ASSERT(!identity->has_id || job_id_is_valid(identity->id, strlen(identity->id)));
 }
 

@@ -822,11 +822,25 @@ static void send_dead_letter(struct queue_op *op, const struct queue_publish *it
     snprintf(ttl, sizeof ttl, "%lld", (long long)config->result_ttl_s);
     snprintf(bytes, sizeof bytes, "%zu", entry->job_bytes);
     sha256_hex(entry->job_sha256, digest);
-    const char *argv[DEAD_LETTER_ARGS] = {
-        "EVAL",   lua_dead_letter, "2",        dead,   seen,      maxlen, ttl,
-        "stream", op->queue->stream_keys[entry->stream], "entry", entry->id,
-        "reason", item->dead_reason, "job_bytes", bytes, "job_sha256", digest, "job",
-        (const char *)entry->job};
+    const char *argv[DEAD_LETTER_ARGS] = {"EVAL",
+                                          lua_dead_letter,
+                                          "2",
+                                          dead,
+                                          seen,
+                                          maxlen,
+                                          ttl,
+                                          "stream",
+                                          op->queue->stream_keys[entry->stream],
+                                          "entry",
+                                          entry->id,
+                                          "reason",
+                                          item->dead_reason,
+                                          "job_bytes",
+                                          bytes,
+                                          "job_sha256",
+                                          digest,
+                                          "job",
+                                          (const char *)entry->job};
     size_t lens[DEAD_LETTER_ARGS];
     for (int i = 0; i < DEAD_LETTER_ARGS - 1; i++)
         lens[i] = strlen(argv[i]);

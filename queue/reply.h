@@ -92,7 +92,8 @@ int reply_pending_oldest(const redisReply *reply, char id[QUEUE_ENTRY_ID_BYTES_M
  * (0 or 1) entries, deliveries 0, for the caller to free.
  */
 int reply_claimed(const redisReply *reply, enum job_stream stream, struct queue_entry **entries,
-                  size_t *count, char *errstr, size_t errstr_len) __attribute__((warn_unused_result));
+                  size_t *count, char *errstr, size_t errstr_len)
+    __attribute__((warn_unused_result));
 
 /*
  * XINFO GROUPS key: [[name, value, name, value, ...], ...], one flat list of

@@ -1065,8 +1065,8 @@ static void test_identity_of_what_is_no_map(void **state)
         const char *bytes;
         size_t len;
     } inputs[] = {
-        {"", 0}, {"\x91\xc1", 2}, {"\xc1", 1}, {"\xa3job", 4}, {"\xde", 1}, {"\xdf\x00", 2},
-        {"\x81", 1}, {"\x81\xa2id", 4}, {"\x81\xa2id\xa5job", 8},
+        {"", 0},         {"\x91\xc1", 2}, {"\xc1", 1},       {"\xa3job", 4},           {"\xde", 1},
+        {"\xdf\x00", 2}, {"\x81", 1},     {"\x81\xa2id", 4}, {"\x81\xa2id\xa5job", 8},
     };
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
         struct result r;

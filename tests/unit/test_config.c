@@ -355,15 +355,15 @@ static void test_id_prefixes_per_stream(void **state)
     char errstr[300];
     assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
     assert_int_equal(config_set(&c, "CREDITS_ID_PREFIXES",
-                                "consume=web:,purchase=pay:,allocate=alloc:", errstr, sizeof errstr),
+                                "consume=web:,purchase=pay:,allocate=alloc:", errstr,
+                                sizeof errstr),
                      0);
     assert_string_equal(c.id_prefixes[JOB_STREAM_CONSUME], "web:");
     assert_string_equal(c.id_prefixes[JOB_STREAM_PURCHASE], "pay:");
     assert_string_equal(c.id_prefixes[JOB_STREAM_ALLOCATE], "alloc:");
     /* Any order, some streams only; a new value replaces the whole table. */
-    assert_int_equal(config_set(&c, "CREDITS_ID_PREFIXES", "allocate=a-,consume=w", errstr,
-                                sizeof errstr),
-                     0);
+    assert_int_equal(
+        config_set(&c, "CREDITS_ID_PREFIXES", "allocate=a-,consume=w", errstr, sizeof errstr), 0);
     assert_string_equal(c.id_prefixes[JOB_STREAM_CONSUME], "w");
     assert_string_equal(c.id_prefixes[JOB_STREAM_PURCHASE], "");
     assert_string_equal(c.id_prefixes[JOB_STREAM_ALLOCATE], "a-");
@@ -400,16 +400,13 @@ static void test_id_prefixes_refused(void **state)
         struct config c;
         char errstr[400];
         assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
-        assert_int_equal(config_set(&c, "CREDITS_ID_PREFIXES", "consume=kept:", errstr,
-                                    sizeof errstr),
-                         0);
+        assert_int_equal(
+            config_set(&c, "CREDITS_ID_PREFIXES", "consume=kept:", errstr, sizeof errstr), 0);
         errstr[0] = '\0';
-        assert_int_equal(config_set(&c, "CREDITS_ID_PREFIXES", cases[i].value, errstr,
-                                    sizeof errstr),
-                         -1);
+        assert_int_equal(
+            config_set(&c, "CREDITS_ID_PREFIXES", cases[i].value, errstr, sizeof errstr), -1);
         if (strstr(errstr, cases[i].message) == NULL)
-            fail_msg("%s: \"%s\" does not hold \"%s\"", cases[i].value, errstr,
-                     cases[i].message);
+            fail_msg("%s: \"%s\" does not hold \"%s\"", cases[i].value, errstr, cases[i].message);
         /* A refused value changes nothing. */
         assert_string_equal(c.id_prefixes[JOB_STREAM_CONSUME], "kept:");
     }

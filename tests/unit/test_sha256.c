@@ -106,9 +106,9 @@ static void test_hex_is_lowercase(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fips_one_block),  cmocka_unit_test(test_fips_two_blocks),
-        cmocka_unit_test(test_fips_million_a),  cmocka_unit_test(test_empty_message),
-        cmocka_unit_test(test_splits_agree),    cmocka_unit_test(test_hex_is_lowercase),
+        cmocka_unit_test(test_fips_one_block), cmocka_unit_test(test_fips_two_blocks),
+        cmocka_unit_test(test_fips_million_a), cmocka_unit_test(test_empty_message),
+        cmocka_unit_test(test_splits_agree),   cmocka_unit_test(test_hex_is_lowercase),
     };
     return case_filter_run("sha256", tests, sizeof tests / sizeof tests[0], NULL, NULL, argc, argv);
 }

@@ -14,13 +14,13 @@
 #include "core/assert.h"
 
 enum setting_kind {
-    SETTING_INT,        /* int64_t within [min, max] */
-    SETTING_NAME,       /* a key-safe name: 1..max printable ASCII bytes, no ':' */
-    SETTING_TEXT,       /* any text up to max bytes, may be empty */
-    SETTING_CONNINFO,   /* a libpq connection string, URI or database name; may be empty */
-    SETTING_REDIS_URL,  /* struct redis_url */
-    SETTING_LOG_LEVEL,  /* enum log_level */
-    SETTING_LOG_FORMAT, /* enum log_format */
+    SETTING_INT,         /* int64_t within [min, max] */
+    SETTING_NAME,        /* a key-safe name: 1..max printable ASCII bytes, no ':' */
+    SETTING_TEXT,        /* any text up to max bytes, may be empty */
+    SETTING_CONNINFO,    /* a libpq connection string, URI or database name; may be empty */
+    SETTING_REDIS_URL,   /* struct redis_url */
+    SETTING_LOG_LEVEL,   /* enum log_level */
+    SETTING_LOG_FORMAT,  /* enum log_format */
     SETTING_ID_PREFIXES, /* stream=prefix,... into config->id_prefixes */
 };
 
@@ -197,8 +197,10 @@ static int set_id_prefix(const struct setting *s, id_prefix_table prefixes, cons
         stream = (enum job_stream)i;
     }
     if (!known) {
-        snprintf(errstr, errstr_len, "%s: \"%.*s\" is not stream=prefix with a stream of consume, "
-                 "purchase or allocate", s->name, (int)len, pair);
+        snprintf(errstr, errstr_len,
+                 "%s: \"%.*s\" is not stream=prefix with a stream of consume, "
+                 "purchase or allocate",
+                 s->name, (int)len, pair);
         return -1;
     }
     const char *prefix = eq + 1;
@@ -207,9 +209,11 @@ static int set_id_prefix(const struct setting *s, id_prefix_table prefixes, cons
     for (size_t i = 0; ok && i < n; i++)
         ok = prefix[i] >= 0x21 && prefix[i] <= 0x7e;
     if (!ok || strncmp(prefix, CONFIG_RESERVED_ID_PREFIX, strlen(CONFIG_RESERVED_ID_PREFIX)) == 0) {
-        snprintf(errstr, errstr_len, "%s: the prefix of %s must be given once, 1 to %d printable "
+        snprintf(errstr, errstr_len,
+                 "%s: the prefix of %s must be given once, 1 to %d printable "
                  "ASCII characters without spaces, and not start with the reserved '%s' "
-                 "(got \"%.*s\")", s->name, job_stream_name(stream), CONFIG_ID_PREFIX_BYTES_MAX,
+                 "(got \"%.*s\")",
+                 s->name, job_stream_name(stream), CONFIG_ID_PREFIX_BYTES_MAX,
                  CONFIG_RESERVED_ID_PREFIX, (int)len, pair);
         return -1;
     }

@@ -2,9 +2,10 @@
  * deadletters.c -- creditsctl dead list | show | retry | drop, on the
  * dead-letter stream {prefix}:dead. An entry there has the fields `stream`
  * (the job stream the message came from), `entry` (its ID there), `reason`
- * and, when the message had one, `job` (the original bytes), as the worker
- * writes them (contract section 7). `job` is decoded with the worker's own
- * codec; bytes that are no job are shown as hex.
+ * and, when the message had one, `job_bytes` and `job_sha256` (the
+ * original's length and digest) and `job` (at most its first 4096 bytes),
+ * as the worker writes them (contract sections 7 and 9.9). `job` is decoded
+ * with the worker's own codec; bytes that are no job are shown as hex.
  */
 #include "worker/ctl/deadletters.h"
 
@@ -80,8 +81,8 @@ static void dead_key(const struct ctl *ctl, char key[CTL_KEY_BYTES])
 
 static struct field *field_named(struct dead_letter *d, const char *name, size_t len)
 {
-    static const char *const names[] = {"stream", "entry", "reason", "job", "job_bytes",
-                                        "job_sha256"};
+    static const char *const names[] = {"stream", "entry",     "reason",
+                                        "job",    "job_bytes", "job_sha256"};
     struct field *slots[] = {&d->stream, &d->entry,     &d->reason,
                              &d->job,    &d->job_bytes, &d->job_sha256};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

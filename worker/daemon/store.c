@@ -524,8 +524,8 @@ static bool send_rollback(struct store *store, enum store_status status)
  * integrity constraints (23505 is a race, retried), triggered data changes,
  * WITH CHECK OPTION, routine and PL/pgSQL exceptions (a trigger raising for
  * a row), and program limits a large value can hit. */
-static const char *const job_data_classes[] = {"21", "22", "23", "27", "2F", "38",
-                                               "39", "44", "54", "P0"};
+static const char *const job_data_classes[] = {"21", "22", "23", "27", "2F",
+                                               "38", "39", "44", "54", "P0"};
 
 static bool is_job_data_error(const char *state)
 {

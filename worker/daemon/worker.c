@@ -130,9 +130,9 @@ struct worker {
      * alone goes up), and one delivered more than CREDITS_MAX_DELIVERIES
      * times that way is set aside. */
     bool suspect_pass;
-    bool suspect_lookup;          /* finding the oldest pending entry */
-    bool suspect_read;            /* the read in flight claims one */
-    struct queue_oldest suspect;  /* found: the next one to claim */
+    bool suspect_lookup;         /* finding the oldest pending entry */
+    bool suspect_read;           /* the read in flight claims one */
+    struct queue_oldest suspect; /* found: the next one to claim */
     char pending_after[QUEUE_STREAM_COUNT][QUEUE_ENTRY_ID_BYTES_MAX + 1];
     bool stopping;
     bool torn_down;
@@ -544,9 +544,8 @@ static void start_suspect_read(struct worker *w, struct held *h)
         return;
     }
     if (queue_claim_entry(w->queue, &w->suspect, on_read, w) == 0) {
-        log_event(LOG_INFO, "entry_read_alone", "entry=%s stream=%s deliveries=%lld",
-                  w->suspect.id, job_stream_name(w->suspect.stream),
-                  (long long)w->suspect.deliveries + 1);
+        log_event(LOG_INFO, "entry_read_alone", "entry=%s stream=%s deliveries=%lld", w->suspect.id,
+                  job_stream_name(w->suspect.stream), (long long)w->suspect.deliveries + 1);
         w->read_slot = h;
         w->suspect_read = true;
         w->suspect.found = false;
