@@ -779,6 +779,98 @@ enum job_error codec_decode_job(const void *buf, size_t len, struct job *job, st
 }
 
 /* ------------------------------------------------------------------------ */
+/* Jobs: the identity, best-effort                                          */
+/* ------------------------------------------------------------------------ */
+
+enum { IDENTITY_ID, IDENTITY_TYPE, IDENTITY_USER, IDENTITY_REPLY, IDENTITY_KEYS };
+
+/* One key of the identity as the entries showed it: the raw bytes of its
+ * first value, and whether a later value differed. */
+struct identity_key {
+    size_t seen;
+    size_t value_off;
+    size_t value_len;
+    bool differs;
+};
+
+/* The entry count of a top map, from its head alone: unlike mp_read(),
+ * a count the bytes left cannot hold is taken at its word (the bytes may
+ * be the first of a longer job); the loop over entries stops at their end. */
+static bool identity_map_count(struct mp_cursor *c, uint64_t *count)
+{
+    uint64_t n = 0;
+    if (mp_left(c) == 0)
+        return false;
+    uint8_t b = c->buf[c->off++];
+    if (b >= 0x80 && b <= 0x8f)
+        n = b & 0x0fu;
+    else if (b == 0xde || b == 0xdf)
+        return mp_take_be(c, b == 0xde ? 2 : 4, count);
+    else
+        return false;
+    *count = n;
+    return true;
+}
+
+static void identity_note(struct identity_key *key, const struct mp_cursor *c, size_t value_off)
+{
+    size_t value_len = c->off - value_off;
+    ASSERT(value_len > 0 && c->off <= c->len);
+    if (key->seen++ == 0) {
+        key->value_off = value_off;
+        key->value_len = value_len;
+    } else if (value_len != key->value_len ||
+               memcmp(c->buf + value_off, c->buf + key->value_off, value_len) != 0) {
+        key->differs = true;
+    }
+}
+
+/* The readable value of one key, read again from its first occurrence. */
+static bool identity_value(const struct mp_cursor *c, const struct identity_key *key,
+                           struct mp_item *value)
+{
+    if (key->seen == 0 || key->differs)
+        return false;
+    struct mp_cursor at = {c->buf, c->len, key->value_off};
+    bool ok = mp_read(&at, value);
+    ASSERT(ok); /* the scan read it before */
+    return true;
+}
+
+void codec_decode_identity(const void *buf, size_t len, struct result *identity, bool *reply)
+{
+    static const char *const names[IDENTITY_KEYS] = {"id", "type", "user", "reply"};
+    ASSERT(buf != NULL || len == 0);
+    ASSERT(identity != NULL && reply != NULL);
+    struct identity_key keys[IDENTITY_KEYS] = {{0}};
+    struct mp_cursor c = {buf, len, 0};
+    identity->has_id = identity->has_type = identity->has_user = false;
+    identity->id[0] = identity->user[0] = '\0';
+    uint64_t count = 0;
+    bool ok = identity_map_count(&c, &count);
+    /* Every entry takes two bytes at least: the loop ends with the bytes. */
+    for (uint64_t i = 0; ok && i < count && mp_left(&c) > 0; i++) {
+        struct mp_entry entry;
+        if (mp_read_entry(&c, CODEC_DEPTH_MAX - 1, &entry) != MP_ENTRY_OK)
+            break;
+        size_t k = mp_key_index(&entry.key, names, IDENTITY_KEYS);
+        if (k < IDENTITY_KEYS)
+            identity_note(&keys[k], &c, entry.value_off);
+    }
+    struct mp_item item;
+    if (identity_value(&c, &keys[IDENTITY_ID], &item))
+        identity->has_id = str_passes(&item, &field_id, identity->id, sizeof identity->id);
+    if (identity_value(&c, &keys[IDENTITY_USER], &item))
+        identity->has_user = str_passes(&item, &field_user, identity->user, sizeof identity->user);
+    if (identity_value(&c, &keys[IDENTITY_TYPE], &item) && item.kind == MP_STR)
+        identity->has_type =
+            job_type_parse((const char *)item.bytes, (size_t)item.len, &identity->type);
+    *reply =
+        identity_value(&c, &keys[IDENTITY_REPLY], &item) && item.kind == MP_BOOL && item.boolean;
+    ASSERT(!identity->has_id || job_id_is_valid(identity->id, strlen(identity->id)));
+}
+
+/* ------------------------------------------------------------------------ */
 /* Encoding                                                                 */
 /* ------------------------------------------------------------------------ */
 

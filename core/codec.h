@@ -26,6 +26,19 @@
 enum job_error codec_decode_job(const void *buf, size_t len, struct job *job, struct result *reject)
     __attribute__((warn_unused_result));
 
+/*
+ * The id, type and user of a job, best-effort, from `len` bytes that may
+ * break any rule (any length, the first bytes of a longer job, a key twice,
+ * a bad entry after the `id`; borrowed until return), so that a producer
+ * waiting on a rejected job still gets its result (contract 9.9). The
+ * entries of the top map are read in order until the bytes end or stop
+ * being msgpack; a key read once whose value passes its rule is readable,
+ * and so is one read several times with the same value bytes. Sets has_id,
+ * id, has_type, type, has_user and user of `identity` (nothing else) and
+ * *reply from a readable `reply`. Allocates nothing.
+ */
+void codec_decode_identity(const void *buf, size_t len, struct result *identity, bool *reply);
+
 /* Appends the msgpack job (as a producer sends it) to `out`. 0 or -1. */
 int codec_encode_job(const struct job *job, msgpack_sbuffer *out)
     __attribute__((warn_unused_result));

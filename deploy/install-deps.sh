@@ -13,6 +13,7 @@ packages=(
     valgrind # the unit tests run under memcheck too
     faketime # steps the wall clock of one process (test_healthz_clock)
     stunnel4 openssl # Redis over TLS through a local tunnel (test_redis_tls)
+    prometheus # promtool: checks and unit-tests deploy/prometheus/ (test_systemd)
 )
 # Node.js and npm run the web app's producer example and its test. A machine
 # may have them from elsewhere; Debian's (18 and 9) are enough when it has not.

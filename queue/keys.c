@@ -45,6 +45,16 @@ size_t keys_dead(const char *prefix, char *out, size_t out_len)
     return key_format(out, out_len, prefix, "dead", NULL);
 }
 
+size_t keys_dead_seen(const char *prefix, enum job_stream stream, const char *entry_id, char *out,
+                      size_t out_len)
+{
+    ASSERT(entry_id != NULL && strlen(entry_id) <= 47);
+    char suffix[JOB_ID_BYTES_MAX + 1];
+    int n = snprintf(suffix, sizeof suffix, "seen:%s:%s", job_stream_name(stream), entry_id);
+    ASSERT(n > 0 && (size_t)n < sizeof suffix);
+    return key_format(out, out_len, prefix, "dead", suffix);
+}
+
 bool keys_stream_parse(const char *prefix, const char *key, size_t len, enum job_stream *stream)
 {
     ASSERT(key != NULL || len == 0);

@@ -15,7 +15,8 @@
 #include "core/job.h"
 
 #define KEYS_PREFIX_BYTES_MAX 64
-/* "{prefix}:result:{id}": the longest key. */
+/* "{prefix}:result:{id}": the longest key ("{prefix}:dead:seen:purchase:"
+ * and an entry ID, at most 47 bytes, are shorter). */
 #define KEYS_BYTES_MAX 256
 _Static_assert(KEYS_PREFIX_BYTES_MAX + sizeof ":result:" + JOB_ID_BYTES_MAX < KEYS_BYTES_MAX,
                "every key fits");
@@ -27,6 +28,10 @@ size_t keys_result(const char *prefix, const char *job_id, char *out, size_t out
 size_t keys_reply(const char *prefix, const char *job_id, char *out, size_t out_len);
 size_t keys_results(const char *prefix, char *out, size_t out_len);
 size_t keys_dead(const char *prefix, char *out, size_t out_len);
+/* "{prefix}:dead:seen:{stream}:{entry}": the guard that keeps a dead letter
+ * from being written twice for one entry of one job stream. */
+size_t keys_dead_seen(const char *prefix, enum job_stream stream, const char *entry_id, char *out,
+                      size_t out_len);
 
 /* The stream whose key is `key` (len bytes) under `prefix`; false if none. */
 bool keys_stream_parse(const char *prefix, const char *key, size_t len, enum job_stream *stream)

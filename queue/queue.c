@@ -52,6 +52,13 @@ struct queue_op {
     int64_t claimed;
     struct queue_pending pending[QUEUE_STREAM_COUNT];
     int pending_seen;
+    /* An oldest-pending op: one XPENDING reply per stream, in stream order. */
+    queue_oldest_cb *oldest_done;
+    struct queue_oldest oldest;
+    int oldest_seen;
+    /* A claim of one entry (queue_claim_entry): read_done gets it. */
+    bool claim_one;
+    struct queue_oldest claimed_entry;
 };
 
 struct queue {
@@ -120,6 +127,15 @@ static void op_finish(struct queue_op *op)
         op->pending_done(op->arg, op->status, op->pending);
     } else if (op->claim_done) {
         op->claim_done(op->arg, op->status, op->claimed);
+    } else if (op->oldest_done) {
+        op->oldest_done(op->arg, op->status, &op->oldest);
+    } else if (op->claim_one) {
+        if (op->status != 0) {
+            queue_entries_free(op->entries, op->entry_count);
+            op->entries = NULL;
+            op->entry_count = 0;
+        }
+        op->read_done(op->arg, op->status, op->entries, op->entry_count);
     } else if (op->is_read) {
         evtimer_del(op->queue->read_timer);
         if (op->status != 0) {
@@ -164,6 +180,8 @@ static void parse_read_reply(struct queue_op *op, const redisReply *reply);
 static void parse_pending_reply(struct queue_op *op, const redisReply *reply);
 static void parse_deliveries_reply(struct queue_op *op, const redisReply *reply);
 static void parse_claim_reply(struct queue_op *op, const redisReply *reply);
+static void parse_oldest_reply(struct queue_op *op, const redisReply *reply);
+static void parse_claim_one_reply(struct queue_op *op, const redisReply *reply);
 
 static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
 {
@@ -180,6 +198,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
             op->pending_seen++;
         }
         op->read_replies_seen += op->is_read;
+        op->oldest_seen += op->oldest_done != NULL;
     } else if (op->is_read) {
         if (op->read_replies_seen++ == 0)
             parse_read_reply(op, reply);
@@ -189,6 +208,10 @@ static void on_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
         parse_pending_reply(op, reply);
     } else if (op->claim_done) {
         parse_claim_reply(op, reply);
+    } else if (op->oldest_done) {
+        parse_oldest_reply(op, reply);
+    } else if (op->claim_one) {
+        parse_claim_one_reply(op, reply);
     }
     op->replies_left--;
     if (op->replies_left == 0)
@@ -306,6 +329,12 @@ static void send_setup(struct queue *queue)
             op->replies_left--;
             op->status = -1;
         }
+        /* The consumer exists from the start (XINFO CONSUMERS lists it):
+         * its first read may find only pending entries, which it reads
+         * without XREADGROUP. */
+        const char *consumer[5] = {"XGROUP", "CREATECONSUMER", queue->stream_keys[s],
+                                   queue->config.group, queue->config.consumer};
+        op_send(op, 5, consumer, NULL);
     }
     if (op_sent(op) != 0)
         redisAsyncDisconnect(queue->ac);
@@ -606,6 +635,84 @@ int queue_claim_idle(struct queue *queue, int64_t min_idle_ms, queue_claim_cb *c
     return op_sent(op);
 }
 
+/* ---------------------------------------------------------------------------
+ * One pending entry at a time: the oldest, claimed anew
+ * ------------------------------------------------------------------------- */
+
+/* The XPENDING reply of stream number oldest_seen: kept when older than the
+ * oldest so far (stream entry IDs share one clock). */
+static void parse_oldest_reply(struct queue_op *op, const redisReply *reply)
+{
+    int stream = op->oldest_seen++;
+    ASSERT(stream >= 0 && stream < QUEUE_STREAM_COUNT);
+    char id[QUEUE_ENTRY_ID_BYTES_MAX + 1], why[REPLY_ERRSTR_BYTES];
+    int64_t deliveries = 0;
+    int found = reply_pending_oldest(reply, id, &deliveries, why, sizeof why);
+    if (found < 0) {
+        op_refuse(op, why);
+        return;
+    }
+    uint64_t ms = 0, seq = 0, old_ms = 0, old_seq = 0;
+    if (found == 0 || !reply_entry_id_parse(id, strlen(id), &ms, &seq))
+        return;
+    struct queue_oldest *o = &op->oldest;
+    bool parsed = !o->found || reply_entry_id_parse(o->id, strlen(o->id), &old_ms, &old_seq);
+    ASSERT(parsed);
+    if (o->found && (ms > old_ms || (ms == old_ms && seq > old_seq)))
+        return;
+    *o = (struct queue_oldest){true, (enum job_stream)stream, "", deliveries};
+    snprintf(o->id, sizeof o->id, "%s", id);
+}
+
+int queue_oldest_pending(struct queue *queue, queue_oldest_cb *cb, void *arg)
+{
+    ASSERT(cb);
+    if (queue->state != QUEUE_READY)
+        return -1;
+    struct queue_op *op = op_new(queue, NULL, arg);
+    op->oldest_done = cb;
+    for (int s = 0; s < QUEUE_STREAM_COUNT; s++) {
+        const char *argv[7] = {"XPENDING", queue->stream_keys[s], queue->config.group, "-", "+",
+                               "1",        queue->config.consumer};
+        op_send(op, 7, argv, NULL);
+    }
+    return op_sent(op);
+}
+
+static void parse_claim_one_reply(struct queue_op *op, const redisReply *reply)
+{
+    char why[REPLY_ERRSTR_BYTES];
+    ASSERT(op->entries == NULL && op->entry_count == 0);
+    if (reply_claimed(reply, op->claimed_entry.stream, &op->entries, &op->entry_count, why,
+                      sizeof why) != 0) {
+        op_refuse(op, why);
+        return;
+    }
+    /* XCLAIM counted one more delivery of this entry, and of no other. */
+    if (op->entry_count == 1)
+        op->entries[0].deliveries = op->claimed_entry.deliveries + 1;
+}
+
+int queue_claim_entry(struct queue *queue, const struct queue_oldest *entry, queue_read_cb *cb,
+                      void *arg)
+{
+    ASSERT(cb && entry && entry->found);
+    if (queue->state != QUEUE_READY)
+        return -1;
+    struct queue_op *op = op_new(queue, NULL, arg);
+    op->claim_one = true;
+    op->claimed_entry = *entry;
+    op->read_done = cb;
+    const char *argv[6] = {"XCLAIM",
+                           queue->stream_keys[entry->stream],
+                           queue->config.group,
+                           queue->config.consumer,
+                           "0",
+                           entry->id};
+    op_send(op, 6, argv, NULL);
+    return op_sent(op);
+}
+
 int queue_pending_summary(struct queue *queue, queue_pending_cb *cb, void *arg)
 {
     ASSERT(cb);
@@ -683,27 +790,65 @@ static void send_reply(struct queue_op *op, const struct queue_publish *item)
     op_send(op, 3, expire, NULL);
 }
 
+/*
+ * One dead letter per entry, whatever repeats its publication: the guard key
+ * and the XADD are one script, so Redis either has both or neither. (An
+ * explicit XADD ID derived from the entry's would not do: entries from
+ * three streams are dead-lettered out of their ID order, and a stream
+ * refuses an ID below its last.) The guard lives as long as a result key:
+ * an entry still pending after that is rare enough to be dead-lettered
+ * again. KEYS[1]: P:dead, KEYS[2]: the guard; ARGV[1]: MAXLEN, ARGV[2]: the
+ * guard's TTL; ARGV[3..]: the dead letter's fields and values.
+ */
+/* clang-format off */
+static const char lua_dead_letter[] =
+    "if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then\n"
+    "  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))\n"
+    "end\n"
+    "return false\n";
+/* clang-format on */
+
+#define DEAD_LETTER_ARGS 19 /* EVAL script 2 keys... maxlen ttl and 6 fields */
+
 static void send_dead_letter(struct queue_op *op, const struct queue_publish *item)
 {
-    char key[KEYS_BYTES_MAX];
-    keys_dead(op->queue->config.prefix, key, sizeof key);
+    const struct queue_config *config = &op->queue->config;
     const struct queue_entry *entry = item->entry;
-    const char *argv[11] = {"XADD",
-                            key,
-                            "*",
-                            "stream",
-                            op->queue->stream_keys[entry->stream],
-                            "entry",
-                            entry->id,
-                            "reason",
-                            item->dead_reason,
-                            "job",
-                            (const char *)entry->job};
-    size_t lens[11];
-    for (int i = 0; i < 10; i++)
+    char dead[KEYS_BYTES_MAX], seen[KEYS_BYTES_MAX], maxlen[24], ttl[24], bytes[24];
+    char digest[SHA256_HEX_BYTES + 1];
+    keys_dead(config->prefix, dead, sizeof dead);
+    keys_dead_seen(config->prefix, entry->stream, entry->id, seen, sizeof seen);
+    snprintf(maxlen, sizeof maxlen, "%lld", (long long)config->dead_maxlen);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)config->result_ttl_s);
+    snprintf(bytes, sizeof bytes, "%zu", entry->job_bytes);
+    sha256_hex(entry->job_sha256, digest);
+    const char *argv[DEAD_LETTER_ARGS] = {"EVAL",
+                                          lua_dead_letter,
+                                          "2",
+                                          dead,
+                                          seen,
+                                          maxlen,
+                                          ttl,
+                                          "stream",
+                                          op->queue->stream_keys[entry->stream],
+                                          "entry",
+                                          entry->id,
+                                          "reason",
+                                          item->dead_reason,
+                                          "job_bytes",
+                                          bytes,
+                                          "job_sha256",
+                                          digest,
+                                          "job",
+                                          (const char *)entry->job};
+    size_t lens[DEAD_LETTER_ARGS];
+    for (int i = 0; i < DEAD_LETTER_ARGS - 1; i++)
         lens[i] = strlen(argv[i]);
-    lens[10] = entry->job_len;
-    op_send(op, entry->has_job ? 11 : 9, argv, lens);
+    /* The first bytes of the original, never more (contract 9.9). */
+    lens[DEAD_LETTER_ARGS - 1] =
+        entry->job_len < QUEUE_DEAD_JOB_BYTES_MAX ? entry->job_len : QUEUE_DEAD_JOB_BYTES_MAX;
+    /* Without a `job` field, none of the job's fields are written. */
+    op_send(op, entry->has_job ? DEAD_LETTER_ARGS : DEAD_LETTER_ARGS - 6, argv, lens);
 }
 
 int queue_publish(struct queue *queue, const struct queue_publish *items, size_t count,

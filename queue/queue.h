@@ -23,6 +23,7 @@
 
 #include "core/job.h"
 #include "queue/redis_url.h"
+#include "queue/sha256.h"
 
 #define QUEUE_STREAM_COUNT JOB_STREAM_COUNT
 #define QUEUE_ENTRY_ID_BYTES_MAX 47 /* "<ms>-<seq>": two u64 and a dash */
@@ -41,8 +42,16 @@ struct queue_config {
     char consumer[QUEUE_NAME_BYTES_MAX + 1];
     int64_t result_ttl_s;
     int64_t results_maxlen;
+    int64_t dead_maxlen; /* P:dead is trimmed to about this many entries */
     int64_t block_ms;
 };
+
+/* Bytes of an entry's `job` field kept in memory: one more than a job may
+ * have, so that the decoder sees an over-long job as one (and can still
+ * read its `id` from the start), and no field of any size costs more. */
+#define QUEUE_JOB_KEPT_BYTES_MAX (JOB_BYTES_MAX + 1)
+/* Bytes of the original kept in a dead letter's `job` (contract 9.9). */
+#define QUEUE_DEAD_JOB_BYTES_MAX JOB_BYTES_MAX
 
 #define QUEUE_CLAIM_COUNT 1000 /* entries claimed per stream per call */
 
@@ -54,8 +63,10 @@ struct queue_entry {
     uint64_t id_seq;    /* the ID's sequence part */
     int64_t deliveries; /* times delivered, when read as pending; 0 when not known */
     bool has_job;       /* false: no `job` field, or the entry was deleted */
-    uint8_t *job;       /* the `job` field's bytes; owned (queue_entries_free) */
-    size_t job_len;
+    uint8_t *job;       /* the first bytes of the `job` field; owned (queue_entries_free) */
+    size_t job_len;     /* bytes in job: at most QUEUE_JOB_KEPT_BYTES_MAX */
+    size_t job_bytes;   /* the field's whole length (job_len < job_bytes: cut) */
+    uint8_t job_sha256[SHA256_DIGEST_BYTES]; /* of the whole field */
 };
 
 enum queue_result_key {
@@ -121,7 +132,11 @@ int queue_read(struct queue *queue, size_t count_max, enum queue_read_mode mode,
 void queue_entries_free(struct queue_entry *entries, size_t count);
 
 /* Publishes results and dead letters, pipelined. Status 0 only when Redis
- * accepted every write. */
+ * accepted every write. A dead letter is written once per entry: a publish
+ * repeated (after a lost connection, or by the next worker after a crash
+ * before the XACK) finds the entry's guard key ({prefix}:dead:seen:...,
+ * set in the same script, living CREDITS_RESULT_TTL seconds) and adds
+ * nothing. */
 int queue_publish(struct queue *queue, const struct queue_publish *items, size_t count,
                   queue_done_cb *cb, void *arg) __attribute__((warn_unused_result));
 
@@ -136,6 +151,30 @@ int queue_ack(struct queue *queue, const struct queue_entry *const *entries, siz
 typedef void queue_claim_cb(void *arg, int status, int64_t claimed);
 int queue_claim_idle(struct queue *queue, int64_t min_idle_ms, queue_claim_cb *cb, void *arg)
     __attribute__((warn_unused_result));
+
+/* The oldest entry pending for this consumer, over the three streams. */
+struct queue_oldest {
+    bool found;
+    enum job_stream stream;
+    char id[QUEUE_ENTRY_ID_BYTES_MAX + 1];
+    int64_t deliveries;
+};
+
+typedef void queue_oldest_cb(void *arg, int status, const struct queue_oldest *oldest);
+
+/* Finds this consumer's oldest pending entry (XPENDING key group - + 1
+ * consumer, per stream): it delivers nothing, so no delivery count
+ * changes. `oldest` is borrowed for the callback. */
+int queue_oldest_pending(struct queue *queue, queue_oldest_cb *cb, void *arg)
+    __attribute__((warn_unused_result));
+
+/* Reads one pending entry of this consumer by claiming it anew (XCLAIM to
+ * itself): its delivery count goes up by one, and no other entry's does,
+ * so that a count counts the attempts at this entry alone. The callback
+ * gets 0 entries (it was deleted) or 1, whose deliveries is the count
+ * after the claim. */
+int queue_claim_entry(struct queue *queue, const struct queue_oldest *entry, queue_read_cb *cb,
+                      void *arg) __attribute__((warn_unused_result));
 
 /* The group's position on one stream (XPENDING summary, XINFO GROUPS). */
 struct queue_pending {

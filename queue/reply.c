@@ -19,6 +19,7 @@
 #define PENDING_WHAT "unexpected XPENDING reply"
 #define GROUPS_WHAT "unexpected XINFO GROUPS reply"
 #define CLAIM_WHAT "unexpected XAUTOCLAIM reply"
+#define XCLAIM_WHAT "unexpected XCLAIM reply"
 
 /* An XPENDING extended-form item: [id, consumer, idle_ms, deliveries]. */
 #define DELIVERY_ITEM_ELEMENTS 4
@@ -261,10 +262,15 @@ static void copy_entry(const redisReply *item, enum job_stream stream, struct qu
         const redisReply *name = fields->element[f], *value = fields->element[f + 1];
         if (name->len != 3 || memcmp(name->str, "job", 3) != 0)
             continue;
-        out->job = malloc(value->len ? value->len : 1);
+        /* The digest of the whole field, the first bytes only in memory:
+         * a field of any size costs QUEUE_JOB_KEPT_BYTES_MAX at most. */
+        size_t kept = value->len < QUEUE_JOB_KEPT_BYTES_MAX ? value->len : QUEUE_JOB_KEPT_BYTES_MAX;
+        out->job = malloc(kept ? kept : 1);
         ASSERT(out->job != NULL);
-        memcpy(out->job, value->str, value->len);
-        out->job_len = value->len;
+        memcpy(out->job, value->str, kept);
+        out->job_len = kept;
+        out->job_bytes = value->len;
+        sha256_digest(value->str, value->len, out->job_sha256);
         out->has_job = true;
     }
 }
@@ -348,6 +354,46 @@ int reply_deliveries(const redisReply *reply, enum job_stream stream, struct que
             }
         }
     }
+    return 0;
+}
+
+int reply_pending_oldest(const redisReply *reply, char id[QUEUE_ENTRY_ID_BYTES_MAX + 1],
+                         int64_t *deliveries, char *errstr, size_t errstr_len)
+{
+    ASSERT(reply != NULL && id != NULL && deliveries != NULL);
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements > 1)
+        return fail(errstr, errstr_len, PENDING_WHAT, "it is %s of %zu, not one item or none",
+                    type_name(reply->type), reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0);
+    if (reply->elements == 0)
+        return 0;
+    if (check_delivery(reply->element[0], 0, errstr, errstr_len) != 0)
+        return -1;
+    const redisReply *const *e = (const redisReply *const *)reply->element[0]->element;
+    memcpy(id, e[0]->str, e[0]->len);
+    id[e[0]->len] = '\0';
+    *deliveries = e[3]->integer;
+    return 1;
+}
+
+int reply_claimed(const redisReply *reply, enum job_stream stream, struct queue_entry **entries,
+                  size_t *count, char *errstr, size_t errstr_len)
+{
+    ASSERT(reply != NULL && entries != NULL && count != NULL);
+    ASSERT((int)stream >= 0 && (int)stream < QUEUE_STREAM_COUNT);
+    *entries = NULL;
+    *count = 0;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements > 1)
+        return fail(errstr, errstr_len, XCLAIM_WHAT, "it is %s of %zu, not one entry or none",
+                    type_name(reply->type), reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0);
+    if (reply->elements == 0 || reply->element[0]->type == REDIS_REPLY_NIL)
+        return 0; /* deleted: nothing is left to decide */
+    if (check_entry(reply->element[0], 0, errstr, errstr_len) != 0)
+        return -1;
+    struct queue_entry *out = calloc(1, sizeof *out);
+    ASSERT(out != NULL);
+    copy_entry(reply->element[0], stream, out);
+    *entries = out;
+    *count = 1;
     return 0;
 }
 

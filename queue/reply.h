@@ -76,6 +76,26 @@ int reply_deliveries(const redisReply *reply, enum job_stream stream, struct que
     __attribute__((warn_unused_result));
 
 /*
+ * XPENDING key group - + 1 consumer: [] or [[id, consumer, idle_ms,
+ * deliveries]]: the consumer's oldest pending entry of one stream. Returns
+ * 1 with its ID and delivery count, 0 when there is none, -1 (errstr says
+ * why) when the reply is not that.
+ */
+int reply_pending_oldest(const redisReply *reply, char id[QUEUE_ENTRY_ID_BYTES_MAX + 1],
+                         int64_t *deliveries, char *errstr, size_t errstr_len)
+    __attribute__((warn_unused_result));
+
+/*
+ * XCLAIM key group consumer min-idle id: [[id, [field, value, ...]]], or []
+ * when the entry was deleted (Redis 7 then drops it from the pending list;
+ * 6.2 answers [nil]). As reply_read() for one stream: *entries holds *count
+ * (0 or 1) entries, deliveries 0, for the caller to free.
+ */
+int reply_claimed(const redisReply *reply, enum job_stream stream, struct queue_entry **entries,
+                  size_t *count, char *errstr, size_t errstr_len)
+    __attribute__((warn_unused_result));
+
+/*
  * XINFO GROUPS key: [[name, value, name, value, ...], ...], one flat list of
  * pairs per group. Copies the last-delivered-id of `group` into
  * last_delivered; "" when `group` is not listed, and on -1 (errstr says why).

@@ -1,6 +1,6 @@
 /*
  * fuzz_decode.c -- libFuzzer target for the decoders of untrusted bytes:
- * codec_decode_job() and codec_decode_result().
+ * codec_decode_job(), codec_decode_identity() and codec_decode_result().
  *
  * Every input is decided twice: by the codec, and by a reference decoder
  * written here from contract section 2 and schemas/vectors/README.md alone
@@ -716,6 +716,27 @@ static void check_as_result(const uint8_t *data, size_t size)
     check_result_round_trip(&r);
 }
 
+/* codec_decode_identity() reads at least what the decoder could name: the
+ * id of an accepted job, and of a rejection that named one; any id it
+ * reads passes the ID rule. Also on the first bytes of the input, as the
+ * queue keeps them of a longer job. */
+static void check_identity(const uint8_t *data, size_t size, enum job_error error,
+                           const struct job *job, const struct result *reject)
+{
+    struct result identity;
+    bool reply = false;
+    codec_decode_identity(data, size, &identity, &reply);
+    if (error == JOB_OK) {
+        CHECK(identity.has_id && strcmp(identity.id, job->id) == 0);
+        CHECK(reply == job->reply);
+    } else if (reject->has_id) {
+        CHECK(identity.has_id && strcmp(identity.id, reject->id) == 0);
+    }
+    CHECK(!identity.has_id || job_id_is_valid(identity.id, strlen(identity.id)));
+    codec_decode_identity(data, size / 2, &identity, &reply);
+    CHECK(!identity.has_id || job_id_is_valid(identity.id, strlen(identity.id)));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ref_verdict want;
@@ -730,6 +751,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else
         check_rejected(error, &job, &reject, &want);
 
+    check_identity(data, size, error, &job, &reject);
     check_as_result(data, size);
     return 0;
 }

@@ -457,6 +457,11 @@ struct dead *read_dead(const char *prefix, size_t *count)
             snprintf(d->entry, sizeof d->entry, "%s", v->str);
         if ((v = kv_get(f, "reason")) != NULL)
             snprintf(d->reason, sizeof d->reason, "%s", v->str);
+        d->job_bytes = -1;
+        if ((v = kv_get(f, "job_bytes")) != NULL)
+            d->job_bytes = strtoll(v->str, NULL, 10);
+        if ((v = kv_get(f, "job_sha256")) != NULL)
+            snprintf(d->job_sha256, sizeof d->job_sha256, "%s", v->str);
         if ((v = kv_get(f, "job")) != NULL) {
             d->has_job = true;
             CHECK(v->len <= sizeof d->job, "dead job too long");

@@ -173,6 +173,8 @@ struct dead {
     bool has_job;
     unsigned char job[8192];
     size_t job_len;
+    long long job_bytes; /* the original's length; -1 when absent */
+    char job_sha256[80]; /* lowercase hex of the original; "" when absent */
     int field_count;
 };
 

@@ -165,6 +165,44 @@ check_retry_refused() {
     done
 }
 
+# dead retry --reason TEXT and --all: many at once, with a summary.
+check_retry_many() {
+    local i
+    for i in 1 2 3; do
+        CREDITS_PREFIX=scratch "$CREDITSCTL" consume --user d1 --amount 1 --id "dead-m$i" >/dev/null
+        copy_job scratch:jobs:consume credits:dead stream credits:jobs:consume entry "0-1$i" \
+            reason 'database error 42501: permission denied for table entries' >/dev/null
+    done
+    CREDITS_PREFIX=scratch "$CREDITSCTL" consume --user d1 --amount 1 --id dead-other >/dev/null
+    copy_job scratch:jobs:consume credits:dead stream credits:jobs:consume entry 0-20 \
+        reason 'database error 23514: a check' >/dev/null
+    redis XADD credits:dead '*' stream credits:jobs:consume entry 0-21 reason invalid_job \
+        job $'\x91\xc1' >/dev/null
+    ctl dead retry --reason 'database error 42501'
+    expect_eq "dead retry --reason exits 0" 0 "$STATUS"
+    expect_eq "dead retry --reason: a summary" \
+        "retried 3 dead letters whose reason starts with 'database error 42501'; 0 refused" "$OUT"
+    expect_eq "dead retry --reason leaves the others" 2 "$(dead_len)"
+    for i in 1 2 3; do
+        wait_until "$WAIT_TRIES" "$CREDITSCTL" result "dead-m$i"
+        ctl result "dead-m$i"
+        expect_match "the worker applies retried job dead-m$i" '"status":"applied"' "$OUT"
+    done
+    ctl dead retry --reason 'nothing like this'
+    expect_eq "dead retry --reason matching none exits 0" 0 "$STATUS"
+    expect_match "dead retry --reason matching none says so" '^retried 0 dead letters' "$OUT"
+    ctl dead retry --all --json
+    expect_eq "dead retry --all with a letter refused exits 1" 1 "$STATUS"
+    expect_json "dead retry --all --json is one JSON object" "$OUT"
+    expect_eq "dead retry --all --json: counts and what went back" "1 1 dead-other" \
+        "$(json_get "$OUT" '{retried}') $(json_get "$OUT" '{refused}') $(json_get "$OUT" '{entries,0,job}')"
+    expect_match "dead retry --all: the refusal says why" 'would be rejected again \(invalid_job' "$ERR"
+    expect_eq "dead retry --all keeps the refused letter" 1 "$(dead_len)"
+    expect_status "dead retry --all with --reason" 2 "$CREDITSCTL" dead retry --all --reason x
+    expect_status "dead retry without an ID or a selection" 2 "$CREDITSCTL" dead retry
+    "$CREDITSCTL" dead drop "$(redis XRANGE credits:dead - + | head -1)" >/dev/null
+}
+
 check_list_limit() {
     local i
     for i in 1 2 3; do
@@ -202,6 +240,7 @@ check_no_job_field
 check_wrong_stream
 check_retry_valid
 check_retry_refused
+check_retry_many
 check_list_limit
 check_unreachable
 stop_worker "$WORKER_PID"

@@ -13,6 +13,7 @@
  * p100 (100 credits, 90 days), pack p1k (1000 credits, 30 days).
  */
 #include "harness.h"
+#include "queue/sha256.h"
 
 #include "../unit/case_filter.h"
 
@@ -688,9 +689,9 @@ test_job_on_another_types_stream_is_wrong_stream_dead_lettered_and_not_applied(v
     {
         size_t n;
         struct dead *d = read_dead(P, &n);
-        CHECK(n == 1 && d[0].field_count == 4,
-              "expected one dead letter with the 4 fields stream, entry, reason, job; got %zu "
-              "with %d fields",
+        CHECK(n == 1 && d[0].field_count == 6,
+              "expected one dead letter with the 6 fields stream, entry, reason, job_bytes, "
+              "job_sha256, job; got %zu with %d fields",
               n, n ? d[0].field_count : 0);
         free(d);
     }
@@ -745,8 +746,8 @@ test_job_on_another_types_stream_is_wrong_stream_dead_lettered_and_not_applied(v
 
 enum key_rule {
     KEY_NONE,     /* the id is not readable: no result key */
-    KEY_REQUIRED, /* the id is readable: P:result:{id} holds invalid_job */
-    KEY_MAYBE,    /* either (the contract leaves it open) */
+    KEY_REQUIRED, /* the id is readable, best-effort (contract 9.9): P:result:{id}
+                   * holds invalid_job */
 };
 
 struct bad {
@@ -855,7 +856,7 @@ static void build_bad_messages(struct bads *L)
     mp_str(&m, "x");
     msgpack_sbuffer_write(&m.sb, (const char *)map32_huge, sizeof map32_huge);
     bad_mp(L, "map32 huge header as an unknown key's value", "consume", "t8-hostile-inner",
-           KEY_MAYBE, &m);
+           KEY_REQUIRED, &m);
     mp_head(&m, 6, "t8-deep-inner", "consume", "t8-u");
     mp_kint(&m, "amount", 1);
     mp_str(&m, "x");
@@ -865,8 +866,8 @@ static void build_bad_messages(struct bads *L)
         deep[2000] = 0x01;
         msgpack_sbuffer_write(&m.sb, (const char *)deep, sizeof deep);
     }
-    bad_mp(L, "2000 nested arrays as an unknown key's value", "consume", "t8-deep-inner", KEY_MAYBE,
-           &m);
+    bad_mp(L, "2000 nested arrays as an unknown key's value", "consume", "t8-deep-inner",
+           KEY_REQUIRED, &m);
 
     /* Missing fields. */
     mp_head(&m, 4, "t8-no-amount", "consume", "t8-u");
@@ -1054,31 +1055,31 @@ static void build_bad_messages(struct bads *L)
     mp_head(&m, 6, "t8-dup-amount", "consume", "t8-u");
     mp_kint(&m, "amount", 1);
     mp_kint(&m, "amount", 1);
-    bad_mp(L, "amount given twice (same value)", "consume", "t8-dup-amount", KEY_MAYBE, &m);
+    bad_mp(L, "amount given twice (same value)", "consume", "t8-dup-amount", KEY_REQUIRED, &m);
     mp_head(&m, 6, "t8-dup-id", "consume", "t8-u");
     mp_kint(&m, "amount", 1);
     mp_kstr(&m, "id", "t8-dup-id");
-    bad_mp(L, "id given twice", "consume", "t8-dup-id", KEY_MAYBE, &m);
+    bad_mp(L, "id given twice", "consume", "t8-dup-id", KEY_REQUIRED, &m);
     mp_head(&m, 7, "t8-dup-unknown", "consume", "t8-u");
     mp_kint(&m, "amount", 1);
     mp_kint(&m, "x-extra", 1);
     mp_kint(&m, "x-extra", 2);
-    bad_mp(L, "an unknown key given twice", "consume", "t8-dup-unknown", KEY_MAYBE, &m);
+    bad_mp(L, "an unknown key given twice", "consume", "t8-dup-unknown", KEY_REQUIRED, &m);
     mp_head(&m, 6, "t8-int-key", "consume", "t8-u");
     mp_kint(&m, "amount", 1);
     msgpack_pack_int64(&m.pk, 1);
     msgpack_pack_int64(&m.pk, 2);
-    bad_mp(L, "an integer map key", "consume", "t8-int-key", KEY_MAYBE, &m);
+    bad_mp(L, "an integer map key", "consume", "t8-int-key", KEY_REQUIRED, &m);
     {
         struct bytes b;
         struct job j = consume_job("t8-trailing", "t8-u", 1, NULL, NULL);
         job_bytes(&j, &b);
         b.data[b.len++] = 0xc0;
-        bad_add(L, "trailing byte after the map", "consume", "t8-trailing", KEY_MAYBE, b.data,
+        bad_add(L, "trailing byte after the map", "consume", "t8-trailing", KEY_REQUIRED, b.data,
                 b.len);
         j = consume_job("t8-truncated", "t8-u", 1, NULL, NULL);
         job_bytes(&j, &b);
-        bad_add(L, "truncated map", "consume", "t8-truncated", KEY_MAYBE, b.data, b.len - 1);
+        bad_add(L, "truncated map", "consume", "t8-truncated", KEY_REQUIRED, b.data, b.len - 1);
     }
     /* Too large: 5000 bytes, and 4097 bytes (the limit is 4096). */
     {
@@ -1097,7 +1098,7 @@ static void build_bad_messages(struct bads *L)
             }
             CHECK(m.sb.size == sizes[k], "could not build a %zu-byte job", sizes[k]);
             bad_mp(L, sizes[k] == 5000 ? "5000-byte job" : "4097-byte job", "consume", ids[k],
-                   KEY_MAYBE, &m);
+                   KEY_REQUIRED, &m);
         }
     }
     struct bad *nf = bad_add(L, "entry without a job field", "consume", NULL, KEY_NONE, "x", 1);
@@ -1138,17 +1139,32 @@ test_invalid_messages_are_invalid_job_dead_lettered_and_the_worker_keeps_serving
             CHECK(!d->has_job || d->job_len == 0, "a job field in the dead letter of an entry "
                                                   "without one");
         } else {
-            CHECK(d->has_job && d->job_len == b->len && memcmp(d->job, b->data, b->len) == 0,
-                  "dead letter `job` is not the original %zu bytes (got %zu)", b->len, d->job_len);
+            /* At most the first 4096 bytes, the whole length and digest
+             * beside them (contract 9.9). */
+            size_t kept = b->len < JOB_BYTES_MAX ? b->len : JOB_BYTES_MAX;
+            CHECK(d->has_job && d->job_len == kept && memcmp(d->job, b->data, kept) == 0,
+                  "dead letter `job` is not the first %zu bytes of the original (got %zu)", kept,
+                  d->job_len);
+            CHECK(d->job_bytes == (long long)b->len, "dead letter job_bytes %lld, not %zu",
+                  d->job_bytes, b->len);
+            uint8_t digest[SHA256_DIGEST_BYTES];
+            char hex[SHA256_HEX_BYTES + 1];
+            sha256_digest(b->data, b->len, digest);
+            sha256_hex(digest, hex);
+            CHECK(strcmp(d->job_sha256, hex) == 0, "dead letter job_sha256 %s, not %s",
+                  d->job_sha256, hex);
         }
         if (b->id == NULL)
             continue;
         struct result r;
         bool has_key = result_get(P, b->id, &r);
-        if (b->rule == KEY_NONE) {
+        switch (b->rule) {
+        case KEY_NONE:
             CHECK(!has_key, "a result key for the unreadable id '%s'", b->id);
-        } else if (b->rule == KEY_REQUIRED) {
+            break;
+        case KEY_REQUIRED:
             CHECK(has_key, "no result key for the readable id %s", b->id);
+            break;
         }
         if (has_key) {
             bool code_ok = r.error == JOB_ERR_INVALID_JOB ||

@@ -1005,6 +1005,180 @@ static void test_unknown_keys_with_any_value_are_ignored(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The identity, best-effort (contract 9.9)                                 */
+/* ------------------------------------------------------------------------ */
+
+/* codec_decode_identity() of the encoding of `s`, cut to `cut` bytes
+ * (SIZE_MAX: whole); *reply as it set it. */
+static struct result identity_of(const struct kvs *s, size_t cut, bool *reply)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    encode_kvs(s, &sb);
+    struct result identity;
+    memset(&identity, 0x5a, sizeof identity); /* everything it sets is set */
+    codec_decode_identity(sb.data, cut < sb.size ? cut : sb.size, &identity, reply);
+    msgpack_sbuffer_destroy(&sb);
+    return identity;
+}
+
+static void test_identity_of_a_valid_job(void **state)
+{
+    (void)state;
+    struct kvs s = consume_job();
+    kvs_add(&s, (struct kv){"reply", V_TRUE, 0, NULL, 0});
+    bool reply = false;
+    struct result r = identity_of(&s, SIZE_MAX, &reply);
+    assert_true(r.has_id);
+    assert_string_equal(r.id, "job-1");
+    assert_true(r.has_type);
+    assert_int_equal(r.type, JOB_CONSUME);
+    assert_true(r.has_user);
+    assert_string_equal(r.user, "u1");
+    assert_true(reply);
+}
+
+static void test_identity_of_a_job_over_4096_bytes(void **state)
+{
+    (void)state;
+    msgpack_sbuffer sb;
+    padded_job(5000, &sb);
+    struct result r;
+    bool reply = true;
+    codec_decode_identity(sb.data, sb.size, &r, &reply);
+    assert_true(r.has_id);
+    assert_string_equal(r.id, "job-1");
+    assert_true(r.has_user);
+    assert_false(reply);
+    /* What the queue keeps of it: the first 4097 bytes, the pad cut. */
+    codec_decode_identity(sb.data, 4097, &r, &reply);
+    assert_true(r.has_id);
+    assert_string_equal(r.id, "job-1");
+    assert_true(r.has_type);
+    msgpack_sbuffer_destroy(&sb);
+    /* A map16 whose count the first bytes cannot hold: read as far as they go. */
+    struct kvs big = consume_job();
+    for (int i = 0; i < 11; i++) /* 16 entries: a map16 */
+        kvs_add(&big, KV_INT("n", i));
+    bool ignored;
+    r = identity_of(&big, 40, &ignored);
+    assert_true(r.has_id);
+    assert_string_equal(r.id, "job-1");
+}
+
+static void test_identity_when_a_key_is_given_twice(void **state)
+{
+    (void)state;
+    bool reply;
+    /* Another key twice: the id is still the id. */
+    struct kvs s = consume_job();
+    kvs_add(&s, KV_INT("amount", 7));
+    struct result r = identity_of(&s, SIZE_MAX, &reply);
+    assert_true(r.has_id);
+    assert_string_equal(r.id, "job-1");
+    /* The id twice, the same both times: readable. */
+    s = consume_job();
+    kvs_add(&s, KV_STR("id", "job-1"));
+    r = identity_of(&s, SIZE_MAX, &reply);
+    assert_true(r.has_id);
+    assert_string_equal(r.id, "job-1");
+    /* The id twice with two values: whose job is it? Neither's. */
+    s = consume_job();
+    kvs_add(&s, KV_STR("id", "job-2"));
+    r = identity_of(&s, SIZE_MAX, &reply);
+    assert_false(r.has_id);
+    assert_string_equal(r.id, "");
+    assert_true(r.has_user);
+    /* reply twice, true and false: not readable. */
+    s = consume_job();
+    kvs_add(&s, (struct kv){"reply", V_TRUE, 0, NULL, 0});
+    kvs_add(&s, (struct kv){"reply", V_FALSE, 0, NULL, 0});
+    reply = true;
+    r = identity_of(&s, SIZE_MAX, &reply);
+    assert_false(reply);
+}
+
+static void test_identity_stops_at_a_bad_entry(void **state)
+{
+    (void)state;
+    bool reply;
+    /* An entry after the id that is no msgpack: the id before it stands. */
+    struct kvs s = consume_job();
+    kvs_add(&s, KV_RAW("bad", "\xc1"));
+    struct result r = identity_of(&s, SIZE_MAX, &reply);
+    assert_true(r.has_id);
+    assert_string_equal(r.id, "job-1");
+    /* A key that is not a str ends the scan: what follows is not read. */
+    struct kvs t = {.count = 0};
+    kvs_add(&t, KV_STR("type", "consume"));
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    encode_kvs(&t, &sb);
+    /* {type: consume, 1: 1, id: job-1} with the map header saying 3. */
+    static const char tail[] = "\x01\x01\xa2id\xa5job-1";
+    assert_int_equal(msgpack_sbuffer_write(&sb, tail, sizeof tail - 1), 0);
+    sb.data[0] = (char)0x83;
+    codec_decode_identity(sb.data, sb.size, &r, &reply);
+    assert_true(r.has_type);
+    assert_false(r.has_id);
+    msgpack_sbuffer_destroy(&sb);
+    /* An id that breaks the ID rule is not read, wherever it is. */
+    s = consume_job();
+    kvs_set(&s, KV_STR("id", "job 1"));
+    r = identity_of(&s, SIZE_MAX, &reply);
+    assert_false(r.has_id);
+}
+
+static void test_identity_of_what_is_no_map(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } inputs[] = {
+        {"", 0},         {"\x91\xc1", 2}, {"\xc1", 1},       {"\xa3job", 4},           {"\xde", 1},
+        {"\xdf\x00", 2}, {"\x81", 1},     {"\x81\xa2id", 4}, {"\x81\xa2id\xa5job", 8},
+    };
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        struct result r;
+        bool reply = true;
+        memset(&r, 0x5a, sizeof r);
+        codec_decode_identity(inputs[i].bytes, inputs[i].len, &r, &reply);
+        assert_false(r.has_id);
+        assert_false(r.has_type);
+        assert_false(r.has_user);
+        assert_false(reply);
+        assert_string_equal(r.id, "");
+    }
+}
+
+/* Any prefix of any job: never a crash, and an id only when valid. */
+static void test_identity_of_every_prefix(void **state)
+{
+    (void)state;
+    struct kvs s = purchase_job();
+    kvs_add(&s, KV_RAW("trace", "\x82\xa4span\x93\x01\x02\xc0\xa3x\xd4\x01\x00"));
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    encode_kvs(&s, &sb);
+    size_t id_end = 0;
+    for (size_t cut = 0; cut <= sb.size; cut++) {
+        struct result r;
+        bool reply;
+        codec_decode_identity(sb.data, cut, &r, &reply);
+        if (r.has_id) {
+            assert_string_equal(r.id, "pay-evt-1");
+            if (id_end == 0)
+                id_end = cut;
+        } else {
+            assert_int_equal(id_end, 0); /* once readable, it stays */
+        }
+    }
+    assert_true(id_end > 0 && id_end < sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Rejections name the job when they can                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -2482,6 +2656,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_malformed_and_empty_inputs_are_invalid),
         cmocka_unit_test(test_top_level_must_be_a_map),
         cmocka_unit_test(test_unknown_keys_with_any_value_are_ignored),
+        cmocka_unit_test(test_identity_of_a_valid_job),
+        cmocka_unit_test(test_identity_of_a_job_over_4096_bytes),
+        cmocka_unit_test(test_identity_when_a_key_is_given_twice),
+        cmocka_unit_test(test_identity_stops_at_a_bad_entry),
+        cmocka_unit_test(test_identity_of_what_is_no_map),
+        cmocka_unit_test(test_identity_of_every_prefix),
         cmocka_unit_test(test_reject_carries_readable_identity),
         cmocka_unit_test(test_reject_omits_unreadable_identity),
         cmocka_unit_test(test_consume_text_limits),

@@ -167,7 +167,8 @@ static const char *const setting_names[] = {
     "CREDITS_BLOCK_MS",       "CREDITS_SHUTDOWN_TIMEOUT_MS",
     "CREDITS_CLAIM_IDLE_MS",  "CREDITS_MAX_DELIVERIES",
     "CREDITS_LOG_LEVEL",      "CREDITS_LOG_FORMAT",
-    "CREDITS_HTTP_ADDR",
+    "CREDITS_HTTP_ADDR",      "CREDITS_DEAD_MAXLEN",
+    "CREDITS_ID_PREFIXES",
 };
 
 static int clear_environment(void **state)
@@ -192,6 +193,7 @@ static void test_defaults_follow_the_contract(void **state)
     assert_true(strlen(c.consumer) > 0); /* the host name */
     assert_int_equal(c.result_ttl_s, 86400);
     assert_int_equal(c.results_maxlen, 100000);
+    assert_int_equal(c.dead_maxlen, 100000);
     assert_int_equal(c.batch_jobs_max, 1024);
     assert_int_equal(c.max_deliveries, 10);
     assert_int_equal(c.log_level, LOG_INFO);
@@ -332,6 +334,113 @@ static void test_printed_settings_hide_every_secret(void **state)
     free(text);
 }
 
+/* ---------------------------------------------------------------------------
+ * CREDITS_ID_PREFIXES
+ * ------------------------------------------------------------------------- */
+
+static void test_id_prefixes_default_to_none(void **state)
+{
+    (void)state;
+    struct config c;
+    char errstr[300];
+    assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
+    for (int s = 0; s < JOB_STREAM_COUNT; s++)
+        assert_string_equal(c.id_prefixes[s], "");
+}
+
+static void test_id_prefixes_per_stream(void **state)
+{
+    (void)state;
+    struct config c;
+    char errstr[300];
+    assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
+    assert_int_equal(config_set(&c, "CREDITS_ID_PREFIXES",
+                                "consume=web:,purchase=pay:,allocate=alloc:", errstr,
+                                sizeof errstr),
+                     0);
+    assert_string_equal(c.id_prefixes[JOB_STREAM_CONSUME], "web:");
+    assert_string_equal(c.id_prefixes[JOB_STREAM_PURCHASE], "pay:");
+    assert_string_equal(c.id_prefixes[JOB_STREAM_ALLOCATE], "alloc:");
+    /* Any order, some streams only; a new value replaces the whole table. */
+    assert_int_equal(
+        config_set(&c, "CREDITS_ID_PREFIXES", "allocate=a-,consume=w", errstr, sizeof errstr), 0);
+    assert_string_equal(c.id_prefixes[JOB_STREAM_CONSUME], "w");
+    assert_string_equal(c.id_prefixes[JOB_STREAM_PURCHASE], "");
+    assert_string_equal(c.id_prefixes[JOB_STREAM_ALLOCATE], "a-");
+    assert_int_equal(config_set(&c, "CREDITS_ID_PREFIXES", "", errstr, sizeof errstr), 0);
+    assert_string_equal(c.id_prefixes[JOB_STREAM_ALLOCATE], "");
+    /* A prefix may hold '=' and any printable character but ','. */
+    assert_int_equal(config_set(&c, "CREDITS_ID_PREFIXES", "purchase=p=1|", errstr, sizeof errstr),
+                     0);
+    assert_string_equal(c.id_prefixes[JOB_STREAM_PURCHASE], "p=1|");
+}
+
+static void test_id_prefixes_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        const char *message;
+    } cases[] = {
+        {"refund=r:", "CREDITS_ID_PREFIXES: \"refund=r:\" is not stream=prefix with a stream of "
+                      "consume, purchase or allocate"},
+        {"web:", "CREDITS_ID_PREFIXES: \"web:\" is not stream=prefix"},
+        {"consume=web:,", "CREDITS_ID_PREFIXES: \"\" is not stream=prefix"},
+        {",consume=web:", "CREDITS_ID_PREFIXES: \"\" is not stream=prefix"},
+        {"Consume=web:", "CREDITS_ID_PREFIXES: \"Consume=web:\" is not stream=prefix"},
+        {"consume=", "CREDITS_ID_PREFIXES: the prefix of consume must be given once"},
+        {"consume=a,consume=b", "CREDITS_ID_PREFIXES: the prefix of consume must be given once"},
+        {"consume=web :", "(got \"consume=web :\")"},
+        {"consume=expire:web", "not start with the reserved 'expire:'"},
+        {"purchase=x\x7f", "the prefix of purchase must be given once"},
+        {"allocate=01234567890123456789012345678901234567890123456789012345678901234",
+         "1 to 64 printable ASCII characters"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct config c;
+        char errstr[400];
+        assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
+        assert_int_equal(
+            config_set(&c, "CREDITS_ID_PREFIXES", "consume=kept:", errstr, sizeof errstr), 0);
+        errstr[0] = '\0';
+        assert_int_equal(
+            config_set(&c, "CREDITS_ID_PREFIXES", cases[i].value, errstr, sizeof errstr), -1);
+        if (strstr(errstr, cases[i].message) == NULL)
+            fail_msg("%s: \"%s\" does not hold \"%s\"", cases[i].value, errstr, cases[i].message);
+        /* A refused value changes nothing. */
+        assert_string_equal(c.id_prefixes[JOB_STREAM_CONSUME], "kept:");
+    }
+    /* 64 bytes is the most. */
+    struct config c;
+    char errstr[400];
+    assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
+    assert_int_equal(
+        config_set(&c, "CREDITS_ID_PREFIXES",
+                   "allocate=0123456789012345678901234567890123456789012345678901234567890123",
+                   errstr, sizeof errstr),
+        0);
+    assert_int_equal(strlen(c.id_prefixes[JOB_STREAM_ALLOCATE]), 64);
+}
+
+static void test_id_prefixes_printed_as_given(void **state)
+{
+    (void)state;
+    struct config c;
+    char errstr[300];
+    assert_int_equal(config_load(&c, NULL, errstr, sizeof errstr), 0);
+    assert_int_equal(config_set(&c, "CREDITS_ID_PREFIXES", "allocate=alloc:,consume=web:", errstr,
+                                sizeof errstr),
+                     0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    config_print(&c, out);
+    fclose(out);
+    assert_non_null(strstr(text, "\nCREDITS_ID_PREFIXES=consume=web:,allocate=alloc:\n"));
+    free(text);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +462,10 @@ int main(int argc, char **argv)
                                clear_environment),
         cmocka_unit_test_setup(test_an_unknown_flag_is_reported_as_such, clear_environment),
         cmocka_unit_test_setup(test_printed_settings_hide_every_secret, clear_environment),
+        cmocka_unit_test_setup(test_id_prefixes_default_to_none, clear_environment),
+        cmocka_unit_test_setup(test_id_prefixes_per_stream, clear_environment),
+        cmocka_unit_test_setup(test_id_prefixes_refused, clear_environment),
+        cmocka_unit_test_setup(test_id_prefixes_printed_as_given, clear_environment),
     };
     return case_filter_run("config", tests, sizeof tests / sizeof tests[0], NULL, NULL, argc, argv);
 }

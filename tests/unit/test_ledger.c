@@ -827,6 +827,8 @@ static void apply_leaves_result_identity_alone(void **state)
             result_set_amount(r, (enum result_amount)a, 999);
         strcpy(r->message, "stale");
         fx_set_type(fx, types[i]);
+        /* Each a job of its own: a consume records its charge by its ID. */
+        snprintf(fx->job.id, sizeof fx->job.id, "apply-%zu", i);
         if (types[i] == JOB_CONSUME)
             fx->job.consume.amount = 4;
         fx->input.pack = &pack;
@@ -1078,6 +1080,7 @@ static void run_check_result(const struct run *run, const struct job *job,
 static void run_step(struct run *run, size_t step)
 {
     struct job job = {.user = "user-1"};
+    snprintf(job.id, sizeof job.id, "step-%zu", step); /* a consume's charge has its ID */
     struct ledger_input in;
     int64_t month;
     run_draw(run, step, &job, &in, &month);

@@ -239,6 +239,7 @@ static void test_every_series_is_present_from_the_start(void **state)
         {"credits_inflight_jobs", 1},
         {"credits_up", 2},
         {"credits_ready", 1},
+        {"credits_database_durable", 1},
     };
     size_t total = 0;
     for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
@@ -343,6 +344,7 @@ static void test_gauges_show_their_current_values(void **state)
     m.inflight_jobs = 17;
     m.up[METRICS_REDIS] = true;
     m.ready = true;
+    m.database_durable = true;
     render(&m, &e);
     const char *const set[] = {
         "credits_pending_entries{stream=\"purchase\"}",
@@ -352,9 +354,10 @@ static void test_gauges_show_their_current_values(void **state)
         "credits_inflight_jobs",
         "credits_up{peer=\"redis\"}",
         "credits_ready",
+        "credits_database_durable",
         NULL,
     };
-    const double values[] = {5, 1.25, 2, 4, 17, 1, 1};
+    const double values[] = {5, 1.25, 2, 4, 17, 1, 1, 1};
     for (size_t i = 0; i < ARRAY_LEN(values); i++)
         assert_value(&e, set[i], values[i]);
     assert_rest_zero(&e, set);

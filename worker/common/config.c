@@ -14,13 +14,14 @@
 #include "core/assert.h"
 
 enum setting_kind {
-    SETTING_INT,        /* int64_t within [min, max] */
-    SETTING_NAME,       /* a key-safe name: 1..max printable ASCII bytes, no ':' */
-    SETTING_TEXT,       /* any text up to max bytes, may be empty */
-    SETTING_CONNINFO,   /* a libpq connection string, URI or database name; may be empty */
-    SETTING_REDIS_URL,  /* struct redis_url */
-    SETTING_LOG_LEVEL,  /* enum log_level */
-    SETTING_LOG_FORMAT, /* enum log_format */
+    SETTING_INT,         /* int64_t within [min, max] */
+    SETTING_NAME,        /* a key-safe name: 1..max printable ASCII bytes, no ':' */
+    SETTING_TEXT,        /* any text up to max bytes, may be empty */
+    SETTING_CONNINFO,    /* a libpq connection string, URI or database name; may be empty */
+    SETTING_REDIS_URL,   /* struct redis_url */
+    SETTING_LOG_LEVEL,   /* enum log_level */
+    SETTING_LOG_FORMAT,  /* enum log_format */
+    SETTING_ID_PREFIXES, /* stream=prefix,... into config->id_prefixes */
 };
 
 struct setting {
@@ -52,6 +53,8 @@ static const struct setting settings[] = {
      "seconds a result key lives"},
     {"CREDITS_RESULTS_MAXLEN", SETTING_INT, FIELD(results_maxlen), "100000", 1, INT64_C(1000000000),
      false, "approximate length kept of the results stream"},
+    {"CREDITS_DEAD_MAXLEN", SETTING_INT, FIELD(dead_maxlen), "100000", 1, INT64_C(1000000000),
+     false, "approximate length kept of the dead-letter stream"},
     {"CREDITS_BATCH_MAX", SETTING_INT, FIELD(batch_jobs_max), "1024", 1, 4096, false,
      "most jobs read and applied in one database transaction (1: one job per transaction)"},
     {"CREDITS_BLOCK_MS", SETTING_INT, FIELD(block_ms), "1000", 1, 60000, false,
@@ -70,6 +73,8 @@ static const struct setting settings[] = {
      CONFIG_NAME_BYTES_MAX, false, "host:port of /metrics, /healthz and /readyz; empty: off"},
     {"CREDITS_HTTP_CONNECTIONS_MAX", SETTING_INT, FIELD(http_connections_max), "64", 1, 1024, false,
      "most HTTP connections open at once (each closed 5 s after it was accepted)"},
+    {"CREDITS_ID_PREFIXES", SETTING_ID_PREFIXES, FIELD(id_prefixes), "", 0, 0, false,
+     "job ID namespaces per stream, e.g. consume=web:,purchase=pay:,allocate=alloc:; empty: none"},
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
@@ -177,6 +182,67 @@ static int set_log_format(const struct setting *s, enum log_format *field, const
     return -1;
 }
 
+typedef char id_prefix_table[JOB_STREAM_COUNT][CONFIG_ID_PREFIX_BYTES_MAX + 1];
+
+/* One "stream=prefix" of CREDITS_ID_PREFIXES (`len` bytes, no NUL). */
+static int set_id_prefix(const struct setting *s, id_prefix_table prefixes, const char *pair,
+                         size_t len, char *errstr, size_t errstr_len)
+{
+    const char *eq = memchr(pair, '=', len);
+    enum job_stream stream = JOB_STREAM_CONSUME;
+    bool known = false;
+    for (int i = 0; eq && i < JOB_STREAM_COUNT && !known; i++) {
+        const char *name = job_stream_name((enum job_stream)i);
+        known = strlen(name) == (size_t)(eq - pair) && memcmp(pair, name, strlen(name)) == 0;
+        stream = (enum job_stream)i;
+    }
+    if (!known) {
+        snprintf(errstr, errstr_len,
+                 "%s: \"%.*s\" is not stream=prefix with a stream of consume, "
+                 "purchase or allocate",
+                 s->name, (int)len, pair);
+        return -1;
+    }
+    const char *prefix = eq + 1;
+    size_t n = len - (size_t)(prefix - pair);
+    bool ok = n >= 1 && n <= CONFIG_ID_PREFIX_BYTES_MAX && prefixes[stream][0] == '\0';
+    for (size_t i = 0; ok && i < n; i++)
+        ok = prefix[i] >= 0x21 && prefix[i] <= 0x7e;
+    if (!ok || strncmp(prefix, CONFIG_RESERVED_ID_PREFIX, strlen(CONFIG_RESERVED_ID_PREFIX)) == 0) {
+        snprintf(errstr, errstr_len,
+                 "%s: the prefix of %s must be given once, 1 to %d printable "
+                 "ASCII characters without spaces, and not start with the reserved '%s' "
+                 "(got \"%.*s\")",
+                 s->name, job_stream_name(stream), CONFIG_ID_PREFIX_BYTES_MAX,
+                 CONFIG_RESERVED_ID_PREFIX, (int)len, pair);
+        return -1;
+    }
+    memcpy(prefixes[stream], prefix, n);
+    prefixes[stream][n] = '\0';
+    return 0;
+}
+
+/* "consume=web:,purchase=pay:": comma-separated, each stream at most once;
+ * "" for none. Nothing is changed when the value is refused. */
+static int set_id_prefixes(const struct setting *s, id_prefix_table field, const char *value,
+                           char *errstr, size_t errstr_len)
+{
+    id_prefix_table prefixes;
+    memset(prefixes, 0, sizeof prefixes);
+    const char *at = value;
+    while (value[0] != '\0') {
+        const char *comma = strchr(at, ',');
+        size_t len = comma ? (size_t)(comma - at) : strlen(at);
+        if (set_id_prefix(s, prefixes, at, len, errstr, errstr_len) != 0)
+            return -1;
+        if (!comma)
+            break;
+        at = comma + 1;
+    }
+    memcpy(field, prefixes, sizeof prefixes);
+    return 0;
+}
+
 static int apply_setting(struct config *config, const struct setting *s, const char *value,
                          char *errstr, size_t errstr_len)
 {
@@ -201,6 +267,8 @@ static int apply_setting(struct config *config, const struct setting *s, const c
         return set_log_level(s, field, value, errstr, errstr_len);
     case SETTING_LOG_FORMAT:
         return set_log_format(s, field, value, errstr, errstr_len);
+    case SETTING_ID_PREFIXES:
+        return set_id_prefixes(s, field, value, errstr, errstr_len);
     }
     UNREACHABLE();
 }
@@ -331,7 +399,8 @@ int config_load(struct config *config, const char *path, char *errstr, size_t er
     for (size_t i = 0; i < SETTING_COUNT; i++) {
         const struct setting *s = &settings[i];
         const char *value = getenv(s->name);
-        bool may_be_empty = s->kind == SETTING_TEXT || s->kind == SETTING_CONNINFO;
+        bool may_be_empty = s->kind == SETTING_TEXT || s->kind == SETTING_CONNINFO ||
+                            s->kind == SETTING_ID_PREFIXES;
         if (!value || (value[0] == '\0' && !may_be_empty))
             continue;
         if (apply_setting(config, s, value, errstr, errstr_len) != 0)
@@ -375,6 +444,17 @@ static void print_value(const struct config *config, const struct setting *s, FI
     case SETTING_LOG_FORMAT:
         fputs(log_format_names[*(const enum log_format *)field], out);
         return;
+    case SETTING_ID_PREFIXES: {
+        const char(*prefixes)[CONFIG_ID_PREFIX_BYTES_MAX + 1] = field;
+        const char *sep = "";
+        for (int i = 0; i < JOB_STREAM_COUNT; i++) {
+            if (prefixes[i][0] == '\0')
+                continue;
+            fprintf(out, "%s%s=%s", sep, job_stream_name((enum job_stream)i), prefixes[i]);
+            sep = ",";
+        }
+        return;
+    }
     }
     UNREACHABLE();
 }

@@ -20,6 +20,11 @@
 _Static_assert(CONFIG_NAME_BYTES_MAX <= KEYS_PREFIX_BYTES_MAX, "every key of a prefix fits");
 #define CONFIG_CONSUMER_BYTES_MAX 128
 #define CONFIG_CONNINFO_BYTES_MAX 1024
+/* An ID namespace: short enough to leave an ID room for its own part. */
+#define CONFIG_ID_PREFIX_BYTES_MAX 64
+_Static_assert(CONFIG_ID_PREFIX_BYTES_MAX < JOB_ID_BYTES_MAX, "an ID longer than its prefix fits");
+/* The job ID prefix the worker keeps for its own jobs (contract 9.7). */
+#define CONFIG_RESERVED_ID_PREFIX "expire:"
 
 enum log_level {
     LOG_DEBUG = 0,
@@ -41,6 +46,7 @@ struct config {
     char consumer[CONFIG_CONSUMER_BYTES_MAX + 1];     /* CREDITS_CONSUMER */
     int64_t result_ttl_s;                             /* CREDITS_RESULT_TTL */
     int64_t results_maxlen;                           /* CREDITS_RESULTS_MAXLEN */
+    int64_t dead_maxlen;                              /* CREDITS_DEAD_MAXLEN */
     int64_t batch_jobs_max;                           /* CREDITS_BATCH_MAX */
     int64_t block_ms;                                 /* CREDITS_BLOCK_MS */
     int64_t shutdown_timeout_ms;                      /* CREDITS_SHUTDOWN_TIMEOUT_MS */
@@ -50,6 +56,9 @@ struct config {
     enum log_format log_format;                       /* CREDITS_LOG_FORMAT */
     char http_addr[CONFIG_NAME_BYTES_MAX + 1];        /* CREDITS_HTTP_ADDR; "" disables */
     int64_t http_connections_max;                     /* CREDITS_HTTP_CONNECTIONS_MAX */
+    /* CREDITS_ID_PREFIXES: the prefix every job ID of each stream must
+     * have; "" for no check (the default). */
+    char id_prefixes[JOB_STREAM_COUNT][CONFIG_ID_PREFIX_BYTES_MAX + 1];
 };
 
 /* Fills every setting with its default, then applies the settings file

@@ -2,9 +2,10 @@
  * deadletters.c -- creditsctl dead list | show | retry | drop, on the
  * dead-letter stream {prefix}:dead. An entry there has the fields `stream`
  * (the job stream the message came from), `entry` (its ID there), `reason`
- * and, when the message had one, `job` (the original bytes), as the worker
- * writes them (contract section 7). `job` is decoded with the worker's own
- * codec; bytes that are no job are shown as hex.
+ * and, when the message had one, `job_bytes` and `job_sha256` (the
+ * original's length and digest) and `job` (at most its first 4096 bytes),
+ * as the worker writes them (contract sections 7 and 9.9). `job` is decoded
+ * with the worker's own codec; bytes that are no job are shown as hex.
  */
 #include "worker/ctl/deadletters.h"
 
@@ -38,7 +39,9 @@ struct dead_letter {
     struct field stream; /* the full key the message came from */
     struct field entry;  /* its entry ID there */
     struct field reason;
-    struct field job;
+    struct field job;        /* at most the first 4096 bytes of the original */
+    struct field job_bytes;  /* the original's length (absent in older letters) */
+    struct field job_sha256; /* lowercase hex of the original */
 };
 
 /* What the worker's codec makes of the `job` field. */
@@ -78,8 +81,10 @@ static void dead_key(const struct ctl *ctl, char key[CTL_KEY_BYTES])
 
 static struct field *field_named(struct dead_letter *d, const char *name, size_t len)
 {
-    static const char *const names[] = {"stream", "entry", "reason", "job"};
-    struct field *slots[] = {&d->stream, &d->entry, &d->reason, &d->job};
+    static const char *const names[] = {"stream", "entry",     "reason",
+                                        "job",    "job_bytes", "job_sha256"};
+    struct field *slots[] = {&d->stream, &d->entry,     &d->reason,
+                             &d->job,    &d->job_bytes, &d->job_sha256};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
             return slots[i];
@@ -104,6 +109,26 @@ static bool parse_letter(const redisReply *e, struct dead_letter *d)
             *slot = (struct field){v->str, v->len, true};
     }
     return true;
+}
+
+/* The original job's length: job_bytes, or the bytes kept when a letter
+ * older than job_bytes has none. */
+static size_t original_bytes(const struct dead_letter *d)
+{
+    char text[24];
+    if (!d->job_bytes.present || d->job_bytes.len >= sizeof text)
+        return d->job.len;
+    memcpy(text, d->job_bytes.bytes, d->job_bytes.len);
+    text[d->job_bytes.len] = '\0';
+    char *end = NULL;
+    unsigned long long n = strtoull(text, &end, 10);
+    return end != text && *end == '\0' && n >= d->job.len ? (size_t)n : d->job.len;
+}
+
+/* The worker kept only the first bytes of the job. */
+static bool job_was_cut(const struct dead_letter *d)
+{
+    return d->job.present && original_bytes(d) > d->job.len;
 }
 
 static void decode_letter(const struct dead_letter *d, struct decoded *dec)
@@ -225,10 +250,12 @@ static void job_summary(const struct dead_letter *d, const struct decoded *dec, 
         job_text(&dec->job, out, out_len);
         return;
     }
-    char hex[2 * DEAD_LIST_HEX_BYTES + 4];
+    char hex[2 * DEAD_LIST_HEX_BYTES + 4], cut[64] = "";
     hex_prefix(&d->job, DEAD_LIST_HEX_BYTES, hex, sizeof hex);
-    snprintf(out, out_len, "not a job (%s): %zu bytes %s%s%s", job_error_name(dec->error),
-             d->job.len, hex, dec->reject.has_id ? " id=" : "",
+    if (job_was_cut(d))
+        snprintf(cut, sizeof cut, " (cut: %zu kept)", d->job.len);
+    snprintf(out, out_len, "not a job (%s): %zu bytes%s %s%s%s", job_error_name(dec->error),
+             original_bytes(d), cut, hex, dec->reject.has_id ? " id=" : "",
              dec->reject.has_id ? dec->reject.id : "");
 }
 
@@ -301,10 +328,16 @@ static void json_letter(struct json *j, const struct dead_letter *d, size_t hex_
     json_field(j, "entry", &d->entry);
     json_field(j, "reason", &d->reason);
     if (d->job.present) {
-        json_int(j, "job_bytes", (int64_t)d->job.len);
+        json_int(j, "job_bytes", (int64_t)original_bytes(d));
+        json_int(j, "job_kept_bytes", (int64_t)d->job.len);
+        json_bool(j, "job_cut", job_was_cut(d));
+        json_field(j, "job_sha256", &d->job_sha256);
         json_hex(j, "job_hex", &d->job, hex_max);
     } else {
         json_null(j, "job_bytes");
+        json_null(j, "job_kept_bytes");
+        json_null(j, "job_cut");
+        json_null(j, "job_sha256");
         json_null(j, "job_hex");
     }
     if (dec.error == JOB_OK) {
@@ -473,7 +506,12 @@ static void print_letter(const struct dead_letter *d)
     }
     if (!d->job.present)
         return;
-    snprintf(text, sizeof text, "%zu", d->job.len);
+    if (d->job_sha256.present)
+        print_kv("job sha256", field_text(&d->job_sha256, text, sizeof text));
+    if (job_was_cut(d))
+        snprintf(text, sizeof text, "%zu (cut: the first %zu kept)", original_bytes(d), d->job.len);
+    else
+        snprintf(text, sizeof text, "%zu", d->job.len);
     print_kv("job bytes", text);
     print_hexdump(&d->job);
 }
@@ -543,6 +581,11 @@ static int check_retry(struct ctl *ctl, const struct dead_letter *d, bool force,
     }
     if (!d->job.present)
         return ctl_failure(ctl, "dead letter %s holds no job bytes: nothing to retry", d->id);
+    if (job_was_cut(d))
+        return ctl_failure(ctl,
+                           "dead letter %s holds only the first %zu of the job's %zu bytes: the "
+                           "job cannot be re-enqueued (its producer must send it again)",
+                           d->id, d->job.len, original_bytes(d));
     if (force)
         return CTL_OK;
     struct decoded dec;
@@ -629,33 +672,182 @@ static void print_retried(const struct dead_letter *d, const char *stream_key, c
            d->id, safe, stream_key, entry);
 }
 
-/* dead retry ENTRY_ID [--force] [--json] */
-static int dead_retry(struct ctl *ctl, int argc, char **argv)
+/* What `dead retry` retries: one entry, or many (--reason, --all). */
+struct retry_selection {
+    const char *id;     /* one: its ID */
+    const char *reason; /* many: letters whose reason starts with it; NULL with --all */
+    bool all;
+    bool force;
+    bool json;
+};
+
+/* Whether the arguments ask for many letters (--all, --reason) rather
+ * than one ENTRY_ID: the positional is required only for one. */
+static bool selects_many(int argc, char **argv)
 {
-    bool force = false, json = false;
-    const struct opt opts[] = {{"force", NULL, &force, false}, CTL_OPT_JSON(json), CTL_OPT_END};
-    const char *id = NULL;
-    int rc = parse_entry_arg(ctl, argc, argv, opts, &id);
-    if (rc != CTL_CONTINUE)
+    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--all") == 0 || strncmp(argv[i], "--reason", 8) == 0)
+            return true;
+    return false;
+}
+
+/* NULL (--all) matches every letter. */
+static bool reason_matches(const struct dead_letter *d, const char *reason)
+{
+    if (reason == NULL)
+        return true;
+    size_t n = strlen(reason);
+    return d->reason.present && d->reason.len >= n && memcmp(d->reason.bytes, reason, n) == 0;
+}
+
+/* Retries one letter of a many-letter run; CTL_OK when it went back. */
+static int retry_letter(struct ctl *ctl, redisContext *redis, const struct dead_letter *d,
+                        const struct retry_selection *sel, struct json *j)
+{
+    enum job_stream stream_id = JOB_STREAM_CONSUME;
+    char entry[CTL_KEY_BYTES] = "", stream[CTL_KEY_BYTES];
+    int rc = check_retry(ctl, d, sel->force, &stream_id);
+    if (rc == CTL_OK)
+        rc = requeue(ctl, redis, d, stream_id, entry);
+    if (rc != CTL_OK)
         return rc;
-    redisContext *redis = NULL;
+    enqueue_stream_key(ctl, stream_id, stream);
+    if (j) {
+        struct decoded dec;
+        decode_letter(d, &dec);
+        json_object_begin(j, NULL);
+        json_str(j, "retried", d->id);
+        json_str(j, "job", dec.error == JOB_OK ? dec.job.id : NULL);
+        json_str(j, "stream", stream);
+        json_str(j, "entry", entry);
+        json_object_end(j);
+    }
+    return CTL_OK;
+}
+
+/* The newest dead letter's ID into `last` ("" when there is none): a run
+ * stops there, so that letters the worker adds meanwhile (a retried job
+ * refused again) are not retried twice in one run. */
+static int newest_letter(struct ctl *ctl, redisContext *redis, char last[DEAD_ID_BYTES])
+{
+    last[0] = '\0';
+    redisReply *reply = read_range(ctl, redis, true, "+", "-", 1);
+    if (!reply)
+        return CTL_FAIL;
+    struct dead_letter d;
+    if (reply->elements == 1 && parse_letter(reply->element[0], &d))
+        snprintf(last, DEAD_ID_BYTES, "%s", d.id);
+    freeReplyObject(reply);
+    return CTL_OK;
+}
+
+#define RETRY_PAGE_LETTERS 100
+
+/* Pages through P:dead oldest first up to `last`, retrying what matches. */
+static int retry_pages(struct ctl *ctl, redisContext *redis, const struct retry_selection *sel,
+                       const char *last, struct json *j, long long counts[2])
+{
+    char from[DEAD_ID_BYTES + 1] = "-";
+    for (;;) {
+        redisReply *reply = read_range(ctl, redis, false, from, last, RETRY_PAGE_LETTERS);
+        if (!reply)
+            return CTL_FAIL;
+        size_t n = reply->elements;
+        for (size_t i = 0; i < n; i++) {
+            struct dead_letter d;
+            if (!parse_letter(reply->element[i], &d))
+                continue;
+            snprintf(from, sizeof from, "(%s", d.id);
+            if (reason_matches(&d, sel->all ? NULL : sel->reason))
+                counts[retry_letter(ctl, redis, &d, sel, j) == CTL_OK ? 0 : 1]++;
+        }
+        freeReplyObject(reply);
+        if (n < RETRY_PAGE_LETTERS)
+            return CTL_OK;
+    }
+}
+
+/* dead retry --reason TEXT | --all: every letter selected, with a summary;
+ * exit 1 when any of them was refused (each refusal says why on stderr). */
+static int retry_many(struct ctl *ctl, redisContext *redis, const struct retry_selection *sel)
+{
+    char last[DEAD_ID_BYTES];
+    long long counts[2] = {0, 0}; /* retried, refused */
+    int rc = newest_letter(ctl, redis, last);
+    if (rc != CTL_OK || last[0] == '\0') {
+        if (rc == CTL_OK && sel->json)
+            puts("{\"retried\":0,\"refused\":0,\"entries\":[]}");
+        else if (rc == CTL_OK)
+            puts("no dead letters: nothing to retry");
+        return rc;
+    }
+    struct json j;
+    if (sel->json) {
+        json_init(&j, stdout);
+        json_object_begin(&j, NULL);
+        json_array_begin(&j, "entries");
+    }
+    rc = retry_pages(ctl, redis, sel, last, sel->json ? &j : NULL, counts);
+    if (sel->json) {
+        json_array_end(&j);
+        json_int(&j, "retried", counts[0]);
+        json_int(&j, "refused", counts[1]);
+        json_object_end(&j);
+        json_finish(&j);
+    } else {
+        char safe[TABLE_CELL_BUF_BYTES];
+        table_safe_cell(sel->all ? "" : sel->reason, safe);
+        printf("retried %lld dead letter%s%s%s%s; %lld refused%s\n", counts[0],
+               counts[0] == 1 ? "" : "s", sel->all ? "" : " whose reason starts with '",
+               sel->all ? "" : safe, sel->all ? "" : "'", counts[1],
+               counts[1] > 0 ? " (each says why above)" : "");
+    }
+    return rc != CTL_OK || counts[1] > 0 ? CTL_FAIL : CTL_OK;
+}
+
+static int retry_one(struct ctl *ctl, redisContext *redis, const struct retry_selection *sel)
+{
     redisReply *reply = NULL;
     struct dead_letter d;
     enum job_stream stream_id = JOB_STREAM_CONSUME;
     char entry[CTL_KEY_BYTES] = "";
-    rc = ctl_redis_open(ctl, &redis);
+    int rc = read_one(ctl, redis, sel->id, &reply, &d);
     if (rc == CTL_OK)
-        rc = read_one(ctl, redis, id, &reply, &d);
-    if (rc == CTL_OK)
-        rc = check_retry(ctl, &d, force, &stream_id);
+        rc = check_retry(ctl, &d, sel->force, &stream_id);
     if (rc == CTL_OK)
         rc = requeue(ctl, redis, &d, stream_id, entry);
     if (rc == CTL_OK) {
         char stream[CTL_KEY_BYTES];
         enqueue_stream_key(ctl, stream_id, stream);
-        print_retried(&d, stream, entry, json);
+        print_retried(&d, stream, entry, sel->json);
     }
     freeReplyObject(reply);
+    return rc;
+}
+
+/* dead retry ENTRY_ID | --reason TEXT | --all [--force] [--json] */
+static int dead_retry(struct ctl *ctl, int argc, char **argv)
+{
+    struct retry_selection sel = {0};
+    const struct opt opts[] = {{"force", NULL, &sel.force, false},
+                               {"all", NULL, &sel.all, false},
+                               {"reason", &sel.reason, NULL, false},
+                               CTL_OPT_JSON(sel.json),
+                               CTL_OPT_END};
+    bool many = selects_many(argc, argv);
+    const char *const none[] = {NULL};
+    int rc = many ? ctl_parse_args(ctl, argc, argv, opts, none, NULL)
+                  : parse_entry_arg(ctl, argc, argv, opts, &sel.id);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    if (sel.all && sel.reason)
+        return ctl_usage_error(ctl, "--all and --reason select differently: give one");
+    if (sel.reason && sel.reason[0] == '\0')
+        return ctl_usage_error(ctl, "--reason needs the text a reason starts with (or --all)");
+    redisContext *redis = NULL;
+    rc = ctl_redis_open(ctl, &redis);
+    if (rc == CTL_OK)
+        rc = many ? retry_many(ctl, redis, &sel) : retry_one(ctl, redis, &sel);
     redisFree(redis);
     return rc;
 }
@@ -708,15 +900,22 @@ static const struct command dead_subcommands[] = {
      "Prints one dead letter: its fields, the decoded job, and its bytes in hex.\n"
      "Exit 1 when there is no such entry.\n\n" CTL_JSON_HELP,
      dead_show},
-    {"retry", "re-enqueue a dead letter's job on its stream, then delete it",
-     "dead retry ENTRY_ID [--force] [--json]",
+    {"retry", "re-enqueue dead letters' jobs on their streams, then delete them",
+     "dead retry ENTRY_ID | --reason TEXT | --all [--force] [--json]",
      "Adds the dead letter's original job bytes to the stream it came from (one of\n"
      "{prefix}:jobs:consume|purchase|allocate; any other is refused) and deletes\n"
      "the dead letter, atomically (one Lua script in Redis: the dead letter is\n"
      "deleted only when its job was added). The job gets a new stream entry ID;\n"
      "its job ID is unchanged, so a job that was decided after all is a replay.\n"
      "Refused (exit 1) when the worker would reject the bytes again (not a valid\n"
-     "job, or a job of another stream's type) unless --force.\n\n"
+     "job, or a job of another stream's type) unless --force, and always when the\n"
+     "dead letter holds only the first 4096 bytes of a longer job.\n\n"
+     "With --reason or --all, every dead letter selected, oldest first, up to the\n"
+     "newest one when the run started; each refused one says why on stderr, a\n"
+     "summary follows, and the exit status is 1 when any was refused.\n\n"
+     "  --reason TEXT every dead letter whose reason starts with TEXT\n"
+     "                (e.g. 'database error 42501', 'invalid_job', 'delivered')\n"
+     "  --all         every dead letter\n"
      "  --force       re-enqueue bytes the worker would reject again\n" CTL_JSON_HELP,
      dead_retry},
     {"drop", "delete a dead letter", "dead drop ENTRY_ID [--json]",
@@ -736,13 +935,13 @@ const struct command dead_command = {
     "dead", "list, show, retry or drop dead letters",
     "dead list [--limit N] [--json]\n"
     "       creditsctl dead show ENTRY_ID [--json]\n"
-    "       creditsctl dead retry ENTRY_ID [--force] [--json]\n"
+    "       creditsctl dead retry ENTRY_ID | --reason TEXT | --all [--force] [--json]\n"
     "       creditsctl dead drop ENTRY_ID [--json]",
     "The dead-letter stream {prefix}:dead holds the messages the worker could not\n"
     "decide (not a job, id_conflict, wrong_stream, a job the database refused).\n\n"
     "  list    list them, newest first, jobs decoded\n"
     "  show    print one in full\n"
-    "  retry   re-enqueue one on the job stream it came from, and delete it\n"
+    "  retry   re-enqueue one (or many) on the job stream it came from, and delete it\n"
     "  drop    delete one\n\n"
     "'creditsctl dead SUBCOMMAND --help' describes each.\n",
     cmd_dead};

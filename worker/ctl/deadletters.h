@@ -3,8 +3,9 @@
  * view of the dead-letter stream {prefix}:dead (contract section 7).
  *
  * Owns reading dead letters (decoding their `job` bytes with the worker's
- * codec where possible), re-enqueueing one on its job stream, and deleting
- * one. Blocking hiredis; no Postgres.
+ * codec where possible), re-enqueueing one, or every one whose reason
+ * starts with a text, on its job stream, and deleting one. Blocking
+ * hiredis; no Postgres.
  */
 #ifndef CREDITS_WORKER_CTL_DEADLETTERS_H
 #define CREDITS_WORKER_CTL_DEADLETTERS_H

@@ -263,6 +263,9 @@ static void render_connections(const struct metrics *m, FILE *out)
     }
     put_family(out, "credits_ready", "gauge", "Whether the worker is ready (/readyz).");
     put_bool(out, "credits_ready", NULL, 0, m->ready);
+    put_family(out, "credits_database_durable", "gauge",
+               "Whether PostgreSQL had fsync and full_page_writes on at the last connect.");
+    put_bool(out, "credits_database_durable", NULL, 0, m->database_durable);
 }
 
 void metrics_render(const struct metrics *m, FILE *out)

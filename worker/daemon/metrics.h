@@ -58,6 +58,7 @@ struct metrics {
     int64_t inflight_jobs;
     bool up[2];
     bool ready;
+    bool database_durable; /* fsync and full_page_writes on, at the last connect */
 };
 
 void metrics_count_job(struct metrics *m, bool has_type, enum job_type type, enum job_error error,

@@ -262,7 +262,8 @@ enum store_state {
     STORE_ROLLING_BACK, /* ROLLBACK in flight after an error */
 };
 
-#define STORE_PHASE_QUERIES_MAX STMT_COUNT
+#define STORE_SETUP_QUERIES 2 /* the session's settings, the server's durability */
+#define STORE_PHASE_QUERIES_MAX (STMT_COUNT + STORE_SETUP_QUERIES)
 #define STORE_PARAMS_MAX 12
 
 struct store {
@@ -291,10 +292,14 @@ struct store {
      * of the owner's (store_apply() and the rest return first). */
     struct event *lost_event;
     bool lost_pending;
+    /* Read by the set-up statements of each connection (send_setup()). */
+    size_t durability_query; /* its index among the set-up phase's queries */
+    struct store_durability durability;
     char errstr[STORE_ERRSTR_BYTES];
 };
 
 static void lose_connection(struct store *store, const char *why);
+static void read_durability(struct store *store, const PGresult *r);
 
 static void set_errstr(struct store *store, const char *what, const char *detail)
 {
@@ -727,19 +732,56 @@ static bool send_rollback(struct store *store, enum store_status status)
  * Results
  * ------------------------------------------------------------------------- */
 
+/* SQLSTATE classes that speak of the data a statement was given: with the
+ * worker's fixed statements, only a job's values can cause them, so the
+ * batch is split to find the job (a job that fails alone while its
+ * batch-mates commit is dead-lettered). Cardinality, data exceptions,
+ * integrity constraints (23505 is a race, retried), triggered data changes,
+ * WITH CHECK OPTION, routine and PL/pgSQL exceptions (a trigger raising for
+ * a row), and program limits a large value can hit. */
+static const char *const job_data_classes[] = {"21", "22", "23", "27", "2F",
+                                               "38", "39", "44", "54", "P0"};
+
+static bool is_job_data_error(const char *state)
+{
+    for (size_t i = 0; i < sizeof job_data_classes / sizeof job_data_classes[0]; i++)
+        if (strncmp(state, job_data_classes[i], 2) == 0)
+            return true;
+    /* A deferred constraint failing at COMMIT: the same, one step later. */
+    return strcmp(state, "40002") == 0;
+}
+
+/*
+ * What an error says, and so what the worker does with the batch:
+ * - a transient conflict (serialization failure, deadlock, a racing
+ *   worker's unique key, a lock or statement timeout): STORE_RETRY;
+ * - the connection is going (08xxx, 57P01 admin shutdown and the other
+ *   57Pxx terminations: the outcome of a COMMIT in flight is unknown):
+ *   STORE_LOST;
+ * - about a job's data (the classes above): STORE_FAILED, and the batch is
+ *   split to find the job;
+ * - anything else says something about the database, not a job: read-only
+ *   (25006: a failover to a standby), privileges and the schema (42xxx:
+ *   42501 a revoked grant, 42P01 a missing table), resources (53xxx: disk
+ *   full, out of memory), the system (58xxx), internal errors (XXxxx), a
+ *   feature or setting of the server (0Axxx, 55xxx). Every batch would fail
+ *   the same way: STORE_UNAVAILABLE, no job is blamed and nothing is
+ *   dead-lettered; the batch waits until the database accepts it.
+ * An error without a SQLSTATE comes from libpq itself, not from a job.
+ */
 static enum store_status classify(const PGresult *r)
 {
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (!state)
-        return STORE_FAILED;
-    /* Serialization failure, deadlock, a racing worker's unique key, a lock
-     * or statement timeout: the same batch can succeed a moment later. */
+    if (!state || strlen(state) != 5)
+        return STORE_UNAVAILABLE;
     if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "23505") == 0 ||
         strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
         return STORE_RETRY;
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
         return STORE_LOST;
-    return STORE_FAILED;
+    if (is_job_data_error(state))
+        return STORE_FAILED;
+    return STORE_UNAVAILABLE;
 }
 
 static void finish_apply(struct store *store, enum store_status status)
@@ -800,6 +842,8 @@ static void statement_result(struct store *store, PGresult *r)
     enum rows_kind kind = store->kinds[store->results_seen];
     ExecStatusType status = PQresultStatus(r);
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+        if (store->state == STORE_PREPARING && store->results_seen == store->durability_query)
+            read_durability(store, r);
         if (store->phase_status == STORE_OK && kind != ROWS_NONE &&
             !rows_read(kind, store->batch, r, store->errstr, sizeof store->errstr))
             store->phase_status = STORE_UNAVAILABLE; /* not this batch's fault: see rows.h */
@@ -936,11 +980,44 @@ static void on_lost_event(evutil_socket_t fd, short what, void *arg)
     report_lost(arg);
 }
 
-/* Prepares every statement, pipelined; the sync's arrival makes the store
- * ready (phase_done). */
+/* The session's own settings, set whatever the server's or the role's
+ * defaults and whatever `options` the operator's conninfo carries: a
+ * commit is durable before its result is published. */
+static const char sql_session_durable[] = "SET synchronous_commit = on";
+/* The server settings without which a commit does not survive a crash. */
+static const char sql_server_durability[] =
+    "SELECT current_setting('fsync') = 'on', current_setting('full_page_writes') = 'on'";
+
+static bool send_setup_query(struct store *store, const char *sql)
+{
+    ASSERT(store->query_count < STORE_PHASE_QUERIES_MAX);
+    if (!PQsendQueryParams(store->conn, sql, 0, NULL, NULL, NULL, NULL, 0)) {
+        lose_connection(store, PQerrorMessage(store->conn));
+        return false;
+    }
+    store->kinds[store->query_count++] = ROWS_NONE;
+    return true;
+}
+
+/* The row of sql_server_durability: two booleans, as text. */
+static void read_durability(struct store *store, const PGresult *r)
+{
+    bool shape = PQntuples(r) == 1 && PQnfields(r) == 2;
+    store->durability.fsync = shape && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    store->durability.full_page_writes = shape && strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+}
+
+/* Sets the session up and prepares every statement, pipelined; the sync's
+ * arrival makes the store ready (phase_done). */
 static bool send_prepare(struct store *store)
 {
     phase_begin(store, STORE_PREPARING);
+    store->durability = (struct store_durability){false, false};
+    if (!send_setup_query(store, sql_session_durable))
+        return false;
+    store->durability_query = store->query_count;
+    if (!send_setup_query(store, sql_server_durability))
+        return false;
     for (int id = 0; id < STMT_COUNT; id++) {
         if (!PQsendPrepare(store->conn, statements[id].name, statements[id].sql, 0, NULL)) {
             lose_connection(store, PQerrorMessage(store->conn));
@@ -1074,6 +1151,11 @@ bool store_is_connected(const struct store *store)
 bool store_is_idle(const struct store *store)
 {
     return store->state == STORE_IDLE;
+}
+
+struct store_durability store_durability(const struct store *store)
+{
+    return store->durability;
 }
 
 const char *store_errstr(const struct store *store)

@@ -68,6 +68,17 @@ bool store_is_connected(const struct store *store);
 /* Connected and with no apply in flight: store_apply() may be called. */
 bool store_is_idle(const struct store *store);
 
+/* The server's crash safety as read at the last connect (valid from
+ * on_ready on): a commit survives a crash of the server only with both on.
+ * The worker's own session always commits with synchronous_commit = on,
+ * whatever the server's default, so that no result is published for a
+ * commit an asynchronous commit could still lose. */
+struct store_durability {
+    bool fsync;
+    bool full_page_writes;
+};
+struct store_durability store_durability(const struct store *store);
+
 /* What went wrong last, for people ("" if nothing). */
 const char *store_errstr(const struct store *store);
 

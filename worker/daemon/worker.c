@@ -105,7 +105,10 @@ struct held {
     size_t job_count;
     size_t *job_message; /* job index -> message index */
     size_t apply_from;   /* first job not yet committed */
+    bool suspect;        /* one entry read alone after a worker died (suspect_pass) */
     bool isolating;      /* a batch failed for good: apply one job at a time */
+    size_t isolate_from; /* isolating: the jobs [isolate_from, isolate_end) of the */
+    size_t isolate_end;  /* batch that failed */
     int attempts;        /* transient failures of the batch in flight */
     struct batch batch;
     bool batch_live;
@@ -121,6 +124,15 @@ struct worker {
     struct held *read_slot; /* the slot a read in flight fills; NULL when none */
     bool prefetch_dry;      /* a non-blocking read found nothing: wait for progress */
     bool needs_pending;     /* read this consumer's pending entries before new ones */
+    /* The pending entries of a worker that died (this consumer's at start,
+     * or another's once claimed) may hold the job that killed it: they are
+     * read and decided one at a time, each claimed anew (its delivery count
+     * alone goes up), and one delivered more than CREDITS_MAX_DELIVERIES
+     * times that way is set aside. */
+    bool suspect_pass;
+    bool suspect_lookup;         /* finding the oldest pending entry */
+    bool suspect_read;           /* the read in flight claims one */
+    struct queue_oldest suspect; /* found: the next one to claim */
     char pending_after[QUEUE_STREAM_COUNT][QUEUE_ENTRY_ID_BYTES_MAX + 1];
     bool stopping;
     bool torn_down;
@@ -131,6 +143,10 @@ struct worker {
      * after db_backoff_ms (capped); cleared by the next commit. */
     bool db_unavailable;
     int64_t db_backoff_ms;
+    /* The breaker: jobs in a row that failed alone with the same SQLSTATE
+     * (lone_code), since the last commit. */
+    int lone_failures;
+    char lone_code[8];
     struct event *step_event;
     struct event *retry_timer;
     struct event *shutdown_timer;
@@ -243,7 +259,10 @@ static void held_clear(struct held *h)
     h->count = 0;
     h->job_count = 0;
     h->apply_from = 0;
+    h->suspect = false;
     h->isolating = false;
+    h->isolate_from = 0;
+    h->isolate_end = 0;
     h->attempts = 0;
     if (h->stage != HELD_NONE)
         held_move(h, HELD_NONE);
@@ -302,12 +321,14 @@ static void reject_message(struct message *m, struct result *r)
               log_quote(r->message, message, sizeof message));
 }
 
-/* An entry delivered again and again without a decision (it crashed a
- * worker each time, say) is set aside so that it cannot stop the stream. */
-static bool set_aside(const struct worker *w, struct message *m)
+/* An entry read alone after a worker died, again and again without a
+ * decision (it crashed the worker each time, say), is set aside so that it
+ * cannot stop the stream. Entries read again for other reasons (a lost
+ * connection) are not suspected of anything. */
+static bool set_aside(const struct worker *w, const struct held *h, struct message *m)
 {
     const struct queue_entry *entry = m->entry;
-    if (entry->deliveries <= w->config->max_deliveries)
+    if (!h->suspect || entry->deliveries <= w->config->max_deliveries)
         return false;
     snprintf(m->dead_reason, sizeof m->dead_reason,
              "delivered %lld times without a decision (CREDITS_MAX_DELIVERIES=%lld)",
@@ -318,6 +339,59 @@ static bool set_aside(const struct worker *w, struct message *m)
     return true;
 }
 
+/* A job the codec refused: its id, type and user read best-effort from
+ * whatever the bytes allow (contract 9.9), so that the result reaches
+ * P:result:{id} and a waiting producer; an entry the queue cut is named by
+ * its whole length. */
+static void reject_unreadable(const struct queue_entry *entry, struct result *reject, bool *reply)
+{
+    struct result identity;
+    bool identity_reply = false;
+    codec_decode_identity(entry->job, entry->job_len, &identity, &identity_reply);
+    if (!reject->has_id && identity.has_id) {
+        reject->has_id = true;
+        memcpy(reject->id, identity.id, sizeof reject->id);
+    }
+    if (!reject->has_type && identity.has_type) {
+        reject->has_type = true;
+        reject->type = identity.type;
+    }
+    if (!reject->has_user && identity.has_user) {
+        reject->has_user = true;
+        memcpy(reject->user, identity.user, sizeof reject->user);
+    }
+    *reply = *reply || identity_reply;
+    if (entry->job_len < entry->job_bytes)
+        snprintf(reject->message, sizeof reject->message, "job is %zu bytes; the limit is %d",
+                 entry->job_bytes, JOB_BYTES_MAX);
+}
+
+/* The IDs a job may have (contracts 9.7, 9.9): `expire:` is the worker's
+ * own, and a stream with a namespace (CREDITS_ID_PREFIXES) takes IDs in it
+ * only, so that a producer cannot take an ID of another's, such as the
+ * scheduler's predictable alloc:{user}:{period}. */
+static bool id_in_namespace(const struct config *config, const struct job *job,
+                            enum job_stream stream, struct result *reject)
+{
+    const char *prefix = config->id_prefixes[stream];
+    bool reserved =
+        strncmp(job->id, CONFIG_RESERVED_ID_PREFIX, strlen(CONFIG_RESERVED_ID_PREFIX)) == 0;
+    bool outside = prefix[0] != '\0' && strncmp(job->id, prefix, strlen(prefix)) != 0;
+    if (!reserved && !outside)
+        return true;
+    result_init_for_job(reject, job);
+    reject->error = JOB_ERR_INVALID_JOB;
+    if (reserved)
+        snprintf(reject->message, sizeof reject->message,
+                 "job IDs starting with '%s' are reserved for the worker's own jobs",
+                 CONFIG_RESERVED_ID_PREFIX);
+    else
+        snprintf(reject->message, sizeof reject->message,
+                 "a job ID on the %s stream must start with '%s' (CREDITS_ID_PREFIXES)",
+                 job_stream_name(stream), prefix);
+    return false;
+}
+
 static void classify_entry(struct held *h, size_t index)
 {
     struct message *m = &h->messages[index];
@@ -325,7 +399,7 @@ static void classify_entry(struct held *h, size_t index)
     struct result reject = {0};
     struct job job;
     m->outcome = MESSAGE_PENDING;
-    if (set_aside(h->worker, m))
+    if (set_aside(h->worker, h, m))
         return;
     if (!entry->has_job) {
         reject.error = JOB_ERR_INVALID_JOB;
@@ -337,6 +411,7 @@ static void classify_entry(struct held *h, size_t index)
     enum job_error error = codec_decode_job(entry->job, entry->job_len, &job, &reject);
     m->reply = job.reply;
     if (error != JOB_OK) {
+        reject_unreadable(entry, &reject, &m->reply);
         reject_message(m, &reject);
         return;
     }
@@ -345,6 +420,10 @@ static void classify_entry(struct held *h, size_t index)
         reject.error = JOB_ERR_WRONG_STREAM;
         snprintf(reject.message, sizeof reject.message, "a %s job does not belong on the %s stream",
                  job_type_name(job.type), job_stream_name(entry->stream));
+        reject_message(m, &reject);
+        return;
+    }
+    if (!id_in_namespace(h->worker->config, &job, entry->stream, &reject)) {
         reject_message(m, &reject);
         return;
     }
@@ -362,6 +441,7 @@ static void hold(struct worker *w, struct held *h, struct queue_entry *entries, 
     h->entries = entries;
     h->count = count;
     h->seq = w->next_seq++;
+    h->suspect = w->suspect_read;
     w->metrics.inflight_jobs += (int64_t)count;
     for (size_t i = 0; i < count; i++) {
         h->messages[i].entry = &entries[i];
@@ -389,6 +469,7 @@ static void on_read(void *arg, int status, struct queue_entry *entries, size_t c
     ASSERT(h != NULL);
     w->read_slot = NULL;
     if (status != 0 || w->torn_down) {
+        w->suspect_read = false;
         queue_entries_free(entries, count);
         if (status != 0 && !w->torn_down && queue_is_ready(w->queue)) {
             /* Redis answered the read with an error (NOGROUP: a stream was
@@ -402,7 +483,8 @@ static void on_read(void *arg, int status, struct queue_entry *entries, size_t c
         schedule_step(w);
         return;
     }
-    bool own_pending = w->needs_pending;
+    bool own_pending = w->needs_pending && !w->suspect_read;
+    bool suspect = w->suspect_read;
     if (own_pending) {
         if (count == 0)
             w->needs_pending = false; /* this consumer's backlog is done */
@@ -416,9 +498,10 @@ static void on_read(void *arg, int status, struct queue_entry *entries, size_t c
     } else {
         queue_entries_free(entries, count);
         /* Only a read of new entries says that none are waiting. */
-        if (!own_pending)
+        if (!own_pending && !suspect)
             w->prefetch_dry = true;
     }
+    w->suspect_read = false;
     schedule_step(w);
 }
 
@@ -429,9 +512,54 @@ static bool slot_is_empty(const struct held *h)
 
 /* Reads into an empty slot. A read blocks only when nothing else is held:
  * a blocked read holds up every other command on the Redis connection. */
+static void on_oldest(void *arg, int status, const struct queue_oldest *oldest)
+{
+    struct worker *w = arg;
+    w->suspect_lookup = false;
+    if (w->torn_down)
+        return;
+    if (status != 0) {
+        if (queue_is_ready(w->queue)) {
+            char why[300];
+            log_event(LOG_WARN, "read_failed", "error=%s",
+                      log_quote(queue_errstr(w->queue), why, sizeof why));
+            w->reset_redis = true; /* as for a failed read: reconnect, with backoff */
+        }
+    } else if (oldest->found) {
+        w->suspect = *oldest;
+    } else {
+        /* Every entry a worker left is decided: back to batches. */
+        log_event(LOG_INFO, "recovered", "note=\"every entry left pending was decided alone\"");
+        w->suspect_pass = false;
+        w->needs_pending = false;
+    }
+    schedule_step(w);
+}
+
+/* After a worker died: the oldest entry it left, claimed anew, alone. */
+static void start_suspect_read(struct worker *w, struct held *h)
+{
+    if (!w->suspect.found) {
+        w->suspect_lookup = queue_oldest_pending(w->queue, on_oldest, w) == 0;
+        return;
+    }
+    if (queue_claim_entry(w->queue, &w->suspect, on_read, w) == 0) {
+        log_event(LOG_INFO, "entry_read_alone", "entry=%s stream=%s deliveries=%lld", w->suspect.id,
+                  job_stream_name(w->suspect.stream), (long long)w->suspect.deliveries + 1);
+        w->read_slot = h;
+        w->suspect_read = true;
+        w->suspect.found = false;
+    }
+}
+
 static void start_read(struct worker *w, struct held *h, bool others_held)
 {
     ASSERT(w->read_slot == NULL && slot_is_empty(h));
+    if (w->suspect_pass) {
+        ASSERT(!others_held);
+        start_suspect_read(w, h);
+        return;
+    }
     const char *after[QUEUE_STREAM_COUNT];
     for (int s = 0; s < QUEUE_STREAM_COUNT; s++)
         after[s] = w->pending_after[s];
@@ -447,6 +575,23 @@ static void start_read(struct worker *w, struct held *h, bool others_held)
 /* ---------------------------------------------------------------------------
  * Applying
  * ------------------------------------------------------------------------- */
+
+/* Rejections decided against the ledger are logged at info, as the ones
+ * decided without it are (reject_message()); replays and id_conflicts at
+ * debug (the first decision was logged). */
+static void log_decision(const struct message *m, const struct batch_job *bj)
+{
+    const struct result *r = &bj->result;
+    char id[160], message[RESULT_MESSAGE_BYTES_MAX + 8];
+    if (bj->outcome == BATCH_DECIDED && r->error != JOB_OK)
+        log_event(LOG_INFO, "job_rejected", "entry=%s id=%s error=%s message=%s", m->entry->id,
+                  log_quote(bj->job.id, id, sizeof id), job_error_name(r->error),
+                  log_quote(r->message, message, sizeof message));
+    else if (r->error != JOB_OK || r->replayed)
+        log_event(LOG_DEBUG, "job_decided", "id=%s error=%s replayed=%d",
+                  log_quote(bj->job.id, id, sizeof id),
+                  r->error == JOB_OK ? "-" : job_error_name(r->error), r->replayed);
+}
 
 static void take_decisions(struct held *h)
 {
@@ -474,13 +619,7 @@ static void take_decisions(struct held *h)
         case BATCH_UNDECIDED:
             UNREACHABLE();
         }
-        if (bj->result.error != JOB_OK || bj->result.replayed) {
-            char id[160];
-            log_event(LOG_DEBUG, "job_decided", "id=%s error=%s replayed=%d",
-                      log_quote(bj->job.id, id, sizeof id),
-                      bj->result.error == JOB_OK ? "-" : job_error_name(bj->result.error),
-                      bj->result.replayed);
-        }
+        log_decision(m, bj);
     }
 }
 
@@ -501,11 +640,70 @@ static void dead_letter_job(struct worker *w, struct held *h)
     struct message *m = &h->messages[h->job_message[h->apply_from]];
     ASSERT(m->outcome == MESSAGE_PENDING);
     snprintf(m->dead_reason, sizeof m->dead_reason, "database error: %s", store_errstr(w->store));
-    m->outcome = MESSAGE_REFUSED;
-    char id[160], reason[DEAD_REASON_BYTES_MAX + 8];
-    log_event(LOG_ERROR, "job_dead_lettered", "id=%s reason=%s", log_quote(m->id, id, sizeof id),
-              log_quote(m->dead_reason, reason, sizeof reason));
+    m->outcome = MESSAGE_REFUSED; /* logged once published: the breaker may take it back */
+    char id[160];
+    log_event(LOG_WARN, "job_refused_alone", "id=%s", log_quote(m->id, id, sizeof id));
     batch_done(h);
+}
+
+/* The SQLSTATE of the store's last error ("database error XXXXX: ...", as
+ * store.c words it); "" for an error without one. */
+static void failure_code(const char *errstr, char code[8])
+{
+    static const char lead[] = "database error ";
+    code[0] = '\0';
+    if (strncmp(errstr, lead, sizeof lead - 1) == 0)
+        snprintf(code, 8, "%.5s", errstr + sizeof lead - 1);
+}
+
+static void on_unavailable(struct worker *w, struct held *h);
+
+/* The breaker trips: the refusals of this run still held in the slot are
+ * taken back (they are undecided again, nothing of them was published),
+ * and the batch waits for the database as when it is unavailable. */
+static void trip_breaker(struct worker *w, struct held *h)
+{
+    int taken_back = 0;
+    while (h->apply_from > 0 && taken_back < w->lone_failures - 1) {
+        struct message *m = &h->messages[h->job_message[h->apply_from - 1]];
+        if (m->outcome != MESSAGE_REFUSED)
+            break;
+        m->outcome = MESSAGE_PENDING;
+        m->dead_reason[0] = '\0';
+        h->apply_from--;
+        taken_back++;
+    }
+    log_event(LOG_ERROR, "isolation_stopped",
+              "failures=%d sqlstate=%s taken_back=%d note=\"jobs in a row refused alone for the "
+              "same reason: the database is at fault, not the jobs\"",
+              w->lone_failures, w->lone_code[0] ? w->lone_code : "-", taken_back);
+    w->lone_failures = 0;
+    h->isolating = false;
+    w->metrics.db_errors[METRICS_DB_UNAVAILABLE]++;
+    on_unavailable(w, h);
+}
+
+/* A job failed alone. It is to blame only while its batch-mates commit:
+ * the same SQLSTATE for WORKER_BREAKER_FAILURES jobs in a row, or for every
+ * job of the batch being isolated, trips the breaker instead. */
+static void on_failed_alone(struct worker *w, struct held *h)
+{
+    char code[8];
+    failure_code(store_errstr(w->store), code);
+    if (w->lone_failures > 0 && strcmp(code, w->lone_code) == 0) {
+        w->lone_failures++;
+    } else {
+        w->lone_failures = 1;
+        snprintf(w->lone_code, sizeof w->lone_code, "%s", code);
+    }
+    size_t isolated = h->isolating ? h->isolate_end - h->isolate_from : 1;
+    bool whole_batch = h->isolating && isolated >= 2 && h->apply_from + 1 == h->isolate_end &&
+                       (size_t)w->lone_failures >= isolated;
+    if (w->lone_failures >= WORKER_BREAKER_FAILURES || whole_batch) {
+        trip_breaker(w, h);
+        return;
+    }
+    dead_letter_job(w, h);
 }
 
 static void on_failed(struct worker *w, struct held *h)
@@ -515,13 +713,15 @@ static void on_failed(struct worker *w, struct held *h)
               log_quote(store_errstr(w->store), why, sizeof why));
     if (h->batch.job_count > 1) {
         /* Find the job that fails: the others must not wait behind it. */
+        h->isolate_from = h->apply_from;
+        h->isolate_end = h->apply_from + h->batch.job_count;
         batch_free(&h->batch);
         h->batch_live = false;
         h->isolating = true;
         h->attempts = 0;
         return;
     }
-    dead_letter_job(w, h);
+    on_failed_alone(w, h);
 }
 
 /* The store lost its connection: the outcome of the batch in flight is
@@ -545,6 +745,7 @@ static void on_committed(struct worker *w, struct held *h)
         log_event(LOG_INFO, "database_available", "jobs=%zu", h->batch.job_count);
     w->db_unavailable = false;
     w->db_backoff_ms = WORKER_BACKOFF_MIN_MS;
+    w->lone_failures = 0;
     take_decisions(h);
     batch_done(h);
 }
@@ -738,6 +939,12 @@ static void count_published(struct worker *w, const struct held *h)
             metrics_observe_latency(&w->metrics,
                                     (double)(now_ms - (int64_t)m->entry->id_ms) / 1000.0);
         }
+        if (m->outcome == MESSAGE_REFUSED) {
+            char id[160], reason[DEAD_REASON_BYTES_MAX + 8];
+            log_event(LOG_ERROR, "job_dead_lettered", "id=%s reason=%s",
+                      log_quote(m->id, id, sizeof id),
+                      log_quote(m->dead_reason, reason, sizeof reason));
+        }
         if (outcome_is_dead_lettered(m->outcome))
             metrics_count_dead_letter(&w->metrics, m->outcome == MESSAGE_SET_ASIDE
                                                        ? METRICS_DEAD_MAX_DELIVERIES
@@ -866,8 +1073,9 @@ static void step(struct worker *w)
         empty = order[0];
     /* Own pending entries are read only with nothing held: they may include
      * entries held right now, not yet acknowledged. */
-    bool wait_drain = w->needs_pending && any_held;
-    if (ready && w->read_slot == NULL && empty && !wait_drain && !(any_held && w->prefetch_dry))
+    bool wait_drain = (w->needs_pending || w->suspect_pass) && any_held;
+    if (ready && w->read_slot == NULL && !w->suspect_lookup && empty && !wait_drain &&
+        !(any_held && w->prefetch_dry))
         start_read(w, empty, any_held);
 }
 
@@ -948,8 +1156,12 @@ static void on_queue_ready(void *arg)
 {
     struct worker *w = arg;
     log_event(LOG_INFO, "redis_ready", "consumer=%s", w->config->consumer);
-    /* Whatever this consumer was given before is read again first. */
+    /* Whatever this consumer was given before is read again first: at
+     * start, one entry at a time (the worker before may have died of one). */
     read_own_pending_again(w);
+    if (!w->peers[METRICS_REDIS].was_ready)
+        w->suspect_pass = true;
+    w->suspect.found = false; /* found on the connection before: look again */
     peer_ready(&w->peers[METRICS_REDIS]);
 }
 
@@ -962,7 +1174,14 @@ static void on_queue_lost(void *arg)
 static void on_store_ready(void *arg)
 {
     struct worker *w = arg;
-    log_event(LOG_INFO, "postgres_ready", "application_name=credits-worker");
+    struct store_durability d = store_durability(w->store);
+    w->metrics.database_durable = d.fsync && d.full_page_writes;
+    log_event(LOG_INFO, "postgres_ready", "application_name=credits-worker synchronous_commit=on");
+    if (!w->metrics.database_durable)
+        log_event(LOG_WARN, "database_not_durable",
+                  "fsync=%s full_page_writes=%s note=\"a commit may not survive a crash of the "
+                  "database server: turn both on\"",
+                  d.fsync ? "on" : "off", d.full_page_writes ? "on" : "off");
     peer_ready(&w->peers[METRICS_POSTGRES]);
 }
 
@@ -1116,7 +1335,9 @@ static void on_claimed(void *arg, int status, int64_t claimed)
         return;
     log_event(LOG_WARN, "entries_claimed", "count=%lld idle_ms=%lld", (long long)claimed,
               (long long)w->config->claim_idle_ms);
+    /* The consumer that left them may have died of one: one at a time. */
     read_own_pending_again(w);
+    w->suspect_pass = true;
     schedule_step(w);
 }
 
@@ -1162,6 +1383,7 @@ static void queue_config_from(const struct config *config, struct queue_config *
     snprintf(qc->consumer, sizeof qc->consumer, "%s", config->consumer);
     qc->result_ttl_s = config->result_ttl_s;
     qc->results_maxlen = config->results_maxlen;
+    qc->dead_maxlen = config->dead_maxlen;
     qc->block_ms = config->block_ms;
 }
 
@@ -1198,6 +1420,7 @@ static void free_events(struct worker *w)
 int worker_run(const struct config *config)
 {
     struct worker w = {.config = config, .db_backoff_ms = WORKER_BACKOFF_MIN_MS};
+    w.metrics.database_durable = true; /* until a connect reads otherwise */
     signal(SIGPIPE, SIG_IGN);
     srand((unsigned)wall_clock_ms());
     w.base = event_base_new();

@@ -16,6 +16,11 @@
 #define WORKER_RETRIES_MAX 8 /* transient failures of one batch before splitting it */
 #define WORKER_BACKOFF_MIN_MS 50
 #define WORKER_BACKOFF_MAX_MS 10000
+/* Jobs in a row that fail alone with the same SQLSTATE before the worker
+ * stops blaming jobs: three different jobs refused for the same reason say
+ * more about the database than about them (a misclassified error, a
+ * trigger refusing everything). */
+#define WORKER_BREAKER_FAILURES 3
 
 /* Runs until stopped by SIGTERM/SIGINT. Returns the process exit status:
  * 0 after a clean stop, 1 when it could not start. */
