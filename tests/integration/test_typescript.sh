@@ -2,12 +2,15 @@
 # test_typescript.sh -- the web app's side, proven against the real worker:
 # the package @credits-worker/client (deploy/typescript) installed with
 # `npm ci`, built with tsc, its Prisma client generated without any engine
-# download, its tests (node --test: encodings, vectors, contract v1 against
-# the worker, revision 2 when the worker knows it, the benchmark, the
+# download, its tests (node --test: encodings, vectors, the types, all ten
+# job types and their rejections against the worker, the benchmark, the
 # Prisma and Drizzle reads, the example backend) run against credits-worker
-# on a throwaway Redis and PostgreSQL (lib.sh); then the package packed and
-# installed into two scratch apps, from its folder and from the tarball,
-# each compiled under --strict and run.
+# on a throwaway Redis and PostgreSQL (lib.sh), none of them skipped; then
+# the package packed and installed into two scratch apps, from its folder
+# and from the tarball, each compiled under --strict and run: every job
+# type and 1,000 concurrent waits, and (the tarball's) the Drizzle reads and
+# the Prisma reads of the package README, with the package's Prisma models
+# included as the README says and the client generated without network.
 #
 #   BUILD_DIR=build tests/integration/test_typescript.sh
 #
@@ -131,23 +134,18 @@ fi
 # renamed or stops loading must not pass unseen).
 suites=$(sed -n 's/^ok [0-9]* - //p' "$TEST_DIR/node-test.tap")
 for suite in "job encoding, field by field" "job rules" "result decoding" "test vectors (schemas/vectors)" \
-    "contract v1 against the worker" "benchmark: concurrent waits through one client" \
+    "types: the unions and their run-time lists" "contract v1 against the worker" \
+    "revision 2 against the worker" "benchmark: concurrent waits through one client" \
     "Prisma and Drizzle models against the migrated database" "the example backend, end to end"; do
     if grep -qxF "$suite" <<<"$suites"; then pass "suite passed: $suite"; else fail "suite did not pass: $suite"; fi
 done
-# The only skips allowed: revision 2's suites while the worker refuses the
-# new job types as unknown.
-skips=$(grep '# SKIP' "$TEST_DIR/node-test.tap" || true)
-unexpected=$(grep -v 'pending on worker support: the worker does not know revision 2' <<<"$skips" | grep . || true)
-if [ -n "$unexpected" ]; then
-    fail "node --test skipped tests:"
-    sed 's/^/#   /' <<<"$unexpected"
-else
-    pass "node --test skipped nothing but what waits for revision 2 in the worker"
-fi
+# Nothing is skipped: the worker implements every job type.
+skips=$(grep -E '# (SKIP|TODO)' "$TEST_DIR/node-test.tap" || true)
 if [ -n "$skips" ]; then
-    echo "# pending on worker support (revision 2 job types):"
+    fail "node --test skipped tests:"
     sed 's/^/#   /' <<<"$skips"
+else
+    pass "node --test skipped nothing"
 fi
 echo "# benchmark (one client, concurrent waits against the worker):"
 grep -o 'bench: .*' "$TEST_DIR/node-test.tap" | sed 's/^/#   /'
@@ -158,7 +156,9 @@ expect_eq "the benchmark printed its three waves" 3 "$bench_lines"
 # The package as an app installs it: npm pack's tarball, and the folder.
 # ------------------------------------------------------------------------
 
-TOOLCHAIN=("typescript@$(version_of typescript)" "@types/node@$(version_of @types/node)")
+# What the scratch apps install beside the package: the compiler, and
+# ioredis (an app has its own connection to Redis).
+TOOLCHAIN=("typescript@$(version_of typescript)" "@types/node@$(version_of @types/node)" "ioredis@$(version_of ioredis)")
 
 tarball=
 if run_logged npm-pack "$WORK" npm pack --pack-destination "$TEST_DIR" "${NPM_FLAGS[@]}"; then
@@ -180,7 +180,8 @@ else
     fail "npm pack made no tarball"
 fi
 
-# check_app NAME -- compiles the scratch app in $TEST_DIR/NAME and runs it.
+# check_app NAME TSCONFIG -- compiles the scratch app in $TEST_DIR/NAME and
+# runs it: every job type, and 1,000 concurrent waits.
 check_app() {
     local name=$1 dir="$TEST_DIR/$1" tsconfig=$2 out
     if run_logged "$name-tsc" "$dir" node node_modules/typescript/bin/tsc -p "$tsconfig"; then
@@ -199,12 +200,20 @@ check_app() {
     expect_match "$name: its consume is applied" 'install-check: consume applied charged=40 balance=460' "$out"
     expect_match "$name: its expensive consume is refused" \
         'install-check: consume rejected insufficient_credits balance=460' "$out"
+    expect_match "$name: every job type is applied" \
+        'install-check: types purchase=applied consume=applied allocate=applied hold=applied capture=applied release=applied refund=applied revoke=applied cancel=applied grant=applied' "$out"
+    expect_match "$name: capture, revoke and a second cancel decide as the rules say" \
+        'install-check: second cancel no_plan; capture charged 120, 180 back; revoked 360; balance \{"total":1000,"pack":0,"monthly":1000,"grant":0,"held":0\}' "$out"
+    expect_match "$name: 1,000 concurrent waits, every one decided, through the client's two connections" \
+        'install-check: waits 1000 applied 1000 connections [12]$' "$(grep 'install-check: waits' <<<"$out")"
+    expect_match "$name: the balance after it all" \
+        'install-check: balance \{"total":25,"pack":0,"monthly":0,"grant":25,"held":0\}' "$out"
     APP_USER=$(sed -n 's/^install-check: user //p' <<<"$out")
 }
 
 # From the folder (npm links it; the package's own node_modules serve it).
 mkdir -p "$TEST_DIR/app-folder"
-cp "$WORK/install-check/"* "$TEST_DIR/app-folder/"
+cp -R "$WORK/install-check/." "$TEST_DIR/app-folder/"
 if run_logged app-folder-install "$TEST_DIR/app-folder" npm install "${NPM_FLAGS[@]}" "$WORK" "${TOOLCHAIN[@]}"; then
     pass "npm install ./deploy/typescript (the folder) into a scratch app"
     check_app app-folder tsconfig.json
@@ -212,24 +221,54 @@ else
     fail "npm install of the folder"
 fi
 
-# From the tarball, with the Drizzle subpath and its peer dependency.
+# From the tarball, with the Drizzle subpath and its peer dependency, and
+# Prisma: the package's models included in the app's own schema folder, the
+# client generated without network, the README's Prisma reads copied from
+# the installed package's README, all as that README says.
 if [ -n "$tarball" ]; then
-    mkdir -p "$TEST_DIR/app-tarball"
-    cp "$WORK/install-check/"* "$TEST_DIR/app-tarball/"
-    if run_logged app-tarball-install "$TEST_DIR/app-tarball" npm install "${NPM_FLAGS[@]}" "$tarball" \
-        "${TOOLCHAIN[@]}" "drizzle-orm@$(version_of drizzle-orm)" "pg@$(version_of pg)" "@types/pg@$(version_of @types/pg)"; then
+    app="$TEST_DIR/app-tarball"
+    mkdir -p "$app"
+    cp -R "$WORK/install-check/." "$app/"
+    if run_logged app-tarball-install "$app" npm install "${NPM_FLAGS[@]}" "$tarball" \
+        "${TOOLCHAIN[@]}" "drizzle-orm@$(version_of drizzle-orm)" "pg@$(version_of pg)" "@types/pg@$(version_of @types/pg)" \
+        "prisma@$(version_of prisma)" "@prisma/client@$(version_of @prisma/client)" \
+        "@prisma/adapter-pg@$(version_of @prisma/adapter-pg)"; then
         pass "npm install of the packed tarball into a scratch app"
-        APP_USER=
-        check_app app-tarball tsconfig.drizzle.json
-        if [ -n "$APP_USER" ] && run_logged app-tarball-drizzle "$TEST_DIR/app-tarball" node dist/drizzle.js "$APP_USER"; then
-            out=$(cat "$TEST_DIR/app-tarball-drizzle.log")
-            expect_match "app-tarball: the Drizzle subpath reads the balance" \
-                'install-check: drizzle balance \{"total":460,"pack":460,"monthly":0,"grant":0\} entries=2 lots>0=true' "$out"
-            expect_match "app-tarball: the Prisma schema file resolves from the package" \
-                'install-check: prisma schema true' "$out"
+        readme="$app/node_modules/@credits-worker/client/README.md"
+        cp "$app/node_modules/@credits-worker/client/prisma/schema.prisma" "$app/prisma/credits.prisma"
+        awk '/^\/\/ prisma-reads.ts --/ { found = 1 } found && /^```$/ { exit } found' "$readme" >"$app/prisma-reads.ts"
+        if grep -q 'export async function readHistoryPage' "$app/prisma-reads.ts"; then
+            pass "app-tarball: the README's Prisma reads copied from the installed package"
         else
-            fail "app-tarball: node dist/drizzle.js"
+            fail "app-tarball: no Prisma reads found in $readme"
         fi
+        mkdir -p "$app/tools"
+        printf '#!/bin/sh\necho "no schema engine here: prisma generate does not need it" >&2\nexit 1\n' \
+            >"$app/tools/no-schema-engine"
+        chmod +x "$app/tools/no-schema-engine"
+        if run_logged app-tarball-generate "$app" env PRISMA_SCHEMA_ENGINE_BINARY="$app/tools/no-schema-engine" \
+            "${no_network[@]}" node node_modules/prisma/build/index.js generate; then
+            pass "app-tarball: prisma generate with the package's models ${no_network:+and no network }(no engine download)"
+        else
+            fail "app-tarball: prisma generate"
+        fi
+        if grep -q 'no schema engine here' "$TEST_DIR/app-tarball-generate.log"; then
+            fail "app-tarball: prisma generate ran the schema engine"
+        fi
+        APP_USER=
+        check_app app-tarball tsconfig.prisma.json
+        for orm in drizzle prisma; do
+            if [ -n "$APP_USER" ] && run_logged "app-tarball-$orm" "$app" env CREDITSCTL="$CREDITSCTL" \
+                node "dist/$orm.js" "$APP_USER"; then
+                out=$(cat "$TEST_DIR/app-tarball-$orm.log")
+                expect_match "app-tarball: the $orm reads (balance, 40 history lines, expiring soon) are creditsctl's" \
+                    "install-check: $orm agrees with creditsctl: balance \\{\"total\":25,\"pack\":0,\"monthly\":0,\"grant\":25,\"held\":0,\"next_expiry\":\"[0-9T:Z-]+\",\"next_expiry_credits\":25\\}, 40 history lines, expiring soon \\{\"expires\":\"[0-9T:Z-]+\",\"credits\":25\\}" "$out"
+            else
+                fail "app-tarball: node dist/$orm.js"
+            fi
+        done
+        expect_match "app-tarball: the Prisma schema file resolves from the package" \
+            'install-check: prisma schema true' "$(cat "$TEST_DIR/app-tarball-drizzle.log" 2>/dev/null)"
     else
         fail "npm install of the tarball"
     fi

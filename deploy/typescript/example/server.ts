@@ -2,10 +2,7 @@
 //
 //   CREDITS_REDIS_URL=redis://127.0.0.1:6379 \
 //   CREDITS_DATABASE_URI=postgresql://user@127.0.0.1:5432/db \
-//   CREDITS_PREFIX=credits PORT=8080 [EXAMPLE_HOLDS=1] npm run example
-//
-// EXAMPLE_HOLDS=1 pays for runs with holds and captures, which needs a
-// worker that implements revision 2 of the contract.
+//   CREDITS_PREFIX=credits PORT=8080 npm run example
 
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
@@ -25,11 +22,10 @@ const pool = new pg.Pool({ connectionString: database });
 const server = createApp({
     credits,
     db: drizzle(pool),
-    holds: process.env.EXAMPLE_HOLDS === "1",
     tools: {
         // An upscale costs 40 credits; a render up to 300, charged by the seconds it really took.
-        upscale: { price: 40, run: async () => ({ cost: 40, output: { done: true } }) },
-        render: { price: 300, run: async () => ({ cost: 120 + Math.floor(Math.random() * 180), output: { done: true } }) },
+        upscale: { price: 40, maxSeconds: 60, run: async () => ({ cost: 40, output: { done: true } }) },
+        render: { price: 300, maxSeconds: 900, run: async () => ({ cost: 120 + Math.floor(Math.random() * 180), output: { done: true } }) },
     },
 });
 server.listen(port, "127.0.0.1", () => console.log(`example backend on http://127.0.0.1:${port}`));

@@ -111,7 +111,7 @@ export class CreditsClient {
 
     // -- one function per job type ------------------------------------------
 
-    /** Spends credits for a tool run. Rejected: insufficient_credits (with the balance). */
+    /** Spends credits for a tool run whose cost is known up front. Rejected: insufficient_credits (with the balance). */
     consume(req: RequestOf["consume"], options?: CallOptions): Promise<ResultOf<"consume">> {
         return this.send("consume", req, options);
     }
@@ -126,37 +126,47 @@ export class CreditsClient {
         return this.send("allocate", req, options);
     }
 
-    /** Revision 2: reserves credits for a run whose cost is known at its end. Rejected: insufficient_credits. */
+    /**
+     * Reserves credits for a run whose cost is known at its end; settle it
+     * with capture or release (or it expires after ttlSeconds and gives
+     * them back). Rejected: insufficient_credits (with the balance).
+     */
     hold(req: RequestOf["hold"], options?: CallOptions): Promise<ResultOf<"hold">> {
         return this.send("hold", req, options);
     }
 
-    /** Revision 2: charges a hold's real cost and releases the rest. */
+    /**
+     * Charges a hold's real cost (0 to its amount) and releases the rest.
+     * Rejected: unknown_hold, hold_closed, hold_expired, capture_exceeds_hold.
+     */
     capture(req: RequestOf["capture"], options?: CallOptions): Promise<ResultOf<"capture">> {
         return this.send("capture", req, options);
     }
 
-    /** Revision 2: gives all of a hold's credits back (the run failed). */
+    /** Gives all of a hold's credits back (the run failed). Rejected: unknown_hold, hold_closed, hold_expired. */
     release(req: RequestOf["release"], options?: CallOptions): Promise<ResultOf<"release">> {
         return this.send("release", req, options);
     }
 
-    /** Revision 2: gives back credits of an applied consume or capture. */
+    /**
+     * Gives back credits of an applied consume or capture (all that is left,
+     * or `amount`). Rejected: unknown_charge, refund_exceeds_charge.
+     */
     refund(req: RequestOf["refund"], options?: CallOptions): Promise<ResultOf<"refund">> {
         return this.send("refund", req, options);
     }
 
-    /** Revision 2: takes back a purchase's credits (a refunded or charged-back payment). */
+    /** Takes back what is left of a purchase's pack (a refunded or charged-back payment). Rejected: unknown_payment, already_revoked. */
     revoke(req: RequestOf["revoke"], options?: CallOptions): Promise<ResultOf<"revoke">> {
         return this.send("revoke", req, options);
     }
 
-    /** Revision 2: gives credits by hand (support, a bonus). Never rejected by the ledger. */
+    /** Gives credits by hand (support's goodwill, a bonus), expiring after validDays or never. Never rejected by the ledger. */
     grant(req: RequestOf["grant"], options?: CallOptions): Promise<ResultOf<"grant">> {
         return this.send("grant", req, options);
     }
 
-    /** Revision 2: ends the user's subscription. Rejected: no_plan. */
+    /** Ends the user's subscription (forfeit: also the usable monthly credits). Rejected: no_plan. */
     cancel(req: RequestOf["cancel"], options?: CallOptions): Promise<ResultOf<"cancel">> {
         return this.send("cancel", req, options);
     }

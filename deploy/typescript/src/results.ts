@@ -34,26 +34,35 @@ export type StoredErrorCode = StoredErrorOf[JobType];
 /** Every error code of the contract (v1 and revision 2). */
 export type ErrorCode = MessageErrorCode | "id_conflict" | StoredErrorCode;
 
-export const ERROR_CODES: readonly ErrorCode[] = [
-    "invalid_job", "unsupported_version", "wrong_stream", "id_conflict",
-    "insufficient_credits", "unknown_pack", "unknown_plan", "duplicate_payment", "already_allocated",
-    "stale_period", "unknown_hold", "hold_closed", "hold_expired", "capture_exceeds_hold", "unknown_charge",
-    "refund_exceeds_charge", "unknown_payment", "already_revoked", "no_plan",
-];
+/** Every code once, with whether it is stored (a missing or unknown code does not compile). */
+const IS_STORED: { readonly [C in ErrorCode]: boolean } = {
+    invalid_job: false, unsupported_version: false, wrong_stream: false, id_conflict: false,
+    insufficient_credits: true, unknown_pack: true, unknown_plan: true, duplicate_payment: true,
+    already_allocated: true, stale_period: true, unknown_hold: true, hold_closed: true, hold_expired: true,
+    capture_exceeds_hold: true, unknown_charge: true, refund_exceeds_charge: true, unknown_payment: true,
+    already_revoked: true, no_plan: true,
+};
+
+export const ERROR_CODES: readonly ErrorCode[] = Object.keys(IS_STORED) as ErrorCode[];
 
 /** The codes that are stored with the job ID and replayed forever under it. */
-export const STORED_ERROR_CODES: ReadonlySet<ErrorCode> = new Set(ERROR_CODES.slice(4));
+export const STORED_ERROR_CODES: ReadonlySet<ErrorCode> = new Set(ERROR_CODES.filter((c) => IS_STORED[c]));
 
-/** A user's usable credits after a job. */
+/**
+ * A user's credits after a job (contract 9.5: the five keys are in every
+ * balance map of a result).
+ */
 export interface Balance {
-    /** pack + monthly (+ grant): what the user can spend now. */
+    /** pack + monthly + grant: what the user can spend now. */
     total: number;
+    /** Usable credits in pack lots (bought). */
     pack: number;
+    /** Usable credits in monthly lots (the plan's allocations). */
     monthly: number;
-    /** Usable credits in grant lots. Revision 2: absent from a worker that predates it. */
-    grant?: number;
-    /** Credits in the user's open holds, not part of total. Revision 2: absent from a worker that predates it. */
-    held?: number;
+    /** Usable credits in grant lots (given by hand: support, bonuses). */
+    grant: number;
+    /** Credits reserved by the user's open holds: not part of total, not spendable until released. */
+    held: number;
 }
 
 interface ResultBase<T extends JobType> {
@@ -179,7 +188,7 @@ const BALANCE_KEYS = ["total", "pack", "monthly", "grant", "held"] as const;
  * Decodes a result's msgpack bytes (from P:result:{id} or P:results) and
  * checks it: throws CreditsProtocolError if it is not a v1 result, if a
  * known key has the wrong type, if an applied result lacks a key its type
- * always has, or if an integer is beyond Number.MAX_SAFE_INTEGER. Keys it
+ * always has, if a balance lacks one of its five keys, or if an integer is beyond Number.MAX_SAFE_INTEGER. Keys it
  * does not know are kept as they are (readers ignore them).
  */
 export function decodeResult(bytes: Uint8Array): CreditsResult {
@@ -204,10 +213,13 @@ export function decodeResult(bytes: Uint8Array): CreditsResult {
         if (k in r && !isInt(r[k])) throw new CreditsProtocolError(`result ${k} is not an integer`);
     if ("balance" in r) {
         const b = r.balance;
-        if (!isRecord(b) || !isInt(b.total) || !isInt(b.pack) || !isInt(b.monthly))
-            throw new CreditsProtocolError("result balance is not a map of integers {total, pack, monthly}");
-        for (const k of BALANCE_KEYS)
-            if (k in b && !isInt(b[k])) throw new CreditsProtocolError(`result balance.${k} is not an integer`);
+        if (!isRecord(b)) throw new CreditsProtocolError("result balance is not a map");
+        for (const k of BALANCE_KEYS) {
+            // A balance without grant and held comes from a worker that
+            // predates revision 2 of the contract, which this package needs.
+            if (!(k in b)) throw new CreditsProtocolError(`result balance has no ${k} (a worker older than contract revision 2?)`);
+            if (!isInt(b[k])) throw new CreditsProtocolError(`result balance.${k} is not an integer`);
+        }
     }
     if (r.status === "rejected") {
         if (typeof r.error !== "string") throw new CreditsProtocolError("a rejected result has no error code");

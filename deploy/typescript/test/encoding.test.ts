@@ -198,6 +198,8 @@ describe("job rules", () => {
 describe("result decoding", () => {
     const base = { v: 1, id: "j", type: "consume", user: "u", done_at: 1_700_000_000_000, replayed: false };
 
+    const zero = { total: 0, pack: 0, monthly: 0, grant: 0, held: 0 };
+
     it("reads every key of revision 2's results (9.5)", () => {
         const r = decodeResult(encode({
             ...base, type: "capture", status: "applied",
@@ -206,14 +208,29 @@ describe("result decoding", () => {
         assert.equal(r.status, "applied");
         assert.deepEqual((r as { balance: unknown }).balance, { total: 10, pack: 4, monthly: 5, grant: 1, held: 20 });
         const hold = decodeResult(encode({
-            ...base, type: "hold", status: "applied", balance: { total: 0, pack: 0, monthly: 0 }, held: 5,
-            hold_expires_at: 1_700_000_360_000,
+            ...base, type: "hold", status: "applied", balance: zero, held: 5, hold_expires_at: 1_700_000_360_000,
         }));
         assert.equal((hold as { hold_expires_at: number }).hold_expires_at, 1_700_000_360_000);
     });
 
+    it("refuses a balance without its five keys (a worker older than revision 2)", () => {
+        for (const key of ["total", "pack", "monthly", "grant", "held"]) {
+            const balance: Record<string, number> = { ...zero };
+            delete balance[key];
+            assert.throws(() => decodeResult(encode({ ...base, status: "applied", balance, charged: 1 })),
+                (e: unknown) => e instanceof CreditsProtocolError && e.message.includes(`balance has no ${key}`), key);
+        }
+        assert.throws(() => decodeResult(encode({ ...base, status: "applied", balance: { ...zero, held: "5" }, charged: 1 })),
+            /balance\.held is not an integer/);
+        assert.throws(() => decodeResult(encode({ ...base, status: "applied", balance: [1, 2], charged: 1 })),
+            /balance is not a map/);
+        // A key the contract does not know is kept (readers ignore them).
+        const later = decodeResult(encode({ ...base, status: "applied", balance: { ...zero, gift: 3 }, charged: 1 }));
+        assert.equal((later as unknown as { balance: Record<string, number> }).balance.gift, 3);
+    });
+
     it("refuses a result missing what its type always carries", () => {
-        assert.throws(() => decodeResult(encode({ ...base, status: "applied", balance: { total: 1, pack: 1, monthly: 0 } })),
+        assert.throws(() => decodeResult(encode({ ...base, status: "applied", balance: { ...zero, total: 1, pack: 1 } })),
             /applied consume result has no charged/);
         assert.throws(() => decodeResult(encode({ ...base, status: "rejected", error: "insufficient_credits", message: "m" })),
             /insufficient_credits result has no balance/);
@@ -224,13 +241,13 @@ describe("result decoding", () => {
 
     it("refuses an integer beyond Number.MAX_SAFE_INTEGER instead of rounding it", () => {
         const big = 2n ** 53n + 1n;
-        const bytes = encode({ ...base, status: "applied", balance: { total: big, pack: big, monthly: 0 }, charged: 1 },
+        const bytes = encode({ ...base, status: "applied", balance: { ...zero, total: big, pack: big }, charged: 1 },
             { useBigInt64: true });
         assert.throws(() => decodeResult(bytes), (e: unknown) =>
             e instanceof CreditsProtocolError && /balance\.total = 9007199254740993/.test(e.message));
         // The largest safe value, 64-bit encoded, is read exactly.
         const edge = BigInt(Number.MAX_SAFE_INTEGER);
-        const ok = decodeResult(encode({ ...base, status: "applied", balance: { total: edge, pack: edge, monthly: 0 }, charged: 1 },
+        const ok = decodeResult(encode({ ...base, status: "applied", balance: { ...zero, total: edge, pack: edge }, charged: 1 },
             { useBigInt64: true }));
         assert.equal((ok as { balance: { total: number } }).balance.total, Number.MAX_SAFE_INTEGER);
         assert.equal(toSafeNumber("9007199254740991"), Number.MAX_SAFE_INTEGER);

@@ -4,13 +4,14 @@
 //   CREDITS_PREFIX        the worker's key prefix (default "credits")
 // and a catalog with the plan "pro" (1000 a month, cap 2000) and the packs
 // "starter" (500 credits, 90 days) and "soon" (100 credits, 3 days), as
-// tests/integration/test_typescript.sh sets up. Without CREDITS_REDIS_URL
-// those tests are skipped (and the integration script fails on a skip).
+// tests/integration/test_typescript.sh sets up, and a worker that
+// implements revision 2 of the contract. Without CREDITS_REDIS_URL those
+// tests are skipped (and the integration script fails on any skip).
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { AppliedResult, JobType, RejectedResult, ResultOf } from "../src/index.js";
+import type { AppliedResult, Balance, JobType, RejectedResult, ResultOf, StoredErrorOf } from "../src/index.js";
 
 export const redisUrl = process.env.CREDITS_REDIS_URL ?? "";
 export const databaseUri = process.env.CREDITS_DATABASE_URI ?? "";
@@ -18,6 +19,11 @@ export const prefix = process.env.CREDITS_PREFIX ?? "credits";
 
 /** For describe(): skip the suite when no worker is configured. */
 export const needsWorker = { skip: redisUrl && databaseUri ? false : "CREDITS_REDIS_URL and CREDITS_DATABASE_URI are not set" };
+
+/** A balance map as results carry it: total is pack + monthly + grant; held apart. */
+export function bal(pack: number, monthly: number, grant = 0, held = 0): Balance {
+    return { total: pack + monthly + grant, pack, monthly, grant, held };
+}
 
 /** A short token that keeps one run's IDs apart from another's. */
 export function runToken(): string {
@@ -53,10 +59,16 @@ export function applied<T extends JobType>(r: ResultOf<T>): AppliedResult<T> {
     return r as AppliedResult<T>;
 }
 
-/** The result, checked to be rejected with `error`. */
-export function rejected<T extends JobType>(r: ResultOf<T>, error: string): RejectedResult<T> {
-    assert.equal(r.status, "rejected", JSON.stringify(r));
-    assert.equal((r as RejectedResult<T>).error, error, JSON.stringify(r));
+/**
+ * The result, checked to be rejected with `error`: one of the stored codes
+ * of its type, which the compiler checks (a code the type cannot get does
+ * not compile).
+ */
+export function rejected<T extends JobType, E extends StoredErrorOf[T]>(r: ResultOf<T>, error: E, what?: string):
+    Extract<RejectedResult<T>, { error: E }> {
+    const why = `${what ? `${what}: ` : ""}${JSON.stringify(r)}`;
+    assert.equal(r.status, "rejected", why);
+    assert.equal((r as RejectedResult<T>).error, error, why);
     assert.match((r as RejectedResult<T>).message, /\S/, "a rejection has a message for people");
-    return r as RejectedResult<T>;
+    return r as Extract<RejectedResult<T>, { error: E }>;
 }

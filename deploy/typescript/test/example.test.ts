@@ -1,8 +1,7 @@
 // example.test.ts -- the example backend (example/app.ts) end to end: HTTP
-// requests to its five routes, the real worker deciding, the database
-// read back through Drizzle, checked against creditsctl. The tool runs pay
-// by consume here; the hold-and-capture path runs in its own suite, which
-// is skipped while the worker does not know revision 2 (revision2.ts).
+// requests to its routes, the real worker deciding, the database read back
+// through Drizzle, checked against creditsctl. A tool run holds its price,
+// captures the real cost and releases the hold when the tool fails.
 // Run with --test-concurrency=1: the monthly run allocates for every
 // subscribed account in the database.
 
@@ -16,19 +15,18 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { CreditsClient } from "../src/index.js";
 import { createApp, type Tool } from "../example/app.js";
-import { applied, databaseUri, needsWorker, prefix, redisUrl, runToken } from "./env.js";
-import { revision2Pending } from "./revision2.js";
+import { applied, bal, databaseUri, eventually, needsWorker, prefix, redisUrl, runToken, sleep } from "./env.js";
 
 interface Started {
     url: string;
     stop(): Promise<void>;
 }
 
-async function start(holds: boolean, tools: Record<string, Tool>): Promise<Started> {
+async function start(tools: Record<string, Tool>): Promise<Started> {
     const conn = new Redis(redisUrl);
     const credits = new CreditsClient({ redis: conn, prefix });
     const pool = new pg.Pool({ connectionString: databaseUri });
-    const server = createApp({ credits, db: drizzle(pool), tools, holds, timeoutMs: 15000 });
+    const server = createApp({ credits, db: drizzle(pool), tools, timeoutMs: 15000 });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     return {
@@ -58,55 +56,128 @@ describe("the example backend, end to end", needsWorker, () => {
     const run = runToken();
     const user = `app-${run}`;
     const ran: unknown[] = [];
+    let gate: () => void = () => undefined;
     let app: Started;
+    const buy = (u: string, name: string) =>
+        call(app.url, "POST", "/webhooks/payment", { event_id: `evt-${run}-${name}`, capture_id: `cap-${run}-${name}`, user: u, pack: "starter" });
 
     before(async () => {
-        app = await start(false, {
-            upscale: { price: 40, run: async (input) => { ran.push(input); return { cost: 40, output: { upscaled: input } }; } },
-            broken: { price: 5, run: async () => { throw new Error("the GPU fell over"); } },
+        app = await start({
+            // Held at 300, it really costs 120.
+            render: { price: 300, run: async (input) => { ran.push(input); return { cost: 120, output: { rendered: input } }; } },
+            broken: { price: 50, run: async () => { throw new Error("the GPU fell over"); } },
+            // Runs until the test opens the gate.
+            gated: { price: 10, run: () => new Promise((resolve) => { gate = () => resolve({ cost: 10, output: "late" }); }) },
+            // Outlives its one-second hold.
+            slow: { price: 30, maxSeconds: 1, run: async () => { await sleep(1500); return { cost: 20, output: "slow" }; } },
         });
     });
     after(() => app.stop());
 
     it("the payment webhook grants the pack, once per event and once per payment", async () => {
-        const event = { event_id: `evt-${run}`, capture_id: `cap-${run}`, user, pack: "starter" };
-        const first = await call(app.url, "POST", "/webhooks/payment", event);
+        const first = await buy(user, "1");
         assert.equal(first.status, 200);
         assert.deepEqual([first.body.status, first.body.granted, first.body.replayed], ["applied", 500, false]);
-        const again = await call(app.url, "POST", "/webhooks/payment", event);
+        const again = await buy(user, "1");
         assert.deepEqual([again.status, again.body.status, again.body.replayed], [200, "applied", true]);
-        const other = await call(app.url, "POST", "/webhooks/payment", { ...event, event_id: `evt-${run}-2` });
+        const other = await call(app.url, "POST", "/webhooks/payment", { event_id: `evt-${run}-1b`, capture_id: `cap-${run}-1`, user, pack: "starter" });
         assert.deepEqual([other.status, other.body.status, other.body.error], [200, "rejected", "duplicate_payment"]);
         const bad = await call(app.url, "POST", "/webhooks/payment", { event_id: `evt-${run}-3`, user, pack: "starter" });
         assert.deepEqual([bad.status, bad.body.field], [400, "capture_id"]);
     });
 
-    it("a tool run is paid once, however often it is retried", async () => {
-        const r = await call(app.url, "POST", "/tools/upscale/runs", { user, input: "video-1" }, `run-${run}-1`);
+    it("a run holds its price, captures the real cost and gives the rest back; a retry runs nothing again", async () => {
+        const r = await call(app.url, "POST", "/tools/render/runs", { user, input: "video-1" }, `run-${run}-1`);
         assert.equal(r.status, 200, JSON.stringify(r.body));
-        assert.deepEqual([r.body.charged, r.body.balance], [40, { total: 460, pack: 460, monthly: 0 }]);
-        const retry = await call(app.url, "POST", "/tools/upscale/runs", { user, input: "video-1" }, `run-${run}-1`);
-        assert.deepEqual([retry.status, retry.body.replayed, retry.body.charged], [200, true, 40]);
+        assert.deepEqual([r.body.charged, r.body.released, r.body.balance], [120, 180, bal(380, 0)]);
+        const retry = await call(app.url, "POST", "/tools/render/runs", { user, input: "video-1" }, `run-${run}-1`);
+        assert.deepEqual([retry.status, retry.body.state, retry.body.charged, retry.body.replayed], [200, "done", 120, true]);
         assert.deepEqual(ran, ["video-1"], "the tool ran once");
-        const noKey = await call(app.url, "POST", "/tools/upscale/runs", { user, input: "video-1" });
+    });
+
+    it("a retry while the run is still going answers 202 running; the run then settles once", async () => {
+        const key = `run-${run}-gated`;
+        const first = call(app.url, "POST", "/tools/gated/runs", { user }, key);
+        await eventually("the hold", async () => {
+            const b = await ctl("balance", user, "--json");
+            return b.held === 10 ? b : null;
+        });
+        const retry = await call(app.url, "POST", "/tools/gated/runs", { user }, key);
+        assert.deepEqual([retry.status, retry.body.state], [202, "running"]);
+        gate();
+        const done = await first;
+        assert.deepEqual([done.status, done.body.charged, done.body.balance], [200, 10, bal(370, 0)]);
+    });
+
+    it("a failed run releases its hold: it costs nothing, and its retry says it failed", async () => {
+        const r = await call(app.url, "POST", "/tools/broken/runs", { user }, `run-${run}-broken`);
+        assert.deepEqual([r.status, r.body.error, r.body.released], [502, "tool_failed", 50]);
+        const retry = await call(app.url, "POST", "/tools/broken/runs", { user }, `run-${run}-broken`);
+        assert.deepEqual([retry.status, retry.body.state], [502, "failed"]);
+        const b = await call(app.url, "GET", `/users/${user}/balance`);
+        assert.deepEqual([b.body.total, b.body.held], [370, 0]);
+    });
+
+    it("a run that outlives its hold is charged by a late consume", async () => {
+        const r = await call(app.url, "POST", "/tools/slow/runs", { user }, `run-${run}-slow`);
+        assert.deepEqual([r.status, r.body.charged, r.body.late, r.body.balance], [200, 20, true, bal(350, 0)], JSON.stringify(r.body));
+        const retry = await call(app.url, "POST", "/tools/slow/runs", { user }, `run-${run}-slow`);
+        assert.deepEqual([retry.status, retry.body.state, retry.body.late], [200, "done", true]);
+    });
+
+    it("refusals: no key, a key reused for another run, an unknown tool", async () => {
+        const noKey = await call(app.url, "POST", "/tools/render/runs", { user });
         assert.deepEqual([noKey.status, noKey.body.field], [400, "Idempotency-Key"]);
         const reused = await call(app.url, "POST", "/tools/broken/runs", { user }, `run-${run}-1`);
         assert.deepEqual([reused.status, reused.body.error], [409, "idempotency_key_reused"]);
-        const failed = await call(app.url, "POST", "/tools/broken/runs", { user }, `run-${run}-broken`);
-        assert.deepEqual([failed.status, failed.body.error, failed.body.charged], [502, "tool_failed", 5]);
         assert.equal((await call(app.url, "POST", "/tools/nope/runs", { user }, `run-${run}-x`)).status, 404);
     });
 
     it("a run the user cannot afford is 402 with the balance, and its key stays refused", async () => {
         const poor = `${user}-poor`;
-        const r = await call(app.url, "POST", "/tools/upscale/runs", { user: poor }, `run-${run}-poor`);
-        assert.deepEqual([r.status, r.body.error, r.body.balance], [402, "insufficient_credits", { total: 0, pack: 0, monthly: 0 }]);
+        const r = await call(app.url, "POST", "/tools/render/runs", { user: poor }, `run-${run}-poor`);
+        assert.deepEqual([r.status, r.body.error, r.body.balance], [402, "insufficient_credits", bal(0, 0)]);
         assert.match(String(r.body.message), /new key/);
-        await call(app.url, "POST", "/webhooks/payment", { event_id: `evt-${run}-poor`, capture_id: `cap-${run}-poor`, user: poor, pack: "starter" });
-        const sameKey = await call(app.url, "POST", "/tools/upscale/runs", { user: poor }, `run-${run}-poor`);
-        assert.equal(sameKey.status, 402, "the stored refusal replays under the old key");
-        const newKey = await call(app.url, "POST", "/tools/upscale/runs", { user: poor }, `run-${run}-poor-2`);
-        assert.equal(newKey.status, 200);
+        await buy(poor, "poor");
+        const sameKey = await call(app.url, "POST", "/tools/render/runs", { user: poor }, `run-${run}-poor`);
+        assert.deepEqual([sameKey.status, sameKey.body.balance], [402, bal(0, 0)], "the stored refusal replays under the old key");
+        const newKey = await call(app.url, "POST", "/tools/render/runs", { user: poor }, `run-${run}-poor-2`);
+        assert.deepEqual([newKey.status, newKey.body.charged], [200, 120]);
+    });
+
+    it("support: goodwill credits once per ticket, and a run's charge refunded", async () => {
+        const g = await call(app.url, "POST", "/support/grants", { ticket: `t-${run}-1`, user, amount: 25, reason: "render failed twice", valid_days: 30 });
+        assert.deepEqual([g.status, g.body.granted, g.body.balance], [200, 25, bal(350, 0, 25)]);
+        assert.equal(typeof g.body.expires_at, "number");
+        const again = await call(app.url, "POST", "/support/grants", { ticket: `t-${run}-1`, user, amount: 25, reason: "render failed twice", valid_days: 30 });
+        assert.deepEqual([again.body.replayed, again.body.balance], [true, bal(350, 0, 25)]);
+
+        const refund = await call(app.url, "POST", "/support/refunds", { ticket: `t-${run}-2`, user, run: `run-${run}-1` });
+        assert.deepEqual([refund.status, refund.body.refunded, refund.body.balance], [200, 120, bal(470, 0, 25)]);
+        const twice = await call(app.url, "POST", "/support/refunds", { ticket: `t-${run}-3`, user, run: `run-${run}-1` });
+        assert.deepEqual([twice.status, twice.body.error], [409, "refund_exceeds_charge"]);
+        const late = await call(app.url, "POST", "/support/refunds", { ticket: `t-${run}-4`, user, run: `run-${run}-slow`, amount: 5 });
+        assert.deepEqual([late.status, late.body.refunded], [200, 5], "the late consume's charge");
+    });
+
+    it("a refunded payment revokes what is left of its pack", async () => {
+        const u = `${user}-chargeback`;
+        await buy(u, "cb");
+        applied(await (async () => {
+            const credits = new CreditsClient({ redis: redisUrl, prefix });
+            try {
+                return await credits.consume({ key: `spend-${run}-cb`, user: u, amount: 100 });
+            } finally {
+                await credits.close();
+            }
+        })());
+        const event = { type: "payment.refunded", event_id: `evt-${run}-cb-refund`, capture_id: `cap-${run}-cb`, user: u };
+        const r = await call(app.url, "POST", "/webhooks/payment", event);
+        assert.deepEqual([r.status, r.body.status, r.body.revoked, r.body.balance], [200, "applied", 400, bal(0, 0)]);
+        const again = await call(app.url, "POST", "/webhooks/payment", event);
+        assert.deepEqual([again.body.status, again.body.replayed], ["applied", true]);
+        const other = await call(app.url, "POST", "/webhooks/payment", { ...event, event_id: `evt-${run}-cb-2` });
+        assert.deepEqual([other.status, other.body.error], [200, "already_revoked"]);
     });
 
     it("the monthly run allocates every subscribed account once per period", async () => {
@@ -133,49 +204,25 @@ describe("the example backend, end to end", needsWorker, () => {
         const b = await call(app.url, "GET", `/users/${user}/balance`);
         const expected = await ctl("balance", user, "--json");
         assert.equal(b.status, 200);
-        assert.deepEqual([b.body.total, b.body.pack, b.body.monthly], [expected.total, expected.pack, expected.monthly]);
-        assert.deepEqual(b.body.expiringSoon, [], "the starter pack expires in 90 days");
+        assert.deepEqual([b.body.total, b.body.pack, b.body.monthly, b.body.grant, b.body.held],
+            [expected.total, expected.pack, expected.monthly, expected.grant, expected.held]);
+        const next = b.body.nextExpiry as { at: string; credits: number };
+        assert.deepEqual([`${next.at.slice(0, 19)}Z`, next.credits], [expected.next_expiry, expected.next_expiry_credits]);
+        assert.equal(b.body.expiringSoon, null, "the grant expires in 30 days, the pack in 90");
+        assert.deepEqual(b.body.holds, []);
 
-        const all = (await ctl("history", user, "--limit", "100", "--json")).entries as { job: string; delta: number }[];
-        const seen: { job: string; delta: number }[] = [];
-        let path = `/users/${user}/history?limit=2`;
+        const all = (await ctl("history", user, "--limit", "100", "--json")).jobs as { job: string; type: string; delta: number }[];
+        assert.ok(all.length >= 10);
+        const seen: { job: string; type: string; delta: number }[] = [];
+        let path = `/users/${user}/history?limit=3`;
         for (;;) {
             const page = await call(app.url, "GET", path);
             assert.equal(page.status, 200);
-            seen.push(...(page.body.entries as { jobId: string; delta: number }[]).map((e) => ({ job: e.jobId, delta: e.delta })));
+            seen.push(...(page.body.jobs as { jobId: string; type: string; delta: number }[]).map((j) => ({ job: j.jobId, type: j.type, delta: j.delta })));
             if (page.body.next === null) break;
-            path = `/users/${user}/history?limit=2&before=${String(page.body.next)}`;
+            path = `/users/${user}/history?limit=3&before=${String(page.body.next)}`;
         }
-        assert.deepEqual(seen, all.map((e) => ({ job: e.job, delta: e.delta })));
+        assert.deepEqual(seen, all.map((j) => ({ job: j.job, type: j.type, delta: j.delta })));
         assert.equal((await call(app.url, "GET", `/users/${user}/history?limit=0`)).status, 400);
-    });
-});
-
-describe("the example backend's hold-and-capture path", { skip: needsWorker.skip || revision2Pending }, () => {
-    const run = runToken();
-    const user = `app-hold-${run}`;
-    let app: Started;
-
-    before(async () => {
-        app = await start(true, {
-            render: { price: 300, run: async () => ({ cost: 120, output: "rendered" }) },
-            broken: { price: 50, run: async () => { throw new Error("the GPU fell over"); } },
-        });
-        await call(app.url, "POST", "/webhooks/payment", { event_id: `evt-${run}`, capture_id: `cap-${run}`, user, pack: "starter" });
-    });
-    after(() => app.stop());
-
-    it("holds the price, captures the real cost, releases the rest", async () => {
-        const r = await call(app.url, "POST", "/tools/render/runs", { user }, `run-${run}-1`);
-        assert.deepEqual([r.status, r.body.charged, r.body.released], [200, 120, 180], JSON.stringify(r.body));
-        const retry = await call(app.url, "POST", "/tools/render/runs", { user }, `run-${run}-1`);
-        assert.deepEqual([retry.status, retry.body.replayed], [200, true]);
-    });
-
-    it("a failed run gives its hold back", async () => {
-        const r = await call(app.url, "POST", "/tools/broken/runs", { user }, `run-${run}-2`);
-        assert.deepEqual([r.status, r.body.error, r.body.released], [502, "tool_failed", 50]);
-        const b = await call(app.url, "GET", `/users/${user}/balance`);
-        assert.equal(b.body.total, 500 - 120);
     });
 });

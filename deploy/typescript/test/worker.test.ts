@@ -1,4 +1,5 @@
-// worker.test.ts -- contract v1's three job types through the client,
+// worker.test.ts -- contract v1's three job types through the client
+// (revision 2's seven are in revision2.test.ts),
 // against a running worker (see env.ts), and the shared reader's promises:
 // each decision reaches its caller, id_conflict at once, a result published
 // before a wait is found, time limits and AbortSignals are kept, and the
@@ -15,10 +16,12 @@ import {
     CreditsClosedError,
     CreditsIdConflictError,
     CreditsTimeoutError,
+    STREAM_OF,
     type CreditsResult,
+    type JobType,
 } from "../src/index.js";
 import {
-    applied, clientList, databaseUri, eventually, needsWorker, prefix, redisUrl, rejected, runToken,
+    applied, bal, clientList, databaseUri, eventually, needsWorker, prefix, redisUrl, rejected, runToken,
 } from "./env.js";
 import { denormalize, parseMeaning, readTsv } from "./vectors.js";
 
@@ -52,7 +55,7 @@ describe("contract v1 against the worker", needsWorker, () => {
         assert.equal(r.id, `evt-${run}`);
         assert.equal(r.granted, 500);
         assert.equal(r.replayed, false);
-        assert.deepEqual(r.balance, { total: 500, pack: 500, monthly: 0 });
+        assert.deepEqual(r.balance, bal(500, 0));
         const days90 = 90 * 86_400_000;
         assert.ok(Math.abs(r.expires_at - r.done_at - days90) <= 3_600_000, "expires 90 days after it was applied");
     });
@@ -77,12 +80,14 @@ describe("contract v1 against the worker", needsWorker, () => {
         assert.equal(r.id, `alloc:${user}:2026-11`);
         assert.equal(r.granted, 1000);
         assert.equal(r.forfeited, 0);
-        assert.deepEqual(r.balance, { total: 1500, pack: 500, monthly: 1000 });
+        assert.deepEqual(r.balance, bal(500, 1000));
         const again = await credits.allocate({ user, plan: "pro", period: "2026-11" }, wait);
         assert.equal(again.replayed, true);
         rejected(await credits.allocate({ key: `manual-${run}`, user, plan: "pro", period: "2026-11" }, wait),
             "already_allocated");
         rejected(await credits.allocate({ user, plan: "pro", period: "2026-10" }, wait), "stale_period");
+        rejected(await credits.allocate({ user: `${user}-np`, plan: "no-such-plan", period: "2026-11" }, wait),
+            "unknown_plan");
     });
 
     let consumed: CreditsResult;
@@ -91,7 +96,7 @@ describe("contract v1 against the worker", needsWorker, () => {
         const r = applied(await credits.consume(req, wait));
         consumed = r;
         assert.equal(r.charged, 40);
-        assert.deepEqual(r.balance, { total: 1460, pack: 460, monthly: 1000 });
+        assert.deepEqual(r.balance, bal(460, 1000));
         const again = await credits.consume(req, wait);
         assert.equal(again.replayed, true);
         assert.equal(again.done_at, consumed.done_at);
@@ -104,7 +109,7 @@ describe("contract v1 against the worker", needsWorker, () => {
     it("consume: over the balance is insufficient_credits with the balance; the key replays it forever", async () => {
         const key = `run-${run}-2`;
         const r = rejected(await credits.consume({ key, user: `${user}-poor`, amount: 100 }, wait), "insufficient_credits");
-        assert.deepEqual(r.balance, { total: 0, pack: 0, monthly: 0 });
+        assert.deepEqual(r.balance, bal(0, 0));
         // The user buys credits; the same key still answers the stored rejection...
         await credits.purchase({ key: `evt-${run}-poor`, user: `${user}-poor`, pack: "starter", paymentRef: `cap-${run}-poor` }, wait);
         const retried = rejected(await credits.consume({ key, user: `${user}-poor`, amount: 100 }, wait), "insufficient_credits");
@@ -221,7 +226,8 @@ describe("contract v1 against the worker", needsWorker, () => {
             job.id = `vec-${run}-${v.name}`;
             job.user = `vec-${run}`;
             if (job.type === "purchase") job.payment_ref = `vec-${run}-${v.name}`;
-            await admin.xadd(credits.key(`jobs:${String(job.type)}`), "*", "job", Buffer.from(encode(job)));
+            // Each on the stream of its type (revision 2's types share the three streams).
+            await admin.xadd(credits.key(`jobs:${STREAM_OF[job.type as JobType]}`), "*", "job", Buffer.from(encode(job)));
             ids.push(job.id as string);
         }
         for (const id of ids) {
