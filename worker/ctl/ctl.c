@@ -147,28 +147,40 @@ int ctl_pg_done(struct ctl *ctl, PGconn *conn, int query_rc)
     return query_rc == 0 ? CTL_OK : ctl_failure(ctl, "%s", ctl->errstr);
 }
 
-/* NULL with a message for a missing or error reply; the reply otherwise. */
-static redisReply *checked_reply(const struct ctl *ctl, redisContext *redis, const char *what,
-                                 redisReply *reply)
+/* NULL with "what: Redis: why" in errstr for a missing or error reply; the
+ * reply otherwise. */
+static redisReply *checked_reply(redisContext *redis, const char *what, redisReply *reply,
+                                 char *errstr, size_t errstr_len)
 {
     if (!reply) {
-        ctl_failure(ctl, "%s: Redis: %s", what,
-                    redis->errstr[0] ? redis->errstr : "connection lost");
+        snprintf(errstr, errstr_len, "%s: Redis: %s", what,
+                 redis->errstr[0] ? redis->errstr : "connection lost");
         return NULL;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        ctl_failure(ctl, "%s: Redis: %s", what, reply->str);
+        snprintf(errstr, errstr_len, "%s: Redis: %s", what, reply->str);
         freeReplyObject(reply);
         return NULL;
     }
     return reply;
 }
 
+redisReply *ctl_redis_query(redisContext *redis, const char *what, int argc, const char **argv,
+                            const size_t *lens, char *errstr, size_t errstr_len)
+{
+    ASSERT(redis && what && argc >= 1 && argv && errstr);
+    return checked_reply(redis, what, redisCommandArgv(redis, argc, argv, lens), errstr,
+                         errstr_len);
+}
+
 redisReply *ctl_redis_run(const struct ctl *ctl, redisContext *redis, const char *what, int argc,
                           const char **argv, const size_t *lens)
 {
-    ASSERT(argc >= 1 && argv);
-    return checked_reply(ctl, redis, what, redisCommandArgv(redis, argc, argv, lens));
+    char errstr[CTL_ERRSTR_BYTES];
+    redisReply *reply = ctl_redis_query(redis, what, argc, argv, lens, errstr, sizeof errstr);
+    if (!reply)
+        ctl_failure(ctl, "%s", errstr);
+    return reply;
 }
 
 redisReply *ctl_redis_get_reply(const struct ctl *ctl, redisContext *redis, const char *what)
@@ -176,46 +188,47 @@ redisReply *ctl_redis_get_reply(const struct ctl *ctl, redisContext *redis, cons
     void *reply = NULL;
     if (redisGetReply(redis, &reply) != REDIS_OK)
         reply = NULL;
-    return checked_reply(ctl, redis, what, reply);
+    char errstr[CTL_ERRSTR_BYTES];
+    redisReply *checked = checked_reply(redis, what, reply, errstr, sizeof errstr);
+    if (!checked)
+        ctl_failure(ctl, "%s", errstr);
+    return checked;
 }
 
-/* Runs a command whose reply only matters for success. */
-static int redis_simple(const struct ctl *ctl, redisContext *redis, const char *what, int argc,
-                        const char **argv)
+/* Runs a command whose reply only matters for success: 0 or -1. */
+static int redis_simple(redisContext *redis, const char *what, int argc, const char **argv,
+                        char *errstr, size_t errstr_len)
 {
-    redisReply *reply = ctl_redis_run(ctl, redis, what, argc, argv, NULL);
+    redisReply *reply = ctl_redis_query(redis, what, argc, argv, NULL, errstr, errstr_len);
     freeReplyObject(reply);
-    return reply ? CTL_OK : CTL_FAIL;
+    return reply ? 0 : -1;
 }
 
 /* AUTH (when the URL has a password) and SELECT (when it has a db). */
-static int redis_login(const struct ctl *ctl, redisContext *redis)
+static int redis_login(const struct redis_url *url, redisContext *redis, char *errstr,
+                       size_t errstr_len)
 {
-    const struct redis_url *url = &ctl->config.redis;
     if (url->has_password) {
         /* AUTH [user] password: the user only when the URL names one. */
         const char *with_user[3] = {"AUTH", url->user, url->password};
         const char *without_user[2] = {"AUTH", url->password};
-        int rc = url->has_user ? redis_simple(ctl, redis, "AUTH", 3, with_user)
-                               : redis_simple(ctl, redis, "AUTH", 2, without_user);
-        if (rc != CTL_OK)
+        int rc = url->has_user ? redis_simple(redis, "AUTH", 3, with_user, errstr, errstr_len)
+                               : redis_simple(redis, "AUTH", 2, without_user, errstr, errstr_len);
+        if (rc != 0)
             return rc;
     }
     if (url->db != 0) {
         char db[16];
         snprintf(db, sizeof db, "%d", url->db);
         const char *argv[2] = {"SELECT", db};
-        return redis_simple(ctl, redis, "SELECT", 2, argv);
+        return redis_simple(redis, "SELECT", 2, argv, errstr, errstr_len);
     }
-    return CTL_OK;
+    return 0;
 }
 
-int ctl_redis_open(struct ctl *ctl, redisContext **redis)
+redisContext *ctl_redis_connect(const struct redis_url *url, char *errstr, size_t errstr_len)
 {
-    int rc = ctl_load_config(ctl);
-    if (rc != CTL_OK)
-        return rc;
-    const struct redis_url *url = &ctl->config.redis;
+    ASSERT(url && errstr && errstr_len > 0);
     struct timeval connect_tv = {CTL_REDIS_CONNECT_TIMEOUT_S, 0};
     struct timeval reply_tv = {CTL_REDIS_TIMEOUT_S, 0};
     redisContext *c = url->is_unix ? redisConnectUnixWithTimeout(url->socket_path, connect_tv)
@@ -226,20 +239,28 @@ int ctl_redis_open(struct ctl *ctl, redisContext **redis)
             snprintf(where, sizeof where, "%s", url->socket_path);
         else
             snprintf(where, sizeof where, "%s:%d", url->host, url->port);
-        ctl_failure(ctl, "cannot connect to Redis at %s: %s", where,
-                    c ? c->errstr : "out of memory");
+        snprintf(errstr, errstr_len, "cannot connect to Redis at %s: %s", where,
+                 c ? c->errstr : "out of memory");
         redisFree(c);
-        return CTL_FAIL;
+        return NULL;
     }
     if (redisSetTimeout(c, reply_tv) != REDIS_OK) {
-        ctl_failure(ctl, "cannot set the Redis timeout: %s", c->errstr);
+        snprintf(errstr, errstr_len, "cannot set the Redis timeout: %s", c->errstr);
         redisFree(c);
-        return CTL_FAIL;
+        return NULL;
     }
-    if (redis_login(ctl, c) != CTL_OK) {
+    if (redis_login(url, c, errstr, errstr_len) != 0) {
         redisFree(c);
-        return CTL_FAIL;
+        return NULL;
     }
-    *redis = c;
-    return CTL_OK;
+    return c;
+}
+
+int ctl_redis_open(struct ctl *ctl, redisContext **redis)
+{
+    int rc = ctl_load_config(ctl);
+    if (rc != CTL_OK)
+        return rc;
+    *redis = ctl_redis_connect(&ctl->config.redis, ctl->errstr, sizeof ctl->errstr);
+    return *redis ? CTL_OK : ctl_failure(ctl, "%s", ctl->errstr);
 }

@@ -117,9 +117,22 @@ int ctl_pg_done(struct ctl *ctl, PGconn *conn, int query_rc);
  * and SELECT as the URL says); *redis: redisFree() it. */
 int ctl_redis_open(struct ctl *ctl, redisContext **redis);
 
+/* Connects to Redis as `url` says (blocking, with timeouts, AUTH and
+ * SELECT): the context (caller frees with redisFree()), or NULL with why in
+ * errstr. */
+redisContext *ctl_redis_connect(const struct redis_url *url, char *errstr, size_t errstr_len)
+    __attribute__((warn_unused_result));
+
 /* Runs one Redis command. Returns the reply (caller frees with
- * freeReplyObject()), or NULL after printing why (lost connection, timeout,
- * error reply). `lens` NULL: every argument is a C string. */
+ * freeReplyObject()), or NULL with "what: Redis: why" in errstr (lost
+ * connection, timeout, error reply). `lens` NULL: every argument is a C
+ * string. */
+redisReply *ctl_redis_query(redisContext *redis, const char *what, int argc, const char **argv,
+                            const size_t *lens, char *errstr, size_t errstr_len)
+    __attribute__((warn_unused_result));
+
+/* ctl_redis_query() that prints why instead (lost connection, timeout,
+ * error reply). */
 redisReply *ctl_redis_run(const struct ctl *ctl, redisContext *redis, const char *what, int argc,
                           const char **argv, const size_t *lens);
 

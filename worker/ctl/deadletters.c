@@ -19,30 +19,11 @@
 #include "worker/ctl/json_out.h"
 #include "worker/ctl/table.h"
 
-/* A stream entry ID: "ms-seq", each part at most 20 digits. */
-#define DEAD_ID_BYTES 48
 /* Bytes of an undecodable job shown as hex by `list` (show: all of them). */
 #define DEAD_LIST_HEX_BYTES 16
 /* Bytes `show` dumps for people (--json has them all). */
 #define DEAD_SHOW_HEX_BYTES 512
 #define DEAD_TEXT_BYTES 1024
-
-/* One field of a dead letter, borrowed from the Redis reply. */
-struct field {
-    const char *bytes;
-    size_t len;
-    bool present;
-};
-
-struct dead_letter {
-    char id[DEAD_ID_BYTES];
-    struct field stream; /* the full key the message came from */
-    struct field entry;  /* its entry ID there */
-    struct field reason;
-    struct field job;        /* at most the first 4096 bytes of the original */
-    struct field job_bytes;  /* the original's length (absent in older letters) */
-    struct field job_sha256; /* lowercase hex of the original */
-};
 
 /* What the worker's codec makes of the `job` field. */
 struct decoded {
@@ -65,35 +46,35 @@ static bool digits(const char *s, size_t len)
     return true;
 }
 
-/* "ms" or "ms-seq". */
-static bool is_entry_id(const char *s)
+bool dead_entry_id_is_valid(const char *s)
 {
+    ASSERT(s != NULL);
     const char *dash = strchr(s, '-');
     if (!dash)
         return digits(s, strlen(s));
     return digits(s, (size_t)(dash - s)) && digits(dash + 1, strlen(dash + 1));
 }
 
-static void dead_key(const struct ctl *ctl, char key[CTL_KEY_BYTES])
+static void dead_key(const char *prefix, char key[CTL_KEY_BYTES])
 {
-    keys_dead(ctl->config.prefix, key, CTL_KEY_BYTES);
+    keys_dead(prefix, key, CTL_KEY_BYTES);
 }
 
-static struct field *field_named(struct dead_letter *d, const char *name, size_t len)
+static struct dead_field *field_named(struct dead_letter *d, const char *name, size_t len)
 {
     static const char *const names[] = {"stream", "entry",     "reason",
                                         "job",    "job_bytes", "job_sha256"};
-    struct field *slots[] = {&d->stream, &d->entry,     &d->reason,
-                             &d->job,    &d->job_bytes, &d->job_sha256};
+    struct dead_field *slots[] = {&d->stream, &d->entry,     &d->reason,
+                                  &d->job,    &d->job_bytes, &d->job_sha256};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
             return slots[i];
     return NULL;
 }
 
-/* One entry of an XRANGE reply: [id, [field, value, ...]]. */
-static bool parse_letter(const redisReply *e, struct dead_letter *d)
+bool dead_letter_parse(const redisReply *e, struct dead_letter *d)
 {
+    ASSERT(e != NULL && d != NULL);
     memset(d, 0, sizeof *d);
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
         e->element[0]->type != REDIS_REPLY_STRING)
@@ -104,9 +85,9 @@ static bool parse_letter(const redisReply *e, struct dead_letter *d)
         const redisReply *k = fields->element[i], *v = fields->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
-        struct field *slot = field_named(d, k->str, k->len);
+        struct dead_field *slot = field_named(d, k->str, k->len);
         if (slot)
-            *slot = (struct field){v->str, v->len, true};
+            *slot = (struct dead_field){v->str, v->len, true};
     }
     return true;
 }
@@ -142,43 +123,57 @@ static void decode_letter(const struct dead_letter *d, struct decoded *dec)
     dec->error = codec_decode_job(d->job.bytes, d->job.len, &dec->job, &dec->reject);
 }
 
-/*
- * XRANGE/XREVRANGE of the dead stream; the reply (caller frees), or NULL
- * after a message. `first`, `last` in the command's own order.
- */
-static redisReply *read_range(struct ctl *ctl, redisContext *redis, bool newest_first,
-                              const char *first, const char *last, int64_t count)
+redisReply *dead_read_range(redisContext *redis, const char *prefix, bool newest_first,
+                            const char *first, const char *last, int64_t count, char *errstr,
+                            size_t errstr_len)
 {
+    ASSERT(redis && prefix && first && last && count > 0);
     char key[CTL_KEY_BYTES];
     char count_text[24];
-    dead_key(ctl, key);
+    dead_key(prefix, key);
     snprintf(count_text, sizeof count_text, "%lld", (long long)count);
     const char *argv[6] = {
         newest_first ? "XREVRANGE" : "XRANGE", key, first, last, "COUNT", count_text};
-    redisReply *reply = ctl_redis_run(ctl, redis, "reading the dead letters", 6, argv, NULL);
+    redisReply *reply =
+        ctl_redis_query(redis, "reading the dead letters", 6, argv, NULL, errstr, errstr_len);
     if (reply && reply->type != REDIS_REPLY_ARRAY) {
-        ctl_failure(ctl, "%s is not a stream (Redis reply type %d)", key, reply->type);
+        snprintf(errstr, errstr_len, "%s is not a stream (Redis reply type %d)", key, reply->type);
         freeReplyObject(reply);
         return NULL;
     }
     return reply;
 }
 
-/* The dead letter `id`: CTL_OK with *reply (caller frees) and *d borrowing
- * from it; CTL_FAIL after a message when there is none. */
-static int read_one(struct ctl *ctl, redisContext *redis, const char *id, redisReply **reply,
-                    struct dead_letter *d)
+int dead_read_one(redisContext *redis, const char *prefix, const char *id, redisReply **reply,
+                  struct dead_letter *d, char *errstr, size_t errstr_len)
 {
+    ASSERT(dead_entry_id_is_valid(id));
     char key[CTL_KEY_BYTES];
-    dead_key(ctl, key);
-    *reply = read_range(ctl, redis, false, id, id, 1);
+    dead_key(prefix, key);
+    *reply = dead_read_range(redis, prefix, false, id, id, 1, errstr, errstr_len);
     if (!*reply)
-        return CTL_FAIL;
-    if ((*reply)->elements == 1 && parse_letter((*reply)->element[0], d))
-        return CTL_OK;
+        return -1;
+    if ((*reply)->elements == 1 && dead_letter_parse((*reply)->element[0], d))
+        return 0;
     freeReplyObject(*reply);
     *reply = NULL;
-    return ctl_failure(ctl, "no dead letter %s in %s", id, key);
+    snprintf(errstr, errstr_len, "no dead letter %s in %s", id, key);
+    return -1;
+}
+
+int dead_count(redisContext *redis, const char *prefix, long long *total, char *errstr,
+               size_t errstr_len)
+{
+    char key[CTL_KEY_BYTES];
+    dead_key(prefix, key);
+    const char *argv[2] = {"XLEN", key};
+    redisReply *reply =
+        ctl_redis_query(redis, "counting the dead letters", 2, argv, NULL, errstr, errstr_len);
+    if (!reply)
+        return -1;
+    *total = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+    freeReplyObject(reply);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -187,7 +182,7 @@ static int read_one(struct ctl *ctl, redisContext *redis, const char *id, redisR
 
 /* A field as text into `out` (bytes after a NUL dropped; "-" when absent).
  * Returns `out`. */
-static const char *field_text(const struct field *f, char *out, size_t out_len)
+static const char *field_text(const struct dead_field *f, char *out, size_t out_len)
 {
     if (!f->present)
         snprintf(out, out_len, "-");
@@ -197,7 +192,7 @@ static const char *field_text(const struct field *f, char *out, size_t out_len)
 }
 
 /* The first `max` bytes in hex ("91c1..."), "..." when there are more. */
-static void hex_prefix(const struct field *f, size_t max, char *out, size_t out_len)
+static void hex_prefix(const struct dead_field *f, size_t max, char *out, size_t out_len)
 {
     ASSERT(out_len >= 2 * max + 4);
     size_t n = f->len < max ? f->len : max;
@@ -263,7 +258,7 @@ static void job_summary(const struct dead_letter *d, const struct decoded *dec, 
 /* JSON                                                                     */
 /* ------------------------------------------------------------------------ */
 
-static void json_field(struct json *j, const char *key, const struct field *f)
+static void json_field(struct json *j, const char *key, const struct dead_field *f)
 {
     if (f->present)
         json_strn(j, key, f->bytes, f->len);
@@ -271,7 +266,7 @@ static void json_field(struct json *j, const char *key, const struct field *f)
         json_null(j, key);
 }
 
-static void json_hex(struct json *j, const char *key, const struct field *f, size_t max)
+static void json_hex(struct json *j, const char *key, const struct dead_field *f, size_t max)
 {
     size_t n = f->len < max ? f->len : max;
     char *hex = malloc(2 * n + 1);
@@ -316,13 +311,12 @@ static void json_job(struct json *j, const char *key, const struct job *job)
     json_object_end(j);
 }
 
-/* One dead letter as an object: the job decoded, or why not and its hex
- * (the first `hex_max` bytes). */
-static void json_letter(struct json *j, const struct dead_letter *d, size_t hex_max)
+void dead_letter_json(struct json *j, const char *key, const struct dead_letter *d, size_t hex_max)
 {
+    ASSERT(j && d);
     struct decoded dec;
     decode_letter(d, &dec);
-    json_object_begin(j, NULL);
+    json_object_begin(j, key);
     json_str(j, "id", d->id);
     json_field(j, "stream", &d->stream);
     json_field(j, "entry", &d->entry);
@@ -378,7 +372,7 @@ static void print_list_table(const redisReply *reply, long long total)
     for (size_t i = 0; i < reply->elements; i++) {
         struct dead_letter d;
         struct decoded dec;
-        if (!parse_letter(reply->element[i], &d))
+        if (!dead_letter_parse(reply->element[i], &d))
             continue;
         decode_letter(&d, &dec);
         char(*row)[DEAD_TEXT_BYTES] = t.cells[t.rows++];
@@ -408,26 +402,12 @@ static void print_list_json(const redisReply *reply, long long total)
     json_array_begin(&j, "dead");
     for (size_t i = 0; i < reply->elements; i++) {
         struct dead_letter d;
-        if (parse_letter(reply->element[i], &d))
-            json_letter(&j, &d, JOB_BYTES_MAX);
+        if (dead_letter_parse(reply->element[i], &d))
+            dead_letter_json(&j, NULL, &d, JOB_BYTES_MAX);
     }
     json_array_end(&j);
     json_object_end(&j);
     json_finish(&j);
-}
-
-/* XLEN of the dead stream into *total. */
-static int dead_count(struct ctl *ctl, redisContext *redis, long long *total)
-{
-    char key[CTL_KEY_BYTES];
-    dead_key(ctl, key);
-    const char *argv[2] = {"XLEN", key};
-    redisReply *reply = ctl_redis_run(ctl, redis, "counting the dead letters", 2, argv, NULL);
-    if (!reply)
-        return CTL_FAIL;
-    *total = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
-    freeReplyObject(reply);
-    return CTL_OK;
 }
 
 /* dead list [--limit N] [--json] */
@@ -448,15 +428,18 @@ static int dead_list(struct ctl *ctl, int argc, char **argv)
     redisContext *redis = NULL;
     rc = ctl_redis_open(ctl, &redis);
     long long total = 0;
-    if (rc == CTL_OK)
-        rc = dead_count(ctl, redis, &total);
-    redisReply *reply = rc == CTL_OK ? read_range(ctl, redis, true, "+", "-", limit) : NULL;
+    const char *prefix = ctl->config.prefix;
+    char *errstr = ctl->errstr;
+    size_t errstr_len = sizeof ctl->errstr;
+    redisReply *reply = NULL;
+    if (rc == CTL_OK && dead_count(redis, prefix, &total, errstr, errstr_len) == 0)
+        reply = dead_read_range(redis, prefix, true, "+", "-", limit, errstr, errstr_len);
     if (reply && json)
         print_list_json(reply, total);
     else if (reply)
         print_list_table(reply, total);
-    else
-        rc = CTL_FAIL;
+    else if (rc == CTL_OK)
+        rc = ctl_failure(ctl, "%s", errstr);
     freeReplyObject(reply);
     redisFree(redis);
     return rc;
@@ -474,7 +457,7 @@ static void print_kv(const char *key, const char *value)
 }
 
 /* 16 bytes a line: offset, hex. */
-static void print_hexdump(const struct field *f)
+static void print_hexdump(const struct dead_field *f)
 {
     size_t n = f->len < DEAD_SHOW_HEX_BYTES ? f->len : DEAD_SHOW_HEX_BYTES;
     for (size_t off = 0; off < n; off += 16) {
@@ -524,7 +507,7 @@ static int parse_entry_arg(struct ctl *ctl, int argc, char **argv, const struct 
     int rc = ctl_parse_args(ctl, argc, argv, opts, names, id);
     if (rc != CTL_CONTINUE)
         return rc;
-    if (!is_entry_id(*id))
+    if (!dead_entry_id_is_valid(*id))
         return ctl_usage_error(ctl, "'%s' is not a stream entry ID (like 1764000000000-0)", *id);
     return CTL_CONTINUE;
 }
@@ -542,12 +525,13 @@ static int dead_show(struct ctl *ctl, int argc, char **argv)
     redisReply *reply = NULL;
     struct dead_letter d;
     rc = ctl_redis_open(ctl, &redis);
-    if (rc == CTL_OK)
-        rc = read_one(ctl, redis, id, &reply, &d);
+    if (rc == CTL_OK && dead_read_one(redis, ctl->config.prefix, id, &reply, &d, ctl->errstr,
+                                      sizeof ctl->errstr) != 0)
+        rc = ctl_failure(ctl, "%s", ctl->errstr);
     if (rc == CTL_OK && json) {
         struct json j;
         json_init(&j, stdout);
-        json_letter(&j, &d, SIZE_MAX);
+        dead_letter_json(&j, NULL, &d, SIZE_MAX);
         json_finish(&j);
     } else if (rc == CTL_OK) {
         print_letter(&d);
@@ -561,46 +545,54 @@ static int dead_show(struct ctl *ctl, int argc, char **argv)
 /* dead retry, dead drop                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* The job stream named `stream` under our prefix. */
-static bool stream_of(const struct ctl *ctl, const struct field *stream, enum job_stream *out)
+/* The job stream named `stream` under `prefix`. */
+static bool stream_of(const char *prefix, const struct dead_field *stream, enum job_stream *out)
 {
-    return stream->present &&
-           keys_stream_parse(ctl->config.prefix, stream->bytes, stream->len, out);
+    return stream->present && keys_stream_parse(prefix, stream->bytes, stream->len, out);
 }
 
-/* Why the letter must not be retried (a message, CTL_FAIL), or CTL_OK. */
-static int check_retry(struct ctl *ctl, const struct dead_letter *d, bool force,
-                       enum job_stream *stream)
+/* Why the letter must not be retried (in errstr, -1), or 0. */
+static int check_retry(const char *prefix, const struct dead_letter *d, bool force,
+                       enum job_stream *stream, char *errstr, size_t errstr_len)
 {
-    if (!stream_of(ctl, &d->stream, stream)) {
+    if (!stream_of(prefix, &d->stream, stream)) {
         char text[DEAD_TEXT_BYTES];
-        return ctl_failure(ctl,
-                           "dead letter %s came from '%s', which is not one of this prefix's job "
-                           "streams (%s:jobs:consume|purchase|allocate): not retried",
-                           d->id, field_text(&d->stream, text, sizeof text), ctl->config.prefix);
+        snprintf(errstr, errstr_len,
+                 "dead letter %s came from '%s', which is not one of this prefix's job "
+                 "streams (%s:jobs:consume|purchase|allocate): not retried",
+                 d->id, field_text(&d->stream, text, sizeof text), prefix);
+        return -1;
     }
-    if (!d->job.present)
-        return ctl_failure(ctl, "dead letter %s holds no job bytes: nothing to retry", d->id);
-    if (job_was_cut(d))
-        return ctl_failure(ctl,
-                           "dead letter %s holds only the first %zu of the job's %zu bytes: the "
-                           "job cannot be re-enqueued (its producer must send it again)",
-                           d->id, d->job.len, original_bytes(d));
+    if (!d->job.present) {
+        snprintf(errstr, errstr_len, "dead letter %s holds no job bytes: nothing to retry", d->id);
+        return -1;
+    }
+    if (job_was_cut(d)) {
+        snprintf(errstr, errstr_len,
+                 "dead letter %s holds only the first %zu of the job's %zu bytes: the "
+                 "job cannot be re-enqueued (its producer must send it again)",
+                 d->id, d->job.len, original_bytes(d));
+        return -1;
+    }
     if (force)
-        return CTL_OK;
+        return 0;
     struct decoded dec;
     decode_letter(d, &dec);
-    if (dec.error != JOB_OK)
-        return ctl_failure(ctl,
-                           "dead letter %s would be rejected again (%s: %s); --force "
-                           "re-enqueues it anyway",
-                           d->id, job_error_name(dec.error), dec.reject.message);
-    if (job_type_ops(dec.job.type)->stream != *stream)
-        return ctl_failure(ctl,
-                           "dead letter %s holds a %s job, which the %s stream rejects "
-                           "(wrong_stream); --force re-enqueues it anyway",
-                           d->id, job_type_name(dec.job.type), job_stream_name(*stream));
-    return CTL_OK;
+    if (dec.error != JOB_OK) {
+        snprintf(errstr, errstr_len,
+                 "dead letter %s would be rejected again (%s: %s); --force "
+                 "re-enqueues it anyway",
+                 d->id, job_error_name(dec.error), dec.reject.message);
+        return -1;
+    }
+    if (job_type_ops(dec.job.type)->stream != *stream) {
+        snprintf(errstr, errstr_len,
+                 "dead letter %s holds a %s job, which the %s stream rejects "
+                 "(wrong_stream); --force re-enqueues it anyway",
+                 d->id, job_type_name(dec.job.type), job_stream_name(*stream));
+        return -1;
+    }
+    return 0;
 }
 
 /*
@@ -625,42 +617,151 @@ static const char lua_requeue[] =
     "return id\n";
 /* clang-format on */
 
-/* Runs lua_requeue; the new entry's ID into `entry`. */
-static int requeue(struct ctl *ctl, redisContext *redis, const struct dead_letter *d,
-                   enum job_stream stream_id, char entry[CTL_KEY_BYTES])
+/* Runs lua_requeue; the new entry's ID into `entry`. 0 or -1. */
+static int requeue(redisContext *redis, const char *prefix, const struct dead_letter *d,
+                   const char *stream, char entry[CTL_KEY_BYTES], char *errstr, size_t errstr_len)
 {
-    char stream[CTL_KEY_BYTES], dead[CTL_KEY_BYTES];
-    enqueue_stream_key(ctl, stream_id, stream);
-    dead_key(ctl, dead);
+    char dead[CTL_KEY_BYTES];
+    dead_key(prefix, dead);
     const char *argv[6] = {"EVAL", lua_requeue, "2", dead, stream, d->id};
-    redisReply *reply = ctl_redis_run(ctl, redis, "re-enqueueing the job", 6, argv, NULL);
+    redisReply *reply =
+        ctl_redis_query(redis, "re-enqueueing the job", 6, argv, NULL, errstr, errstr_len);
     if (!reply)
-        return CTL_FAIL;
-    int rc = CTL_OK;
-    if (reply->type == REDIS_REPLY_NIL)
-        rc = ctl_failure(ctl, "dead letter %s is gone (retried or dropped meanwhile?)", d->id);
-    else if (reply->type != REDIS_REPLY_STRING)
-        rc = ctl_failure(ctl, "re-enqueueing the job: unexpected reply (type %d)", reply->type);
-    else
+        return -1;
+    int rc = 0;
+    if (reply->type == REDIS_REPLY_NIL) {
+        snprintf(errstr, errstr_len, "dead letter %s is gone (retried or dropped meanwhile?)",
+                 d->id);
+        rc = -1;
+    } else if (reply->type != REDIS_REPLY_STRING) {
+        snprintf(errstr, errstr_len, "re-enqueueing the job: unexpected reply (type %d)",
+                 reply->type);
+        rc = -1;
+    } else {
         snprintf(entry, CTL_KEY_BYTES, "%s", reply->str);
+    }
     freeReplyObject(reply);
     return rc;
 }
 
-static void print_retried(const struct dead_letter *d, const char *stream_key, const char *entry,
-                          bool json)
+int dead_retry(redisContext *redis, const char *prefix, const struct dead_letter *d, bool force,
+               struct dead_retried *retried, char *errstr, size_t errstr_len)
 {
+    ASSERT(redis && prefix && d && retried && errstr);
+    memset(retried, 0, sizeof *retried);
+    enum job_stream stream_id = JOB_STREAM_CONSUME;
+    if (check_retry(prefix, d, force, &stream_id, errstr, errstr_len) != 0)
+        return -1;
+    keys_stream(prefix, stream_id, retried->stream, sizeof retried->stream);
+    if (requeue(redis, prefix, d, retried->stream, retried->entry, errstr, errstr_len) != 0)
+        return -1;
     struct decoded dec;
     decode_letter(d, &dec);
-    const char *job_id = dec.error == JOB_OK ? dec.job.id : NULL;
+    if (dec.error == JOB_OK)
+        snprintf(retried->job_id, sizeof retried->job_id, "%s", dec.job.id);
+    return 0;
+}
+
+int dead_drop(redisContext *redis, const char *prefix, const char *id, char *errstr,
+              size_t errstr_len)
+{
+    ASSERT(redis && prefix && dead_entry_id_is_valid(id));
+    char key[CTL_KEY_BYTES];
+    dead_key(prefix, key);
+    const char *xdel[3] = {"XDEL", key, id};
+    redisReply *reply =
+        ctl_redis_query(redis, "deleting the dead letter", 3, xdel, NULL, errstr, errstr_len);
+    if (!reply)
+        return -1;
+    int rc = 0;
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
+        snprintf(errstr, errstr_len, "no dead letter %s in %s", id, key);
+        rc = -1;
+    }
+    freeReplyObject(reply);
+    return rc;
+}
+
+/* NULL (every letter) matches every letter. */
+static bool reason_matches(const struct dead_letter *d, const char *reason)
+{
+    if (reason == NULL)
+        return true;
+    size_t n = strlen(reason);
+    return d->reason.present && d->reason.len >= n && memcmp(d->reason.bytes, reason, n) == 0;
+}
+
+/* The newest dead letter's ID into `last` ("" when there is none): a run
+ * stops there, so that letters the worker adds meanwhile (a retried job
+ * refused again) are not retried twice in one run. */
+static int newest_letter(redisContext *redis, const char *prefix, char last[DEAD_ID_BYTES],
+                         char *errstr, size_t errstr_len)
+{
+    last[0] = '\0';
+    redisReply *reply = dead_read_range(redis, prefix, true, "+", "-", 1, errstr, errstr_len);
+    if (!reply)
+        return -1;
+    struct dead_letter d;
+    if (reply->elements == 1 && dead_letter_parse(reply->element[0], &d))
+        snprintf(last, DEAD_ID_BYTES, "%s", d.id);
+    freeReplyObject(reply);
+    return 0;
+}
+
+int dead_retry_matching(redisContext *redis, const char *prefix, const char *reason, bool force,
+                        dead_retry_each_fn *each, void *arg, long long counts[2], char *errstr,
+                        size_t errstr_len)
+{
+    ASSERT(redis && prefix && each && counts && errstr);
+    ASSERT(reason == NULL || reason[0] != '\0');
+    counts[0] = counts[1] = 0;
+    char last[DEAD_ID_BYTES];
+    if (newest_letter(redis, prefix, last, errstr, errstr_len) != 0)
+        return -1;
+    if (last[0] == '\0')
+        return 0;
+    /* Pages through P:dead oldest first up to `last`, retrying what matches. */
+    char from[DEAD_ID_BYTES + 1] = "-";
+    for (;;) {
+        redisReply *reply = dead_read_range(redis, prefix, false, from, last,
+                                            DEAD_RETRY_PAGE_LETTERS, errstr, errstr_len);
+        if (!reply)
+            return -1;
+        size_t n = reply->elements;
+        for (size_t i = 0; i < n; i++) {
+            struct dead_letter d;
+            if (!dead_letter_parse(reply->element[i], &d))
+                continue;
+            snprintf(from, sizeof from, "(%s", d.id);
+            if (!reason_matches(&d, reason))
+                continue;
+            struct dead_retried retried;
+            char why[CTL_ERRSTR_BYTES];
+            bool ok = dead_retry(redis, prefix, &d, force, &retried, why, sizeof why) == 0;
+            counts[ok ? 0 : 1]++;
+            each(arg, &d, ok ? &retried : NULL, ok ? NULL : why);
+        }
+        freeReplyObject(reply);
+        if (n < DEAD_RETRY_PAGE_LETTERS)
+            return 0;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The subcommands retry and drop                                           */
+/* ------------------------------------------------------------------------ */
+
+static void print_retried(const struct dead_letter *d, const struct dead_retried *r, bool json)
+{
+    const char *job_id = r->job_id[0] ? r->job_id : NULL;
     if (json) {
         struct json j;
         json_init(&j, stdout);
         json_object_begin(&j, NULL);
         json_str(&j, "retried", d->id);
         json_str(&j, "job", job_id);
-        json_str(&j, "stream", stream_key);
-        json_str(&j, "entry", entry);
+        json_str(&j, "stream", r->stream);
+        json_str(&j, "entry", r->entry);
         json_object_end(&j);
         json_finish(&j);
         return;
@@ -669,7 +770,7 @@ static void print_retried(const struct dead_letter *d, const char *stream_key, c
     table_safe_cell(job_id ? job_id : "(undecodable)", safe);
     printf("retried dead letter %s: job %s re-enqueued on %s as entry %s; dead letter "
            "deleted\n",
-           d->id, safe, stream_key, entry);
+           d->id, safe, r->stream, r->entry);
 }
 
 /* What `dead retry` retries: one entry, or many (--reason, --all). */
@@ -691,95 +792,43 @@ static bool selects_many(int argc, char **argv)
     return false;
 }
 
-/* NULL (--all) matches every letter. */
-static bool reason_matches(const struct dead_letter *d, const char *reason)
-{
-    if (reason == NULL)
-        return true;
-    size_t n = strlen(reason);
-    return d->reason.present && d->reason.len >= n && memcmp(d->reason.bytes, reason, n) == 0;
-}
+/* What a many-letter run prints for each letter it tried. */
+struct retry_printer {
+    const struct ctl *ctl;
+    struct json *j; /* --json: the entries array is open */
+};
 
-/* Retries one letter of a many-letter run; CTL_OK when it went back. */
-static int retry_letter(struct ctl *ctl, redisContext *redis, const struct dead_letter *d,
-                        const struct retry_selection *sel, struct json *j)
+static void print_each_retry(void *arg, const struct dead_letter *d,
+                             const struct dead_retried *retried, const char *why)
 {
-    enum job_stream stream_id = JOB_STREAM_CONSUME;
-    char entry[CTL_KEY_BYTES] = "", stream[CTL_KEY_BYTES];
-    int rc = check_retry(ctl, d, sel->force, &stream_id);
-    if (rc == CTL_OK)
-        rc = requeue(ctl, redis, d, stream_id, entry);
-    if (rc != CTL_OK)
-        return rc;
-    enqueue_stream_key(ctl, stream_id, stream);
-    if (j) {
-        struct decoded dec;
-        decode_letter(d, &dec);
-        json_object_begin(j, NULL);
-        json_str(j, "retried", d->id);
-        json_str(j, "job", dec.error == JOB_OK ? dec.job.id : NULL);
-        json_str(j, "stream", stream);
-        json_str(j, "entry", entry);
-        json_object_end(j);
+    struct retry_printer *p = arg;
+    if (!retried) {
+        ctl_failure(p->ctl, "%s", why);
+        return;
     }
-    return CTL_OK;
-}
-
-/* The newest dead letter's ID into `last` ("" when there is none): a run
- * stops there, so that letters the worker adds meanwhile (a retried job
- * refused again) are not retried twice in one run. */
-static int newest_letter(struct ctl *ctl, redisContext *redis, char last[DEAD_ID_BYTES])
-{
-    last[0] = '\0';
-    redisReply *reply = read_range(ctl, redis, true, "+", "-", 1);
-    if (!reply)
-        return CTL_FAIL;
-    struct dead_letter d;
-    if (reply->elements == 1 && parse_letter(reply->element[0], &d))
-        snprintf(last, DEAD_ID_BYTES, "%s", d.id);
-    freeReplyObject(reply);
-    return CTL_OK;
-}
-
-#define RETRY_PAGE_LETTERS 100
-
-/* Pages through P:dead oldest first up to `last`, retrying what matches. */
-static int retry_pages(struct ctl *ctl, redisContext *redis, const struct retry_selection *sel,
-                       const char *last, struct json *j, long long counts[2])
-{
-    char from[DEAD_ID_BYTES + 1] = "-";
-    for (;;) {
-        redisReply *reply = read_range(ctl, redis, false, from, last, RETRY_PAGE_LETTERS);
-        if (!reply)
-            return CTL_FAIL;
-        size_t n = reply->elements;
-        for (size_t i = 0; i < n; i++) {
-            struct dead_letter d;
-            if (!parse_letter(reply->element[i], &d))
-                continue;
-            snprintf(from, sizeof from, "(%s", d.id);
-            if (reason_matches(&d, sel->all ? NULL : sel->reason))
-                counts[retry_letter(ctl, redis, &d, sel, j) == CTL_OK ? 0 : 1]++;
-        }
-        freeReplyObject(reply);
-        if (n < RETRY_PAGE_LETTERS)
-            return CTL_OK;
-    }
+    if (!p->j)
+        return;
+    json_object_begin(p->j, NULL);
+    json_str(p->j, "retried", d->id);
+    json_str(p->j, "job", retried->job_id[0] ? retried->job_id : NULL);
+    json_str(p->j, "stream", retried->stream);
+    json_str(p->j, "entry", retried->entry);
+    json_object_end(p->j);
 }
 
 /* dead retry --reason TEXT | --all: every letter selected, with a summary;
  * exit 1 when any of them was refused (each refusal says why on stderr). */
 static int retry_many(struct ctl *ctl, redisContext *redis, const struct retry_selection *sel)
 {
+    const char *prefix = ctl->config.prefix;
     char last[DEAD_ID_BYTES];
     long long counts[2] = {0, 0}; /* retried, refused */
-    int rc = newest_letter(ctl, redis, last);
-    if (rc != CTL_OK || last[0] == '\0') {
-        if (rc == CTL_OK && sel->json)
-            puts("{\"retried\":0,\"refused\":0,\"entries\":[]}");
-        else if (rc == CTL_OK)
-            puts("no dead letters: nothing to retry");
-        return rc;
+    if (newest_letter(redis, prefix, last, ctl->errstr, sizeof ctl->errstr) != 0)
+        return ctl_failure(ctl, "%s", ctl->errstr);
+    if (last[0] == '\0') {
+        puts(sel->json ? "{\"retried\":0,\"refused\":0,\"entries\":[]}"
+                       : "no dead letters: nothing to retry");
+        return CTL_OK;
     }
     struct json j;
     if (sel->json) {
@@ -787,7 +836,12 @@ static int retry_many(struct ctl *ctl, redisContext *redis, const struct retry_s
         json_object_begin(&j, NULL);
         json_array_begin(&j, "entries");
     }
-    rc = retry_pages(ctl, redis, sel, last, sel->json ? &j : NULL, counts);
+    struct retry_printer printer = {ctl, sel->json ? &j : NULL};
+    int rc = CTL_OK;
+    if (dead_retry_matching(redis, prefix, sel->all ? NULL : sel->reason, sel->force,
+                            print_each_retry, &printer, counts, ctl->errstr,
+                            sizeof ctl->errstr) != 0)
+        rc = ctl_failure(ctl, "%s", ctl->errstr);
     if (sel->json) {
         json_array_end(&j);
         json_int(&j, "retried", counts[0]);
@@ -809,24 +863,21 @@ static int retry_one(struct ctl *ctl, redisContext *redis, const struct retry_se
 {
     redisReply *reply = NULL;
     struct dead_letter d;
-    enum job_stream stream_id = JOB_STREAM_CONSUME;
-    char entry[CTL_KEY_BYTES] = "";
-    int rc = read_one(ctl, redis, sel->id, &reply, &d);
-    if (rc == CTL_OK)
-        rc = check_retry(ctl, &d, sel->force, &stream_id);
-    if (rc == CTL_OK)
-        rc = requeue(ctl, redis, &d, stream_id, entry);
-    if (rc == CTL_OK) {
-        char stream[CTL_KEY_BYTES];
-        enqueue_stream_key(ctl, stream_id, stream);
-        print_retried(&d, stream, entry, sel->json);
-    }
+    struct dead_retried retried;
+    const char *prefix = ctl->config.prefix;
+    if (dead_read_one(redis, prefix, sel->id, &reply, &d, ctl->errstr, sizeof ctl->errstr) != 0)
+        return ctl_failure(ctl, "%s", ctl->errstr);
+    int rc = CTL_OK;
+    if (dead_retry(redis, prefix, &d, sel->force, &retried, ctl->errstr, sizeof ctl->errstr) != 0)
+        rc = ctl_failure(ctl, "%s", ctl->errstr);
+    else
+        print_retried(&d, &retried, sel->json);
     freeReplyObject(reply);
     return rc;
 }
 
 /* dead retry ENTRY_ID | --reason TEXT | --all [--force] [--json] */
-static int dead_retry(struct ctl *ctl, int argc, char **argv)
+static int cmd_dead_retry(struct ctl *ctl, int argc, char **argv)
 {
     struct retry_selection sel = {0};
     const struct opt opts[] = {{"force", NULL, &sel.force, false},
@@ -853,7 +904,7 @@ static int dead_retry(struct ctl *ctl, int argc, char **argv)
 }
 
 /* dead drop ENTRY_ID [--json] */
-static int dead_drop(struct ctl *ctl, int argc, char **argv)
+static int cmd_dead_drop(struct ctl *ctl, int argc, char **argv)
 {
     bool json = false;
     const struct opt opts[] = {CTL_OPT_JSON(json), CTL_OPT_END};
@@ -865,19 +916,12 @@ static int dead_drop(struct ctl *ctl, int argc, char **argv)
     rc = ctl_redis_open(ctl, &redis);
     if (rc != CTL_OK)
         return rc;
-    char key[CTL_KEY_BYTES];
-    dead_key(ctl, key);
-    const char *xdel[3] = {"XDEL", key, id};
-    redisReply *reply = ctl_redis_run(ctl, redis, "deleting the dead letter", 3, xdel, NULL);
-    if (!reply)
-        rc = CTL_FAIL;
-    else if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1)
-        rc = ctl_failure(ctl, "no dead letter %s in %s", id, key);
+    if (dead_drop(redis, ctl->config.prefix, id, ctl->errstr, sizeof ctl->errstr) != 0)
+        rc = ctl_failure(ctl, "%s", ctl->errstr);
     else if (json)
         printf("{\"dropped\":\"%s\"}\n", id); /* an entry ID: digits and '-' */
     else
         printf("dropped dead letter %s\n", id);
-    freeReplyObject(reply);
     redisFree(redis);
     return rc;
 }
@@ -917,10 +961,10 @@ static const struct command dead_subcommands[] = {
      "                (e.g. 'database error 42501', 'invalid_job', 'delivered')\n"
      "  --all         every dead letter\n"
      "  --force       re-enqueue bytes the worker would reject again\n" CTL_JSON_HELP,
-     dead_retry},
+     cmd_dead_retry},
     {"drop", "delete a dead letter", "dead drop ENTRY_ID [--json]",
      "Deletes one dead letter (XDEL). Exit 1 when there is no such entry.\n\n" CTL_JSON_HELP,
-     dead_drop},
+     cmd_dead_drop},
 };
 /* clang-format on */
 
