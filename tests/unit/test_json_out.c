@@ -2,7 +2,8 @@
  * test_json_out.c -- creditsctl's JSON writer (worker/ctl/json_out.c) into
  * memory: every byte 0x00-0xFF escaped or kept, invalid UTF-8 replaced with
  * U+FFFD, commas and keys, numbers, nesting to JSON_DEPTH_MAX and the
- * aborts past it. Every string written is checked to be a valid JSON string.
+ * aborts past it, and the script-safe documents of the console. Every string written is checked to
+ * be a valid JSON string.
  */
 #include "case_filter.h"
 
@@ -356,6 +357,66 @@ static void test_misuse_of_the_nesting_aborts(void **state)
 }
 
 /* ---------------------------------------------------------------------------
+ * Script-safe documents (json_init_script_safe)
+ * ------------------------------------------------------------------------- */
+
+/* `len` bytes as one string member of a script-safe document. */
+static char *script_safe_document(const char *key, const char *bytes, size_t len)
+{
+    struct capture c;
+    memset(&c, 0, sizeof c);
+    c.out = open_memstream(&c.text, &c.len);
+    assert_non_null(c.out);
+    json_init_script_safe(&c.j, c.out);
+    json_object_begin(&c.j, NULL);
+    json_strn(&c.j, key, bytes, len);
+    json_object_end(&c.j);
+    return (char *)capture_end(&c);
+}
+
+static void test_script_safe_escapes_what_ends_a_script_element(void **state)
+{
+    (void)state;
+    static const char tool[] = "<script>alert(1)</script>&</SCRIPT ><!--";
+    char *doc = script_safe_document("tool", tool, strlen(tool));
+    assert_string_equal(doc, "{\"tool\":\"\\u003cscript\\u003ealert(1)\\u003c/script\\u003e"
+                             "\\u0026\\u003c/SCRIPT \\u003e\\u003c!--\"}\n");
+    assert_null(strchr(doc, '<'));
+    assert_null(strchr(doc, '>'));
+    assert_null(strchr(doc, '&'));
+    free(doc);
+    /* Keys are escaped the same way. */
+    doc = script_safe_document("<k>", "v", 1);
+    assert_string_equal(doc, "{\"\\u003ck\\u003e\":\"v\"}\n");
+    free(doc);
+}
+
+static void test_script_safe_escapes_the_line_separators(void **state)
+{
+    (void)state;
+    /* U+2028, U+2029 and, as a neighbour that stays, U+2027. */
+    static const char text[] = "a\xe2\x80\xa8"
+                               "b\xe2\x80\xa9"
+                               "c\xe2\x80\xa7";
+    char *doc = script_safe_document("t", text, strlen(text));
+    assert_string_equal(doc, "{\"t\":\"a\\u2028b\\u2029c\xe2\x80\xa7\"}\n");
+    free(doc);
+    /* A cut separator is invalid UTF-8: replaced, never half-escaped. */
+    doc = script_safe_document("t", "x\xe2\x80", 3);
+    assert_string_equal(doc, "{\"t\":\"x\\ufffd\\ufffd\"}\n");
+    free(doc);
+}
+
+static void test_plain_documents_keep_angle_brackets(void **state)
+{
+    (void)state;
+    /* The CLI's --json output is unchanged: only the console asks for it. */
+    char *got = string_document("<a&b>", 5);
+    assert_string_equal(got, "\"<a&b>\"\n");
+    free(got);
+}
+
+/* ---------------------------------------------------------------------------
  * The cases, table rows each their own
  * ------------------------------------------------------------------------- */
 
@@ -372,6 +433,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_documents_in_a_row_start_without_a_comma),
         cmocka_unit_test(test_nesting_to_the_depth_limit),
         cmocka_unit_test(test_misuse_of_the_nesting_aborts),
+        cmocka_unit_test(test_script_safe_escapes_what_ends_a_script_element),
+        cmocka_unit_test(test_script_safe_escapes_the_line_separators),
+        cmocka_unit_test(test_plain_documents_keep_angle_brackets),
     };
     struct CMUnitTest tests[CASES_MAX];
     size_t n = 0;

@@ -68,9 +68,12 @@ static const char sql_balance_holds[] =
     " ORDER BY expires_at, hold_id\n"
     " LIMIT $2";
 
-/* One line per job (credits.history, contract 9.6), newest first. */
+/* One line per job (credits.history, contract 9.6), newest first, those
+ * before the cursor $3: a page is served backwards by entries_user. The
+ * cursor is column 0. */
 static const char sql_history_jobs[] =
-    "SELECT " SQL_UTC("created_at") " AS time,\n"
+    "SELECT cursor,\n"
+    "       " SQL_UTC("created_at") " AS time,\n"
     "       type,\n"
     "       delta,\n"
     "       job_id AS job,\n"
@@ -80,13 +83,15 @@ static const char sql_history_jobs[] =
     "       plan_id AS plan,\n"
     "       period\n"
     "  FROM credits.history\n"
-    " WHERE user_id = $1\n"
+    " WHERE user_id = $1 AND cursor < $3\n"
     " ORDER BY cursor DESC\n"
     " LIMIT $2";
 
-/* One line per ledger entry, newest first: what each lot gained or lost. */
+/* One line per ledger entry, newest first: what each lot gained or lost;
+ * paged like the history by entry_id, column 0. */
 static const char sql_history_entries[] =
-    "SELECT " SQL_UTC("created_at") " AS time,\n"
+    "SELECT entry_id AS cursor,\n"
+    "       " SQL_UTC("created_at") " AS time,\n"
     "       kind,\n"
     "       delta,\n"
     "       lot_id AS lot,\n"
@@ -95,9 +100,88 @@ static const char sql_history_entries[] =
     "       tool,\n"
     "       ref\n"
     "  FROM credits.entries\n"
-    " WHERE user_id = $1\n"
+    " WHERE user_id = $1 AND entry_id < $3\n"
     " ORDER BY entry_id DESC\n"
     " LIMIT $2";
+
+/* One job's stored decision (credits.jobs); the msgpack result is column
+ * 0 (bytea), for the caller to decode. */
+static const char sql_job[] =
+    "SELECT result,\n"
+    "       job_id AS job,\n"
+    "       type,\n"
+    "       user_id AS \"user\",\n"
+    "       status,\n"
+    "       error,\n"
+    "       " SQL_UTC("created_at") " AS time\n"
+    "  FROM credits.jobs\n"
+    " WHERE job_id = $1";
+
+/* The entries the job wrote (entries_job), in the order written. */
+static const char sql_job_entries[] =
+    "SELECT entry_id AS entry,\n"
+    "       " SQL_UTC("created_at") " AS time,\n"
+    "       user_id AS \"user\",\n"
+    "       kind,\n"
+    "       delta,\n"
+    "       lot_id AS lot,\n"
+    "       origin,\n"
+    "       tool,\n"
+    "       ref\n"
+    "  FROM credits.entries\n"
+    " WHERE job_id = $1\n"
+    " ORDER BY entry_id\n"
+    " LIMIT $2";
+
+/* What later jobs gave back to it (entries_origin): a charge's refunds, a
+ * hold's releases, and the expiries or revocations that followed them. */
+static const char sql_job_given_back[] =
+    "SELECT entry_id AS entry,\n"
+    "       " SQL_UTC("created_at") " AS time,\n"
+    "       job_id AS job,\n"
+    "       kind,\n"
+    "       delta,\n"
+    "       lot_id AS lot\n"
+    "  FROM credits.entries\n"
+    " WHERE origin = $1\n"
+    " ORDER BY entry_id\n"
+    " LIMIT $2";
+
+/* The lots the job's entries touched, as they are now. */
+static const char sql_job_lots[] =
+    "SELECT l.lot_id AS lot,\n"
+    "       l.kind,\n"
+    "       l.granted,\n"
+    "       l.remaining,\n"
+    "       " SQL_UTC("l.granted_at") " AS granted_at,\n"
+    "       " SQL_UTC("l.expires_at") " AS expires,\n"
+    "       " SQL_UTC("l.revoked_at") " AS revoked,\n"
+    "       l.job_id AS created_by,\n"
+    "       l.pack_id AS pack,\n"
+    "       l.plan_id AS plan,\n"
+    "       l.period\n"
+    "  FROM credits.lots l\n"
+    " WHERE l.lot_id IN (SELECT e.lot_id FROM credits.entries e\n"
+    "                     WHERE e.job_id = $1 LIMIT $2)\n"
+    " ORDER BY l.lot_id";
+
+/* The hold the job is, or the one it closed. */
+static const char sql_job_holds[] =
+    "SELECT hold_id AS hold,\n"
+    "       user_id AS \"user\",\n"
+    "       amount,\n"
+    "       status,\n"
+    "       captured,\n"
+    "       " SQL_UTC("created_at") " AS created,\n"
+    "       " SQL_UTC("expires_at") " AS expires,\n"
+    "       " SQL_UTC("closed_at") " AS closed,\n"
+    "       closed_by,\n"
+    "       tool,\n"
+    "       ref\n"
+    "  FROM credits.holds\n"
+    " WHERE hold_id = $1 OR closed_by = $1\n"
+    " ORDER BY created_at\n"
+    " LIMIT 2";
 
 /* A NULL $3 leaves rollover_cap to the table's trigger (2 * monthly), on
  * insert and on update alike (EXCLUDED is the row after BEFORE INSERT
@@ -385,44 +469,50 @@ static void print_one_row(FILE *out, const PGresult *res, bool json)
 /* balance, history                                                         */
 /* ------------------------------------------------------------------------ */
 
-static bool balance_truncated(const PGresult *lots, const PGresult *holds)
+static bool balance_truncated(const struct admin_balance *b)
 {
-    return PQntuples(lots) >= ADMIN_ROWS_MAX || PQntuples(holds) >= ADMIN_ROWS_MAX;
+    return PQntuples(b->lots) >= ADMIN_ROWS_MAX || PQntuples(b->holds) >= ADMIN_ROWS_MAX;
 }
 
-static void print_balance(FILE *out, const char *user, const PGresult *totals, const PGresult *lots,
-                          const PGresult *holds, bool json)
+void admin_balance_json(struct json *j, const char *key, const char *user,
+                        const struct admin_balance *b)
 {
-    ASSERT(PQntuples(totals) == 1);
+    ASSERT(j && user && b && b->totals && PQntuples(b->totals) == 1);
+    json_object_begin(j, key);
+    json_str(j, "user", user);
+    admin_json_members(j, b->totals, 0, 0);
+    admin_json_rows(j, "lots", b->lots, 0);
+    admin_json_rows(j, "holds", b->holds, 0);
+    json_bool(j, "truncated", balance_truncated(b));
+    json_object_end(j);
+}
+
+static void print_balance(FILE *out, const char *user, const struct admin_balance *b, bool json)
+{
     if (json) {
         struct json j;
         json_init(&j, out);
-        json_object_begin(&j, NULL);
-        json_str(&j, "user", user);
-        admin_json_members(&j, totals, 0, 0);
-        admin_json_rows(&j, "lots", lots, 0);
-        admin_json_rows(&j, "holds", holds, 0);
-        json_bool(&j, "truncated", balance_truncated(lots, holds));
-        json_object_end(&j);
+        admin_balance_json(&j, NULL, user, b);
         json_finish(&j);
         return;
     }
     char safe_user[TABLE_CELL_BUF_BYTES];
     table_safe_cell(user, safe_user);
     fprintf(out, "balance of %s\n", safe_user);
-    admin_print_table(out, totals, 0, NULL, "");
+    admin_print_table(out, b->totals, 0, NULL, "");
     fputc('\n', out);
-    admin_print_table(out, lots, 0, NULL, "(no usable lots)");
+    admin_print_table(out, b->lots, 0, NULL, "(no usable lots)");
     fputc('\n', out);
-    admin_print_table(out, holds, 0, NULL, "(no open holds)");
-    if (balance_truncated(lots, holds))
+    admin_print_table(out, b->holds, 0, NULL, "(no open holds)");
+    if (balance_truncated(b))
         fprintf(out, "(only the first %d lots and holds are shown)\n", ADMIN_ROWS_MAX);
 }
 
-int admin_balance(PGconn *conn, const char *user, bool json, FILE *out, char *errstr,
-                  size_t errstr_len)
+int admin_balance_read(PGconn *conn, const char *user, struct admin_balance *b, char *errstr,
+                       size_t errstr_len)
 {
-    ASSERT(conn && user && out && errstr);
+    ASSERT(conn && user && b && errstr);
+    memset(b, 0, sizeof *b);
     char limit[16];
     snprintf(limit, sizeof limit, "%d", ADMIN_ROWS_MAX);
     const char *params[2] = {user, limit};
@@ -430,62 +520,130 @@ int admin_balance(PGconn *conn, const char *user, bool json, FILE *out, char *er
      * holds add up to the totals. */
     if (admin_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errstr, errstr_len))
         return -1;
-    PGresult *totals =
+    b->totals =
         admin_query(conn, "reading the balance", sql_balance_totals, 1, params, errstr, errstr_len);
-    PGresult *lots = totals ? admin_query(conn, "reading the lots", sql_balance_lots, 2, params,
-                                          errstr, errstr_len)
-                            : NULL;
-    PGresult *holds = lots ? admin_query(conn, "reading the holds", sql_balance_holds, 2, params,
-                                         errstr, errstr_len)
-                           : NULL;
-    int rc = holds ? admin_command(conn, "COMMIT", errstr, errstr_len) : -1;
-    if (rc == 0)
-        print_balance(out, user, totals, lots, holds, json);
-    else
+    b->lots = b->totals ? admin_query(conn, "reading the lots", sql_balance_lots, 2, params, errstr,
+                                      errstr_len)
+                        : NULL;
+    b->holds = b->lots ? admin_query(conn, "reading the holds", sql_balance_holds, 2, params,
+                                     errstr, errstr_len)
+                       : NULL;
+    int rc = b->holds ? admin_command(conn, "COMMIT", errstr, errstr_len) : -1;
+    if (rc != 0) {
         PQclear(PQexec(conn, "ROLLBACK"));
-    PQclear(totals);
-    PQclear(lots);
-    PQclear(holds);
+        admin_balance_free(b);
+    }
     return rc;
+}
+
+void admin_balance_free(struct admin_balance *b)
+{
+    PQclear(b->totals);
+    PQclear(b->lots);
+    PQclear(b->holds);
+    memset(b, 0, sizeof *b);
+}
+
+int admin_balance(PGconn *conn, const char *user, bool json, FILE *out, char *errstr,
+                  size_t errstr_len)
+{
+    ASSERT(out != NULL);
+    struct admin_balance b;
+    if (admin_balance_read(conn, user, &b, errstr, errstr_len) != 0)
+        return -1;
+    print_balance(out, user, &b, json);
+    admin_balance_free(&b);
+    return 0;
+}
+
+PGresult *admin_history_read(PGconn *conn, const char *user, int limit, bool per_lot,
+                             int64_t before, char *errstr, size_t errstr_len)
+{
+    ASSERT(conn && user && errstr);
+    ASSERT(limit >= 1 && limit <= ADMIN_HISTORY_LIMIT_MAX);
+    char limit_text[16], before_text[24];
+    snprintf(limit_text, sizeof limit_text, "%d", limit);
+    snprintf(before_text, sizeof before_text, "%" PRId64, before);
+    const char *params[3] = {user, limit_text, before_text};
+    const char *sql = per_lot ? sql_history_entries : sql_history_jobs;
+    return admin_query(conn, "reading the history", sql, 3, params, errstr, errstr_len);
 }
 
 int admin_history(PGconn *conn, const char *user, int limit, bool per_lot, bool json, FILE *out,
                   char *errstr, size_t errstr_len)
 {
-    ASSERT(conn && user && out && errstr);
-    ASSERT(limit >= 1 && limit <= ADMIN_HISTORY_LIMIT_MAX);
-    char limit_text[16];
-    snprintf(limit_text, sizeof limit_text, "%d", limit);
-    const char *params[2] = {user, limit_text};
-    const char *sql = per_lot ? sql_history_entries : sql_history_jobs;
-    PGresult *res = admin_query(conn, "reading the history", sql, 2, params, errstr, errstr_len);
+    ASSERT(out != NULL);
+    PGresult *res = admin_history_read(conn, user, limit, per_lot, INT64_MAX, errstr, errstr_len);
     if (!res)
         return -1;
+    /* Column 0, the cursor, is for pages; people and scripts see the rest. */
     if (json) {
         struct json j;
         json_init(&j, out);
         json_object_begin(&j, NULL);
         json_str(&j, "user", user);
-        admin_json_rows(&j, per_lot ? "entries" : "jobs", res, 0);
+        admin_json_rows(&j, per_lot ? "entries" : "jobs", res, 1);
         json_object_end(&j);
         json_finish(&j);
     } else {
-        admin_print_table(out, res, 0, NULL, per_lot ? "(no entries)" : "(no jobs)");
+        admin_print_table(out, res, 1, NULL, per_lot ? "(no entries)" : "(no jobs)");
     }
     PQclear(res);
     return 0;
 }
 
 /* ------------------------------------------------------------------------ */
+/* One job                                                                  */
+/* ------------------------------------------------------------------------ */
+
+int admin_job_read(PGconn *conn, const char *job_id, struct admin_job *job, char *errstr,
+                   size_t errstr_len)
+{
+    ASSERT(conn && job_id && job && errstr);
+    memset(job, 0, sizeof *job);
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", ADMIN_ROWS_MAX);
+    const char *params[2] = {job_id, limit};
+    if (admin_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errstr, errstr_len))
+        return -1;
+    job->decision = admin_query(conn, "reading the job", sql_job, 1, params, errstr, errstr_len);
+    job->entries = job->decision ? admin_query(conn, "reading the job's entries", sql_job_entries,
+                                               2, params, errstr, errstr_len)
+                                 : NULL;
+    job->given_back = job->entries ? admin_query(conn, "reading what was given back",
+                                                 sql_job_given_back, 2, params, errstr, errstr_len)
+                                   : NULL;
+    job->lots = job->given_back ? admin_query(conn, "reading the job's lots", sql_job_lots, 2,
+                                              params, errstr, errstr_len)
+                                : NULL;
+    job->holds = job->lots ? admin_query(conn, "reading the job's hold", sql_job_holds, 1, params,
+                                         errstr, errstr_len)
+                           : NULL;
+    int rc = job->holds ? admin_command(conn, "COMMIT", errstr, errstr_len) : -1;
+    if (rc != 0) {
+        PQclear(PQexec(conn, "ROLLBACK"));
+        admin_job_free(job);
+    }
+    return rc;
+}
+
+void admin_job_free(struct admin_job *job)
+{
+    PQclear(job->decision);
+    PQclear(job->entries);
+    PQclear(job->given_back);
+    PQclear(job->lots);
+    PQclear(job->holds);
+    memset(job, 0, sizeof *job);
+}
+
+/* ------------------------------------------------------------------------ */
 /* plan, pack                                                               */
 /* ------------------------------------------------------------------------ */
 
-/* Runs a query returning one row (an upsert's RETURNING) and prints it. */
-static int query_one_row(PGconn *conn, const char *what, const char *sql, int nparams,
-                         const char *const *params, bool json, FILE *out, char *errstr,
-                         size_t errstr_len)
+/* Prints the one row of an upsert's RETURNING and frees it. */
+static int print_upserted(PGresult *res, bool json, FILE *out)
 {
-    PGresult *res = admin_query(conn, what, sql, nparams, params, errstr, errstr_len);
     if (!res)
         return -1;
     print_one_row(out, res, json);
@@ -493,57 +651,76 @@ static int query_one_row(PGconn *conn, const char *what, const char *sql, int np
     return 0;
 }
 
-/* Runs a list query (LIMIT ADMIN_ROWS_MAX) and prints its rows. */
-static int query_list(PGconn *conn, const char *what, const char *sql, bool json, const char *key,
-                      const char *empty, FILE *out, char *errstr, size_t errstr_len)
+PGresult *admin_catalog_read(PGconn *conn, bool plans, char *errstr, size_t errstr_len)
 {
+    ASSERT(conn && errstr);
     char limit[16];
     snprintf(limit, sizeof limit, "%d", ADMIN_ROWS_MAX);
     const char *params[1] = {limit};
-    PGresult *res = admin_query(conn, what, sql, 1, params, errstr, errstr_len);
+    return admin_query(conn, plans ? "listing the plans" : "listing the packs",
+                       plans ? sql_plan_list : sql_pack_list, 1, params, errstr, errstr_len);
+}
+
+/* Prints a catalog list (at most ADMIN_ROWS_MAX rows). */
+static int catalog_list(PGconn *conn, bool plans, bool json, FILE *out, char *errstr,
+                        size_t errstr_len)
+{
+    PGresult *res = admin_catalog_read(conn, plans, errstr, errstr_len);
     if (!res)
         return -1;
-    print_rows(out, res, json, key, empty);
+    print_rows(out, res, json, plans ? "plans" : "packs", plans ? "(no plans)" : "(no packs)");
     PQclear(res);
     return 0;
 }
 
-int admin_plan_set(PGconn *conn, const char *plan_id, int64_t monthly, bool has_cap, int64_t cap,
-                   bool json, FILE *out, char *errstr, size_t errstr_len)
+PGresult *admin_plan_upsert(PGconn *conn, const char *plan_id, int64_t monthly, bool has_cap,
+                            int64_t cap, char *errstr, size_t errstr_len)
 {
-    ASSERT(conn && plan_id && out && errstr);
+    ASSERT(conn && plan_id && errstr);
     char monthly_text[24];
     char cap_text[24];
     snprintf(monthly_text, sizeof monthly_text, "%" PRId64, monthly);
     snprintf(cap_text, sizeof cap_text, "%" PRId64, cap);
     const char *params[3] = {plan_id, monthly_text, has_cap ? cap_text : NULL};
-    return query_one_row(conn, "saving the plan", sql_plan_set, 3, params, json, out, errstr,
-                         errstr_len);
+    return admin_query(conn, "saving the plan", sql_plan_set, 3, params, errstr, errstr_len);
+}
+
+int admin_plan_set(PGconn *conn, const char *plan_id, int64_t monthly, bool has_cap, int64_t cap,
+                   bool json, FILE *out, char *errstr, size_t errstr_len)
+{
+    ASSERT(out != NULL);
+    return print_upserted(
+        admin_plan_upsert(conn, plan_id, monthly, has_cap, cap, errstr, errstr_len), json, out);
 }
 
 int admin_plan_list(PGconn *conn, bool json, FILE *out, char *errstr, size_t errstr_len)
 {
     ASSERT(conn && out && errstr);
-    return query_list(conn, "listing the plans", sql_plan_list, json, "plans", "(no plans)", out,
-                      errstr, errstr_len);
+    return catalog_list(conn, true, json, out, errstr, errstr_len);
 }
 
-int admin_pack_set(PGconn *conn, const char *pack_id, int64_t credits, int64_t valid_days,
-                   bool json, FILE *out, char *errstr, size_t errstr_len)
+PGresult *admin_pack_upsert(PGconn *conn, const char *pack_id, int64_t credits, int64_t valid_days,
+                            char *errstr, size_t errstr_len)
 {
-    ASSERT(conn && pack_id && out && errstr);
+    ASSERT(conn && pack_id && errstr);
     char credits_text[24];
     char days_text[24];
     snprintf(credits_text, sizeof credits_text, "%" PRId64, credits);
     snprintf(days_text, sizeof days_text, "%" PRId64, valid_days);
     const char *params[3] = {pack_id, credits_text, days_text};
-    return query_one_row(conn, "saving the pack", sql_pack_set, 3, params, json, out, errstr,
-                         errstr_len);
+    return admin_query(conn, "saving the pack", sql_pack_set, 3, params, errstr, errstr_len);
+}
+
+int admin_pack_set(PGconn *conn, const char *pack_id, int64_t credits, int64_t valid_days,
+                   bool json, FILE *out, char *errstr, size_t errstr_len)
+{
+    ASSERT(out != NULL);
+    return print_upserted(admin_pack_upsert(conn, pack_id, credits, valid_days, errstr, errstr_len),
+                          json, out);
 }
 
 int admin_pack_list(PGconn *conn, bool json, FILE *out, char *errstr, size_t errstr_len)
 {
     ASSERT(conn && out && errstr);
-    return query_list(conn, "listing the packs", sql_pack_list, json, "packs", "(no packs)", out,
-                      errstr, errstr_len);
+    return catalog_list(conn, false, json, out, errstr, errstr_len);
 }

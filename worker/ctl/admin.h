@@ -1,7 +1,7 @@
 /*
  * admin.h -- the Postgres side of creditsctl: connecting, running statements,
  * printing rows as aligned tables or JSON, and the queries behind `balance`,
- * `history`, `plan` and `pack`.
+ * `history`, `plan` and `pack`, and the console's reads of one job.
  *
  * Owns that SQL and how its answers are printed (strings made safe for a
  * terminal). Does not own argument parsing (creditsctl.c), the schema
@@ -72,8 +72,9 @@ void admin_json_rows(struct json *j, const char *key, const PGresult *res, int f
  * borrowed until return; `conn` must be idle.
  */
 
-/* The user's usable credits (total, pack, monthly) and usable lots with
- * credits left, in the order they would be spent. */
+/* The user's usable credits (total, pack, monthly, grant), held credits
+ * and next expiry, usable lots with credits left, in the order they would
+ * be spent, and open holds. */
 int admin_balance(PGconn *conn, const char *user, bool json, FILE *out, char *errstr,
                   size_t errstr_len) __attribute__((warn_unused_result));
 
@@ -82,6 +83,68 @@ int admin_balance(PGconn *conn, const char *user, bool json, FILE *out, char *er
  * ledger entry. */
 int admin_history(PGconn *conn, const char *user, int limit, bool per_lot, bool json, FILE *out,
                   char *errstr, size_t errstr_len) __attribute__((warn_unused_result));
+
+/*
+ * The reads behind the commands, for callers that write the rows
+ * themselves (the console). Each returns 0, or -1 with errstr (a result
+ * NULL); results are freed by the caller as said.
+ */
+
+/* A user's balance, read in one snapshot: the totals (one row), the usable
+ * lots in spending order and the open holds (each at most ADMIN_ROWS_MAX). */
+struct admin_balance {
+    PGresult *totals;
+    PGresult *lots;
+    PGresult *holds;
+};
+
+int admin_balance_read(PGconn *conn, const char *user, struct admin_balance *b, char *errstr,
+                       size_t errstr_len) __attribute__((warn_unused_result));
+void admin_balance_free(struct admin_balance *b);
+
+/* The balance as `creditsctl balance --json` prints it, as the value of
+ * `key` (NULL at the top or in an array). */
+void admin_balance_json(struct json *j, const char *key, const char *user,
+                        const struct admin_balance *b);
+
+/* One page of the history: the `limit` newest lines whose cursor (column
+ * 0: credits.history's cursor, or with `per_lot` the entry_id) is below
+ * `before` (INT64_MAX: from the newest), newest first; the other columns
+ * are admin_history()'s. The result (caller frees with PQclear()), or NULL
+ * with errstr. */
+PGresult *admin_history_read(PGconn *conn, const char *user, int limit, bool per_lot,
+                             int64_t before, char *errstr, size_t errstr_len)
+    __attribute__((warn_unused_result));
+
+/* One job, read in one snapshot: its decision (credits.jobs: no row when
+ * none is stored; column 0 the msgpack result as bytea), the entries it
+ * wrote, the entries that gave credits back to it (origin), the lots its
+ * entries touched (each at most ADMIN_ROWS_MAX), and the hold it is or
+ * closed. */
+struct admin_job {
+    PGresult *decision;
+    PGresult *entries;
+    PGresult *given_back;
+    PGresult *lots;
+    PGresult *holds;
+};
+
+int admin_job_read(PGconn *conn, const char *job_id, struct admin_job *job, char *errstr,
+                   size_t errstr_len) __attribute__((warn_unused_result));
+void admin_job_free(struct admin_job *job);
+
+/* The plans (`plans` true) or the packs of the catalog, at most
+ * ADMIN_ROWS_MAX, by ID. NULL with errstr on failure. */
+PGresult *admin_catalog_read(PGconn *conn, bool plans, char *errstr, size_t errstr_len)
+    __attribute__((warn_unused_result));
+
+/* The upserts of plan set and pack set: the row as saved, or NULL with
+ * errstr (the database's refusal, readable). */
+PGresult *admin_plan_upsert(PGconn *conn, const char *plan_id, int64_t monthly, bool has_cap,
+                            int64_t cap, char *errstr, size_t errstr_len)
+    __attribute__((warn_unused_result));
+PGresult *admin_pack_upsert(PGconn *conn, const char *pack_id, int64_t credits, int64_t valid_days,
+                            char *errstr, size_t errstr_len) __attribute__((warn_unused_result));
 
 /* Creates or replaces plan `plan_id`. Without a cap (has_cap false) the
  * database's trigger sets the contract's default, 2 * monthly. */

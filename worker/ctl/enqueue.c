@@ -28,39 +28,45 @@ _Static_assert(4 + 2 * CTL_ID_RANDOM_BYTES <= JOB_ID_BYTES_MAX, "generated IDs o
 /* Results as JSON                                                          */
 /* ------------------------------------------------------------------------ */
 
+void enqueue_result_json(struct json *j, const char *key, const struct result *r)
+{
+    ASSERT(j && r);
+    json_object_begin(j, key);
+    json_int(j, "v", JOB_VERSION);
+    if (r->has_id)
+        json_str(j, "id", r->id);
+    if (r->has_type)
+        json_str(j, "type", job_type_name(r->type));
+    if (r->has_user)
+        json_str(j, "user", r->user);
+    json_str(j, "status", r->error == JOB_OK ? "applied" : "rejected");
+    if (r->error != JOB_OK)
+        json_str(j, "error", job_error_name(r->error));
+    if (r->message[0])
+        json_str(j, "message", r->message);
+    if (result_has_balance(r)) {
+        json_object_begin(j, "balance");
+        json_int(j, "total", r->balance.total);
+        json_int(j, "pack", r->balance.pack);
+        json_int(j, "monthly", r->balance.monthly);
+        json_int(j, "grant", r->balance.grant);
+        json_int(j, "held", r->balance.held);
+        json_object_end(j);
+    }
+    for (unsigned a = 0; a < RESULT_AMOUNT_COUNT; a++) {
+        if (result_has_amount(r, (enum result_amount)a))
+            json_int(j, result_amount_key((enum result_amount)a), r->amounts[a]);
+    }
+    json_int(j, "done_at", r->done_at_ms);
+    json_bool(j, "replayed", r->replayed);
+    json_object_end(j);
+}
+
 void enqueue_print_result_json(FILE *out, const struct result *r)
 {
     struct json j;
     json_init(&j, out);
-    json_object_begin(&j, NULL);
-    json_int(&j, "v", JOB_VERSION);
-    if (r->has_id)
-        json_str(&j, "id", r->id);
-    if (r->has_type)
-        json_str(&j, "type", job_type_name(r->type));
-    if (r->has_user)
-        json_str(&j, "user", r->user);
-    json_str(&j, "status", r->error == JOB_OK ? "applied" : "rejected");
-    if (r->error != JOB_OK)
-        json_str(&j, "error", job_error_name(r->error));
-    if (r->message[0])
-        json_str(&j, "message", r->message);
-    if (result_has_balance(r)) {
-        json_object_begin(&j, "balance");
-        json_int(&j, "total", r->balance.total);
-        json_int(&j, "pack", r->balance.pack);
-        json_int(&j, "monthly", r->balance.monthly);
-        json_int(&j, "grant", r->balance.grant);
-        json_int(&j, "held", r->balance.held);
-        json_object_end(&j);
-    }
-    for (unsigned a = 0; a < RESULT_AMOUNT_COUNT; a++) {
-        if (result_has_amount(r, (enum result_amount)a))
-            json_int(&j, result_amount_key((enum result_amount)a), r->amounts[a]);
-    }
-    json_int(&j, "done_at", r->done_at_ms);
-    json_bool(&j, "replayed", r->replayed);
-    json_object_end(&j);
+    enqueue_result_json(&j, NULL, r);
     json_finish(&j);
 }
 
@@ -194,9 +200,8 @@ static int no_reply(struct ctl *ctl, redisContext *redis, const char *id, int64_
                            "this ID: if a job with other fields used it first, this one is an "
                            "id_conflict (see 'creditsctl result %s' and 'creditsctl dead list')",
                            id, wait_s, id);
-    return ctl_failure(ctl,
-                       "no result for job %s within %" PRId64 " s (is credits-worker running?)", id,
-                       wait_s);
+    return ctl_failure(
+        ctl, "no result for job %s within %" PRId64 " s (is credits-worker running?)", id, wait_s);
 }
 
 /* BLPOP {prefix}:reply:{id} for up to wait_s seconds; prints the result. */

@@ -15,6 +15,7 @@
 
 #include "core/job.h"
 #include "worker/ctl/ctl.h"
+#include "worker/ctl/json_out.h"
 
 extern const struct command enqueue_result_command;
 
@@ -45,5 +46,9 @@ int enqueue_encode_checked(const struct ctl *ctl, const struct job *job, msgpack
 
 /* Prints a result as one JSON line, keys in the contract's order. */
 void enqueue_print_result_json(FILE *out, const struct result *r);
+
+/* Writes the same object as the value of `key` (NULL at the top or in an
+ * array). */
+void enqueue_result_json(struct json *j, const char *key, const struct result *r);
 
 #endif

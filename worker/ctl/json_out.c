@@ -20,6 +20,12 @@ void json_init(struct json *j, FILE *out)
     j->first[0] = true;
 }
 
+void json_init_script_safe(struct json *j, FILE *out)
+{
+    json_init(j, out);
+    j->script_safe = true;
+}
+
 /* Valid UTF-8 apart from NUL bytes (escaped like any control byte). */
 static bool is_utf8(const char *s, size_t len)
 {
@@ -34,13 +40,26 @@ static bool is_utf8(const char *s, size_t len)
     return true;
 }
 
-static void write_string(FILE *out, const char *s, size_t len)
+/* U+2028 or U+2029 (E2 80 A8, E2 80 A9) at s[i]: line ends in JavaScript
+ * before ES2019, and still in many parsers. */
+static bool is_line_separator(const char *s, size_t len, size_t i)
+{
+    return i + 2 < len && (unsigned char)s[i] == 0xE2 && (unsigned char)s[i + 1] == 0x80 &&
+           ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9);
+}
+
+static void write_string(FILE *out, const char *s, size_t len, bool script_safe)
 {
     bool utf8 = is_utf8(s, len);
     fputc('"', out);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
+        if (script_safe && (c == '<' || c == '>' || c == '&')) {
+            fprintf(out, "\\u%04x", c);
+        } else if (script_safe && utf8 && is_line_separator(s, len, i)) {
+            fprintf(out, "\\u%04x", 0x2000 + ((unsigned char)s[i + 2] - 0x80));
+            i += 2;
+        } else if (c == '"' || c == '\\')
             fprintf(out, "\\%c", c);
         else if (c < 0x20 || c == 0x7F)
             fprintf(out, "\\u%04x", c);
@@ -59,7 +78,7 @@ static void member(struct json *j, const char *key)
         fputc(',', j->out);
     j->first[j->depth] = false;
     if (key) {
-        write_string(j->out, key, strlen(key));
+        write_string(j->out, key, strlen(key), j->script_safe);
         fputc(':', j->out);
     }
 }
@@ -109,7 +128,7 @@ void json_str(struct json *j, const char *key, const char *value)
 void json_strn(struct json *j, const char *key, const char *value, size_t len)
 {
     member(j, key);
-    write_string(j->out, value, len);
+    write_string(j->out, value, len, j->script_safe);
 }
 
 void json_int(struct json *j, const char *key, int64_t value)

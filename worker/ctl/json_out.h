@@ -20,9 +20,15 @@ struct json {
     FILE *out;
     int depth;
     bool first[JSON_DEPTH_MAX + 1]; /* no member written yet at this level */
+    bool script_safe;               /* json_init_script_safe() */
 };
 
 void json_init(struct json *j, FILE *out);
+
+/* json_init(), and strings are also safe inside an HTML <script> element
+ * and any JavaScript source: '<', '>', '&' and the line separators U+2028,
+ * U+2029 are written as \u escapes (the document means the same). */
+void json_init_script_safe(struct json *j, FILE *out);
 
 /*
  * Every value below takes `key`: the member name inside an object, NULL for
