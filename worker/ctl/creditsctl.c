@@ -4,7 +4,8 @@
  * write Postgres (migrate, roles, balance, history, plan, pack).
  *
  * The other commands live in their own modules: enqueue.c (one command per
- * job type, and result), audit.c, deadletters.c (dead), schedule.c.
+ * job type, and result), audit.c, deadletters.c (dead), schedule.c,
+ * console.c.
  * The shared machinery (arguments, exit codes, connections) is ctl.c's; the
  * SQL is admin.c's and migrate.c's; the job rules core/'s.
  */
@@ -17,6 +18,7 @@
 #include "core/job.h"
 #include "worker/ctl/admin.h"
 #include "worker/ctl/audit.h"
+#include "worker/ctl/console.h"
 #include "worker/ctl/ctl.h"
 #include "worker/ctl/deadletters.h"
 #include "worker/ctl/enqueue.h"
@@ -116,10 +118,9 @@ static int cmd_history(struct ctl *ctl, int argc, char **argv)
     rc = ctl_pg_open(ctl, true, &conn);
     if (rc != CTL_OK)
         return rc;
-    return ctl_pg_done(
-        ctl, conn,
-        admin_history(conn, user, (int)limit, per_lot, json, stdout, ctl->errstr,
-                      sizeof ctl->errstr));
+    return ctl_pg_done(ctl, conn,
+                       admin_history(conn, user, (int)limit, per_lot, json, stdout, ctl->errstr,
+                                     sizeof ctl->errstr));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -320,8 +321,9 @@ struct commands {
 static void commands_init(struct commands *c)
 {
     static const struct command *const after_jobs[] = {
-        &enqueue_result_command, &balance_command,  &history_command, &plan_command,
-        &pack_command,           &schedule_command, &dead_command,    &audit_command,
+        &enqueue_result_command, &balance_command, &history_command,
+        &plan_command,           &pack_command,    &schedule_command,
+        &dead_command,           &audit_command,   &console_command,
     };
     c->count = 0;
     c->all[c->count++] = &migrate_command;

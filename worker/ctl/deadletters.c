@@ -739,7 +739,10 @@ int dead_retry_matching(redisContext *redis, const char *prefix, const char *rea
             char why[CTL_ERRSTR_BYTES];
             bool ok = dead_retry(redis, prefix, &d, force, &retried, why, sizeof why) == 0;
             counts[ok ? 0 : 1]++;
-            each(arg, &d, ok ? &retried : NULL, ok ? NULL : why);
+            if (!each(arg, &d, ok ? &retried : NULL, ok ? NULL : why)) {
+                freeReplyObject(reply);
+                return 0;
+            }
         }
         freeReplyObject(reply);
         if (n < DEAD_RETRY_PAGE_LETTERS)
@@ -798,22 +801,23 @@ struct retry_printer {
     struct json *j; /* --json: the entries array is open */
 };
 
-static void print_each_retry(void *arg, const struct dead_letter *d,
+static bool print_each_retry(void *arg, const struct dead_letter *d,
                              const struct dead_retried *retried, const char *why)
 {
     struct retry_printer *p = arg;
     if (!retried) {
         ctl_failure(p->ctl, "%s", why);
-        return;
+        return true;
     }
     if (!p->j)
-        return;
+        return true;
     json_object_begin(p->j, NULL);
     json_str(p->j, "retried", d->id);
     json_str(p->j, "job", retried->job_id[0] ? retried->job_id : NULL);
     json_str(p->j, "stream", retried->stream);
     json_str(p->j, "entry", retried->entry);
     json_object_end(p->j);
+    return true;
 }
 
 /* dead retry --reason TEXT | --all: every letter selected, with a summary;

@@ -105,8 +105,9 @@ int dead_drop(redisContext *redis, const char *prefix, const char *id, char *err
               size_t errstr_len) __attribute__((warn_unused_result));
 
 /* Called for each letter a many-letter retry tried: `retried` NULL and
- * `why` set when it was refused. Everything is borrowed until return. */
-typedef void dead_retry_each_fn(void *arg, const struct dead_letter *d,
+ * `why` set when it was refused. Everything is borrowed until return.
+ * Returns false to stop the run there. */
+typedef bool dead_retry_each_fn(void *arg, const struct dead_letter *d,
                                 const struct dead_retried *retried, const char *why);
 
 /*
@@ -114,8 +115,8 @@ typedef void dead_retry_each_fn(void *arg, const struct dead_letter *d,
  * every letter), oldest first, up to the newest one when the run started
  * (letters added meanwhile, a retried job refused again, are left for the
  * next run). counts[0] the letters retried, counts[1] those refused; each()
- * is called for every one. 0, or -1 with errstr when Redis failed (the
- * counts say how far it got).
+ * is called for every one, and may stop the run. 0, or -1 with errstr when
+ * Redis failed (the counts say how far it got).
  */
 int dead_retry_matching(redisContext *redis, const char *prefix, const char *reason, bool force,
                         dead_retry_each_fn *each, void *arg, long long counts[2], char *errstr,
