@@ -39,6 +39,12 @@ struct httpd_reply {
     char peer[HTTPD_PEER_BYTES];
     bool head_only; /* the request was HEAD: the answer has no body */
     bool answered;  /* the answer is queued: close once it is written */
+    /* Answered before the request was all in (too large, malformed): once
+     * the answer is written, stop sending and read what the client still
+     * sends until it closes (or the deadline), so that closing with input
+     * unread does not reset the connection before the client reads the
+     * answer. */
+    bool linger;
 };
 
 struct httpd {
@@ -228,6 +234,13 @@ static void respond_text(struct httpd_reply *conn, int code, const char *text)
     httpd_respond(conn, code, "text/plain; charset=utf-8", NULL, text, strlen(text));
 }
 
+/* An answer to a request refused before it was all read. */
+static void refuse(struct httpd_reply *conn, int code, const char *text)
+{
+    conn->linger = true;
+    respond_text(conn, code, text);
+}
+
 /* ---------------------------------------------------------------------------
  * Requests
  * ------------------------------------------------------------------------- */
@@ -290,7 +303,7 @@ static void on_conn_read(struct bufferevent *bev, void *arg)
     ev_ssize_t end = head_end(in, &sep_len);
     if (end < 0 || (size_t)end + sep_len > HTTPD_HEAD_BYTES_MAX) {
         if (end >= 0 || evbuffer_get_length(in) >= HTTPD_HEAD_BYTES_MAX)
-            respond_text(conn, 431, "request head too large\n");
+            refuse(conn, 431, "request head too large\n");
         return;
     }
     size_t head_len = (size_t)end + sep_len;
@@ -298,7 +311,7 @@ static void on_conn_read(struct bufferevent *bev, void *arg)
     struct httpd_request req;
     int status = httpd_parse_head(head, (size_t)end, &req);
     if (status != 0) {
-        respond_text(conn, status, "not an HTTP/1.x request line\n");
+        refuse(conn, status, "not an HTTP/1.x request line\n");
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
     }
@@ -306,10 +319,10 @@ static void on_conn_read(struct bufferevent *bev, void *arg)
     if (httpd->config.body_bytes_max > 0) {
         status = body_length(httpd, &req, &body_len);
         if (status != 0) {
-            respond_text(conn, status,
-                         status == 501   ? "chunked bodies are not accepted\n"
-                         : status == 413 ? "request body too large\n"
-                                         : "bad Content-Length\n");
+            refuse(conn, status,
+                   status == 501   ? "chunked bodies are not accepted\n"
+                   : status == 413 ? "request body too large\n"
+                                   : "bad Content-Length\n");
             evbuffer_drain(in, evbuffer_get_length(in));
             return;
         }
@@ -331,10 +344,15 @@ static void on_conn_read(struct bufferevent *bev, void *arg)
 
 static void on_conn_written(struct bufferevent *bev, void *arg)
 {
-    (void)bev;
     struct httpd_reply *conn = arg;
-    if (conn->answered)
+    if (!conn->answered)
+        return;
+    if (!conn->linger || shutdown(bufferevent_getfd(bev), SHUT_WR) != 0) {
         conn_close(conn);
+        return;
+    }
+    /* Drained by on_conn_read until the client closes or the deadline. */
+    bufferevent_enable(bev, EV_READ);
 }
 
 static void on_conn_event(struct bufferevent *bev, short what, void *arg)

@@ -299,24 +299,24 @@
 
   async function retryOne(id, force) {
     const r = await api('/api/dead/retry', {id, force: force ? '1' : ''}, 'POST');
+    await render();
     say('retried dead letter ' + id + ': job ' + show(r.job) + ' re-enqueued on ' + r.stream +
       ' as entry ' + r.entry, 'ok');
-    await render();
   }
 
   async function dropOne(id) {
     await api('/api/dead/drop', {id}, 'POST');
-    say('dropped dead letter ' + id, 'ok');
     await render();
+    say('dropped dead letter ' + id, 'ok');
   }
 
   async function retryReason(reason) {
     const r = await api('/api/dead/retry-reason', {reason}, 'POST');
+    await render();
     say('retried ' + r.retried + ' dead letters whose reason starts with "' + reason + '"; ' +
       r.refused + ' refused' + (r.stopped ? ' (more left: retry again)' : '') +
       (r.refused ? ': ' + r.entries.filter(e => !e.ok).slice(0, 3).map(e => e.why).join('; ') : ''),
       r.refused ? 'error' : 'ok');
-    await render();
   }
 
   function deadFilterForm(p) {
@@ -590,8 +590,8 @@
       const params = {};
       inputs.forEach(i => { params[i.name] = i.value.trim(); });
       const r = await api('/api/' + kind, params, 'POST');
-      say('saved ' + kind + ' ' + show(r[kind][kind]), 'ok');
       await render();
+      say('saved ' + kind + ' ' + show(r[kind][kind]), 'ok');
     });
     return h('div', {class: 'bar'}, fields.map(([name], i) => h('label', null, name, inputs[i])), button);
   }
