@@ -231,7 +231,9 @@ static bool read_hold_takes(struct reader *rd, struct batch *batch)
         struct lot lot;
         if (!read_take(rd, batch, id, sizeof id, &amount, &account, &lot))
             return false;
-        struct hold *hold = account != NULL ? ledger_account_hold(account, id) : NULL;
+        if (account == NULL)
+            continue; /* another user's hold, named by a job: it finds none */
+        struct hold *hold = ledger_account_hold(account, id);
         if (hold == NULL || hold->status != HOLD_OPEN || amount == 0)
             return refuse(rd, 0, "a hold entry of %s that is not an open hold's", id);
         ledger_takes_add(&hold->takes, lot.lot_id, amount);
