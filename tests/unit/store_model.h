@@ -329,7 +329,10 @@ static inline void model_share_add(struct model_share *shares, size_t *n, size_t
 static inline void model_load_charges(struct model *m, struct batch *b, const char **keys)
 {
     size_t n = batch_need_keys(b, NEED_CHARGE, keys);
-    enum { SHARES_MAX = 64 };
+    /* One share per lot at most. */
+    size_t shares_max = m->lot_count + 1;
+    struct model_share *shares = calloc(shares_max, sizeof *shares);
+    MODEL_CHECK(shares != NULL);
     for (size_t k = 0; k < n; k++) {
         const struct model_job *mj = model_find_job(m, keys[k]);
         if (mj == NULL || !mj->applied || (mj->type != JOB_CONSUME && mj->type != JOB_CAPTURE))
@@ -342,13 +345,12 @@ static inline void model_load_charges(struct model *m, struct batch *b, const ch
                     taker = m->holds[h].id;
             MODEL_CHECK(taker != NULL);
         }
-        struct model_share shares[SHARES_MAX];
         size_t count = 0;
         for (size_t i = 0; i < m->entry_count; i++) {
             const struct model_entry *e = &m->entries[i];
             if ((e->kind == ENTRY_CONSUME || e->kind == ENTRY_HOLD) &&
                 strcmp(e->job_id, taker) == 0)
-                model_share_add(shares, &count, SHARES_MAX, e->lot_id, -e->delta, e->entry_id);
+                model_share_add(shares, &count, shares_max, e->lot_id, -e->delta, e->entry_id);
         }
         for (size_t i = 0; i < m->entry_count; i++) {
             const struct model_entry *e = &m->entries[i];
@@ -356,7 +358,7 @@ static inline void model_load_charges(struct model *m, struct batch *b, const ch
                             model_same_str(e->origin, taker);
             bool refunded = e->kind == ENTRY_REFUND && model_same_str(e->origin, mj->id);
             if (released || refunded)
-                model_share_add(shares, &count, SHARES_MAX, e->lot_id, -e->delta, 0);
+                model_share_add(shares, &count, shares_max, e->lot_id, -e->delta, 0);
         }
         for (size_t i = 0; i < count; i++) {
             const struct model_lot *ml = model_find_lot(m, shares[i].lot_id);
@@ -369,6 +371,7 @@ static inline void model_load_charges(struct model *m, struct batch *b, const ch
                 ledger_takes_add(&charge->takes, shares[i].lot_id, shares[i].amount);
         }
     }
+    free(shares);
 }
 
 /* sql_payment_lots, sql_packs, sql_plans: by the keys the jobs name. */
@@ -469,6 +472,16 @@ static inline void model_check(const struct model *m)
         MODEL_CHECK(0 <= h->captured && h->captured <= h->amount);
         bool by_job = h->status == HOLD_CAPTURED || h->status == HOLD_RELEASED;
         MODEL_CHECK(by_job == (h->closed_by != NULL));
+        if (by_job) {
+            /* closed_by is the applied capture or release of its user that
+             * closed it. */
+            const struct model_job *closer = NULL;
+            for (size_t k = 0; k < m->job_count && closer == NULL; k++)
+                if (strcmp(m->jobs[k].id, h->closed_by) == 0)
+                    closer = &m->jobs[k];
+            MODEL_CHECK(closer != NULL && closer->applied && strcmp(closer->user, h->user) == 0);
+            MODEL_CHECK(closer->type == (h->status == HOLD_CAPTURED ? JOB_CAPTURE : JOB_RELEASE));
+        }
     }
     for (size_t i = 0; i < m->job_count; i++) {
         const struct model_job *j = &m->jobs[i];
@@ -489,6 +502,49 @@ static inline void model_check(const struct model *m)
         bool gives_back = e->kind == ENTRY_RELEASE || e->kind == ENTRY_REFUND;
         bool may_follow = e->kind == ENTRY_EXPIRE || e->kind == ENTRY_REVOKE;
         MODEL_CHECK(gives_back ? e->origin != NULL : may_follow || e->origin == NULL);
+    }
+}
+
+/* The usable credits of `user` in the model at `now_us`, by kind, and
+ * held: what a result of the user's last job in a batch reports. */
+static inline struct balance model_balance(const struct model *m, const char *user, int64_t now_us)
+{
+    struct balance b = {0, 0, 0, 0, 0};
+    for (size_t i = 0; i < m->lot_count; i++) {
+        const struct model_lot *ml = &m->lots[i];
+        const struct lot *lot = &ml->lot;
+        bool usable = !lot->revoked &&
+                      (lot->expires_at_us == LEDGER_NO_EXPIRY || lot->expires_at_us > now_us);
+        if (!usable || strcmp(ml->user, user) != 0)
+            continue;
+        int64_t *kind = lot->kind == LOT_PACK      ? &b.pack
+                        : lot->kind == LOT_MONTHLY ? &b.monthly
+                                                   : &b.grant;
+        *kind += lot->remaining;
+    }
+    b.total = b.pack + b.monthly + b.grant;
+    b.held = model_held(m, user);
+    return b;
+}
+
+/* After a batch: the last job each user had decided in it reports the
+ * balance the model now holds for the user (its transaction released the
+ * user's overdue holds and wrote the expiries). */
+static inline void model_check_last_balances(const struct model *m, const struct batch *b)
+{
+    for (size_t a = 0; a < b->account_count; a++) {
+        const char *user = b->accounts[a].user;
+        const struct batch_job *last = NULL;
+        for (size_t i = 0; i < b->job_count; i++)
+            if (b->jobs[i].outcome == BATCH_DECIDED && strcmp(b->jobs[i].job.user, user) == 0)
+                last = &b->jobs[i];
+        if (last == NULL)
+            continue;
+        struct balance want = model_balance(m, user, b->now_us);
+        const struct balance *got = &last->result.balance;
+        MODEL_CHECK(got->total == want.total && got->pack == want.pack);
+        MODEL_CHECK(got->monthly == want.monthly && got->grant == want.grant);
+        MODEL_CHECK(got->held == want.held);
     }
 }
 

@@ -43,51 +43,6 @@ static void model_start(struct model *m)
  * Running jobs through the model
  * ------------------------------------------------------------------------- */
 
-/* The usable credits of `user` in the model at `now_us`, by kind, and
- * held: what a result of the user's last job in a batch reports. */
-static struct balance model_balance(const struct model *m, const char *user, int64_t now_us)
-{
-    struct balance b = {0, 0, 0, 0, 0};
-    for (size_t i = 0; i < m->lot_count; i++) {
-        const struct model_lot *ml = &m->lots[i];
-        const struct lot *lot = &ml->lot;
-        bool usable = !lot->revoked &&
-                      (lot->expires_at_us == LEDGER_NO_EXPIRY || lot->expires_at_us > now_us);
-        if (!usable || strcmp(ml->user, user) != 0)
-            continue;
-        int64_t *kind = lot->kind == LOT_PACK      ? &b.pack
-                        : lot->kind == LOT_MONTHLY ? &b.monthly
-                                                   : &b.grant;
-        *kind += lot->remaining;
-    }
-    b.total = b.pack + b.monthly + b.grant;
-    b.held = model_held(m, user);
-    return b;
-}
-
-/* After a batch: the last job each user had decided in it reports the
- * balance the model now holds for the user (its transaction released the
- * user's overdue holds and wrote the expiries). */
-static void check_last_balances(const struct model *m, const struct batch *b)
-{
-    for (size_t a = 0; a < b->account_count; a++) {
-        const char *user = b->accounts[a].user;
-        const struct batch_job *last = NULL;
-        for (size_t i = 0; i < b->job_count; i++)
-            if (b->jobs[i].outcome == BATCH_DECIDED && strcmp(b->jobs[i].job.user, user) == 0)
-                last = &b->jobs[i];
-        if (last == NULL)
-            continue;
-        struct balance want = model_balance(m, user, b->now_us);
-        const struct balance *got = &last->result.balance;
-        assert_int_equal(got->total, want.total);
-        assert_int_equal(got->pack, want.pack);
-        assert_int_equal(got->monthly, want.monthly);
-        assert_int_equal(got->grant, want.grant);
-        assert_int_equal(got->held, want.held);
-    }
-}
-
 /* Runs jobs[0..n) through the model in batches of at most `size` jobs, a
  * batch never spanning two times (times[i]: the database time of job i,
  * nondecreasing; NULL: all at NOW_US); collects each job's published bytes
@@ -112,7 +67,7 @@ static void run_batches_at(struct model *m, const struct job *jobs, const int64_
         model_load(m, &b, now);
         assert_int_equal(batch_decide(&b), 0);
         model_write(m, &b);
-        check_last_balances(m, &b);
+        model_check_last_balances(m, &b);
         if (++batches % check_every == 0)
             model_check(m);
         for (size_t i = 0; i < count; i++) {
