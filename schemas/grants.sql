@@ -49,6 +49,12 @@ BEGIN
                   AND NOT attisdropped) THEN
         GRANT UPDATE (revoked_at) ON credits.lots TO credits_worker;
     END IF;
+    -- The sweep announces a lot once before it expires.
+    IF EXISTS (SELECT FROM pg_attribute
+                WHERE attrelid = 'credits.lots'::regclass AND attname = 'expiry_noticed_at'
+                  AND NOT attisdropped) THEN
+        GRANT UPDATE (expiry_noticed_at) ON credits.lots TO credits_worker;
+    END IF;
     -- The outbox: written with the ledger, marked when published, and the
     -- one DELETE the worker has: published events past their retention.
     IF to_regclass('credits.events') IS NOT NULL THEN

@@ -816,7 +816,7 @@ static void read_catalog(struct fuzz_state *s, struct fuzz_bytes *in)
         int64_t c = read_credits(in);
         uint8_t mode = fuzz_u8(in);
         int64_t extra = (mode & 3) == 0 ? 0 : (mode & 3) == 1 ? c : read_credits(in);
-        s->plans[k] = (struct plan_info){c, c + extra};
+        s->plans[k] = (struct plan_info){c, c + extra, 0};
     }
 }
 

@@ -32,7 +32,7 @@
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct batch_pack catalog_packs[] = {{"small", {100, 90}}, {"big", {1000, 30}}};
-static const struct batch_plan catalog_plans[] = {{"basic", {50, 100}}, {"pro", {300, 600}}};
+static const struct batch_plan catalog_plans[] = {{"basic", {50, 100, 0}}, {"pro", {300, 600, 0}}};
 
 static void model_start(struct model *m)
 {

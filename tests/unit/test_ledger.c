@@ -2307,7 +2307,7 @@ struct run {
 };
 
 static const struct pack_info run_packs[] = {{100, 1}, {500, 30}, {2000, 90}, {7, 2}};
-static const struct plan_info run_plans[] = {{100, 200}, {300, 300}, {1000, 5000}, {50, 51}};
+static const struct plan_info run_plans[] = {{100, 200, 0}, {300, 300, 0}, {1000, 5000, 0}, {50, 51, 0}};
 
 /* Draws the step's job and input; the job's user is the account's. */
 static void run_draw(struct run *run, size_t step, struct job *job, struct ledger_input *in,
