@@ -1288,13 +1288,14 @@ static bool balance_read_optional(const struct map_values *fields, size_t key, i
     return !fields->seen[key] || mp_int64(&fields->value[key], out);
 }
 
-static bool result_read_balance(const struct mp_cursor *c, const struct map_values *values,
-                                struct balance *balance)
+/* The balance map under key `key` of `values` (a result's or an event's). */
+static bool read_balance(const struct mp_cursor *c, const struct map_values *values, size_t key,
+                         struct balance *balance)
 {
     ASSERT(c->off <= c->len);
-    if (!values->seen[RKEY_BALANCE])
+    if (!values->seen[key])
         return false;
-    struct mp_cursor at = {c->buf, c->len, values->value_off[RKEY_BALANCE]};
+    struct mp_cursor at = {c->buf, c->len, values->value_off[key]};
     struct map_values fields;
     if (!map_read_values(&at, CODEC_DEPTH_MAX - 1, balance_key_names, BKEY_COUNT, &fields))
         return false;
@@ -1383,7 +1384,7 @@ static bool result_read_amounts(const struct mp_cursor *c, const struct map_valu
                                 struct result *r)
 {
     ASSERT((unsigned)r->error < JOB_ERROR_COUNT);
-    if (result_has_balance(r) && !result_read_balance(c, values, &r->balance))
+    if (result_has_balance(r) && !read_balance(c, values, RKEY_BALANCE, &r->balance))
         return false;
     if (!result_read_type_amounts(values, r))
         return false;
@@ -1408,6 +1409,85 @@ int codec_decode_result(const void *buf, size_t len, struct result *result)
               result_read_status(&values, result) && result_read_amounts(&c, &values, result);
     if (!ok) {
         memset(result, 0, sizeof *result);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Events: decoding                                                         */
+/* ------------------------------------------------------------------------ */
+
+enum event_key {
+    EKEY_V,
+    EKEY_EVENT_ID,
+    EKEY_TYPE,
+    EKEY_USER,
+    EKEY_AT,
+    EKEY_BALANCE,
+    EKEY_JOB,
+    EKEY_THRESHOLD,
+    EKEY_LOT,
+    EKEY_CREDITS,
+    EKEY_EXPIRES_AT,
+    EKEY_HOLD,
+    EKEY_RELEASED,
+    EKEY_COUNT
+};
+_Static_assert((int)EKEY_COUNT <= (int)RKEY_COUNT, "map_values holds an event map too");
+
+static const char *const event_key_names[EKEY_COUNT] = {
+    "v",         "event_id", "type",    "user",       "at",   "balance", "job",
+    "threshold", "lot",      "credits", "expires_at", "hold", "released"};
+
+static bool event_read_int(const struct map_values *values, size_t key, int64_t *out)
+{
+    return values->seen[key] && mp_int64(&values->value[key], out);
+}
+
+/* The keys of the event's type (the encoder's event_own_key_count()). */
+static bool event_read_own(const struct map_values *v, struct event *e)
+{
+    switch (e->type) {
+    case EVENT_BALANCE_LOW:
+    case EVENT_BALANCE_RECOVERED:
+        return event_read_int(v, EKEY_THRESHOLD, &e->threshold);
+    case EVENT_BALANCE_DEPLETED:
+        return true;
+    case EVENT_CREDITS_EXPIRING:
+        return event_read_int(v, EKEY_LOT, &e->lot) &&
+               event_read_int(v, EKEY_CREDITS, &e->credits) &&
+               event_read_int(v, EKEY_EXPIRES_AT, &e->expires_at_ms);
+    case EVENT_CREDITS_EXPIRED:
+        return event_read_int(v, EKEY_LOT, &e->lot) && event_read_int(v, EKEY_CREDITS, &e->credits);
+    case EVENT_HOLD_EXPIRED:
+        return v->seen[EKEY_HOLD] && mp_copy_str(&v->value[EKEY_HOLD], e->hold, sizeof e->hold) &&
+               event_read_int(v, EKEY_RELEASED, &e->released);
+    }
+    UNREACHABLE();
+}
+
+int codec_decode_event(const void *buf, size_t len, struct event *event)
+{
+    ASSERT(buf != NULL || len == 0);
+    ASSERT(event != NULL);
+    memset(event, 0, sizeof *event);
+    struct mp_cursor c = {buf, len, 0};
+    struct map_values v;
+    char type[32];
+    int64_t version;
+    bool ok = map_read_values(&c, CODEC_DEPTH_MAX, event_key_names, EKEY_COUNT, &v) &&
+              c.off == len && event_read_int(&v, EKEY_V, &version) && version == EVENT_VERSION &&
+              event_read_int(&v, EKEY_EVENT_ID, &event->event_id) && v.seen[EKEY_TYPE] &&
+              mp_copy_str(&v.value[EKEY_TYPE], type, sizeof type) &&
+              event_type_parse(type, &event->type) && v.seen[EKEY_USER] &&
+              mp_copy_str(&v.value[EKEY_USER], event->user, sizeof event->user) &&
+              event_read_int(&v, EKEY_AT, &event->at_ms) &&
+              read_balance(&c, &v, EKEY_BALANCE, &event->balance) && v.seen[EKEY_JOB] &&
+              mp_copy_str(&v.value[EKEY_JOB], event->job, sizeof event->job) &&
+              event_read_own(&v, event);
+    if (!ok) {
+        memset(event, 0, sizeof *event);
         return -1;
     }
     return 0;

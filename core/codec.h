@@ -70,6 +70,11 @@ int codec_encode_expiry(const char *id, const char *user, int64_t lot_id, int64_
 int codec_encode_event(const struct event *event, msgpack_sbuffer *out)
     __attribute__((warn_unused_result));
 
+/* Decodes an event (as encoded above; keys it does not know are ignored).
+ * 0, or -1 when the bytes are not one. */
+int codec_decode_event(const void *buf, size_t len, struct event *event)
+    __attribute__((warn_unused_result));
+
 /* Decodes a result (as encoded above). 0, or -1 when the bytes are not one. */
 int codec_decode_result(const void *buf, size_t len, struct result *result)
     __attribute__((warn_unused_result));
