@@ -63,14 +63,6 @@ static int cmd_roles(struct ctl *ctl, int argc, char **argv)
     return ctl_pg_done(ctl, conn, roles_apply(conn, stdout, ctl->errstr, sizeof ctl->errstr));
 }
 
-static bool user_is_valid(const struct ctl *ctl, const char *user)
-{
-    if (job_id_is_valid(user, strlen(user)))
-        return true;
-    ctl_usage_error(ctl, "a user ID is 1 to 128 printable ASCII characters, no spaces");
-    return false;
-}
-
 /* balance USER [--json] */
 static int cmd_balance(struct ctl *ctl, int argc, char **argv)
 {
@@ -81,7 +73,7 @@ static int cmd_balance(struct ctl *ctl, int argc, char **argv)
     int rc = ctl_parse_args(ctl, argc, argv, opts, names, &user);
     if (rc != CTL_CONTINUE)
         return rc;
-    if (!user_is_valid(ctl, user))
+    if (ctl_check_user(ctl, user) != CTL_OK)
         return CTL_USAGE;
     PGconn *conn = NULL;
     rc = ctl_pg_open(ctl, true, &conn);
@@ -110,7 +102,7 @@ static int cmd_history(struct ctl *ctl, int argc, char **argv)
     if (limit_text &&
         ctl_flag_int64(ctl, "--limit", limit_text, 1, ADMIN_HISTORY_LIMIT_MAX, &limit) != CTL_OK)
         return CTL_USAGE;
-    if (!user_is_valid(ctl, user))
+    if (ctl_check_user(ctl, user) != CTL_OK)
         return CTL_USAGE;
     PGconn *conn = NULL;
     rc = ctl_pg_open(ctl, true, &conn);
