@@ -1,10 +1,11 @@
 /*
  * creditsctl.c -- the operator's and developer's CLI of credits-worker: the
  * command table, the main help, and the small commands that only read or
- * write Postgres (migrate, roles, balance, history, plan, pack).
+ * write Postgres (migrate, roles, balance, history, plan, pack, account).
  *
  * The other commands live in their own modules: enqueue.c (one command per
- * job type, and result), audit.c, deadletters.c (dead), schedule.c.
+ * job type, and result), audit.c, deadletters.c (dead), events.c,
+ * schedule.c.
  * The shared machinery (arguments, exit codes, connections) is ctl.c's; the
  * SQL is admin.c's and migrate.c's; the job rules core/'s.
  */
@@ -21,6 +22,7 @@
 #include "worker/ctl/ctl.h"
 #include "worker/ctl/deadletters.h"
 #include "worker/ctl/enqueue.h"
+#include "worker/ctl/events.h"
 #include "worker/ctl/migrate.h"
 #include "worker/ctl/roles.h"
 #include "worker/ctl/schedule.h"
@@ -432,8 +434,8 @@ struct commands {
 static void commands_init(struct commands *c)
 {
     static const struct command *const after_jobs[] = {
-        &enqueue_result_command, &balance_command,  &history_command, &plan_command,  &pack_command,
-        &account_command,        &schedule_command, &dead_command,    &audit_command,
+        &enqueue_result_command, &balance_command, &history_command,  &plan_command, &pack_command,
+        &account_command,        &events_command,  &schedule_command, &dead_command, &audit_command,
     };
     c->count = 0;
     c->all[c->count++] = &migrate_command;
