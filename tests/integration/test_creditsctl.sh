@@ -57,7 +57,7 @@ check_migrate_libc_collation() {
     expect_eq "the database's own collation is C.UTF-8" "C.UTF-8" \
         "$(psql "$db" -XAtqc "SELECT datcollate FROM pg_database WHERE datname = current_database()")"
     expect_eq "every ID column is COLLATE \"C\"" \
-        "accounts.user_id entries.job_id entries.origin entries.user_id holds.closed_by holds.hold_id holds.user_id jobs.job_id jobs.user_id lots.job_id lots.payment_ref lots.user_id" \
+        "accounts.user_id entries.job_id entries.origin entries.user_id events.hold_id events.job_id events.user_id holds.closed_by holds.hold_id holds.user_id jobs.job_id jobs.user_id lots.job_id lots.payment_ref lots.user_id" \
         "$(psql "$db" -XAtqc "SELECT string_agg(c.table_name || '.' || c.column_name, ' '
                                                ORDER BY c.table_name, c.column_name)
                                 FROM information_schema.columns c
