@@ -1242,27 +1242,33 @@ static int answer_upsert(struct console_call *c, PGconn *pg, PGresult *row, cons
     return 200;
 }
 
+/* POST /api/plan?plan=ID&monthly=N[&cap=N][&low_balance=N]: the whole
+ * plan, as `plan set` writes it (no low_balance: no threshold). */
 static int api_plan_set(struct console_call *c)
 {
-    char plan[65];
-    int64_t monthly = 0, cap = 0;
-    bool has_monthly = false, has_cap = false;
-    int rc = param_catalog_id(c, "plan", plan);
+    char id[65];
+    struct admin_plan plan = {0};
+    bool has_monthly = false;
+    int rc = param_catalog_id(c, "plan", id);
     if (rc == 0)
-        rc = param_int(c, "monthly", INT64_MIN, INT64_MAX, &monthly, &has_monthly);
+        rc = param_int(c, "monthly", INT64_MIN, INT64_MAX, &plan.monthly, &has_monthly);
     if (rc == 0)
-        rc = param_int(c, "cap", INT64_MIN, INT64_MAX, &cap, &has_cap);
+        rc = param_int(c, "cap", INT64_MIN, INT64_MAX, &plan.cap, &plan.has_cap);
+    if (rc == 0)
+        rc = param_int(c, "low_balance", 1, ADMIN_LOW_BALANCE_MAX, &plan.low_balance,
+                       &plan.has_low_balance);
     if (rc == 0 && !has_monthly)
         rc = fail(c, 400, "the parameter monthly is missing");
     if (rc != 0)
         return rc;
-    if (has_cap)
-        set_what(c, "plan %s monthly=%" PRId64 " cap=%" PRId64, plan, monthly, cap);
-    else
-        set_what(c, "plan %s monthly=%" PRId64, plan, monthly);
+    char cap[32] = "", low[40] = "";
+    if (plan.has_cap)
+        snprintf(cap, sizeof cap, " cap=%" PRId64, plan.cap);
+    if (plan.has_low_balance)
+        snprintf(low, sizeof low, " low_balance=%" PRId64, plan.low_balance);
+    set_what(c, "plan %s monthly=%" PRId64 "%s%s", id, plan.monthly, cap, low);
     PGconn *pg = pg_of(c);
-    PGresult *row =
-        pg ? admin_plan_upsert(pg, plan, monthly, has_cap, cap, c->errstr, c->errstr_len) : NULL;
+    PGresult *row = pg ? admin_plan_upsert(pg, id, &plan, c->errstr, c->errstr_len) : NULL;
     return answer_upsert(c, pg, row, "plan");
 }
 
