@@ -4,6 +4,7 @@
 // what the page shows as one JSON line.
 //
 //   node console_browser.js overview URL
+//   node console_browser.js overview-until-event URL DRAWN_FILE
 //   node console_browser.js user URL USER
 //   node console_browser.js job URL JOB_ID
 //   node console_browser.js retry URL DEAD_ENTRY [TOKEN]
@@ -24,6 +25,9 @@ const os = require('os');
 const path = require('path');
 
 const STEP_TIMEOUT_MS = 20000;
+// The overview refreshes every 5 s; the events it waits for come from
+// three jobs the test enqueues meanwhile, on a loaded machine.
+const REFRESH_WAIT_MS = 60000;
 const COMMAND_TIMEOUT_MS = 90000;
 
 class Browser {
@@ -73,6 +77,15 @@ class Browser {
       setTimeout(() => {
         if (this.pending.delete(id)) reject(new Error(method + ': no answer in time'));
       }, STEP_TIMEOUT_MS);
+    });
+  }
+
+  // Stops Chromium at once, removes its profile and exits 1.
+  kill() {
+    this.proc.kill('SIGKILL');
+    this.exited.then(() => {
+      fs.rmSync(this.profile, {recursive: true, force: true});
+      process.exit(1);
     });
   }
 
@@ -134,9 +147,9 @@ class Page {
     return r.result.value;
   }
 
-  // Polls `expression` until it is truthy; returns its value.
-  async until(expression, what) {
-    const deadline = Date.now() + STEP_TIMEOUT_MS;
+  // Polls `expression` until it is truthy (at most timeoutMs); returns its value.
+  async until(expression, what, timeoutMs) {
+    const deadline = Date.now() + (timeoutMs || STEP_TIMEOUT_MS);
     for (;;) {
       let value = null;
       try {
@@ -227,6 +240,21 @@ const commands = {
     })()`);
   },
 
+  // Opens the overview, writes `drawnFile` once it is drawn, and waits for
+  // the page's own refresh to show an event: what the rows were before,
+  // and the events' rows once one is shown.
+  async 'overview-until-event'(page, drawnFile) {
+    await page.show('#/overview', 'overview');
+    const before = await page.eval('document.querySelectorAll("tr[data-event]").length');
+    fs.writeFileSync(drawnFile, 'drawn\n');
+    await page.until('document.querySelectorAll("tr[data-event]").length >= 2', 'two events on the overview',
+      REFRESH_WAIT_MS);
+    const events = await page.eval(`[...document.querySelectorAll('tr[data-event]')].map(tr =>
+      ['type', 'user', 'job', 'details', 'total', 'held'].map(k =>
+        tr.querySelector('td[data-k="' + k + '"]').textContent).join(' ')).join(' ')`);
+    return {before, events, loads: await page.loads()};
+  },
+
   async user(page, user) {
     await page.show('#/user/' + encodeURIComponent(user), 'user');
     const shown = await page.eval(`(() => {
@@ -236,7 +264,9 @@ const commands = {
         type: tr.querySelector('td[data-k="type"]').textContent,
         delta: tr.querySelector('td[data-k="delta"]').textContent,
         tool: tr.querySelector('td[data-k="tool"]').textContent}));
-      return {figures, history, scripts: document.scripts.length,
+      const events = [...document.querySelectorAll('tr[data-event]')].map(tr =>
+        ['type', 'details', 'job'].map(k => tr.querySelector('td[data-k="' + k + '"]').textContent).join(' ')).join(' ');
+      return {figures, history, events, scripts: document.scripts.length,
         text: document.getElementById('main').innerText};
     })()`);
     // The detail of the newest line, as a support person clicks it.
@@ -310,9 +340,9 @@ async function main() {
   const browser = new Browser();
   const watchdog = setTimeout(() => {
     process.stderr.write('console_browser: ' + name + ' took over ' + COMMAND_TIMEOUT_MS + ' ms\n');
-    browser.proc.kill('SIGKILL');
-    process.exit(1);
+    browser.kill();
   }, COMMAND_TIMEOUT_MS);
+  process.on('SIGTERM', () => browser.kill());
   let status = 0;
   try {
     const page = new Page(browser, url.replace(/\/$/, ''));

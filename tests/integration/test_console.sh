@@ -36,11 +36,12 @@ mkdir -p "$SHOTS"
 SHOTS=$(cd "$SHOTS" && pwd)
 WAIT_TRIES=200 # 20 s
 CONSOLE_PIDS=()
+BROWSER_PIDS=()
 
 # browser COMMAND ARGS... -- runs console_browser.js; sets OUT (its JSON) and STATUS.
 browser() {
     STATUS=0
-    OUT=$(node "$BROWSER_JS" "$@" 2>"$TEST_DIR/browser.err") || STATUS=$?
+    OUT=$(TMPDIR="$TEST_DIR" node "$BROWSER_JS" "$@" 2>"$TEST_DIR/browser.err") || STATUS=$?
     if [ "$STATUS" != 0 ]; then echo "# browser $1: $(cat "$TEST_DIR/browser.err")"; fi
 }
 
@@ -81,7 +82,9 @@ stop_consoles() {
     done
     CONSOLE_PIDS=()
 }
-trap 'for p in "${CONSOLE_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; cleanup' EXIT
+# A browser command stops its Chromium on SIGTERM.
+trap 'for p in "${BROWSER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+      for p in "${CONSOLE_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; cleanup' EXIT
 
 http_ok() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1")" = 200 ]; }
 result_status() { "$CREDITSCTL" result "$1" 2>/dev/null | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p'; }
@@ -361,12 +364,16 @@ check_actions() {
     expect_match "saying why" 'would be rejected again \(invalid_job' "$(body)"
 
     expect_eq "a catalog edit with the token: 200" 200 "$(act "/api/plan?plan=team&monthly=300")"
-    expect_match "the plan is saved" '^team +300 +600$' "$("$CREDITSCTL" plan list | grep '^team')"
+    expect_match "the plan is saved, without a threshold" '^team +300 +600 +none$' \
+        "$("$CREDITSCTL" plan list | grep '^team')"
+    expect_eq "a plan with a low-balance threshold: 200" 200 \
+        "$(act "/api/plan?plan=team&monthly=300&cap=900&low_balance=50")"
+    expect_match "saved whole" '^team +300 +900 +50$' "$("$CREDITSCTL" plan list | grep '^team')"
     expect_eq "a catalog edit the database refuses: 409" 409 "$(act "/api/pack?pack=big&credits=0")"
     expect_match "with the database's reason" "a pack's credits must be from 1" "$(body)"
     expect_eq "the catalog page's read" "team" \
         "$(curl -s "$CONSOLE/api/catalog" | json_get "$(cat)" '{plans,1,plan}')"
-    expect_eq "every action has its audit line" 8 "$(grep -c 'event=console_action .*outcome=\(done\|failed\)' "$TEST_DIR/console.log")"
+    expect_eq "every action has its audit line" 9 "$(grep -c 'event=console_action .*outcome=\(done\|failed\)' "$TEST_DIR/console.log")"
 }
 
 # ------------------------------------------------------------------------
@@ -384,21 +391,64 @@ check_reader() {
 }
 
 # ------------------------------------------------------------------------
-# Events, when P:events exists
+# Events: the overview refreshing onto them, a user's, a job's
 # ------------------------------------------------------------------------
 
+# make_events -- a threshold of 1000 for the user, crossed down by a
+# consume (balance_low) and up by a purchase (balance_recovered).
+make_events() {
+    "$CREDITSCTL" account set $U --low-balance 1000 >/dev/null
+    "$CREDITSCTL" consume --user $U --amount 400 --tool veo --ref vid_43 --id c-low --wait >/dev/null
+    "$CREDITSCTL" purchase --user $U --pack starter --payment-ref pay-console-2 --id c-up \
+        --wait >/dev/null
+}
+
 check_events() {
-    # {v:1, event_id:1, type:"balance_low", user:"u-console", at:1764000000000,
-    #  threshold:100, balance:{total:5, ...}, job:"c-xss"} as msgpack.
-    printf '\x88\xa1v\x01\xa8event_id\x01\xa4type\xabbalance_low\xa4user\xa9u-console\xa2at\xcf\x00\x00\x01\x9a\xb6\x97\xe8\x00\xa9threshold\x64\xa7balance\x85\xa5total\x05\xa4pack\x00\xa7monthly\x05\xa5grant\x00\xa4held\x00\xa3job\xa5c-xss' |
-        redis -x XADD credits:events '*' event >/dev/null
+    local ready="$TEST_DIR/overview-drawn" pid status=0
+    TMPDIR="$TEST_DIR" node "$BROWSER_JS" overview-until-event "$CONSOLE" "$ready" >"$TEST_DIR/refresh.out" \
+        2>"$TEST_DIR/refresh.err" &
+    pid=$!
+    BROWSER_PIDS+=("$pid")
+    wait_until 600 test -e "$ready" || fail "the overview was drawn"
+    make_events
+    wait "$pid" || status=$?
+    BROWSER_PIDS=()
+    OUT=$(cat "$TEST_DIR/refresh.out")
+    expect_eq "the overview, left open, shows the new event by itself" 0 "$status"
+    [ "$status" = 0 ] || echo "# $(cat "$TEST_DIR/refresh.err")"
+    clean_page "the refreshing overview"
+    expect_eq "none was shown before" 0 "$(json_get "$OUT" '{shown,before}')"
+    local total
+    total=$(json_get "$("$CREDITSCTL" balance $U --json)" '{total}')
+    expect_match "then the events of P:events, decoded, newest first" \
+        "^balance_recovered u-console c-up threshold=1000 $total 100 balance_low u-console c-low threshold=1000 $((total - 500)) 100" \
+        "$(json_get "$OUT" '{shown,events}')"
+    wait_until "$WAIT_TRIES" value_is 2 redis XLEN credits:events || true
     api GET "$CONSOLE/api/overview" >/dev/null
-    expect_eq "the overview shows the event, decoded" "true balance_low u-console 1764000000000 5" \
-        "$(json_get "$(body)" '{events,exists}') $(json_get "$(body)" '{events,newest,0,event,type}') $(json_get "$(body)" '{events,newest,0,event,user}') $(json_get "$(body)" '{events,newest,0,event,at}') $(json_get "$(body)" '{events,newest,0,event,balance,total}')"
-    api GET "$CONSOLE/api/user?user=$U" >/dev/null
-    expect_eq "the user's events" "balance_low" "$(json_get "$(body)" '{events,newest,0,event,type}')"
-    api GET "$CONSOLE/api/user?user=ghost-user" >/dev/null
-    expect_eq "and not another user's" "0" "$(json_get "$(body)" '{events,newest}' | grep -c balance_low)"
+    expect_eq "/api/overview: the stream's events as creditsctl events --json gives them" \
+        "$(json_get "$("$CREDITSCTL" events --json --limit 1)" '{events,0}')" \
+        "$(json_get "$(body)" '{events,newest,0}')"
+
+    browser user "$CONSOLE" $U
+    expect_eq "the user's page with events" 0 "$STATUS"
+    clean_page "the user's events"
+    expect_eq "the user's events from credits.events, newest first" \
+        "balance_recovered threshold=1000 c-up balance_low threshold=1000 c-low" \
+        "$(json_get "$OUT" '{shown,events}')"
+    api GET "$CONSOLE/api/events?user=$U&limit=1" >/dev/null
+    local next
+    next=$(json_get "$(body)" '{next}')
+    expect_eq "events page: one, then a cursor" "balance_recovered $(psql_value "SELECT max(event_id) FROM credits.events")" \
+        "$(json_get "$(body)" '{events,0,type}') $next"
+    api GET "$CONSOLE/api/events?user=$U&limit=1&before=$next" >/dev/null
+    expect_eq "the next page: the older one, and no more" "balance_low 1000 $((total - 500)) " \
+        "$(json_get "$(body)" '{events,0,type}') $(json_get "$(body)" '{events,0,threshold}') $(json_get "$(body)" '{events,0,total}') $(json_get "$(body)" '{next}')"
+    api GET "$CONSOLE/api/events?user=ghost-user" >/dev/null
+    expect_eq "and not another user's" "[]" "$(json_get "$(body)" '{events}')"
+    api GET "$CONSOLE/api/job?id=c-low" >/dev/null
+    expect_eq "a job's page: the events it caused" "1 balance_low" \
+        "$(json_get "$(body)" '{events}' | grep -o '"event_id"' | wc -l) $(json_get "$(body)" '{events,0,type}')"
+    expect_eq "as credits_reader too" 200 "$(api GET "$READER/api/events?user=$U")"
 }
 
 # ------------------------------------------------------------------------
@@ -419,7 +469,8 @@ check_robustness() {
     expect_match "every answer forbids other scripts and framing" "Content-Security-Policy: default-src 'none'; script-src 'self'" \
         "$(curl -s -D - -o /dev/null "$CONSOLE/api/config")"
     local codes="" path q
-    for path in /api/dead /api/dead/one /api/user /api/history /api/job /api/catalog /api/overview; do
+    for path in /api/dead /api/dead/one /api/user /api/history /api/events /api/job /api/catalog \
+        /api/overview; do
         for q in "limit=99999999999999999999" "before=-1" "id=$(head -c 200 /dev/zero | tr '\0' 9)" \
             "user=%F0%9F%92%A9" "stream=%00" "reason=%E2%80%A8%3C%2Fscript%3E" "from=1&to=0" \
             "id=1-0&user=x&limit=1&before=9&from=1&to=2&reason=r&stream=consume&per_lot=1"; do

@@ -44,6 +44,7 @@ static void test_routes(void **state)
         {"/api/user", CONSOLE_ROUTE_READ},        {"/api/history", CONSOLE_ROUTE_READ},
         {"/api/job", CONSOLE_ROUTE_READ},         {"/api/catalog", CONSOLE_ROUTE_READ},
         {"/api/plan", CONSOLE_ROUTE_ACTION},      {"/api/pack", CONSOLE_ROUTE_ACTION},
+        {"/api/events", CONSOLE_ROUTE_READ},
     };
     for (size_t i = 0; i < ARRAY_LEN(known); i++) {
         const struct console_route *r = console_api_route(known[i].path);
@@ -151,10 +152,14 @@ static const struct bad_case bad_cases[] = {
     {"bad_history_limit", "/api/history", "user=u&limit=0", "limit"},
     {"bad_history_before", "/api/history", "user=u&before=0", "before"},
     {"bad_history_user", "/api/history", "user=%7F", "user"},
+    {"bad_events_user_missing", "/api/events", "", "user"},
+    {"bad_events_limit", "/api/events", "user=u&limit=101", "limit"},
+    {"bad_events_before", "/api/events", "user=u&before=x", "before"},
     {"bad_job_missing", "/api/job", "", "id"},
     {"bad_plan_monthly_missing", "/api/plan", "plan=pro", "monthly"},
     {"bad_plan_monthly_text", "/api/plan", "plan=pro&monthly=lots", "monthly"},
     {"bad_plan_missing", "/api/plan", "monthly=5", "plan"},
+    {"bad_plan_low_balance_zero", "/api/plan", "plan=pro&monthly=5&low_balance=0", "low_balance"},
     {"bad_pack_credits_fraction", "/api/pack", "pack=p&credits=1.5", "credits"},
     {"bad_pack_days_text", "/api/pack", "pack=p&credits=5&valid_days=x", "valid_days"},
     {"bad_pack_id_too_long", "/api/pack",

@@ -1,8 +1,9 @@
 /*
  * admin.c -- creditsctl's Postgres side: connecting, running statements with
  * readable errors, printing rows as aligned tables or JSON, and the queries
- * of balance, history, plan, pack and account. Reads and writes only what `out` and
- * the caller's connection give it; the ledger itself is only ever read here.
+ * of balance, history, plan, pack and account, and the console's reads of
+ * one job and of a user's events. Reads and writes only what `out` and the
+ * caller's connection give it; the ledger itself is only ever read here.
  */
 #include "worker/ctl/admin.h"
 
@@ -182,6 +183,41 @@ static const char sql_job_holds[] =
     " WHERE hold_id = $1 OR closed_by = $1\n"
     " ORDER BY created_at\n"
     " LIMIT 2";
+
+/* A user's events (credits.events, contract 9.8) as the console lists
+ * them: every key of the event, and when it was published to P:events
+ * (null: not yet). Column 0 is the event_id, the cursor of the pages. */
+#define SQL_EVENT_COLUMNS \
+    "SELECT event_id,\n" \
+    "       " SQL_UTC("at") " AS time,\n" \
+    "       type,\n" \
+    "       job_id AS job,\n" \
+    "       total, pack, monthly, \"grant\", held,\n" \
+    "       threshold,\n" \
+    "       lot_id AS lot,\n" \
+    "       credits,\n" \
+    "       " SQL_UTC("expires_at") " AS expires,\n" \
+    "       hold_id AS hold,\n" \
+    "       released,\n" \
+    "       " SQL_UTC("published_at") " AS published\n" \
+    "  FROM credits.events\n"
+
+/* Newest first, those before the cursor $3: served backwards by
+ * events_user. */
+static const char sql_user_events[] =
+    SQL_EVENT_COLUMNS
+    " WHERE user_id = $1 AND event_id < $3\n"
+    " ORDER BY event_id DESC\n"
+    " LIMIT $2";
+
+/* The events a job caused, in the order written: among its user's events
+ * (events_user), since events are not indexed by job. */
+static const char sql_job_events[] =
+    SQL_EVENT_COLUMNS
+    " WHERE user_id = (SELECT user_id FROM credits.jobs WHERE job_id = $1)\n"
+    "   AND job_id = $1\n"
+    " ORDER BY event_id\n"
+    " LIMIT $2";
 
 /* A NULL $3 leaves rollover_cap to the table's trigger (2 * monthly), on
  * insert and on update alike (EXCLUDED is the row after BEFORE INSERT
@@ -627,6 +663,18 @@ int admin_history(PGconn *conn, const char *user, int limit, bool per_lot, bool 
     return 0;
 }
 
+PGresult *admin_events_read(PGconn *conn, const char *user, int limit, int64_t before,
+                            char *errstr, size_t errstr_len)
+{
+    ASSERT(conn && user && errstr);
+    ASSERT(limit >= 1 && limit <= ADMIN_ROWS_MAX);
+    char limit_text[16], before_text[24];
+    snprintf(limit_text, sizeof limit_text, "%d", limit);
+    snprintf(before_text, sizeof before_text, "%" PRId64, before);
+    const char *params[3] = {user, limit_text, before_text};
+    return admin_query(conn, "reading the events", sql_user_events, 3, params, errstr, errstr_len);
+}
+
 /* ------------------------------------------------------------------------ */
 /* One job                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -654,7 +702,10 @@ int admin_job_read(PGconn *conn, const char *job_id, struct admin_job *job, char
     job->holds = job->lots ? admin_query(conn, "reading the job's hold", sql_job_holds, 1, params,
                                          errstr, errstr_len)
                            : NULL;
-    int rc = job->holds ? admin_command(conn, "COMMIT", errstr, errstr_len) : -1;
+    job->events = job->holds ? admin_query(conn, "reading the job's events", sql_job_events, 2,
+                                           params, errstr, errstr_len)
+                             : NULL;
+    int rc = job->events ? admin_command(conn, "COMMIT", errstr, errstr_len) : -1;
     if (rc != 0) {
         PQclear(PQexec(conn, "ROLLBACK"));
         admin_job_free(job);
@@ -669,6 +720,7 @@ void admin_job_free(struct admin_job *job)
     PQclear(job->given_back);
     PQclear(job->lots);
     PQclear(job->holds);
+    PQclear(job->events);
     memset(job, 0, sizeof *job);
 }
 

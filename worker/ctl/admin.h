@@ -1,7 +1,8 @@
 /*
  * admin.h -- the Postgres side of creditsctl: connecting, running statements,
  * printing rows as aligned tables or JSON, and the queries behind `balance`,
- * `history`, `plan`, `pack` and `account`, and the console's reads of one job.
+ * `history`, `plan`, `pack` and `account`, and the console's reads of one job
+ * and of a user's events.
  *
  * Owns that SQL and how its answers are printed (strings made safe for a
  * terminal). Does not own argument parsing (creditsctl.c), the schema
@@ -119,17 +120,27 @@ PGresult *admin_history_read(PGconn *conn, const char *user, int limit, bool per
                              int64_t before, char *errstr, size_t errstr_len)
     __attribute__((warn_unused_result));
 
+/* One page of the user's events (credits.events): the `limit`
+ * (1..ADMIN_ROWS_MAX) newest whose event_id (column 0) is below `before`
+ * (INT64_MAX: from the newest), newest first, with when each was published
+ * (null: not yet). The result (caller frees with PQclear()), or NULL with
+ * errstr. */
+PGresult *admin_events_read(PGconn *conn, const char *user, int limit, int64_t before,
+                            char *errstr, size_t errstr_len) __attribute__((warn_unused_result));
+
 /* One job, read in one snapshot: its decision (credits.jobs: no row when
  * none is stored; column 0 the msgpack result as bytea), the entries it
  * wrote, the entries that gave credits back to it (origin), the lots its
- * entries touched (each at most ADMIN_ROWS_MAX), and the hold it is or
- * closed. */
+ * entries touched, the hold it is or closed, and the events it caused
+ * (columns as admin_events_read()'s, oldest first; each at most
+ * ADMIN_ROWS_MAX). */
 struct admin_job {
     PGresult *decision;
     PGresult *entries;
     PGresult *given_back;
     PGresult *lots;
     PGresult *holds;
+    PGresult *events;
 };
 
 int admin_job_read(PGconn *conn, const char *job_id, struct admin_job *job, char *errstr,

@@ -19,6 +19,7 @@
 #include "worker/ctl/console_guard.h"
 #include "worker/ctl/console_probe.h"
 #include "worker/ctl/console_text.h"
+#include "worker/ctl/json_out.h"
 
 #define CONSOLE_TOKEN_ENV "CREDITS_CONSOLE_TOKEN"
 #define CONSOLE_JSON_TYPE "application/json; charset=utf-8"

@@ -19,6 +19,7 @@
 #include "worker/ctl/console_text.h"
 #include "worker/ctl/deadletters.h"
 #include "worker/ctl/enqueue.h"
+#include "worker/ctl/event_view.h"
 #include "worker/ctl/json_out.h"
 
 #ifndef CREDITS_VERSION
@@ -346,20 +347,19 @@ static void json_result_entry(struct json *j, const redisReply *e)
     json_object_end(j);
 }
 
-/* An event entry's `event` as JSON (whatever its keys), or null. */
+/* An entry of P:events as `creditsctl events --json` writes it: the event
+ * decoded with the worker's codec, or said to be none, with its bytes in
+ * hex. */
 static void json_event_entry(struct json *j, const redisReply *e)
 {
     const redisReply *id = NULL;
     if (!entry_id_of(e, &id))
         return;
     const redisReply *bytes = entry_field(e, "event");
-    json_object_begin(j, NULL);
-    json_strn(j, "entry", id->str, id->len);
-    if (!bytes || !console_msgpack_json(j, "event", bytes->str, bytes->len)) {
-        json_null(j, "event");
-        json_int(j, "bytes", bytes ? (int64_t)bytes->len : 0);
-    }
-    json_object_end(j);
+    struct event_view view;
+    event_view_read(&view, id->str, id->len, bytes ? bytes->str : NULL, bytes ? bytes->len : 0,
+                    bytes != NULL);
+    event_view_json(j, NULL, &view);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -936,38 +936,6 @@ static int api_dead_retry_reason(struct console_call *c)
 /* GET /api/user, /api/history                                              */
 /* ------------------------------------------------------------------------ */
 
-/* The user's events among the newest CONSOLE_SCAN_MAX of P:events. */
-static int json_user_events(struct console_call *c, const char *user)
-{
-    char key[KEYS_BYTES_MAX];
-    keys_events(c->api->config->prefix, key, sizeof key);
-    bool exists = false;
-    if (key_is_stream(c, key, &exists) != 0)
-        return 502;
-    redisReply *r = exists ? newest_entries(c, key, CONSOLE_SCAN_MAX) : NULL;
-    if (exists && !r)
-        return 502;
-    json_object_begin(&c->j, "events");
-    json_str(&c->j, "key", key);
-    json_bool(&c->j, "exists", exists);
-    json_int(&c->j, "scanned", r ? (int64_t)r->elements : 0);
-    json_array_begin(&c->j, "newest");
-    int shown = 0;
-    for (size_t i = 0; r && i < r->elements && shown < CONSOLE_RECENT_MAX; i++) {
-        const redisReply *bytes = entry_field(r->element[i], "event");
-        char who[JOB_USER_BYTES_MAX + 1];
-        if (bytes && console_msgpack_str(bytes->str, bytes->len, "user", who, sizeof who) &&
-            strcmp(who, user) == 0) {
-            json_event_entry(&c->j, r->element[i]);
-            shown++;
-        }
-    }
-    json_array_end(&c->j);
-    json_object_end(&c->j);
-    freeReplyObject(r);
-    return 0;
-}
-
 static int api_user(struct console_call *c)
 {
     char user[JOB_ID_BYTES_MAX + 1];
@@ -981,36 +949,39 @@ static int api_user(struct console_call *c)
     json_object_begin(&c->j, NULL);
     admin_balance_json(&c->j, "balance", user, &b);
     admin_balance_free(&b);
-    rc = json_user_events(c, user);
     json_object_end(&c->j);
-    return rc == 0 ? 200 : rc;
+    return 200;
 }
 
-static int api_history(struct console_call *c)
-{
+/* The parameters of a page of a user's rows: user, limit, before. */
+struct user_page {
     char user[JOB_ID_BYTES_MAX + 1];
-    int64_t limit = CONSOLE_HISTORY_PAGE_DEFAULT, before = INT64_MAX;
+    int64_t limit;
+    int64_t before; /* INT64_MAX: from the newest */
+};
+
+static int user_page_read(struct console_call *c, int64_t limit_default, struct user_page *p)
+{
     bool has_limit = false, has_before = false;
-    int rc = param_id(c, "user", user);
+    p->limit = limit_default;
+    p->before = INT64_MAX;
+    int rc = param_id(c, "user", p->user);
     if (rc == 0)
-        rc = param_int(c, "limit", 1, CONSOLE_PAGE_MAX, &limit, &has_limit);
+        rc = param_int(c, "limit", 1, CONSOLE_PAGE_MAX, &p->limit, &has_limit);
     if (rc == 0)
-        rc = param_int(c, "before", 1, INT64_MAX, &before, &has_before);
-    if (rc != 0)
-        return rc;
-    bool per_lot = param_flag(c, "per_lot");
-    PGconn *pg = pg_of(c);
-    /* One line more than shown says whether there is a next page. */
-    PGresult *res =
-        pg ? admin_history_read(pg, user, (int)limit + 1, per_lot, before, c->errstr, c->errstr_len)
-           : NULL;
-    if (!res)
-        return 503;
+        rc = param_int(c, "before", 1, INT64_MAX, &p->before, &has_before);
+    if (rc == 0 && !has_limit)
+        p->limit = limit_default;
+    return rc;
+}
+
+/* The rows of a page read with one row more than `limit` (res, freed
+ * here): at most `limit` under `key`; then "next", the cursor (column 0)
+ * of the last one shown when there are more, or null. */
+static void json_page(struct console_call *c, const char *key, PGresult *res, int64_t limit)
+{
     int rows = PQntuples(res), shown = rows > limit ? (int)limit : rows;
-    json_object_begin(&c->j, NULL);
-    json_str(&c->j, "user", user);
-    json_bool(&c->j, "per_lot", per_lot);
-    json_array_begin(&c->j, "lines");
+    json_array_begin(&c->j, key);
     for (int r = 0; r < shown; r++) {
         json_object_begin(&c->j, NULL);
         admin_json_members(&c->j, res, r, 0);
@@ -1021,8 +992,49 @@ static int api_history(struct console_call *c)
         json_number_text(&c->j, "next", PQgetvalue(res, shown - 1, 0));
     else
         json_null(&c->j, "next");
-    json_object_end(&c->j);
     PQclear(res);
+}
+
+static int api_history(struct console_call *c)
+{
+    struct user_page p;
+    int rc = user_page_read(c, CONSOLE_HISTORY_PAGE_DEFAULT, &p);
+    if (rc != 0)
+        return rc;
+    bool per_lot = param_flag(c, "per_lot");
+    PGconn *pg = pg_of(c);
+    /* One line more than shown says whether there is a next page. */
+    PGresult *res = pg ? admin_history_read(pg, p.user, (int)p.limit + 1, per_lot, p.before,
+                                            c->errstr, c->errstr_len)
+                       : NULL;
+    if (!res)
+        return 503;
+    json_object_begin(&c->j, NULL);
+    json_str(&c->j, "user", p.user);
+    json_bool(&c->j, "per_lot", per_lot);
+    json_page(c, "lines", res, p.limit);
+    json_object_end(&c->j);
+    return 200;
+}
+
+/* GET /api/events?user=U[&limit=N][&before=EVENT_ID]: a page of the
+ * user's events in credits.events, newest first. */
+static int api_events(struct console_call *c)
+{
+    struct user_page p;
+    int rc = user_page_read(c, CONSOLE_EVENTS_PAGE_DEFAULT, &p);
+    if (rc != 0)
+        return rc;
+    PGconn *pg = pg_of(c);
+    PGresult *res =
+        pg ? admin_events_read(pg, p.user, (int)p.limit + 1, p.before, c->errstr, c->errstr_len)
+           : NULL;
+    if (!res)
+        return 503;
+    json_object_begin(&c->j, NULL);
+    json_str(&c->j, "user", p.user);
+    json_page(c, "events", res, p.limit);
+    json_object_end(&c->j);
     return 200;
 }
 
@@ -1184,6 +1196,7 @@ static int api_job(struct console_call *c)
     admin_json_rows(&c->j, "given_back", job.given_back, 0);
     admin_json_rows(&c->j, "lots", job.lots, 0);
     admin_json_rows(&c->j, "holds", job.holds, 0);
+    admin_json_rows(&c->j, "events", job.events, 0);
     admin_job_free(&job);
     json_object_begin(&c->j, "redis");
     rc = json_result_keys(c, id);
@@ -1346,6 +1359,7 @@ static const struct console_route routes[] = {
     {"/api/dead/retry-reason", CONSOLE_ROUTE_ACTION, "dead_retry_reason", api_dead_retry_reason},
     {"/api/user", CONSOLE_ROUTE_READ, "user", api_user},
     {"/api/history", CONSOLE_ROUTE_READ, "history", api_history},
+    {"/api/events", CONSOLE_ROUTE_READ, "events", api_events},
     {"/api/job", CONSOLE_ROUTE_READ, "job", api_job},
     {"/api/catalog", CONSOLE_ROUTE_READ, "catalog", api_catalog},
     {"/api/plan", CONSOLE_ROUTE_ACTION, "plan_set", api_plan_set},

@@ -2,7 +2,7 @@
  * console_api.h -- the JSON API of `creditsctl console`: one handler per
  * path under /api/, reading Redis (the job streams and their consumer
  * group, dead letters, results, events) and PostgreSQL (balances, history,
- * one job, the catalog) through admin.h and deadletters.h, and, for the
+ * events, one job, the catalog) through admin.h and deadletters.h, and, for the
  * actions, retrying or dropping dead letters and editing the catalog.
  *
  * Owns the routes, their parameters (checked: any bytes give an answer,
@@ -26,6 +26,7 @@
 #define CONSOLE_PAGE_MAX 100
 #define CONSOLE_DEAD_PAGE_DEFAULT 25
 #define CONSOLE_HISTORY_PAGE_DEFAULT 20
+#define CONSOLE_EVENTS_PAGE_DEFAULT 20
 /* Entries of a stream one request reads at most while it looks for what
  * it shows (dead letters matching a filter, a job's results, a user's
  * events): bounded work whatever the streams hold. */

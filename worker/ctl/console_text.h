@@ -1,11 +1,9 @@
 /*
  * console_text.h -- the console's text in and out, pure: values escaped
- * for HTML, the page's template filled in, query strings read, and
- * msgpack of any shape (the events of P:events) written as JSON within
- * bounds.
+ * for HTML, the page's template filled in, query strings read.
  *
  * Owns these transformations only; what the console serves and reads is
- * console.c's and console_api.c's. JSON itself is json_out.h's.
+ * console.c's and console_api.c's.
  */
 #ifndef CREDITS_WORKER_CTL_CONSOLE_TEXT_H
 #define CREDITS_WORKER_CTL_CONSOLE_TEXT_H
@@ -14,17 +12,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "worker/ctl/json_out.h"
-
 /* A query parameter's name: at most this many of [a-z_]. */
 #define CONSOLE_PARAM_NAME_BYTES_MAX 16
 /* The most query parameters a request may carry. */
 #define CONSOLE_PARAMS_MAX 16
-/* Nesting of a msgpack value written as JSON: an event (a map holding the
- * balance map) needs two. */
-#define CONSOLE_MSGPACK_DEPTH_MAX 4
-/* Bytes of a msgpack value written as JSON; an event is a few hundred. */
-#define CONSOLE_MSGPACK_BYTES_MAX 65536
 
 /*
  * Writes `len` bytes (borrowed) as HTML text, safe in element content and
@@ -57,21 +48,5 @@ bool console_query_is_valid(const char *query);
  */
 int console_query_param(const char *query, const char *name, char *out, size_t out_len)
     __attribute__((warn_unused_result));
-
-/*
- * Writes `len` bytes of msgpack (borrowed; untrusted) as the JSON value of
- * `key`: maps with string keys as objects, arrays, strings (bin as hex),
- * integers, floats (non-finite ones as null), booleans and nil; nested at
- * most CONSOLE_MSGPACK_DEPTH_MAX deep and at most CONSOLE_MSGPACK_BYTES_MAX
- * long. Returns false, having written nothing, when the bytes are not
- * exactly one such value. Allocates nothing.
- */
-bool console_msgpack_json(struct json *j, const char *key, const void *buf, size_t len);
-
-/* The string value of key `name` in the top map of `len` bytes of msgpack
- * (borrowed; untrusted): true with it in `out` (out_len bytes with the
- * NUL), false when there is none, it is no string, holds a NUL, does not
- * fit, or the bytes before it are not msgpack. Allocates nothing. */
-bool console_msgpack_str(const void *buf, size_t len, const char *name, char *out, size_t out_len);
 
 #endif

@@ -219,19 +219,43 @@
     ];
   }
 
-  function eventsSection(ev, title) {
+  // The keys of an event's own type (contract 9.8), as key=value.
+  function eventDetails(e) {
+    const keys = {balance_low: ['threshold'], balance_recovered: ['threshold'],
+      credits_expiring: ['lot', 'credits', 'expires_at', 'expires'], credits_expired: ['lot', 'credits'],
+      hold_expired: ['hold', 'released']}[e.type] || [];
+    return keys.filter(k => e[k] !== undefined && e[k] !== null)
+      .map(k => k + '=' + (k === 'expires_at' ? ms(e[k]) : show(e[k]))).join(' ');
+  }
+
+  // The newest entries of P:events, as the worker published them.
+  function streamEventsSection(ev) {
     if (!ev.exists)
-      return section(title, empty(ev.key + ' does not exist yet: the worker writes events ' +
-        'from revision 2 of the contract on (section 9.8).'));
-    return section(title + ' (' + ev.key + (ev.length !== undefined ? ', ' + ev.length + ' entries' : '') + ')',
+      return section('Newest events', empty(ev.key + ' does not exist yet: the worker writes it ' +
+        'at the first event (a threshold crossed, credits expiring).'));
+    return section('Newest events (' + ev.key + ', ' + ev.length + ' entries)',
       ev.newest.length === 0 ? empty('no events') : table([
-        {title: 'entry', key: 'entry', cell: e => entryTime(e.entry)},
-        {title: 'type', key: 'type', cell: e => e.event ? show(e.event.type) : '(undecodable)'},
-        {title: 'user', key: 'user', cell: e => e.event ? userLink(e.event.user) : ''},
-        {title: 'job', key: 'job', cell: e => e.event ? jobLink(e.event.job) : ''},
-        {title: 'balance', key: 'balance', cell: e => e.event && e.event.balance ? show(e.event.balance.total) : '-'},
-        {title: 'all keys', key: 'event', mono: true, cell: e => show(e.event)},
-      ], ev.newest));
+        {title: 'event', key: 'event_id', num: true},
+        {title: 'time', key: 'at', cell: e => e.error ? entryTime(e.entry) : ms(e.at)},
+        {title: 'type', key: 'type', cell: e => e.error ?
+          h('span', {class: 'bad'}, '(' + e.error + ', ' + e.bytes + ' bytes: ' + e.hex.slice(0, 32) + ')') : e.type},
+        {title: 'user', key: 'user', cell: e => userLink(e.user)},
+        {title: 'job', key: 'job', cell: e => jobLink(e.job)},
+        {title: 'details', key: 'details', cell: eventDetails},
+        {title: 'total after', key: 'total', num: true, cell: e => e.balance ? show(e.balance.total) : '-'},
+        {title: 'held', key: 'held', num: true, cell: e => e.balance ? show(e.balance.held) : '-'},
+      ], ev.newest, e => ({'data-event': e.event_id === undefined ? null : e.event_id})));
+  }
+
+  // Rows of credits.events (a user's, or a job's).
+  function eventsTable(rows) {
+    return table([
+      {title: 'event', key: 'event_id', num: true}, {title: 'time', key: 'time'},
+      {title: 'type', key: 'type'}, {title: 'job', key: 'job', cell: e => jobLink(e.job)},
+      {title: 'details', key: 'details', cell: eventDetails},
+      {title: 'total after', key: 'total', num: true}, {title: 'held', key: 'held', num: true},
+      {title: 'published', key: 'published', cell: e => e.published || 'not yet'},
+    ], rows, e => ({'data-event': e.event_id}));
   }
 
   function workersSection(w) {
@@ -262,7 +286,7 @@
         workersSection(w)),
       section('Newest results (' + r.key + ', ' + r.length + ' entries)',
         r.newest.length === 0 ? empty('no results yet') : table(resultCells(), r.newest)),
-      eventsSection(o.events, 'Newest events'),
+      streamEventsSection(o.events),
     ];
   }
 
@@ -422,8 +446,10 @@
     if (!user) return [section('A user', form)];
     const perLot = params.get('per_lot') === '1';
     const before = params.get('before') || '';
-    const [u, hist] = await Promise.all([api('/api/user', {user}),
-      api('/api/history', {user, before, per_lot: perLot ? '1' : ''})]);
+    const eventsBefore = params.get('events_before') || '';
+    const [u, hist, ev] = await Promise.all([api('/api/user', {user}),
+      api('/api/history', {user, before, per_lot: perLot ? '1' : ''}),
+      api('/api/events', {user, before: eventsBefore})]);
     const b = u.balance;
     const detail = h('div', {id: 'job-detail'});
     const histQuery = (extra) => {
@@ -472,7 +498,11 @@
           before ? link(histQuery({before: ''}), 'newest') : null,
           hist.next !== null ? link(histQuery({before: String(hist.next)}), 'older') : null)),
       detail,
-      eventsSection(Object.assign({length: undefined}, u.events), 'Events of ' + user),
+      section('Events of ' + user + ' (credits.events, newest first)',
+        ev.events.length === 0 ? empty('no events') : eventsTable(ev.events),
+        h('div', {class: 'pager'},
+          eventsBefore ? link(histQuery({events_before: ''}), 'newest') : null,
+          ev.next !== null ? link(histQuery({events_before: String(ev.next)}), 'older') : null)),
     ];
   }
 
@@ -552,6 +582,7 @@
         {title: 'created', key: 'created'}, {title: 'expires', key: 'expires'}, {title: 'closed', key: 'closed'},
         {title: 'closed by', key: 'closed_by', cell: x => jobLink(x.closed_by)},
       ], j.holds)));
+    out.push(section('Events it caused', j.events.length === 0 ? empty('none') : eventsTable(j.events)));
     out.push(section('Where its result is in Redis',
       kv({
         result_key: r.result_key,
@@ -583,7 +614,8 @@
   // The catalog -------------------------------------------------------------
 
   function catalogForm(kind) {
-    const fields = kind === 'plan' ? [['plan', 'pro'], ['monthly', '1000'], ['cap', 'default: 2 x monthly']] :
+    const fields = kind === 'plan' ?
+      [['plan', 'pro'], ['monthly', '1000'], ['cap', 'default: 2 x monthly'], ['low_balance', 'none']] :
       [['pack', 'starter'], ['credits', '500'], ['valid_days', 'default: 90']];
     const inputs = fields.map(([name, ph]) => h('input', {name, placeholder: ph, size: 14}));
     const button = actionButton('save ' + kind, 'save-' + kind, async () => {
@@ -601,6 +633,7 @@
     return [h('div', {class: 'grid'},
       section('Plans', c.plans.length === 0 ? empty('no plans') : table([
         {title: 'plan', key: 'plan'}, {title: 'monthly', key: 'monthly', num: true}, {title: 'cap', key: 'cap', num: true},
+        {title: 'low balance', key: 'low_balance', num: true, cell: p => p.low_balance === null ? 'none' : show(p.low_balance)},
       ], c.plans, p => ({'data-plan': p.plan})), boot.actions ? catalogForm('plan') :
         empty('read-only: edits need creditsctl console --allow-actions')),
       section('Packs', c.packs.length === 0 ? empty('no packs') : table([
