@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-deps.sh -- installs what credits-worker needs to build, test and run
 # on Debian 12: the compiler and CMake, the five libraries' -dev packages,
-# Redis and PostgreSQL. Run as root (or through sudo). Safe to run again.
+# Redis and PostgreSQL, and the test suite's tools. Run as root (or through sudo). Safe to run again.
 set -euo pipefail
 
 packages=(
@@ -14,6 +14,7 @@ packages=(
     faketime # steps the wall clock of one process (test_healthz_clock)
     stunnel4 openssl # Redis over TLS through a local tunnel (test_redis_tls)
     prometheus # promtool: checks and unit-tests deploy/prometheus/ (test_systemd)
+    chromium # headless, drives creditsctl console's page (test_console)
 )
 # Node.js and npm run the web app's producer example and its test. A machine
 # may have them from elsewhere; Debian's (18 and 9) are enough when it has not.

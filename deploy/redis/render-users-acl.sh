@@ -7,8 +7,8 @@
 #   deploy/redis/render-users-acl.sh [--prefix P] PASSWORD_DIR >users.acl
 #
 # PASSWORD_DIR holds one file per user, named worker, webapp, webhook,
-# scheduler and operator, each holding that user's password on its first
-# line (mode 0600: they are the passwords). The output holds only SHA-256
+# scheduler, operator and console, each holding that user's password on its
+# first line (mode 0600: they are the passwords). The output holds only SHA-256
 # hashes of them (Redis's `#<hash>` rule). With --prefix P the users are
 # P-worker, P-webapp, ... and their keys P:jobs:consume, P:result:*, ...
 #
@@ -18,7 +18,7 @@
 set -euo pipefail
 
 TEMPLATE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/users.acl"
-USERS=(worker webapp webhook scheduler operator)
+USERS=(worker webapp webhook scheduler operator console)
 
 die() {
     echo "render-users-acl.sh: $*" >&2

@@ -13,7 +13,7 @@ RENDER="$SOURCE_DIR/deploy/redis/render-users-acl.sh"
 ACL_DIR="$TEST_DIR/redis-acl"
 PASSWORDS="$ACL_DIR/passwords"
 mkdir -p "$PASSWORDS"
-for user in worker webapp webhook scheduler operator; do
+for user in worker webapp webhook scheduler operator console; do
     echo "pw-$user-$RANDOM$RANDOM" >"$PASSWORDS/$user"
 done
 ADMIN_PASSWORD="admin-$RANDOM$RANDOM"
@@ -103,6 +103,52 @@ CREDITS_REDIS_URL="$(url_for operator)" ctl dead drop "$(json_get "$OUT" '{dead,
 expect_eq "operator: dead drop works" 0 "$STATUS"
 expect_eq "the dead letter is gone" 0 "$(admin XLEN credits:dead)"
 
+# The console as credits-console: every read of its pages, and the
+# actions on a dead letter holding a job (made under another prefix, which
+# no worker reads, and copied inside Redis).
+admin_url="redis://test-admin:$ADMIN_PASSWORD@127.0.0.1:$ACL_PORT"
+CREDITS_REDIS_URL=$admin_url CREDITS_PREFIX=scratch "$CREDITSCTL" consume --user a1 --amount 1 \
+    --id acl-dl >/dev/null
+dl=$(admin EVAL "$COPY_JOB_LUA" 2 scratch:jobs:consume credits:dead stream credits:jobs:consume \
+    entry 1-0 reason "test: a job to retry")
+admin XADD credits:dead '*' stream credits:jobs:consume entry 2-0 reason invalid_job job x >/dev/null
+console_token="console-token-$RANDOM$RANDOM$RANDOM"
+console_port=$(free_port)
+console="http://127.0.0.1:$console_port"
+start_server "$TEST_DIR/console.log" env CREDITS_REDIS_URL="$(url_for console)" \
+    CREDITS_CONSOLE_TOKEN="$console_token" \
+    "$CREDITSCTL" console --listen "127.0.0.1:$console_port" --allow-actions
+console_pid=$SERVER_PID
+wait_until 200 curl -sf -o /dev/null "$console/api/config" || fail "the console answers"
+codes=""
+for q in overview "dead" "dead/one?id=$dl" "job?id=acl-c1" "user?user=a1" "history?user=a1" \
+    "events?user=a1"; do
+    codes+="$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$console/api/$q") "
+done
+expect_eq "console: every page's read as credits-console" "200 200 200 200 200 200 200 " "$codes"
+expect_eq "console: the overview reads the group (XPENDING, XINFO CONSUMERS)" true \
+    "$(json_get "$(curl -s "$console/api/overview")" '{streams,0,group}')"
+console_act() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 20 -X POST -H "Origin: $console" \
+        -H "X-Console-Token: $console_token" "$console/api/$1"
+}
+expect_eq "console: a dead letter retried (EVAL)" 200 "$(console_act "dead/retry?id=$dl")"
+wait_until 100 decided webapp acl-dl || true
+expect_match "and decided by the worker" '"status":"applied"' "$(result_of webapp acl-dl)"
+expect_eq "console: every dead letter of a reason retried, refused ones counted" 200 \
+    "$(console_act "dead/retry-reason?reason=invalid_job")"
+dl=$(admin XRANGE credits:dead - + COUNT 1 | head -1)
+expect_eq "console: a dead letter dropped (XDEL)" 200 "$(console_act "dead/drop?id=$dl")"
+kill -TERM "$console_pid"
+status=0
+wait "$console_pid" || status=$?
+expect_eq "console: exits 0" 0 "$status"
+if grep -q NOPERM "$TEST_DIR/console.log"; then
+    fail "the console met NOPERM: $(grep NOPERM "$TEST_DIR/console.log" | head -3)"
+else
+    pass "the console never met NOPERM as credits-console"
+fi
+
 if grep -q NOPERM "$WORKER_LOG"; then
     fail "the worker met NOPERM: $(grep NOPERM "$WORKER_LOG" | head -3)"
 else
@@ -147,6 +193,14 @@ expect_nopermission "worker: no XADD to a job stream" \
     "$(as worker XADD credits:jobs:consume '*' job x)"
 expect_nopermission "worker: no DEL" "$(as worker DEL credits:result:acl-c1)"
 expect_nopermission "operator: no SET" "$(as operator SET credits:result:acl-c1 forged)"
+expect_nopermission "console: no reading jobs through the group" \
+    "$(as console XREADGROUP GROUP credits-worker c STREAMS credits:jobs:consume '>')"
+expect_nopermission "console: no XACK" "$(as console XACK credits:jobs:consume credits-worker 1-0)"
+expect_nopermission "console: no SET" "$(as console SET credits:result:acl-c1 forged)"
+expect_nopermission "console: no forged results" "$(as console XADD credits:results '*' result x)"
+expect_nopermission "console: no forged events" "$(as console XADD credits:events '*' event x)"
+expect_nopermission "console: no XDEL on a job stream" "$(as console XDEL credits:jobs:consume 1-0)"
+expect_nopermission "console: no KEYS" "$(as console KEYS '*')"
 
 # creditsctl as the wrong user fails clearly.
 CREDITS_REDIS_URL="$(url_for webhook)" ctl purchase --user a1 --pack starter \
