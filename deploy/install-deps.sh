@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh -- installs what credits-worker needs to build, test and run
 # on Debian 12: the compiler and CMake, the five libraries' -dev packages,
-# Redis and PostgreSQL, and the test suite's tools. Run as root (or through sudo). Safe to run again.
+# Redis and PostgreSQL, and the test suite's tools. Run as root (or through
+# sudo). Safe to run again.
 set -euo pipefail
 
 packages=(
