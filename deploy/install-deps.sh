@@ -17,8 +17,9 @@ packages=(
     prometheus # promtool: checks and unit-tests deploy/prometheus/ (test_systemd)
     chromium # headless, drives creditsctl console's page (test_console)
 )
-# Node.js and npm run the web app's producer example and its test. A machine
-# may have them from elsewhere; Debian's (18 and 9) are enough when it has not.
+# Node.js and npm run the web app's producer example and its test, and drive
+# the console's page in Chromium (test_console). A machine may have them from
+# elsewhere; Debian's (18 and 9) are enough when it has not.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

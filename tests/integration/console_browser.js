@@ -306,17 +306,20 @@ const commands = {
     return answer;
   },
 
-  // One picture per page, for the README; small: 1100 x 720 at scale 1.
+  // One picture per page, for the README; small: 1100 wide at scale 1, as
+  // tall as the page needs to show what it is for.
   async screenshots(page, dir, user, job) {
     const shots = [
-      ['#/overview', 'overview', 'overview.png'],
-      ['#/dead', 'dead', 'dead-letters.png'],
-      ['#/user/' + encodeURIComponent(user), 'user', 'user.png'],
-      ['#/job/' + encodeURIComponent(job), 'job', 'job.png'],
-      ['#/catalog', 'catalog', 'catalog.png'],
+      ['#/overview', 'overview', 'overview.png', 1000],
+      ['#/dead', 'dead', 'dead-letters.png', 420],
+      ['#/user/' + encodeURIComponent(user), 'user', 'user.png', 1500],
+      ['#/job/' + encodeURIComponent(job), 'job', 'job.png', 1000],
+      ['#/catalog', 'catalog', 'catalog.png', 360],
     ];
     const written = [];
-    for (const [hash, view, file] of shots) {
+    for (const [hash, view, file, height] of shots) {
+      await page.send('Emulation.setDeviceMetricsOverride',
+        {width: 1100, height, deviceScaleFactor: 1, mobile: false});
       await page.show(hash, view);
       if (view === 'user') {
         await page.eval('document.querySelector(\'tr[data-job]\').click(); true');

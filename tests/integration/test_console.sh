@@ -500,7 +500,10 @@ check_robustness() {
 # ------------------------------------------------------------------------
 
 check_screenshots() {
-    browser screenshots "$CONSOLE" "$SHOTS" $U c-hold
+    # A dead letter holding a job, for the picture of the list.
+    dead_letter dl-shot "delivered 11 times without a decision (CREDITS_MAX_DELIVERIES=10)" \
+        >/dev/null
+    browser screenshots "$CONSOLE" "$SHOTS" $U c-xss
     expect_eq "screenshots of every page" 0 "$STATUS"
     clean_page "every page"
     local file

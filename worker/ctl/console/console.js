@@ -188,14 +188,15 @@
     ], rows, s => ({'data-stream': s.name})));
   }
 
-  function deadSummary(d) {
+  function deadSummary(d, nowMs) {
     const rows = d.reasons;
     return section('Dead letters: ' + d.length + ' in ' + d.key,
       rows.length === 0 ? empty('none among the newest ' + d.scanned) :
         table([
           {title: 'reason', key: 'reason', cell: r => link('#/dead?reason=' + encodeURIComponent(r.reason), r.reason)},
           {title: 'count', key: 'count', num: true},
-          {title: 'newest', key: 'newest', cell: r => entryTime(r.newest)},
+          {title: 'newest', key: 'newest', cell: r => h('span', {title: entryTime(r.newest)},
+            age(nowMs - Number(String(r.newest).split('-')[0])) + ' ago')},
           {title: '', key: 'act', cell: r => h('span', {class: 'actions'},
             actionButton('retry all', 'retry-reason', () => retryReason(r.reason)))},
         ], rows, r => ({'data-reason': r.reason})),
@@ -282,11 +283,11 @@
     return [
       streamsSection(o),
       h('div', {class: 'grid'},
-        deadSummary(o.dead),
+        deadSummary(o.dead, o.now_ms),
         workersSection(w)),
+      streamEventsSection(o.events),
       section('Newest results (' + r.key + ', ' + r.length + ' entries)',
         r.newest.length === 0 ? empty('no results yet') : table(resultCells(), r.newest)),
-      streamEventsSection(o.events),
     ];
   }
 
@@ -314,11 +315,16 @@
 
   function bytesCell(l) {
     if (l.job_hex === null) return '-';
-    return h('details', null,
-      h('summary', null, l.job_bytes + ' bytes' + (l.job_cut ? ' (cut: ' + l.job_kept_bytes + ' kept)' : '')),
-      h('pre', {'data-k': 'hex'}, hexDump(l.job_hex)),
-      h('div', {class: 'mono muted', title: show(l.job_sha256)},
-        'sha256 ' + (l.job_sha256 ? l.job_sha256.slice(0, 16) + '…' : '-')));
+    return l.job_bytes + ' bytes' + (l.job_cut ? ' (cut: ' + l.job_kept_bytes + ' kept)' : '');
+  }
+
+  // The row under a letter's: its original bytes in hex, as wide as the table.
+  function bytesRow(l, columns) {
+    if (l.job_hex === null) return null;
+    return h('tr', {class: 'under'}, h('td', {colspan: columns},
+      h('details', null,
+        h('summary', null, 'original bytes in hex · sha256 ' + show(l.job_sha256)),
+        h('pre', {'data-k': 'hex'}, hexDump(l.job_hex)))));
   }
 
   async function retryOne(id, force) {
@@ -374,6 +380,29 @@
     return Number.isFinite(t) ? String(t) : '';
   }
 
+  // The letters, each with its bytes in a row of their own under it.
+  function deadTable(rows) {
+    const letters = table([
+      {title: 'dead entry', key: 'id', cell: l => h('span', null,
+        h('div', {class: 'mono'}, l.id), h('div', {class: 'muted'}, entryTime(l.id)))},
+      {title: 'stream', key: 'stream', mono: true},
+      {title: 'entry', key: 'entry', mono: true},
+      {title: 'reason', key: 'reason'},
+      {title: 'job', key: 'job', cell: jobSummary},
+      {title: 'bytes', key: 'bytes', cell: bytesCell},
+      {title: '', key: 'act', cell: l => h('span', {class: 'actions'},
+        actionButton('retry', 'retry', () => retryOne(l.id, false)),
+        l.job_error || (l.job && l.stream && !l.stream.endsWith(':' + jobStream(l.job.type))) ?
+          actionButton('force retry', 'force-retry', () => retryOne(l.id, true)) : null,
+        actionButton('drop', 'drop', () => dropOne(l.id)))},
+    ], rows, l => ({'data-dead': l.id}));
+    [...letters.querySelectorAll('tbody tr')].forEach((tr, i) => {
+      const under = bytesRow(rows[i], tr.children.length);
+      if (under) tr.after(under);
+    });
+    return letters;
+  }
+
   async function viewDead(params) {
     const p = {stream: params.get('stream') || '', reason: params.get('reason') || '',
       from_text: params.get('from') || '', to_text: params.get('to') || '',
@@ -389,21 +418,7 @@
         'retry-reason', () => retryReason(p.reason))));
     return [section('Dead letters: ' + rows.length + ' shown of ' + d.total + (p.before ? ' (older page)' : ''),
       ...head,
-      rows.length === 0 ? empty('no dead letter matches (among ' + d.scanned + ' read)') :
-        table([
-          {title: 'dead entry', key: 'id', cell: l => h('span', null,
-            h('div', {class: 'mono'}, l.id), h('div', {class: 'muted'}, entryTime(l.id)))},
-          {title: 'stream', key: 'stream', mono: true},
-          {title: 'entry', key: 'entry', mono: true},
-          {title: 'reason', key: 'reason'},
-          {title: 'job', key: 'job', cell: jobSummary},
-          {title: 'bytes', key: 'bytes', cell: bytesCell},
-          {title: '', key: 'act', cell: l => h('span', {class: 'actions'},
-            actionButton('retry', 'retry', () => retryOne(l.id, false)),
-            l.job_error || (l.job && l.stream && !l.stream.endsWith(':' + jobStream(l.job.type))) ?
-              actionButton('force retry', 'force-retry', () => retryOne(l.id, true)) : null,
-            actionButton('drop', 'drop', () => dropOne(l.id)))},
-        ], rows, l => ({'data-dead': l.id})),
+      rows.length === 0 ? empty('no dead letter matches (among ' + d.scanned + ' read)') : deadTable(rows),
       h('div', {class: 'pager'},
         p.before ? link('#/dead' + withoutBefore(params), 'newest') : null,
         d.next ? link('#/dead?' + older.toString(), 'older') : null,
@@ -489,6 +504,11 @@
             {title: 'created', key: 'created'}, {title: 'expires', key: 'expires'},
             {title: 'tool', key: 'tool'}, {title: 'ref', key: 'ref'},
           ], b.holds))),
+      section('Events of ' + user + ' (credits.events, newest first)',
+        ev.events.length === 0 ? empty('no events') : eventsTable(ev.events),
+        h('div', {class: 'pager'},
+          eventsBefore ? link(histQuery({events_before: ''}), 'newest') : null,
+          ev.next !== null ? link(histQuery({events_before: String(ev.next)}), 'older') : null)),
       section(perLot ? 'History, one line per ledger entry' : 'History, one line per job (click one for its detail)',
         h('p', null,
           perLot ? link(histQuery({per_lot: '', before: ''}), 'one line per job') :
@@ -498,11 +518,6 @@
           before ? link(histQuery({before: ''}), 'newest') : null,
           hist.next !== null ? link(histQuery({before: String(hist.next)}), 'older') : null)),
       detail,
-      section('Events of ' + user + ' (credits.events, newest first)',
-        ev.events.length === 0 ? empty('no events') : eventsTable(ev.events),
-        h('div', {class: 'pager'},
-          eventsBefore ? link(histQuery({events_before: ''}), 'newest') : null,
-          ev.next !== null ? link(histQuery({events_before: String(ev.next)}), 'older') : null)),
     ];
   }
 
@@ -547,10 +562,10 @@
     const out = [
       section('Job ' + j.id + (compact ? '' : ''),
         compact ? h('p', null, link('#/job/' + encodeURIComponent(j.id), 'open as its own page')) : null,
-        d ? h('div', null,
-          h('h3', null, 'Stored decision (credits.jobs)'),
-          kv(d, ['job', 'type', 'user', 'status', 'error', 'time']),
-          h('h3', null, 'Its result'), resultView(d.result)) :
+        d ? h('div', {class: 'pair'},
+          h('div', null, h('h3', null, 'Stored decision (credits.jobs)'),
+            kv(d, ['job', 'type', 'user', 'status', 'error', 'time'])),
+          h('div', null, h('h3', null, 'Its result'), resultView(d.result))) :
           h('p', {class: 'warn', 'data-k': 'stored'}, 'No decision is stored under this ID: it was never decided ' +
             'against the ledger (a message rejected before it: invalid_job, wrong_stream, id_conflict; ' +
             'or not read yet). Its result in Redis, if any, is below.')),
