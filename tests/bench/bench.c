@@ -55,6 +55,8 @@ extern char **environ;
 #define DEFAULT_SECONDS 10
 #define DEFAULT_RATES "5000,20000"
 #define DEFAULT_BATCHES "1,64,default,1024"
+#define DEFAULT_MIXES "mix,render"
+#define DEFAULT_ROUNDS_AB 2   /* rounds when two workers are compared */
 #define BATCH_DEFAULT_TOKEN 0 /* "default" in --batch: the worker's own default */
 
 #define LIST_MAX 8
@@ -62,6 +64,8 @@ extern char **environ;
 #define USERS_MAX 1000000
 #define RATE_MAX 200000
 #define SECONDS_MAX 600
+#define ROUNDS_MAX 10
+#define SIDES_MAX 2 /* --worker (A) and --worker-b (B) */
 
 #define XADD_CHUNK 1000   /* XADDs per pipelined round trip */
 #define XRANGE_CHUNK 5000 /* results read per XRANGE */
@@ -176,8 +180,24 @@ static double seconds_of(int64_t ns)
 /* Options                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* The mixes of the batch-size rows (--mixes); the consume, hot-user,
+ * scale-out and latency runs have their own jobs. */
+enum mix {
+    MIX_CONSUME_HEAVY, /* "mix": 90% consume, 7% purchase, 3% allocate of a new period */
+    MIX_RENDER,        /* "render": holds closed later by a capture or a release (see README) */
+    MIX_HOT,           /* one user: 93% consume, 7% purchase (see README) */
+    MIX_CONSUME_ONLY,  /* consumes alone: the consume drain and the latency load */
+};
+#define BATCH_MIXES 2 /* MIX_CONSUME_HEAVY and MIX_RENDER: the ones --mixes names */
+
+static const char *const g_batch_mix_names[BATCH_MIXES] = {"mix", "render"};
+
 struct options {
-    const char *worker_path;
+    /* [0]: --worker (A); [1]: --worker-b (B), when side_count is 2. */
+    const char *worker_paths[SIDES_MAX];
+    size_t side_count;
+    int64_t rounds; /* runs of each row per worker, A B A B ... */
+    bool batch_mix[BATCH_MIXES];
     const char *worker_log; /* NULL: the worker's stderr is ours */
     const char *redis_url;
     const char *database_url;
@@ -192,9 +212,10 @@ struct options {
     size_t batch_count;
     bool hot;
     const char *latency_trace; /* NULL: no per-job latency file */
-    pid_t pg_pid;          /* 0: unknown (no PostgreSQL CPU figure) */
-    pid_t redis_pid;       /* 0: unknown */
-    int64_t default_batch; /* read from the worker's --check-config */
+    pid_t pg_pid;              /* 0: unknown (no PostgreSQL CPU figure) */
+    pid_t redis_pid;           /* 0: unknown */
+    int64_t default_batch;     /* read from A's --check-config; the rows' "default" */
+    int64_t side_default_batch[SIDES_MAX];
 };
 
 static void usage(FILE *out)
@@ -206,7 +227,11 @@ static void usage(FILE *out)
             "CREDITS_REDIS_URL and CREDITS_DATABASE_URL (catalog: plan \"" PLAN_ID
             "\", pack \"" PACK_ID "\").\n"
             "\n"
-            "  --worker PATH      the credits-worker binary (required)\n"
+            "  --worker PATH      the credits-worker binary (required); A when comparing\n"
+            "  --worker-b PATH    a second credits-worker binary (B): every run is made for A\n"
+            "                     and B alternately, and B's figures over A's are printed\n"
+            "  --rounds N         runs of each row per worker (default 1, with --worker-b %d)\n"
+            "  --mixes LIST       mixes of the batch-size rows: mix, render (default %s)\n"
             "  --worker-log FILE  append the workers' stderr to FILE\n"
             "  --jobs N           backlog of a batched drain (default %d)\n"
             "  --jobs-b1 N        backlog of a batch-size-1 drain (default %d)\n"
@@ -219,8 +244,8 @@ static void usage(FILE *out)
             "  --latency-trace F  write each latency job's send time and latency (ms) to F\n"
             "  --pg-pid PID       PostgreSQL postmaster, for its CPU share (optional)\n"
             "  --redis-pid PID    redis-server, for its CPU share (optional)\n",
-            DEFAULT_JOBS, DEFAULT_JOBS_B1, DEFAULT_USERS, DEFAULT_BATCHES, DEFAULT_RATES,
-            DEFAULT_SECONDS);
+            DEFAULT_ROUNDS_AB, DEFAULT_MIXES, DEFAULT_JOBS, DEFAULT_JOBS_B1, DEFAULT_USERS,
+            DEFAULT_BATCHES, DEFAULT_RATES, DEFAULT_SECONDS);
 }
 
 static int64_t parse_int(const char *flag, const char *text, int64_t min, int64_t max)
@@ -265,6 +290,35 @@ static size_t parse_list(const char *flag, const char *text, int64_t min, int64_
     return count;
 }
 
+/* "mix,render" into o->batch_mix[]. */
+static void parse_mixes(const char *text, struct options *o)
+{
+    char buf[LINE_BYTES];
+    if (strlen(text) >= sizeof buf) {
+        fprintf(stderr, "bench: --mixes list too long\n");
+        exit(2);
+    }
+    strcpy(buf, text);
+    memset(o->batch_mix, 0, sizeof o->batch_mix);
+    size_t count = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        size_t m = 0;
+        while (m < BATCH_MIXES && strcmp(tok, g_batch_mix_names[m]) != 0)
+            m++;
+        if (m == BATCH_MIXES) {
+            fprintf(stderr, "bench: --mixes knows mix and render (got \"%s\")\n", tok);
+            exit(2);
+        }
+        o->batch_mix[m] = true;
+        count++;
+    }
+    if (count == 0) {
+        fprintf(stderr, "bench: --mixes needs at least one mix\n");
+        exit(2);
+    }
+}
+
 static const char *env_or(const char *name, const char *fallback)
 {
     const char *v = getenv(name);
@@ -285,6 +339,7 @@ static void parse_options(int argc, char **argv, struct options *o)
     };
     o->rate_count = parse_list("--rate", DEFAULT_RATES, 1, RATE_MAX, false, o->rates);
     o->batch_count = parse_list("--batch", DEFAULT_BATCHES, 1, 4096, true, o->batches);
+    parse_mixes(DEFAULT_MIXES, o);
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
@@ -301,7 +356,13 @@ static void parse_options(int argc, char **argv, struct options *o)
         }
         const char *v = argv[++i];
         if (strcmp(flag, "--worker") == 0)
-            o->worker_path = v;
+            o->worker_paths[0] = v;
+        else if (strcmp(flag, "--worker-b") == 0)
+            o->worker_paths[1] = v;
+        else if (strcmp(flag, "--rounds") == 0)
+            o->rounds = parse_int(flag, v, 1, ROUNDS_MAX);
+        else if (strcmp(flag, "--mixes") == 0)
+            parse_mixes(v, o);
         else if (strcmp(flag, "--worker-log") == 0)
             o->worker_log = v;
         else if (strcmp(flag, "--jobs") == 0)
@@ -327,10 +388,13 @@ static void parse_options(int argc, char **argv, struct options *o)
             exit(2);
         }
     }
-    if (!o->worker_path) {
+    if (!o->worker_paths[0]) {
         fprintf(stderr, "bench: --worker PATH is required (see --help)\n");
         exit(2);
     }
+    o->side_count = o->worker_paths[1] ? 2 : 1;
+    if (o->rounds == 0)
+        o->rounds = o->side_count == 2 ? DEFAULT_ROUNDS_AB : 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -483,16 +547,21 @@ static void redis_delete_prefix(redisContext *c, const char *prefix)
 /* Jobs                                                                     */
 /* ------------------------------------------------------------------------ */
 
-enum mix {
-    MIX_CONSUME_HEAVY, /* 90% consume, 7% purchase, 3% allocate of a new period */
-    MIX_HOT,           /* one user: 93% consume, 7% purchase (see README) */
-    MIX_CONSUME_ONLY,  /* consumes alone: the consume drain and the latency load */
-};
-
 /* Names of one run: prefix, job IDs "<tag>-<n>", users "<tag>u<i>". */
 struct run_names {
     char prefix[NAME_BYTES];
     char tag[NAME_BYTES];
+};
+
+/* What the render mix remembers of one user: the hold a capture or a
+ * release is still to close, and the last consume not yet refunded. */
+struct render_user {
+    uint64_t hold_seq; /* the hold's job ID is "<tag>-<hold_seq>" */
+    int64_t hold_amount;
+    uint64_t charge_seq; /* a consume's */
+    int64_t charge_amount;
+    bool hold_open;
+    bool charge_open;
 };
 
 /* Generates the jobs of one run, deterministically. */
@@ -500,8 +569,10 @@ struct gen {
     uint64_t rng;
     const struct run_names *names;
     uint64_t users;
-    uint32_t *period_index; /* per user: the last period allocated */
+    uint32_t *period_index;     /* per user: the last period allocated */
+    struct render_user *render; /* per user; MIX_RENDER only */
     uint64_t seq;
+    uint64_t type_count[JOB_TYPE_COUNT]; /* jobs generated, by type */
     msgpack_sbuffer buf;
 };
 
@@ -528,13 +599,86 @@ static void gen_init(struct gen *g, const struct run_names *names, uint64_t user
 {
     *g = (struct gen){.rng = seed | 1, .names = names, .users = users};
     g->period_index = xcalloc(users, sizeof *g->period_index);
+    g->render = xcalloc(users, sizeof *g->render);
     msgpack_sbuffer_init(&g->buf);
 }
 
 static void gen_free(struct gen *g)
 {
     free(g->period_index);
+    free(g->render);
     msgpack_sbuffer_destroy(&g->buf);
+}
+
+static void set_consume(struct gen *g, struct job *j)
+{
+    j->type = JOB_CONSUME;
+    j->consume.amount = 1 + (int64_t)(rng_next(&g->rng) % 10);
+    j->consume.has_tool = true;
+    fmt(j->consume.tool, sizeof j->consume.tool, "bench");
+}
+
+/* Closes the user's open hold: a quarter are released, the rest captured
+ * for 0 (a tenth of the captures), all of it (a fifth) or a part. */
+static void set_render_close(struct gen *g, struct render_user *u, struct job *j)
+{
+    unsigned roll = (unsigned)(rng_next(&g->rng) % 100);
+    ASSERT(u->hold_open);
+    ASSERT(u->hold_amount >= 20);
+    u->hold_open = false;
+    if (roll < 25) {
+        j->type = JOB_RELEASE;
+        fmt(j->release.hold, sizeof j->release.hold, "%s-%" PRIu64, g->names->tag, u->hold_seq);
+        return;
+    }
+    j->type = JOB_CAPTURE;
+    fmt(j->capture.hold, sizeof j->capture.hold, "%s-%" PRIu64, g->names->tag, u->hold_seq);
+    if (roll < 33)
+        j->capture.amount = 0;
+    else if (roll < 48)
+        j->capture.amount = u->hold_amount;
+    else
+        j->capture.amount = 1 + (int64_t)(rng_next(&g->rng) % (uint64_t)(u->hold_amount - 1));
+}
+
+/* The render mix, per user: a hold of 20..100, closed by a capture or a
+ * release at the user's next turn (never the very next job), consumes
+ * between them, now and then a refund of the last consume (all of it or a
+ * part) and a grant. Each job is one nothing rejects: the seed's allocation
+ * is far above any spending, and every capture, release and refund names
+ * an applied hold or consume of its own user, once. */
+static void gen_render_job(struct gen *g, uint64_t user, uint64_t seq, unsigned roll, struct job *j)
+{
+    struct render_user *u = &g->render[user];
+    ASSERT(user < g->users);
+    if (u->hold_open && seq > u->hold_seq + 1 && roll < 70) {
+        set_render_close(g, u, j);
+    } else if (!u->hold_open && roll < 50) {
+        j->type = JOB_HOLD;
+        j->hold.amount = 20 + (int64_t)(rng_next(&g->rng) % 81);
+        j->hold.has_tool = true;
+        fmt(j->hold.tool, sizeof j->hold.tool, "render");
+        u->hold_open = true;
+        u->hold_seq = seq;
+        u->hold_amount = j->hold.amount;
+    } else if (roll >= 90 && roll < 95 && u->charge_open) {
+        j->type = JOB_REFUND;
+        fmt(j->refund.charge, sizeof j->refund.charge, "%s-%" PRIu64, g->names->tag, u->charge_seq);
+        j->refund.has_amount = u->charge_amount > 1 && (rng_next(&g->rng) & 1) != 0;
+        if (j->refund.has_amount)
+            j->refund.amount = 1 + (int64_t)(rng_next(&g->rng) % (uint64_t)(u->charge_amount - 1));
+        u->charge_open = false;
+    } else if (roll >= 95) {
+        j->type = JOB_GRANT;
+        j->grant.amount = 1 + (int64_t)(rng_next(&g->rng) % 100);
+        j->grant.has_reason = true;
+        fmt(j->grant.reason, sizeof j->grant.reason, "bench");
+    } else {
+        set_consume(g, j);
+        u->charge_open = true;
+        u->charge_seq = seq;
+        u->charge_amount = j->consume.amount;
+    }
 }
 
 /* Builds the next job of `mix` into j (its ID: "<tag>-<seq>"). */
@@ -546,6 +690,11 @@ static void gen_job(struct gen *g, enum mix mix, struct job *j)
     unsigned roll = (unsigned)(rng_next(&g->rng) % 100);
     fmt(j->id, sizeof j->id, "%s-%" PRIu64, g->names->tag, seq);
     user_name(g->names, user, j->user, sizeof j->user);
+    if (mix == MIX_RENDER) {
+        gen_render_job(g, user, seq, roll, j);
+        g->type_count[j->type]++;
+        return;
+    }
     bool purchase =
         (mix == MIX_CONSUME_HEAVY && roll >= 90 && roll < 97) || (mix == MIX_HOT && roll >= 93);
     bool allocate = mix == MIX_CONSUME_HEAVY && roll >= 97;
@@ -558,11 +707,9 @@ static void gen_job(struct gen *g, enum mix mix, struct job *j)
         fmt(j->allocate.plan, sizeof j->allocate.plan, "%s", PLAN_ID);
         period_name(++g->period_index[user], j->allocate.period, sizeof j->allocate.period);
     } else {
-        j->type = JOB_CONSUME;
-        j->consume.amount = 1 + (int64_t)(rng_next(&g->rng) % 10);
-        j->consume.has_tool = true;
-        fmt(j->consume.tool, sizeof j->consume.tool, "bench");
+        set_consume(g, j);
     }
+    g->type_count[j->type]++;
 }
 
 /* Appends "XADD {prefix}:jobs:{type} * job <msgpack>" to the pipeline. */
@@ -658,9 +805,10 @@ static char **worker_env(char *const *extra)
     return env;
 }
 
-/* Starts the worker on `prefix`; batch 0 leaves CREDITS_BATCH_MAX unset. */
-/* Starts worker number `index` (0..WORKERS_MAX-1; each its own consumer). */
-static pid_t worker_start_nth(const struct options *o, const char *prefix, int64_t batch, int index)
+/* Starts worker number `index` (0..WORKERS_MAX-1; each its own consumer),
+ * the binary `path`, on `prefix`; batch 0 leaves CREDITS_BATCH_MAX unset. */
+static pid_t worker_start_nth(const struct options *o, const char *path, const char *prefix,
+                              int64_t batch, int index)
 {
     char v_prefix[KEY_BYTES], v_consumer[KEY_BYTES], v_batch[64];
     fmt(v_prefix, sizeof v_prefix, "CREDITS_PREFIX=%s", prefix);
@@ -687,8 +835,8 @@ static pid_t worker_start_nth(const struct options *o, const char *prefix, int64
     if (pid == 0) {
         if (log_fd >= 0)
             dup2(log_fd, STDERR_FILENO);
-        char *argv[] = {(char *)o->worker_path, NULL};
-        execve(o->worker_path, argv, env);
+        char *argv[] = {(char *)path, NULL};
+        execve(path, argv, env);
         _exit(127);
     }
     if (log_fd >= 0)
@@ -696,11 +844,6 @@ static pid_t worker_start_nth(const struct options *o, const char *prefix, int64
     free(env);
     g_worker_pids[index] = pid;
     return pid;
-}
-
-static pid_t worker_start(const struct options *o, const char *prefix, int64_t batch)
-{
-    return worker_start_nth(o, prefix, batch, 0);
 }
 
 static void describe_status(int status, char *out, size_t len)
@@ -1246,7 +1389,30 @@ struct bench {
     PGconn *pg;
     char nonce[16];
     int run_count;
+    size_t side;       /* the worker being measured: 0 (A) or 1 (B) */
+    int64_t round;     /* 1..rounds */
+    uint64_t row_seed; /* the jobs' PRNG seed: the same for every run of one row */
 };
+
+/* Several runs of each row (two workers, or more than one round): the
+ * tables label each run with its worker and round, "A1", "B1", "A2"... */
+static bool bench_labels_runs(const struct options *o)
+{
+    return o->side_count > 1 || o->rounds > 1;
+}
+
+/* Starts worker `index` of the side being measured. */
+static pid_t bench_worker_start_nth(const struct bench *b, const char *prefix, int64_t batch,
+                                    int index)
+{
+    ASSERT(b->side < b->opt.side_count);
+    return worker_start_nth(&b->opt, b->opt.worker_paths[b->side], prefix, batch, index);
+}
+
+static pid_t bench_worker_start(const struct bench *b, const char *prefix, int64_t batch)
+{
+    return bench_worker_start_nth(b, prefix, batch, 0);
+}
 
 static void run_names_init(struct bench *b, const char *kind, struct run_names *n)
 {
@@ -1267,7 +1433,7 @@ static void seed_users(struct bench *b, struct gen *g)
     char key[KEY_BYTES];
     results_key(g->names, key, sizeof key);
     enqueue_seed(b->rc, g);
-    pid_t pid = worker_start(&b->opt, g->names->prefix, 0);
+    pid_t pid = bench_worker_start(b, g->names->prefix, 0);
     wait_results(b->rc, key, (long long)g->users, pid, DRAIN_MAX_NS, "seeding", NULL, NULL);
     worker_stop(pid);
     char tag[NAME_BYTES + 2];
@@ -1280,6 +1446,52 @@ static void seed_users(struct bench *b, struct gen *g)
             "\" in the catalog?)",
             t.applied, g->users);
     redis_do(b->rc, "DEL %s", key);
+}
+
+static char side_letter(size_t side)
+{
+    ASSERT(side < SIDES_MAX);
+    return (char)('A' + side);
+}
+
+/* "12 hold, 10 capture, ..." of the jobs generated so far. */
+static void type_counts_text(const struct gen *g, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int t = 0; t < JOB_TYPE_COUNT; t++) {
+        if (g->type_count[t] == 0)
+            continue;
+        int n = snprintf(out + used, len - used, "%s%" PRIu64 " %s", used ? ", " : "",
+                         g->type_count[t], job_type_name((enum job_type)t));
+        if (n < 0 || (size_t)n >= len - used)
+            return;
+        used += (size_t)n;
+    }
+}
+
+/* Dies unless every job of the backlog was applied: the mixes are built so
+ * that nothing is rejected, so a rejection is a fault of the mix or the
+ * worker. Names the error codes seen. */
+static void check_all_applied(const char *what, const struct tally *t, uint64_t jobs)
+{
+    ASSERT(t->applied + t->rejected <= jobs);
+    if (t->rejected == 0 && t->applied == jobs)
+        return;
+    char codes[LINE_BYTES];
+    size_t used = 0;
+    codes[0] = '\0';
+    for (int e = 1; e < JOB_ERROR_COUNT; e++) {
+        if (t->errors[e] == 0)
+            continue;
+        int n = snprintf(codes + used, sizeof codes - used, " %s x%" PRIu64,
+                         job_error_name((enum job_error)e), t->errors[e]);
+        if (n < 0 || (size_t)n >= sizeof codes - used)
+            break;
+        used += (size_t)n;
+    }
+    die("%s: %" PRIu64 " of %" PRIu64 " jobs applied, %" PRIu64 " rejected:%s", what, t->applied,
+        jobs, t->rejected, codes);
 }
 
 struct drain_row {
@@ -1308,7 +1520,7 @@ static double run_scale(struct bench *b, int workers, uint64_t jobs)
     struct run_names names;
     run_names_init(b, scenario, &names);
     struct gen g;
-    gen_init(&g, &names, b->opt.users, UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)b->run_count);
+    gen_init(&g, &names, b->opt.users, UINT64_C(0x9E3779B97F4A7C15) ^ b->row_seed);
     seed_users(b, &g);
     enqueue_backlog(b->rc, &g, MIX_CONSUME_ONLY, jobs);
     char key[KEY_BYTES];
@@ -1317,13 +1529,15 @@ static double run_scale(struct bench *b, int workers, uint64_t jobs)
     pid_t pids[WORKERS_MAX];
     int64_t t0 = now_ns();
     for (int i = 0; i < workers; i++)
-        pids[i] = worker_start_nth(&b->opt, names.prefix, 0, i);
+        pids[i] = bench_worker_start_nth(b, names.prefix, 0, i);
     int64_t t1 =
         wait_results(b->rc, key, (long long)jobs, pids[0], DRAIN_MAX_NS, scenario, b->pg, &waits);
     for (int i = 0; i < workers; i++)
         worker_stop(pids[i]);
     double per_s = (double)jobs / seconds_of(t1 - t0);
-    fprintf(stderr, "bench: %s: %.0f jobs/s\n", scenario, per_s);
+    redis_delete_prefix(b->rc, names.prefix);
+    gen_free(&g);
+    fprintf(stderr, "bench: %c %s: %.0f jobs/s\n", side_letter(b->side), scenario, per_s);
     return per_s;
 }
 
@@ -1335,7 +1549,7 @@ static void run_drain(struct bench *b, const char *scenario, enum mix mix, uint6
     struct run_names names;
     run_names_init(b, scenario, &names);
     struct gen g;
-    gen_init(&g, &names, users, UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)b->run_count);
+    gen_init(&g, &names, users, UINT64_C(0x9E3779B97F4A7C15) ^ b->row_seed);
     seed_users(b, &g);
     *row = (struct drain_row){.scenario = scenario,
                               .batch = batch,
@@ -1350,7 +1564,7 @@ static void run_drain(struct bench *b, const char *scenario, enum mix mix, uint6
     pg_counters_read(b->pg, &pg_before);
     cpu_snap(&b->opt, 0, &before);
     int64_t t0 = now_ns();
-    pid_t pid = worker_start(&b->opt, names.prefix, batch);
+    pid_t pid = bench_worker_start(b, names.prefix, batch);
     int64_t t1 =
         wait_results(b->rc, key, (long long)jobs, pid, DRAIN_MAX_NS, scenario, b->pg, &row->waits);
     cpu_snap(&b->opt, pid, &after);
@@ -1364,12 +1578,74 @@ static void run_drain(struct bench *b, const char *scenario, enum mix mix, uint6
 
     tally_results(b->rc, key, names.tag, jobs, &row->tally);
     check_run(b->rc, names.prefix, b->opt.group, scenario, &row->tally);
+    check_all_applied(scenario, &row->tally, jobs);
     redis_delete_prefix(b->rc, names.prefix);
+    char types[LINE_BYTES];
+    type_counts_text(&g, types, sizeof types);
     gen_free(&g);
     fprintf(stderr,
-            "bench: %-9s batch %4" PRId64 ": %7" PRIu64 " jobs in %6.2f s = %6.0f jobs/s "
-            "(enqueued at %.0f/s)\n",
-            scenario, batch, jobs, row->seconds, row->jobs_per_s, row->enqueue_per_s);
+            "bench: %c %-9s batch %4" PRId64 ": %7" PRIu64 " jobs in %6.2f s = %6.0f jobs/s "
+            "(enqueued at %.0f/s; %s)\n",
+            side_letter(b->side), scenario, batch, jobs, row->seconds, row->jobs_per_s,
+            row->enqueue_per_s, types);
+}
+
+/* Whether the side being measured knows every job type of `mix`: one job
+ * of each type the mix sends (and no others), on a fresh prefix with no
+ * seeding, so most are rejected by the ledger (no credits, no such hold).
+ * A worker that does not know a type answers invalid_job (contract section
+ * 2); its message goes into `why`. Not timed. */
+static bool worker_knows_mix(struct bench *b, enum mix mix, char *why, size_t why_len)
+{
+    static const enum job_type render_types[] = {JOB_CONSUME, JOB_HOLD,   JOB_CAPTURE,
+                                                 JOB_RELEASE, JOB_REFUND, JOB_GRANT};
+    ASSERT(why_len > 0);
+    why[0] = '\0';
+    if (mix != MIX_RENDER)
+        return true;
+    const size_t count = sizeof render_types / sizeof render_types[0];
+    struct run_names names;
+    run_names_init(b, "probe", &names);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    for (size_t i = 0; i < count; i++) {
+        struct job j;
+        memset(&j, 0, sizeof j);
+        j.type = render_types[i];
+        fmt(j.id, sizeof j.id, "%s-%zu", names.tag, i);
+        fmt(j.user, sizeof j.user, "%su0", names.tag);
+        if (j.type == JOB_CONSUME)
+            j.consume.amount = 1;
+        else if (j.type == JOB_HOLD)
+            j.hold.amount = 20;
+        else if (j.type == JOB_CAPTURE)
+            fmt(j.capture.hold, sizeof j.capture.hold, "%s-h", names.tag);
+        else if (j.type == JOB_RELEASE)
+            fmt(j.release.hold, sizeof j.release.hold, "%s-h", names.tag);
+        else if (j.type == JOB_REFUND)
+            fmt(j.refund.charge, sizeof j.refund.charge, "%s-c", names.tag);
+        else if (j.type == JOB_GRANT)
+            j.grant.amount = 1;
+        append_xadd(b->rc, names.prefix, &j, &buf);
+    }
+    redis_drain_replies(b->rc, count, "XADD");
+    msgpack_sbuffer_destroy(&buf);
+    char key[KEY_BYTES];
+    results_key(&names, key, sizeof key);
+    pid_t pid = bench_worker_start(b, names.prefix, 0);
+    wait_results(b->rc, key, (long long)count, pid, WARMUP_WAIT_NS, "probe", NULL, NULL);
+    worker_stop(pid);
+    struct tally t;
+    tally_results(b->rc, key, names.tag, count, &t);
+    if (t.missing || t.duplicates || t.foreign)
+        die("probe of %s: %" PRIu64 " of %zu jobs answered once", g_batch_mix_names[mix],
+            count - t.missing - t.duplicates, count);
+    bool known = t.errors[JOB_ERR_INVALID_JOB] == 0;
+    if (!known)
+        fmt(why, why_len, "%" PRIu64 " of its %zu job types answered invalid_job",
+            t.errors[JOB_ERR_INVALID_JOB], count);
+    redis_delete_prefix(b->rc, names.prefix);
+    return known;
 }
 
 /* --- latency --- */
@@ -1605,18 +1881,22 @@ static void settle_writes(PGconn *pg)
 }
 
 /* Appends "rate send_ms latency_ms" per job (send time from the first send),
- * in arrival order: where in a run the slow results fall. */
-static void write_latency_trace(const char *path, int64_t rate, const struct latency_shared *s)
+ * in arrival order: where in a run the slow results fall. With several runs
+ * of each rate, each line starts with the run's label ("A1 5000 ..."). */
+static void write_latency_trace(const struct bench *b, int64_t rate, const struct latency_shared *s)
 {
-    FILE *f = fopen(path, "a");
+    FILE *f = fopen(b->opt.latency_trace, "a");
     if (!f)
-        die("cannot open %s: %s", path, strerror(errno));
+        die("cannot open %s: %s", b->opt.latency_trace, strerror(errno));
+    char label[32] = "";
+    if (bench_labels_runs(&b->opt))
+        fmt(label, sizeof label, "%c%" PRId64 " ", side_letter(b->side), b->round);
     for (uint64_t i = 0; i < s->received; i++)
-        fprintf(f, "%" PRId64 " %.3f %.3f\n", rate,
+        fprintf(f, "%s%" PRId64 " %.3f %.3f\n", label, rate,
                 (double)(s->sent_ns[i] - s->first_send_ns) / (double)NS_PER_MS,
                 (double)s->latency_ns[i] / (double)NS_PER_MS);
     if (fclose(f) != 0)
-        die("cannot write %s", path);
+        die("cannot write %s", b->opt.latency_trace);
 }
 
 /* One latency run: seed, start the worker (default batch), offer `rate`
@@ -1627,14 +1907,14 @@ static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
     run_names_init(b, "latency", &names);
     settle_writes(b->pg);
     struct gen g;
-    gen_init(&g, &names, b->opt.users, UINT64_C(0xA0761D6478BD642F) ^ (uint64_t)b->run_count);
+    gen_init(&g, &names, b->opt.users, UINT64_C(0xA0761D6478BD642F) ^ b->row_seed);
     seed_users(b, &g);
     gen_free(&g);
     *row = (struct latency_row){.rate = (double)rate};
 
     struct pg_counters pg_before, pg_after;
     pg_counters_read(b->pg, &pg_before);
-    pid_t pid = worker_start(&b->opt, names.prefix, 0);
+    pid_t pid = bench_worker_start(b, names.prefix, 0);
     warm_up(b, &names, pid);
     struct latency_shared s = {.redis = &b->redis,
                                .names = &names,
@@ -1663,13 +1943,13 @@ static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
         die("latency: %lld entries still pending after the worker stopped", pending);
 
     if (b->opt.latency_trace)
-        write_latency_trace(b->opt.latency_trace, rate, &s);
+        write_latency_trace(b, rate, &s);
     latency_figures(&s, row);
     free(s.latency_ns);
     free(s.sent_ns);
     redis_delete_prefix(b->rc, names.prefix);
-    fprintf(stderr, "bench: latency at %" PRId64 "/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-            rate, row->p50_ms, row->p99_ms, row->max_ms);
+    fprintf(stderr, "bench: %c latency at %" PRId64 "/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+            side_letter(b->side), rate, row->p50_ms, row->p99_ms, row->max_ms);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1764,84 +2044,332 @@ static void print_pg_cells(const struct pg_counters *pg, uint64_t jobs)
     printf(" %7lld %9.0f %4lld", pg->syncs, (double)pg->wal_bytes / (double)jobs, pg->checkpoints);
 }
 
-static void print_drain_table(const struct options *o, const struct drain_row *rows, size_t n)
+/* ------------------------------------------------------------------------ */
+/* Rows and their runs                                                      */
+/* ------------------------------------------------------------------------ */
+
+enum row_kind {
+    ROW_DRAIN,   /* run_drain() */
+    ROW_SCALE,   /* run_scale() */
+    ROW_LATENCY, /* run_latency() */
+};
+
+/* One row of the report: what is measured, once per worker and round. */
+struct row {
+    enum row_kind kind;
+    const char *scenario; /* "mix", "render", "consume", "hot-user"; scale: "scale" */
+    enum mix mix;
+    uint64_t users;
+    int64_t batch;
+    uint64_t jobs;
+    int workers;  /* ROW_SCALE */
+    int64_t rate; /* ROW_LATENCY */
+};
+
+/* The batch-size rows of every mix, consume and hot user twice each, the
+ * scale-out and the latency runs. */
+#define ROWS_MAX (BATCH_MIXES * LIST_MAX + 4 + 3 + LIST_MAX)
+
+/* What one run measured (the member of its row's kind). */
+struct run_result {
+    struct drain_row drain;
+    double scale_per_s;
+    struct latency_row latency;
+};
+
+struct report {
+    struct row rows[ROWS_MAX];
+    size_t row_count;
+    struct run_result *runs;               /* [row][round][side]: see report_run() */
+    char skipped[BATCH_MIXES][LINE_BYTES]; /* why a mix was not run; "" if it was */
+};
+
+static void report_add(struct report *r, struct row row)
 {
+    ASSERT(r->row_count < ROWS_MAX);
+    ASSERT(row.jobs > 0 || row.kind == ROW_LATENCY);
+    r->rows[r->row_count++] = row;
+}
+
+/* The run of `row` in round `round` (0-based) by `side`. */
+static struct run_result *report_run(const struct report *r, const struct options *o, size_t row,
+                                     int64_t round, size_t side)
+{
+    ASSERT(row < r->row_count);
+    ASSERT(round >= 0 && round < o->rounds && side < o->side_count);
+    return &r->runs[(row * (size_t)o->rounds + (size_t)round) * o->side_count + side];
+}
+
+/* "A1" for side 0, round 0 when runs are labelled, else "". */
+static void run_label(const struct options *o, int64_t round, size_t side, char *out, size_t len)
+{
+    if (bench_labels_runs(o))
+        fmt(out, len, "%c%" PRId64, side_letter(side), round + 1);
+    else
+        fmt(out, len, "%s", "");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median, min and max of v[0..n-1] (reordered); the median of an even
+ * count is the mean of the middle two. */
+static void spread(double *v, size_t n, double *median, double *min, double *max)
+{
+    ASSERT(n > 0 && n <= ROUNDS_MAX);
+    qsort(v, n, sizeof *v, cmp_double);
+    *median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    *min = v[0];
+    *max = v[n - 1];
+}
+
+/* One figure of a run, for the medians and the ratios. */
+enum figure {
+    FIG_JOBS_PER_S, /* drain or scale-out */
+    FIG_P50_MS,
+    FIG_P99_MS,
+};
+
+static double run_figure(const struct row *row, const struct run_result *run, enum figure f)
+{
+    switch (f) {
+    case FIG_JOBS_PER_S:
+        ASSERT(row->kind != ROW_LATENCY);
+        return row->kind == ROW_SCALE ? run->scale_per_s : run->drain.jobs_per_s;
+    case FIG_P50_MS:
+        ASSERT(row->kind == ROW_LATENCY);
+        return run->latency.p50_ms;
+    case FIG_P99_MS:
+        ASSERT(row->kind == ROW_LATENCY);
+        return run->latency.p99_ms;
+    default:
+        ASSERT(!"unknown figure");
+        return 0;
+    }
+}
+
+/* The median over rounds of one side's figure of row `i`. */
+static double side_median(const struct report *r, const struct options *o, size_t i, size_t side,
+                          enum figure f)
+{
+    double v[ROUNDS_MAX], median, min, max;
+    for (int64_t k = 0; k < o->rounds; k++)
+        v[k] = run_figure(&r->rows[i], report_run(r, o, i, k, side), f);
+    spread(v, (size_t)o->rounds, &median, &min, &max);
+    return median;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The tables                                                               */
+/* ------------------------------------------------------------------------ */
+
+static void print_drain_table(const struct options *o, const struct report *r)
+{
+    bool labels = bench_labels_runs(o);
     printf("\ndrain: backlog enqueued with no worker running; timed from the worker's start "
            "until every job has a result\n");
-    printf("%-9s %6s %7s %7s %8s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s | %8s %8s\n", "scenario",
-           "batch", "jobs", "seconds", "jobs/s", "RSS MB", "worker", "pg", "redis", "bench",
-           "other", "fsyncs", "WAL B/job", "ckpt", "applied", "rejected");
-    for (size_t i = 0; i < n; i++) {
-        const struct drain_row *r = &rows[i];
-        char batch[16];
-        fmt(batch, sizeof batch, "%" PRId64 "%s", r->batch, r->is_default ? "*" : "");
-        printf("%-9s %6s %7" PRIu64 " %7.2f %8.0f %6.1f |", r->scenario, batch, r->jobs, r->seconds,
-               r->jobs_per_s, r->rss_mb);
-        print_cpu_cells(o, &r->cpu);
-        printf(" |");
-        print_pg_cells(&r->pg, r->jobs);
-        printf(" | %8" PRIu64 " %8" PRIu64 "\n", r->tally.applied, r->tally.rejected);
+    printf("%-9s %6s%s %7s %7s %8s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s | %8s %8s\n", "scenario",
+           "batch", labels ? " run" : "", "jobs", "seconds", "jobs/s", "RSS MB", "worker", "pg",
+           "redis", "bench", "other", "fsyncs", "WAL B/job", "ckpt", "applied", "rejected");
+    for (size_t i = 0; i < r->row_count; i++) {
+        if (r->rows[i].kind != ROW_DRAIN)
+            continue;
+        for (int64_t k = 0; k < o->rounds; k++) {
+            for (size_t side = 0; side < o->side_count; side++) {
+                const struct drain_row *d = &report_run(r, o, i, k, side)->drain;
+                char batch[16], label[16], run[24];
+                fmt(batch, sizeof batch, "%" PRId64 "%s", d->batch, d->is_default ? "*" : "");
+                run_label(o, k, side, label, sizeof label);
+                fmt(run, sizeof run, "%s%3s", labels ? " " : "", label);
+                printf("%-9s %6s%s %7" PRIu64 " %7.2f %8.0f %6.1f |", d->scenario, batch,
+                       labels ? run : "", d->jobs, d->seconds, d->jobs_per_s, d->rss_mb);
+                print_cpu_cells(o, &d->cpu);
+                printf(" |");
+                print_pg_cells(&d->pg, d->jobs);
+                printf(" | %8" PRIu64 " %8" PRIu64 "\n", d->tally.applied, d->tally.rejected);
+            }
+        }
     }
 }
 
-static void print_ratios(const struct drain_row *rows, size_t n)
+/* Default batch over batch size 1, per scenario and worker (medians over
+ * rounds). */
+static void print_ratios(const struct options *o, const struct report *r)
 {
     printf("\n");
-    for (size_t i = 0; i < n; i++) {
-        if (!rows[i].is_default)
+    for (size_t i = 0; i < r->row_count; i++) {
+        const struct row *def = &r->rows[i];
+        if (def->kind != ROW_DRAIN || def->batch != o->default_batch)
             continue;
-        for (size_t k = 0; k < n; k++)
-            if (rows[k].batch == 1 && strcmp(rows[k].scenario, rows[i].scenario) == 0)
-                printf("ratio default/batch-1, %-9s %6.1fx  (%.0f vs %.0f jobs/s)\n",
-                       rows[i].scenario, rows[i].jobs_per_s / rows[k].jobs_per_s,
-                       rows[i].jobs_per_s, rows[k].jobs_per_s);
+        for (size_t k = 0; k < r->row_count; k++) {
+            const struct row *one = &r->rows[k];
+            if (one->kind != ROW_DRAIN || one->batch != 1 || strcmp(one->scenario, def->scenario))
+                continue;
+            for (size_t side = 0; side < o->side_count; side++) {
+                double a = side_median(r, o, i, side, FIG_JOBS_PER_S);
+                double c = side_median(r, o, k, side, FIG_JOBS_PER_S);
+                char who[8] = "";
+                if (o->side_count > 1)
+                    fmt(who, sizeof who, " (%c)", side_letter(side));
+                printf("ratio default/batch-1, %-9s%s %6.1fx  (%.0f vs %.0f jobs/s%s)\n",
+                       def->scenario, who, a / c, a, c, o->rounds > 1 ? ", medians" : "");
+            }
+        }
     }
 }
 
-static void print_latency(const struct options *o, const struct latency_row *rows, size_t n)
+static void print_scale(const struct options *o, const struct report *r)
 {
+    size_t first = r->row_count;
+    for (size_t i = 0; i < r->row_count && first == r->row_count; i++)
+        if (r->rows[i].kind == ROW_SCALE)
+            first = i;
+    if (first == r->row_count)
+        return;
+    printf("\nscale-out: %" PRIu64 " consumes over %" PRIu64
+           " users, default batch, workers sharing the group\n",
+           r->rows[first].jobs, r->rows[first].users);
+    for (size_t i = first; i < r->row_count; i++) {
+        if (r->rows[i].kind != ROW_SCALE)
+            continue;
+        for (int64_t k = 0; k < o->rounds; k++) {
+            for (size_t side = 0; side < o->side_count; side++) {
+                char label[16];
+                run_label(o, k, side, label, sizeof label);
+                double per_s = report_run(r, o, i, k, side)->scale_per_s;
+                double one = report_run(r, o, first, k, side)->scale_per_s;
+                printf("workers %d %3s %8.0f jobs/s  (%.2fx one worker)\n", r->rows[i].workers,
+                       label, per_s, per_s / one);
+            }
+        }
+    }
+}
+
+static void print_latency(const struct options *o, const struct report *r)
+{
+    bool labels = bench_labels_runs(o);
     printf("\nlatency: XADD to the result readable on {prefix}:results; default batch, %" PRId64
            " s of consume jobs over %" PRIu64 " users at each offered rate\n",
            o->seconds, o->users);
-    printf("%7s %8s %7s %7s %7s %7s %8s %7s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s\n", "offered",
-           "achieved", "jobs", "seconds", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "RSS MB",
-           "worker", "pg", "redis", "bench", "other", "fsyncs", "WAL B/job", "ckpt");
-    for (size_t i = 0; i < n; i++) {
-        const struct latency_row *r = &rows[i];
-        printf("%7.0f %8.0f %7" PRIu64 " %7.2f %7.2f %7.2f %8.2f %7.2f %6.1f |", r->rate,
-               r->achieved, r->jobs, r->seconds, r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms,
-               r->rss_mb);
-        print_cpu_cells(o, &r->cpu);
-        printf(" |");
-        print_pg_cells(&r->pg, r->jobs);
-        printf("\n");
+    printf("%7s%s %8s %7s %7s %7s %7s %8s %7s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s\n", "offered",
+           labels ? " run" : "", "achieved", "jobs", "seconds", "p50 ms", "p99 ms", "p99.9 ms",
+           "max ms", "RSS MB", "worker", "pg", "redis", "bench", "other", "fsyncs", "WAL B/job",
+           "ckpt");
+    for (size_t i = 0; i < r->row_count; i++) {
+        if (r->rows[i].kind != ROW_LATENCY)
+            continue;
+        for (int64_t k = 0; k < o->rounds; k++) {
+            for (size_t side = 0; side < o->side_count; side++) {
+                const struct latency_row *l = &report_run(r, o, i, k, side)->latency;
+                char label[16], run[24];
+                run_label(o, k, side, label, sizeof label);
+                fmt(run, sizeof run, " %3s", label);
+                printf("%7.0f%s %8.0f %7" PRIu64 " %7.2f %7.2f %7.2f %8.2f %7.2f %6.1f |", l->rate,
+                       labels ? run : "", l->achieved, l->jobs, l->seconds, l->p50_ms, l->p99_ms,
+                       l->p999_ms, l->max_ms, l->rss_mb);
+                print_cpu_cells(o, &l->cpu);
+                printf(" |");
+                print_pg_cells(&l->pg, l->jobs);
+                printf("\n");
+            }
+        }
     }
 }
 
 static void print_wait_row(const char *label, const struct wait_profile *p)
 {
-    printf("%-20s %7" PRIu64 " |", label, p->samples);
+    printf("%-24s %7" PRIu64 " |", label, p->samples);
     for (int k = 0; k < WAIT_KINDS; k++)
         printf(" %9.0f", p->samples ? 100.0 * (double)p->count[k] / (double)p->samples : 0.0);
     printf("\n");
 }
 
-static void print_waits(const struct drain_row *rows, size_t n, const struct latency_row *lat,
-                        size_t lat_n)
+static void print_waits(const struct options *o, const struct report *r)
 {
     printf("\nwhere the worker's PostgreSQL sessions spend the timed span (pg_stat_activity "
            "every %d ms, %% of samples)\n",
            (int)(SAMPLE_NS / NS_PER_MS));
-    printf("%-20s %7s | %9s %9s %9s %9s %9s %9s\n", "run", "samples", "pg CPU", "WAL/fsync",
+    printf("%-24s %7s | %9s %9s %9s %9s %9s %9s\n", "run", "samples", "pg CPU", "WAL/fsync",
            "idle-txn", "idle", "lock", "other");
-    char label[64];
-    for (size_t i = 0; i < n; i++) {
-        fmt(label, sizeof label, "%s batch %" PRId64, rows[i].scenario, rows[i].batch);
-        print_wait_row(label, &rows[i].waits);
+    for (size_t i = 0; i < r->row_count; i++) {
+        const struct row *row = &r->rows[i];
+        if (row->kind == ROW_SCALE)
+            continue;
+        for (int64_t k = 0; k < o->rounds; k++) {
+            for (size_t side = 0; side < o->side_count; side++) {
+                const struct run_result *run = report_run(r, o, i, k, side);
+                char label[64], who[16];
+                run_label(o, k, side, who, sizeof who);
+                if (row->kind == ROW_DRAIN)
+                    fmt(label, sizeof label, "%s batch %" PRId64 " %s", row->scenario, row->batch,
+                        who);
+                else
+                    fmt(label, sizeof label, "latency %" PRId64 "/s %s", row->rate, who);
+                print_wait_row(label,
+                               row->kind == ROW_DRAIN ? &run->drain.waits : &run->latency.waits);
+            }
+        }
     }
-    for (size_t i = 0; i < lat_n; i++) {
-        fmt(label, sizeof label, "latency %.0f/s", lat[i].rate);
-        print_wait_row(label, &lat[i].waits);
+}
+
+/* One line of the A/B table: the medians of A and B, and B over A per
+ * round (the two runs of a round are side by side on the same servers). */
+static void print_ab_line(const struct options *o, const struct report *r, size_t i,
+                          const char *label, enum figure f)
+{
+    double ratio[ROUNDS_MAX], median, min, max;
+    for (int64_t k = 0; k < o->rounds; k++) {
+        double a = run_figure(&r->rows[i], report_run(r, o, i, k, 0), f);
+        double bv = run_figure(&r->rows[i], report_run(r, o, i, k, 1), f);
+        ratio[k] = a > 0 ? bv / a : 0;
+    }
+    spread(ratio, (size_t)o->rounds, &median, &min, &max);
+    int decimals = f == FIG_JOBS_PER_S ? 0 : 2;
+    printf("%-26s %10.*f %10.*f %7.3f %7.3f-%.3f\n", label, decimals, side_median(r, o, i, 0, f),
+           decimals, side_median(r, o, i, 1, f), median, min, max);
+}
+
+static void print_ab(const struct options *o, const struct report *r)
+{
+    if (o->side_count != 2)
+        return;
+    printf("\nB over A, from the runs of each round side by side on the same servers (A ran "
+           "first)\n"
+           "A: %s\nB: %s\n",
+           o->worker_paths[0], o->worker_paths[1]);
+    if (o->side_default_batch[1] != o->side_default_batch[0])
+        printf("(B's own default batch is %" PRId64 "; the batch rows ran both at %" PRId64 ")\n",
+               o->side_default_batch[1], o->side_default_batch[0]);
+    printf("%-26s %10s %10s %7s %13s\n", "row (medians of A and B)", "A", "B", "B/A",
+           "B/A min-max");
+    printf("(the B/A column: median over %" PRId64 " rounds of B's figure over A's in that "
+           "round)\n",
+           o->rounds);
+    char label[64];
+    for (size_t i = 0; i < r->row_count; i++) {
+        const struct row *row = &r->rows[i];
+        switch (row->kind) {
+        case ROW_DRAIN:
+            fmt(label, sizeof label, "%s batch %" PRId64 " jobs/s", row->scenario, row->batch);
+            print_ab_line(o, r, i, label, FIG_JOBS_PER_S);
+            break;
+        case ROW_SCALE:
+            fmt(label, sizeof label, "scale-out %d worker%s jobs/s", row->workers,
+                row->workers > 1 ? "s" : "");
+            print_ab_line(o, r, i, label, FIG_JOBS_PER_S);
+            break;
+        case ROW_LATENCY:
+            fmt(label, sizeof label, "latency %" PRId64 "/s p50 ms", row->rate);
+            print_ab_line(o, r, i, label, FIG_P50_MS);
+            fmt(label, sizeof label, "latency %" PRId64 "/s p99 ms", row->rate);
+            print_ab_line(o, r, i, label, FIG_P99_MS);
+            break;
+        default:
+            ASSERT(!"unknown row kind");
+        }
     }
 }
 
@@ -1891,12 +2419,113 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* The rows of this benchmark, in the order they run; a batch mix that a
+ * worker does not know (worker_knows_mix) is left out, with the reason in
+ * r->skipped. */
+static void plan_rows(struct bench *b, struct report *r)
+{
+    const struct options *o = &b->opt;
+    static const enum mix batch_mix[BATCH_MIXES] = {MIX_CONSUME_HEAVY, MIX_RENDER};
+    for (size_t m = 0; m < BATCH_MIXES; m++) {
+        if (!o->batch_mix[m])
+            continue;
+        char why[LINE_BYTES];
+        bool known = true;
+        for (size_t side = 0; side < o->side_count && known; side++) {
+            b->side = side;
+            known = worker_knows_mix(b, batch_mix[m], why, sizeof why);
+            if (!known)
+                fmt(r->skipped[m], sizeof r->skipped[m], "worker %c (%s) does not know it: %s",
+                    side_letter(side), o->worker_paths[side], why);
+        }
+        if (!known) {
+            fprintf(stderr, "bench: mix %s left out: %s\n", g_batch_mix_names[m], r->skipped[m]);
+            continue;
+        }
+        for (size_t i = 0; i < o->batch_count; i++)
+            report_add(r, (struct row){.kind = ROW_DRAIN,
+                                       .scenario = g_batch_mix_names[m],
+                                       .mix = batch_mix[m],
+                                       .users = o->users,
+                                       .batch = o->batches[i],
+                                       .jobs = o->batches[i] == 1 ? o->jobs_b1 : o->jobs});
+    }
+    /* Consumes alone over the same users: what the web app sends most. */
+    struct row consume = {.kind = ROW_DRAIN,
+                          .scenario = "consume",
+                          .mix = MIX_CONSUME_ONLY,
+                          .users = o->users,
+                          .batch = 1,
+                          .jobs = o->jobs_b1};
+    report_add(r, consume);
+    consume.batch = o->default_batch;
+    consume.jobs = o->jobs;
+    report_add(r, consume);
+    if (o->hot) {
+        struct row hot = {
+            .kind = ROW_DRAIN, .scenario = "hot-user", .mix = MIX_HOT, .users = 1, .batch = 1};
+        hot.jobs = o->jobs_b1;
+        report_add(r, hot);
+        hot.batch = o->default_batch;
+        hot.jobs = o->jobs;
+        report_add(r, hot);
+    }
+    static const int scale_workers[] = {1, 2, 4};
+    for (size_t i = 0; i < 3; i++)
+        report_add(r, (struct row){.kind = ROW_SCALE,
+                                   .scenario = "scale",
+                                   .users = o->users,
+                                   .jobs = o->jobs,
+                                   .workers = scale_workers[i]});
+    for (size_t i = 0; i < o->rate_count; i++)
+        report_add(r, (struct row){.kind = ROW_LATENCY, .users = o->users, .rate = o->rates[i]});
+}
+
+/* Every row, each round, each worker: A B A B ... for one row, then the
+ * next row. */
+static void run_rows(struct bench *b, struct report *r)
+{
+    const struct options *o = &b->opt;
+    for (size_t i = 0; i < r->row_count; i++) {
+        const struct row *row = &r->rows[i];
+        b->row_seed = (uint64_t)i;
+        for (int64_t k = 0; k < o->rounds; k++) {
+            for (size_t side = 0; side < o->side_count; side++) {
+                b->side = side;
+                b->round = k + 1;
+                struct run_result *run = report_run(r, o, i, k, side);
+                switch (row->kind) {
+                case ROW_DRAIN:
+                    run_drain(b, row->scenario, row->mix, row->users, row->batch, row->jobs,
+                              &run->drain);
+                    break;
+                case ROW_SCALE:
+                    run->scale_per_s = run_scale(b, row->workers, row->jobs);
+                    break;
+                case ROW_LATENCY:
+                    run_latency(b, row->rate, &run->latency);
+                    break;
+                default:
+                    ASSERT(!"unknown row kind");
+                }
+            }
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct bench b = {0};
     parse_options(argc, argv, &b.opt);
     install_signals();
-    b.opt.default_batch = worker_default_batch(b.opt.worker_path);
+    for (size_t side = 0; side < b.opt.side_count; side++)
+        b.opt.side_default_batch[side] = worker_default_batch(b.opt.worker_paths[side]);
+    b.opt.default_batch = b.opt.side_default_batch[0];
+    if (b.opt.side_count == 2 && b.opt.side_default_batch[1] != b.opt.default_batch)
+        fprintf(stderr,
+                "bench: warning: B's default batch is %" PRId64 ", A's %" PRId64
+                "; the batch rows run both at A's\n",
+                b.opt.side_default_batch[1], b.opt.default_batch);
     resolve_batches(&b.opt);
     parse_redis_url(b.opt.redis_url, &b.redis);
     b.rc = redis_open(&b.redis);
@@ -1905,42 +2534,32 @@ int main(int argc, char **argv)
         (unsigned long)(((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid()) & 0xFFFFFFUL);
     int64_t started = now_ns();
 
-    struct drain_row rows[LIST_MAX * 2 + 4];
-    size_t row_count = 0;
-    for (size_t i = 0; i < b.opt.batch_count; i++) {
-        int64_t batch = b.opt.batches[i];
-        run_drain(&b, "mix", MIX_CONSUME_HEAVY, b.opt.users, batch,
-                  batch == 1 ? b.opt.jobs_b1 : b.opt.jobs, &rows[row_count++]);
-    }
-    /* Consumes alone over the same users: what the web app sends most. */
-    run_drain(&b, "consume", MIX_CONSUME_ONLY, b.opt.users, 1, b.opt.jobs_b1, &rows[row_count++]);
-    run_drain(&b, "consume", MIX_CONSUME_ONLY, b.opt.users, b.opt.default_batch, b.opt.jobs,
-              &rows[row_count++]);
-    if (b.opt.hot) {
-        run_drain(&b, "hot-user", MIX_HOT, 1, 1, b.opt.jobs_b1, &rows[row_count++]);
-        run_drain(&b, "hot-user", MIX_HOT, 1, b.opt.default_batch, b.opt.jobs, &rows[row_count++]);
-    }
-    static const int scale_workers[] = {1, 2, 4};
-    double scale_per_s[3];
-    for (size_t i = 0; i < 3; i++)
-        scale_per_s[i] = run_scale(&b, scale_workers[i], b.opt.jobs);
-    struct latency_row lat[LIST_MAX];
-    for (size_t i = 0; i < b.opt.rate_count; i++)
-        run_latency(&b, b.opt.rates[i], &lat[i]);
+    struct report *r = xcalloc(1, sizeof *r);
+    plan_rows(&b, r);
+    r->runs = xcalloc(r->row_count * (size_t)b.opt.rounds * b.opt.side_count, sizeof *r->runs);
+    run_rows(&b, r);
 
     printf("\n== credits-worker benchmark (%.0f s in all) ==\n", seconds_of(now_ns() - started));
     print_machine(b.pg, b.rc);
-    print_drain_table(&b.opt, rows, row_count);
-    print_ratios(rows, row_count);
-    printf("\nscale-out: %" PRIu64 " consumes over %" PRIu64
-           " users, default batch, workers sharing the group\n",
-           b.opt.jobs, b.opt.users);
-    for (size_t i = 0; i < 3; i++)
-        printf("workers %d  %8.0f jobs/s  (%.2fx one worker)\n", scale_workers[i], scale_per_s[i],
-               scale_per_s[i] / scale_per_s[0]);
-    print_latency(&b.opt, lat, b.opt.rate_count);
-    print_waits(rows, row_count, lat, b.opt.rate_count);
+    for (size_t side = 0; side < b.opt.side_count; side++)
+        printf("worker%s%s: %s\n", b.opt.side_count > 1 ? " " : "",
+               b.opt.side_count > 1 ? (side ? "B" : "A") : "", b.opt.worker_paths[side]);
+    if (bench_labels_runs(&b.opt))
+        printf("runs: %" PRId64 " round%s of each row, %s; each with fresh prefixes\n",
+               b.opt.rounds, b.opt.rounds > 1 ? "s" : "",
+               b.opt.side_count > 1 ? "A then B in each round" : "one worker");
+    for (size_t m = 0; m < BATCH_MIXES; m++)
+        if (r->skipped[m][0])
+            printf("mix %s not run: %s\n", g_batch_mix_names[m], r->skipped[m]);
+    print_drain_table(&b.opt, r);
+    print_ratios(&b.opt, r);
+    print_scale(&b.opt, r);
+    print_latency(&b.opt, r);
+    print_waits(&b.opt, r);
+    print_ab(&b.opt, r);
     print_legend();
+    free(r->runs);
+    free(r);
     PQfinish(b.pg);
     redisFree(b.rc);
     return 0;

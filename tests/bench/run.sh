@@ -8,7 +8,10 @@
 #
 # BUILD_DIR defaults to build-bench (relative to the repository root). Bench
 # options (--jobs, --users, --rate, --seconds, --batch, ...) are passed on;
-# see tests/bench/README.md.
+# see tests/bench/README.md. With --worker-b PATH (a credits-worker built
+# elsewhere, e.g. from an older commit) every run is made for BUILD_DIR's
+# worker (A) and PATH (B) in turn; a relative PATH is taken from the
+# repository root, like BUILD_DIR.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -44,6 +47,15 @@ BENCH="$BUILD/tests/bench/bench"
 [ -x "$BENCH" ] || BENCH="$BUILD/bench"
 [ -x "$BENCH" ] || { echo "run.sh: no bench binary under $BUILD" >&2; exit 1; }
 CTL="$BUILD/creditsctl"
+
+# The second worker of an A/B run must exist before any server starts.
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    [ "${args[i]}" = --worker-b ] || continue
+    other=${args[i + 1]:-}
+    [ -n "$other" ] && [ -x "$other" ] && [ ! -d "$other" ] ||
+        { echo "run.sh: --worker-b: '$other' is not an executable file" >&2; exit 2; }
+done
 
 # A short path under /tmp: the PostgreSQL socket path must fit in sun_path,
 # and the postgres user must be able to reach it.
