@@ -2343,11 +2343,10 @@ static void print_ab(const struct options *o, const struct report *r)
     if (o->side_default_batch[1] != o->side_default_batch[0])
         printf("(B's own default batch is %" PRId64 "; the batch rows ran both at %" PRId64 ")\n",
                o->side_default_batch[1], o->side_default_batch[0]);
-    printf("%-26s %10s %10s %7s %13s\n", "row (medians of A and B)", "A", "B", "B/A",
-           "B/A min-max");
-    printf("(the B/A column: median over %" PRId64 " rounds of B's figure over A's in that "
-           "round)\n",
+    printf("A, B: medians over %" PRId64 " rounds; B/A: the median over rounds of B's figure "
+           "over A's in that round\n",
            o->rounds);
+    printf("%-26s %10s %10s %7s %13s\n", "row", "A", "B", "B/A", "B/A min-max");
     char label[64];
     for (size_t i = 0; i < r->row_count; i++) {
         const struct row *row = &r->rows[i];
@@ -2419,6 +2418,19 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Users of a render backlog: at most --users, and few enough that each has
+ * RENDER_JOBS_PER_USER jobs on average, so that its holds get closed (a
+ * batch-size-1 backlog of 4,000 jobs over 10,000 users would be holds and
+ * little else). */
+#define RENDER_JOBS_PER_USER 10
+
+static uint64_t render_users(uint64_t users, uint64_t jobs)
+{
+    uint64_t fit = jobs / RENDER_JOBS_PER_USER;
+    ASSERT(users >= 1);
+    return fit < 1 ? 1 : fit < users ? fit : users;
+}
+
 /* The rows of this benchmark, in the order they run; a batch mix that a
  * worker does not know (worker_knows_mix) is left out, with the reason in
  * r->skipped. */
@@ -2442,13 +2454,17 @@ static void plan_rows(struct bench *b, struct report *r)
             fprintf(stderr, "bench: mix %s left out: %s\n", g_batch_mix_names[m], r->skipped[m]);
             continue;
         }
-        for (size_t i = 0; i < o->batch_count; i++)
+        for (size_t i = 0; i < o->batch_count; i++) {
+            uint64_t jobs = o->batches[i] == 1 ? o->jobs_b1 : o->jobs;
             report_add(r, (struct row){.kind = ROW_DRAIN,
                                        .scenario = g_batch_mix_names[m],
                                        .mix = batch_mix[m],
-                                       .users = o->users,
+                                       .users = batch_mix[m] == MIX_RENDER
+                                                    ? render_users(o->users, jobs)
+                                                    : o->users,
                                        .batch = o->batches[i],
-                                       .jobs = o->batches[i] == 1 ? o->jobs_b1 : o->jobs});
+                                       .jobs = jobs});
+        }
     }
     /* Consumes alone over the same users: what the web app sends most. */
     struct row consume = {.kind = ROW_DRAIN,

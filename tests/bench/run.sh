@@ -10,8 +10,10 @@
 # options (--jobs, --users, --rate, --seconds, --batch, ...) are passed on;
 # see tests/bench/README.md. With --worker-b PATH (a credits-worker built
 # elsewhere, e.g. from an older commit) every run is made for BUILD_DIR's
-# worker (A) and PATH (B) in turn; a relative PATH is taken from the
-# repository root, like BUILD_DIR.
+# worker (A) and PATH (B) in turn; --worker PATH makes PATH the A worker
+# instead of BUILD_DIR's (which still provides creditsctl, the migrations
+# and bench). Relative paths are taken from the repository root, like
+# BUILD_DIR.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -48,13 +50,16 @@ BENCH="$BUILD/tests/bench/bench"
 [ -x "$BENCH" ] || { echo "run.sh: no bench binary under $BUILD" >&2; exit 1; }
 CTL="$BUILD/creditsctl"
 
-# The second worker of an A/B run must exist before any server starts.
+# A worker named in the options (--worker, --worker-b) must exist before
+# any server starts; without --worker, A is BUILD_DIR's worker.
+WORKER=("--worker" "$BUILD/credits-worker")
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
-    [ "${args[i]}" = --worker-b ] || continue
+    case ${args[i]} in --worker | --worker-b) ;; *) continue ;; esac
+    [ "${args[i]}" = --worker ] && WORKER=()
     other=${args[i + 1]:-}
     [ -n "$other" ] && [ -x "$other" ] && [ ! -d "$other" ] ||
-        { echo "run.sh: --worker-b: '$other' is not an executable file" >&2; exit 2; }
+        { echo "run.sh: ${args[i]}: '$other' is not an executable file" >&2; exit 2; }
 done
 
 # A short path under /tmp: the PostgreSQL socket path must fit in sun_path,
@@ -107,6 +112,6 @@ echo "== migrating and loading the bench catalog"
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -c . || true)
 echo "== running the benchmark (source: commit $commit, $dirty files changed since)"
-echo "\$ $BENCH --worker $BUILD/credits-worker $*"
-"$BENCH" --worker "$BUILD/credits-worker" --worker-log "$DIR/worker.log" \
+echo "\$ $BENCH${WORKER[*]:+ ${WORKER[*]}} $*"
+"$BENCH" "${WORKER[@]}" --worker-log "$DIR/worker.log" \
     --pg-pid "$(cat "$DIR/pg/pid")" --redis-pid "$(cat "$DIR/redis/pid")" "$@"
