@@ -59,15 +59,14 @@ static void sbuffer_copy(msgpack_sbuffer *buf, const void *data, size_t len)
     ASSERT(rc == 0);
 }
 
-static void init_accounts(struct batch *batch)
+/* One account per distinct user of users[0..n) (sorted in place). */
+static void init_accounts(struct batch *batch, const char **users, size_t n)
 {
-    const char **users = checked_calloc(batch->job_count, sizeof *users);
-    size_t count = batch_users(batch, users);
+    size_t count = sort_distinct(users, n);
     batch->accounts = checked_calloc(count, sizeof *batch->accounts);
     for (size_t i = 0; i < count; i++)
         ledger_account_init(&batch->accounts[i], users[i]);
     batch->account_count = count;
-    free(users);
 }
 
 void batch_init(struct batch *batch, struct batch_job *jobs, size_t job_count)
@@ -85,7 +84,56 @@ void batch_init(struct batch *batch, struct batch_job *jobs, size_t job_count)
         msgpack_sbuffer_init(&bj->stored_result);
         bj->stored_found = false;
     }
-    init_accounts(batch);
+    const char **users = checked_calloc(job_count, sizeof *users);
+    for (size_t i = 0; i < job_count; i++)
+        users[i] = jobs[i].job.user;
+    init_accounts(batch, users, job_count);
+    free(users);
+}
+
+void batch_init_sweep(struct batch *batch, const char *const *users, size_t count,
+                      int64_t notice_days)
+{
+    ASSERT(batch && (users || count == 0) && notice_days >= 0);
+    memset(batch, 0, sizeof *batch);
+    batch->sweep = true;
+    batch->notice_days = notice_days;
+    const char **copy = checked_calloc(count, sizeof *copy);
+    for (size_t i = 0; i < count; i++)
+        copy[i] = users[i];
+    init_accounts(batch, copy, count); /* ledger_account_init copies each name */
+    free(copy);
+}
+
+const char *batch_entry_user(const struct batch *batch, const struct entry *entry)
+{
+    if (batch->sweep) {
+        ASSERT(entry->job_index < batch->account_count);
+        return batch->accounts[entry->job_index].user;
+    }
+    ASSERT(entry->job_index < batch->job_count);
+    return batch->jobs[entry->job_index].job.user;
+}
+
+const char *batch_entry_job_id(const struct batch *batch, const struct entry *entry)
+{
+    if (entry->job_id != NULL)
+        return entry->job_id;
+    ASSERT(!batch->sweep && entry->job_index < batch->job_count);
+    return batch->jobs[entry->job_index].job.id;
+}
+
+struct event_threshold batch_threshold(const struct batch *batch, const struct account *account)
+{
+    if (account->low_balance > 0)
+        return (struct event_threshold){true, account->low_balance};
+    if (!account->has_plan)
+        return (struct event_threshold){false, 0};
+    int64_t plan = account->plan_low_balance;
+    for (size_t i = 0; i < batch->plan_count; i++)
+        if (strcmp(batch->plans[i].id, account->plan) == 0)
+            plan = batch->plans[i].info.low_balance;
+    return (struct event_threshold){plan > 0, plan};
 }
 
 static void free_loaded_state(struct batch *batch)
@@ -98,6 +146,11 @@ static void free_loaded_state(struct batch *batch)
     free(batch->payments);
     free(batch->lot_ids);
     ledger_entries_free(&batch->entries);
+    event_list_free(&batch->events);
+    event_list_free(&batch->stored_events);
+    for (size_t i = 0; i < batch->expiry_count; i++)
+        sweep_expiry_free(&batch->expiries[i]);
+    free(batch->expiries);
 }
 
 void batch_reset(struct batch *batch)
@@ -132,12 +185,19 @@ void batch_free(struct batch *batch)
  * What to load
  * ------------------------------------------------------------------------- */
 
+size_t batch_key_room(const struct batch *batch)
+{
+    size_t n = batch->job_count > batch->account_count ? batch->job_count : batch->account_count;
+    return n > 0 ? n : 1;
+}
+
 size_t batch_users(const struct batch *batch, const char **out)
 {
     ASSERT(batch && out);
-    for (size_t i = 0; i < batch->job_count; i++)
-        out[i] = batch->jobs[i].job.user;
-    return sort_distinct(out, batch->job_count);
+    /* The accounts are the distinct users, sorted (init_accounts()). */
+    for (size_t i = 0; i < batch->account_count; i++)
+        out[i] = batch->accounts[i].user;
+    return batch->account_count;
 }
 
 static void job_needs_of(const struct job *job, struct job_needs *needs)
@@ -239,6 +299,18 @@ bool batch_set_account_plan(struct batch *batch, const char *user, const char *p
     ASSERT(strlen(plan) < sizeof account->plan);
     account->has_plan = true;
     strcpy(account->plan, plan);
+    return true;
+}
+
+bool batch_set_account_thresholds(struct batch *batch, const char *user, int64_t low_balance,
+                                  int64_t plan_low_balance)
+{
+    struct account *account = batch_account(batch, user);
+    if (!account)
+        return false;
+    ASSERT(low_balance >= 0 && plan_low_balance >= 0);
+    account->low_balance = low_balance;
+    account->plan_low_balance = plan_low_balance;
     return true;
 }
 
@@ -439,6 +511,8 @@ static void decide_new(struct batch *batch, size_t index)
 
     result_init_for_job(&bj->result, job);
     size_t lots_before = account->lot_count;
+    size_t first_entry = batch->entries.count;
+    int64_t credits_before = ledger_lots_remaining(account);
     ledger_apply(account, job, &input, &batch->entries, &bj->result);
     ASSERT(account->lot_count - lots_before <= needs.new_lots);
     account_for_new_lots(batch, account, lots_before);
@@ -446,6 +520,10 @@ static void decide_new(struct batch *batch, size_t index)
     bj->result.done_at_ms = batch->now_us / 1000;
     bj->outcome = BATCH_DECIDED;
     encode_result(bj);
+    /* The job's change, expiries on its way included, is one change. */
+    event_list_add_change(&batch->events, &batch->entries, first_entry, job->user, job->id,
+                          bj->result.done_at_ms, &bj->result.balance, credits_before,
+                          ledger_lots_remaining(account), batch_threshold(batch, account));
 }
 
 struct id_position {
@@ -504,9 +582,34 @@ static int decide_one(struct batch *batch, size_t index, size_t first)
     return decide_replay(bj, &earlier->encoded);
 }
 
+static void decide_sweep(struct batch *batch)
+{
+    size_t room = 0;
+    for (size_t a = 0; a < batch->account_count; a++)
+        room += sweep_expiries_max(&batch->accounts[a], batch->now_us);
+    batch->expiries = checked_calloc(room, sizeof *batch->expiries);
+    for (size_t a = 0; a < batch->account_count; a++) {
+        struct account *account = &batch->accounts[a];
+        struct sweep_input input = {
+            .now_us = batch->now_us,
+            .notice_until_us = batch->notice_days > 0
+                                   ? ledger_expiry_after_days(batch->now_us, batch->notice_days)
+                                   : batch->now_us, /* no notices */
+            .account_index = a,
+            .threshold = batch_threshold(batch, account)};
+        sweep_account(account, &input, &batch->entries, &batch->events, batch->expiries,
+                      &batch->expiry_count);
+    }
+    ASSERT(batch->expiry_count <= room);
+}
+
 int batch_decide(struct batch *batch)
 {
     ASSERT(batch && batch->now_us > 0);
+    if (batch->sweep) {
+        decide_sweep(batch);
+        return 0;
+    }
     size_t *first = checked_calloc(batch->job_count, sizeof *first);
     find_first_with_id(batch, first);
     int rc = 0;

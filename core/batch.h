@@ -23,9 +23,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/event.h"
 #include "core/job.h"
 #include "core/job_type.h"
 #include "core/ledger.h"
+#include "core/sweep.h"
 
 enum batch_outcome {
     BATCH_UNDECIDED = 0,
@@ -86,10 +88,36 @@ struct batch {
     size_t lot_id_count;
     size_t lot_id_next;
     struct entry_list entries;
+    /* The events of the batch's changes (contract 9.8), as decided; and as
+     * credits.events stored them (each with its event_id), read back by the
+     * store at commit: those are what is published. */
+    struct event_list events;
+    struct event_list stored_events;
+    /* A sweep batch (batch_init_sweep()) decides no jobs: it sweeps each of
+     * its accounts (core/sweep.h). Its entries' job_index is the account's
+     * index, and every entry names its job (a hold's ID, or an expiry's). */
+    bool sweep;
+    int64_t notice_days;
+    struct sweep_expiry *expiries; /* the lots it wrote off, each a job row */
+    size_t expiry_count;
 };
 
 /* Starts a batch over jobs[0..job_count) (borrowed; job fields set). */
 void batch_init(struct batch *batch, struct batch_job *jobs, size_t job_count);
+
+/* Starts a sweep batch over the accounts of users[0..count) (copied),
+ * announcing lots that expire within `notice_days` (contract 9.7). */
+void batch_init_sweep(struct batch *batch, const char *const *users, size_t count,
+                      int64_t notice_days);
+
+/* Whose an entry of the batch is, and the job it is written under. */
+const char *batch_entry_user(const struct batch *batch, const struct entry *entry);
+const char *batch_entry_job_id(const struct batch *batch, const struct entry *entry);
+
+/* The user's threshold of the low-balance events, as the batch leaves the
+ * account: its own, else its plan's (a plan an allocate of the batch set
+ * is one the batch loaded), else none. */
+struct event_threshold batch_threshold(const struct batch *batch, const struct account *account);
 
 /* Drops all loaded state and decisions, keeping the jobs: for a retry. */
 void batch_reset(struct batch *batch);
@@ -98,7 +126,8 @@ void batch_free(struct batch *batch);
 
 /* What to load. Each fills `out` with pointers into the batch's jobs (borrowed
  * until batch_free), sorted and distinct, and returns the count; `out` must
- * have room for job_count entries. */
+ * have room for batch_key_room() entries. */
+size_t batch_key_room(const struct batch *batch);
 size_t batch_users(const struct batch *batch, const char **out);
 
 /* The keys of one kind the batch's jobs need looked up (job_type.h). */
@@ -144,6 +173,11 @@ void batch_add_lot_id(struct batch *batch, int64_t lot_id);
 
 /* The account of `user`, or NULL when the user is not in the batch. */
 struct account *batch_account(struct batch *batch, const char *user);
+
+/* The thresholds of the account of `user` as loaded (0: none); false when
+ * the user is not in the batch. */
+bool batch_set_account_thresholds(struct batch *batch, const char *user, int64_t low_balance,
+                                  int64_t plan_low_balance) __attribute__((warn_unused_result));
 
 /*
  * Decides every job in order. After it each job has an outcome, a result and

@@ -1026,6 +1026,18 @@ static size_t result_entry_count(const struct result *r)
     return n;
 }
 
+static int pack_balance(msgpack_packer *pk, const struct balance *b)
+{
+    int rc = pack_cstr(pk, "balance");
+    rc |= msgpack_pack_map(pk, 5);
+    rc |= pack_key_int(pk, "total", b->total);
+    rc |= pack_key_int(pk, "pack", b->pack);
+    rc |= pack_key_int(pk, "monthly", b->monthly);
+    rc |= pack_key_int(pk, "grant", b->grant);
+    rc |= pack_key_int(pk, "held", b->held);
+    return rc;
+}
+
 static int pack_result_identity(msgpack_packer *pk, const struct result *r)
 {
     ASSERT((unsigned)r->error < JOB_ERROR_COUNT);
@@ -1050,15 +1062,8 @@ static int pack_result_amounts(msgpack_packer *pk, const struct result *r)
     ASSERT((r->amounts_present >> RESULT_AMOUNT_COUNT) == 0);
     uint32_t carried = result_amounts_carried(r);
     int rc = 0;
-    if (result_has_balance(r)) {
-        rc |= pack_cstr(pk, "balance");
-        rc |= msgpack_pack_map(pk, 5);
-        rc |= pack_key_int(pk, "total", r->balance.total);
-        rc |= pack_key_int(pk, "pack", r->balance.pack);
-        rc |= pack_key_int(pk, "monthly", r->balance.monthly);
-        rc |= pack_key_int(pk, "grant", r->balance.grant);
-        rc |= pack_key_int(pk, "held", r->balance.held);
-    }
+    if (result_has_balance(r))
+        rc |= pack_balance(pk, &r->balance);
     for (unsigned a = 0; a < RESULT_AMOUNT_COUNT; a++) {
         if ((carried & RESULT_AMOUNT_BIT(a)) != 0)
             rc |= pack_key_int(pk, result_amount_key((enum result_amount)a), r->amounts[a]);
@@ -1082,6 +1087,107 @@ int codec_encode_result(const struct result *result, msgpack_sbuffer *out)
     rc |= pack_key_int(&pk, "done_at", result->done_at_ms);
     rc |= pack_cstr(&pk, "replayed");
     rc |= result->replayed ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+    return pack_finish(out, start, rc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The sweep's expiries: their credits.jobs rows                            */
+/* ------------------------------------------------------------------------ */
+
+int codec_encode_expiry(const char *id, const char *user, int64_t lot_id, int64_t credits,
+                        const struct balance *balance, int64_t done_at_ms, msgpack_sbuffer *result,
+                        msgpack_sbuffer *request)
+{
+    ASSERT(id && user && balance && result && request);
+    size_t result_start = result->size, request_start = request->size;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, result, msgpack_sbuffer_write);
+    int rc = msgpack_pack_map(&pk, 9);
+    rc |= pack_key_int(&pk, "v", JOB_VERSION);
+    rc |= pack_key_str(&pk, "id", id, strlen(id));
+    rc |= pack_key_str(&pk, "type", "expire", strlen("expire"));
+    rc |= pack_key_str(&pk, "user", user, strlen(user));
+    rc |= pack_key_str(&pk, "status", "applied", strlen("applied"));
+    rc |= pack_balance(&pk, balance);
+    rc |= pack_key_int(&pk, "expired", credits);
+    rc |= pack_key_int(&pk, "done_at", done_at_ms);
+    rc |= pack_cstr(&pk, "replayed");
+    rc |= msgpack_pack_false(&pk);
+    if (pack_finish(result, result_start, rc) != 0)
+        return -1;
+    msgpack_packer_init(&pk, request, msgpack_sbuffer_write);
+    rc = msgpack_pack_array(&pk, 4);
+    rc |= msgpack_pack_int64(&pk, CODEC_REQUEST_FORMAT);
+    rc |= pack_cstr(&pk, "expire");
+    rc |= pack_cstr(&pk, user);
+    rc |= msgpack_pack_int64(&pk, lot_id);
+    if (pack_finish(request, request_start, rc) != 0) {
+        result->size = result_start;
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Events: encoding                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* The keys of an event's type, after the common ones (contract 9.8). */
+static size_t event_own_key_count(enum event_type type)
+{
+    switch (type) {
+    case EVENT_BALANCE_LOW:
+    case EVENT_BALANCE_RECOVERED:
+        return 1; /* threshold */
+    case EVENT_BALANCE_DEPLETED:
+        return 0;
+    case EVENT_CREDITS_EXPIRING:
+        return 3; /* lot, credits, expires_at */
+    case EVENT_CREDITS_EXPIRED:
+    case EVENT_HOLD_EXPIRED:
+        return 2; /* lot, credits; hold, released */
+    }
+    UNREACHABLE();
+}
+
+static int pack_event_own_keys(msgpack_packer *pk, const struct event *e)
+{
+    switch (e->type) {
+    case EVENT_BALANCE_LOW:
+    case EVENT_BALANCE_RECOVERED:
+        return pack_key_int(pk, "threshold", e->threshold);
+    case EVENT_BALANCE_DEPLETED:
+        return 0;
+    case EVENT_CREDITS_EXPIRING:
+        return pack_key_int(pk, "lot", e->lot) | pack_key_int(pk, "credits", e->credits) |
+               pack_key_int(pk, "expires_at", e->expires_at_ms);
+    case EVENT_CREDITS_EXPIRED:
+        return pack_key_int(pk, "lot", e->lot) | pack_key_int(pk, "credits", e->credits);
+    case EVENT_HOLD_EXPIRED:
+        return pack_key_str(pk, "hold", e->hold, HELD_STRLEN(e->hold)) |
+               pack_key_int(pk, "released", e->released);
+    }
+    UNREACHABLE();
+}
+
+int codec_encode_event(const struct event *event, msgpack_sbuffer *out)
+{
+    ASSERT(event != NULL && out != NULL);
+    ASSERT((unsigned)event->type < EVENT_TYPE_COUNT && event->event_id > 0);
+    size_t start = out->size;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    const char *type = event_type_name(event->type);
+    /* v, event_id, type, user, at, balance, job, then the type's own. */
+    int rc = msgpack_pack_map(&pk, 7 + event_own_key_count(event->type));
+    rc |= pack_key_int(&pk, "v", EVENT_VERSION);
+    rc |= pack_key_int(&pk, "event_id", event->event_id);
+    rc |= pack_key_str(&pk, "type", type, strlen(type));
+    rc |= pack_key_str(&pk, "user", event->user, HELD_STRLEN(event->user));
+    rc |= pack_key_int(&pk, "at", event->at_ms);
+    rc |= pack_balance(&pk, &event->balance);
+    rc |= pack_key_str(&pk, "job", event->job, HELD_STRLEN(event->job));
+    rc |= pack_event_own_keys(&pk, event);
     return pack_finish(out, start, rc);
 }
 
@@ -1182,13 +1288,14 @@ static bool balance_read_optional(const struct map_values *fields, size_t key, i
     return !fields->seen[key] || mp_int64(&fields->value[key], out);
 }
 
-static bool result_read_balance(const struct mp_cursor *c, const struct map_values *values,
-                                struct balance *balance)
+/* The balance map under key `key` of `values` (a result's or an event's). */
+static bool read_balance(const struct mp_cursor *c, const struct map_values *values, size_t key,
+                         struct balance *balance)
 {
     ASSERT(c->off <= c->len);
-    if (!values->seen[RKEY_BALANCE])
+    if (!values->seen[key])
         return false;
-    struct mp_cursor at = {c->buf, c->len, values->value_off[RKEY_BALANCE]};
+    struct mp_cursor at = {c->buf, c->len, values->value_off[key]};
     struct map_values fields;
     if (!map_read_values(&at, CODEC_DEPTH_MAX - 1, balance_key_names, BKEY_COUNT, &fields))
         return false;
@@ -1277,7 +1384,7 @@ static bool result_read_amounts(const struct mp_cursor *c, const struct map_valu
                                 struct result *r)
 {
     ASSERT((unsigned)r->error < JOB_ERROR_COUNT);
-    if (result_has_balance(r) && !result_read_balance(c, values, &r->balance))
+    if (result_has_balance(r) && !read_balance(c, values, RKEY_BALANCE, &r->balance))
         return false;
     if (!result_read_type_amounts(values, r))
         return false;
@@ -1302,6 +1409,85 @@ int codec_decode_result(const void *buf, size_t len, struct result *result)
               result_read_status(&values, result) && result_read_amounts(&c, &values, result);
     if (!ok) {
         memset(result, 0, sizeof *result);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Events: decoding                                                         */
+/* ------------------------------------------------------------------------ */
+
+enum event_key {
+    EKEY_V,
+    EKEY_EVENT_ID,
+    EKEY_TYPE,
+    EKEY_USER,
+    EKEY_AT,
+    EKEY_BALANCE,
+    EKEY_JOB,
+    EKEY_THRESHOLD,
+    EKEY_LOT,
+    EKEY_CREDITS,
+    EKEY_EXPIRES_AT,
+    EKEY_HOLD,
+    EKEY_RELEASED,
+    EKEY_COUNT
+};
+_Static_assert((int)EKEY_COUNT <= (int)RKEY_COUNT, "map_values holds an event map too");
+
+static const char *const event_key_names[EKEY_COUNT] = {
+    "v",         "event_id", "type",    "user",       "at",   "balance", "job",
+    "threshold", "lot",      "credits", "expires_at", "hold", "released"};
+
+static bool event_read_int(const struct map_values *values, size_t key, int64_t *out)
+{
+    return values->seen[key] && mp_int64(&values->value[key], out);
+}
+
+/* The keys of the event's type (the encoder's event_own_key_count()). */
+static bool event_read_own(const struct map_values *v, struct event *e)
+{
+    switch (e->type) {
+    case EVENT_BALANCE_LOW:
+    case EVENT_BALANCE_RECOVERED:
+        return event_read_int(v, EKEY_THRESHOLD, &e->threshold);
+    case EVENT_BALANCE_DEPLETED:
+        return true;
+    case EVENT_CREDITS_EXPIRING:
+        return event_read_int(v, EKEY_LOT, &e->lot) &&
+               event_read_int(v, EKEY_CREDITS, &e->credits) &&
+               event_read_int(v, EKEY_EXPIRES_AT, &e->expires_at_ms);
+    case EVENT_CREDITS_EXPIRED:
+        return event_read_int(v, EKEY_LOT, &e->lot) && event_read_int(v, EKEY_CREDITS, &e->credits);
+    case EVENT_HOLD_EXPIRED:
+        return v->seen[EKEY_HOLD] && mp_copy_str(&v->value[EKEY_HOLD], e->hold, sizeof e->hold) &&
+               event_read_int(v, EKEY_RELEASED, &e->released);
+    }
+    UNREACHABLE();
+}
+
+int codec_decode_event(const void *buf, size_t len, struct event *event)
+{
+    ASSERT(buf != NULL || len == 0);
+    ASSERT(event != NULL);
+    memset(event, 0, sizeof *event);
+    struct mp_cursor c = {buf, len, 0};
+    struct map_values v;
+    char type[32];
+    int64_t version;
+    bool ok = map_read_values(&c, CODEC_DEPTH_MAX, event_key_names, EKEY_COUNT, &v) &&
+              c.off == len && event_read_int(&v, EKEY_V, &version) && version == EVENT_VERSION &&
+              event_read_int(&v, EKEY_EVENT_ID, &event->event_id) && v.seen[EKEY_TYPE] &&
+              mp_copy_str(&v.value[EKEY_TYPE], type, sizeof type) &&
+              event_type_parse(type, &event->type) && v.seen[EKEY_USER] &&
+              mp_copy_str(&v.value[EKEY_USER], event->user, sizeof event->user) &&
+              event_read_int(&v, EKEY_AT, &event->at_ms) &&
+              read_balance(&c, &v, EKEY_BALANCE, &event->balance) && v.seen[EKEY_JOB] &&
+              mp_copy_str(&v.value[EKEY_JOB], event->job, sizeof event->job) &&
+              event_read_own(&v, event);
+    if (!ok) {
+        memset(event, 0, sizeof *event);
         return -1;
     }
     return 0;

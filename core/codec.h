@@ -1,5 +1,6 @@
 /*
- * codec.h -- msgpack wire format of jobs and results (contract sections 2, 3).
+ * codec.h -- msgpack wire format of jobs, results (contract sections 2, 3) and
+ * events (9.8).
  *
  * Owns encoding and decoding. Decoding reads untrusted bytes with a bounded
  * reader of its own: it allocates nothing, so no declared container size can
@@ -12,6 +13,7 @@
 #include <msgpack.h>
 #include <stddef.h>
 
+#include "core/event.h"
 #include "core/job.h"
 
 /*
@@ -51,6 +53,26 @@ int codec_encode_request(const struct job *job, msgpack_sbuffer *out)
 
 /* Appends the msgpack result to `out`. 0 or -1. */
 int codec_encode_result(const struct result *result, msgpack_sbuffer *out)
+    __attribute__((warn_unused_result));
+
+/* The credits.jobs row of a lot the sweep wrote off (contract 9.7): its
+ * result ({v, id, type "expire", user, status applied, balance, expired,
+ * done_at, replayed}) and its canonical request, appended to `result` and
+ * `request`. It is never published: an `expire:` ID is the worker's own.
+ * 0 or -1. */
+int codec_encode_expiry(const char *id, const char *user, int64_t lot_id, int64_t credits,
+                        const struct balance *balance, int64_t done_at_ms, msgpack_sbuffer *result,
+                        msgpack_sbuffer *request) __attribute__((warn_unused_result));
+
+/* Appends the msgpack event (contract 9.8: v, event_id, type, user, at,
+ * balance, job, then its type's keys) to `out`; the event is stored (its
+ * event_id set). 0 or -1. */
+int codec_encode_event(const struct event *event, msgpack_sbuffer *out)
+    __attribute__((warn_unused_result));
+
+/* Decodes an event (as encoded above; keys it does not know are ignored).
+ * 0, or -1 when the bytes are not one. */
+int codec_decode_event(const void *buf, size_t len, struct event *event)
     __attribute__((warn_unused_result));
 
 /* Decodes a result (as encoded above). 0, or -1 when the bytes are not one. */

@@ -230,8 +230,7 @@ struct charge *ledger_account_add_charge(struct account *account, const char *id
     struct charge *charge = calloc(1, sizeof *charge);
     ASSERT(charge != NULL); /* see the allocation note at the top */
     strcpy(charge->id, id);
-    push_pointer((void ***)&account->charges, &account->charge_count, &account->charge_cap,
-                 charge);
+    push_pointer((void ***)&account->charges, &account->charge_count, &account->charge_cap, charge);
     return charge;
 }
 
@@ -354,22 +353,42 @@ void ledger_balance(const struct account *account, int64_t now_us, struct balanc
     *out = b;
 }
 
-/* Takes every expired lot with credits left to 0, with an `expire` entry. */
+int64_t ledger_lots_remaining(const struct account *account)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < account->lot_count; i++)
+        sum = ledger_credits_add(sum, account->lots[i].remaining);
+    return sum;
+}
+
+bool ledger_lot_is_expired(const struct lot *lot, int64_t now_us)
+{
+    return lot_is_expired(lot, now_us);
+}
+
+void ledger_expire_lot(struct lot *lot, size_t job_index, const char *job_id,
+                       struct entry_list *entries)
+{
+    ASSERT(lot->remaining > 0 && !lot->revoked); /* a revoked lot holds nothing */
+    struct entry expire = {.lot_id = lot->lot_id,
+                           .kind = ENTRY_EXPIRE,
+                           .delta = -lot->remaining,
+                           .job_index = job_index,
+                           .job_id = job_id};
+    ledger_entry_add(entries, &expire);
+    lot->remaining = 0;
+    lot->changed = true;
+}
+
+/* Takes every expired lot with credits left to 0, with an `expire` entry
+ * under the job that finds it. */
 static void expire_lots(struct account *account, int64_t now_us, size_t job_index,
                         struct entry_list *entries)
 {
     for (size_t i = 0; i < account->lot_count; i++) {
         struct lot *lot = &account->lots[i];
-        if (!lot_is_expired(lot, now_us) || lot->remaining == 0)
-            continue;
-        ASSERT(!lot->revoked); /* a revoked lot holds nothing */
-        struct entry expire = {.lot_id = lot->lot_id,
-                               .kind = ENTRY_EXPIRE,
-                               .delta = -lot->remaining,
-                               .job_index = job_index};
-        ledger_entry_add(entries, &expire);
-        lot->remaining = 0;
-        lot->changed = true;
+        if (lot_is_expired(lot, now_us) && lot->remaining > 0)
+            ledger_expire_lot(lot, job_index, NULL, entries);
     }
 }
 
@@ -478,12 +497,23 @@ static void release_expired_holds(struct account *account, int64_t now_us, size_
 {
     for (size_t i = 0; i < account->hold_count; i++) {
         struct hold *hold = account->holds[i];
-        if (hold->status != HOLD_OPEN || hold->expires_at_us > now_us)
-            continue;
-        struct entry like = {.kind = ENTRY_RELEASE, .job_index = job_index, .job_id = hold->id};
-        ledger_close_hold(account, now_us, hold, HOLD_EXPIRED, &like, entries);
-        hold->closed_by = NULL;
+        if (ledger_hold_is_overdue(hold, now_us))
+            ledger_expire_hold(account, now_us, hold, job_index, entries);
     }
+}
+
+bool ledger_hold_is_overdue(const struct hold *hold, int64_t now_us)
+{
+    return hold->status == HOLD_OPEN && hold->expires_at_us <= now_us;
+}
+
+void ledger_expire_hold(struct account *account, int64_t now_us, struct hold *hold,
+                        size_t job_index, struct entry_list *entries)
+{
+    ASSERT(ledger_hold_is_overdue(hold, now_us));
+    struct entry like = {.kind = ENTRY_RELEASE, .job_index = job_index, .job_id = hold->id};
+    ledger_close_hold(account, now_us, hold, HOLD_EXPIRED, &like, entries);
+    hold->closed_by = NULL;
 }
 
 /* ---------------------------------------------------------------------------

@@ -69,10 +69,12 @@ struct lot {
     int64_t expires_at_us;             /* LEDGER_NO_EXPIRY when none */
     char period[JOB_PERIOD_BYTES + 1]; /* monthly lots; "" for others */
     bool revoked;                      /* revoked_at is set: never usable again */
+    bool noticed;                      /* its expiry was announced (credits_expiring) */
     /* What the store must write back. */
     bool is_new;      /* created in memory: INSERT it */
     bool changed;     /* remaining changed: UPDATE it (ignored when is_new) */
     bool revoked_now; /* revoked in this batch: set revoked_at */
+    bool noticed_now; /* announced in this batch: set expiry_noticed_at */
     size_t job_index; /* when is_new: the job that created it */
     /* When is_new: the catalog and payment columns of the new row, borrowed
      * from the job that created it (NULL: the column is NULL). */
@@ -115,14 +117,14 @@ struct hold {
     char id[JOB_ID_BYTES_MAX + 1]; /* the hold job's ID */
     int64_t amount;
     enum hold_status status;
-    int64_t captured;         /* HOLD_CAPTURED */
-    int64_t created_at_us;    /* is_new */
+    int64_t captured;      /* HOLD_CAPTURED */
+    int64_t created_at_us; /* is_new */
     int64_t expires_at_us;
-    const char *closed_by;    /* closed in this batch by a job: its ID (borrowed) */
-    struct take_list takes;   /* open: what each lot holds for it */
-    bool is_new;              /* opened in this batch: INSERT it */
-    bool changed;             /* closed in this batch: UPDATE it */
-    size_t job_index;         /* is_new: the hold job (its tool and ref) */
+    const char *closed_by;  /* closed in this batch by a job: its ID (borrowed) */
+    struct take_list takes; /* open: what each lot holds for it */
+    bool is_new;            /* opened in this batch: INSERT it */
+    bool changed;           /* closed in this batch: UPDATE it */
+    size_t job_index;       /* is_new: the hold job (its tool and ref) */
 };
 
 /* An applied consume or capture, for its refunds: what each lot gave it,
@@ -140,6 +142,10 @@ struct account {
     bool has_plan;
     char plan[JOB_PLAN_BYTES_MAX + 1];
     bool plan_changed; /* UPDATE the account's plan_id (NULL when !has_plan) */
+    /* The low-balance thresholds (contract 9.8), as loaded: the account's
+     * own, and its plan's when it was loaded (0: none). */
+    int64_t low_balance;
+    int64_t plan_low_balance;
     struct lot *lots;
     size_t lot_count;
     size_t lot_cap;
@@ -184,6 +190,7 @@ struct pack_info {
 struct plan_info {
     int64_t monthly_credits;
     int64_t rollover_cap;
+    int64_t low_balance; /* the plan's threshold of the low-balance events; 0: none */
 };
 
 /* What the caller knows that the account does not: the job's needs
@@ -234,6 +241,28 @@ struct charge *ledger_account_charge(struct account *account, const char *id);
 void ledger_takes_add(struct take_list *takes, int64_t lot_id, int64_t amount);
 int64_t ledger_takes_total(const struct take_list *takes);
 void ledger_takes_free(struct take_list *takes);
+
+/* The credits the account's lots hold, usable or not yet written off: the
+ * balance an event's change is measured by (contract 9.8). */
+int64_t ledger_lots_remaining(const struct account *account);
+
+/* Past its expires_at at `now_us` (whether or not written off yet). */
+bool ledger_lot_is_expired(const struct lot *lot, int64_t now_us)
+    __attribute__((warn_unused_result));
+
+/* Takes an expired lot's credits to 0 with one `expire` entry under job
+ * `job_index`, and under `job_id` when not NULL (the sweep's expire:{lot}). */
+void ledger_expire_lot(struct lot *lot, size_t job_index, const char *job_id,
+                       struct entry_list *entries);
+
+/* An open hold whose expires_at has passed at `now_us`. */
+bool ledger_hold_is_overdue(const struct hold *hold, int64_t now_us)
+    __attribute__((warn_unused_result));
+
+/* Releases an overdue hold (status expired, closed by no job): its entries
+ * are `release` entries under the hold's ID as job and origin. */
+void ledger_expire_hold(struct account *account, int64_t now_us, struct hold *hold,
+                        size_t job_index, struct entry_list *entries);
 
 /* Usable credits at `now_us`: lots not revoked with no expiry or
  * expires_at > now; `held`: the open holds. */

@@ -40,6 +40,11 @@ size_t keys_results(const char *prefix, char *out, size_t out_len)
     return key_format(out, out_len, prefix, "results", NULL);
 }
 
+size_t keys_events(const char *prefix, char *out, size_t out_len)
+{
+    return key_format(out, out_len, prefix, "events", NULL);
+}
+
 size_t keys_dead(const char *prefix, char *out, size_t out_len)
 {
     return key_format(out, out_len, prefix, "dead", NULL);

@@ -27,6 +27,7 @@ size_t keys_stream(const char *prefix, enum job_stream stream, char *out, size_t
 size_t keys_result(const char *prefix, const char *job_id, char *out, size_t out_len);
 size_t keys_reply(const char *prefix, const char *job_id, char *out, size_t out_len);
 size_t keys_results(const char *prefix, char *out, size_t out_len);
+size_t keys_events(const char *prefix, char *out, size_t out_len);
 size_t keys_dead(const char *prefix, char *out, size_t out_len);
 /* "{prefix}:dead:seen:{stream}:{entry}": the guard that keeps a dead letter
  * from being written twice for one entry of one job stream. */

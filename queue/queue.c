@@ -874,6 +874,25 @@ int queue_publish(struct queue *queue, const struct queue_publish *items, size_t
     return op_sent(op);
 }
 
+int queue_publish_events(struct queue *queue, const struct queue_event *events, size_t count,
+                         queue_done_cb *cb, void *arg)
+{
+    ASSERT(cb && events && count > 0);
+    if (queue->state != QUEUE_READY)
+        return -1;
+    struct queue_op *op = op_new(queue, cb, arg);
+    char key[KEYS_BYTES_MAX], maxlen[24];
+    keys_events(queue->config.prefix, key, sizeof key);
+    snprintf(maxlen, sizeof maxlen, "%lld", (long long)queue->config.events_maxlen);
+    for (size_t i = 0; i < count; i++) {
+        ASSERT(events[i].len > 0);
+        const char *argv[8] = {"XADD", key, "MAXLEN", "~", maxlen, "*", "event", events[i].event};
+        size_t lens[8] = {4, strlen(key), 6, 1, strlen(maxlen), 1, 5, events[i].len};
+        op_send(op, 8, argv, lens);
+    }
+    return op_sent(op);
+}
+
 /* One XACK key group id... for the entries of one stream. */
 static void send_acks(struct queue_op *op, enum job_stream stream,
                       const struct queue_entry *const *entries, size_t count)

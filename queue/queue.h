@@ -42,7 +42,8 @@ struct queue_config {
     char consumer[QUEUE_NAME_BYTES_MAX + 1];
     int64_t result_ttl_s;
     int64_t results_maxlen;
-    int64_t dead_maxlen; /* P:dead is trimmed to about this many entries */
+    int64_t dead_maxlen;   /* P:dead is trimmed to about this many entries */
+    int64_t events_maxlen; /* P:events, likewise */
     int64_t block_ms;
 };
 
@@ -139,6 +140,17 @@ void queue_entries_free(struct queue_entry *entries, size_t count);
  * nothing. */
 int queue_publish(struct queue *queue, const struct queue_publish *items, size_t count,
                   queue_done_cb *cb, void *arg) __attribute__((warn_unused_result));
+
+/* One event to publish: its msgpack (codec_encode_event()), borrowed. */
+struct queue_event {
+    const void *event;
+    size_t len;
+};
+
+/* XADDs the events to P:events (field `event`, MAXLEN ~ events_maxlen),
+ * pipelined, in order. Status 0 only when Redis accepted every one. */
+int queue_publish_events(struct queue *queue, const struct queue_event *events, size_t count,
+                         queue_done_cb *cb, void *arg) __attribute__((warn_unused_result));
 
 /* XACKs the entries (one XACK per stream). */
 int queue_ack(struct queue *queue, const struct queue_entry *const *entries, size_t count,

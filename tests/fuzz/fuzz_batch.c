@@ -1,20 +1,32 @@
 /*
  * fuzz_batch.c -- libFuzzer target for the batch planner (core/batch.c).
  *
- * The input is a list of jobs drawn from small pools (IDs, users, payment
- * references, catalog names), so that replays, id_conflicts, duplicate
- * payments and in-batch repeats are common, and where to cut it into
- * batches, with the clock moving between batches. The jobs run twice
- * against an in-memory database that loads and writes back what the store
- * does (as tests/unit/test_batch.c): cut as the input says, and one job per
- * batch at the same times. Checked:
+ * The input is a list of jobs of all ten types drawn from small pools (IDs,
+ * users, payment references, catalog names; the holds captures and releases
+ * name and the charges refunds name come from the same pool of IDs), so that
+ * replays, id_conflicts, duplicate payments, in-batch repeats and references
+ * to earlier jobs are common, and where to cut it into batches, with the
+ * clock moving between batches. The jobs run twice against an in-memory
+ * database that loads and writes back what the store does
+ * (tests/unit/store_model.h, shared with tests/unit/test_batch.c): cut as the
+ * input says, and one job per batch at the same times. Checked:
  *   - both runs publish the same bytes for every job, and end with the same
- *     lots (a job's outcome does not depend on the batching);
+ *     ledger (job rows, lots, entries, holds, plans);
  *   - each job ID is decided once; a later job with that ID is a replay of
  *     the stored result when its fields are the same, else an id_conflict,
  *     and neither writes an entry or a lot;
- *   - a payment reference grants credits once in all;
- *   - every lot stays 0 <= remaining <= granted and equals its entries;
+ *   - what an oracle kept from the run says of the outcome: a payment
+ *     reference grants credits once in all; a capture or release naming no
+ *     applied hold of its user is unknown_hold, a refund naming no applied
+ *     consume or capture of its user unknown_charge, a revoke naming no
+ *     purchase of its user unknown_payment, a cancel without a plan no_plan;
+ *     applied results carry the amounts their jobs ask for;
+ *   - after every batch, the database's rules of contract 5 and 9.4: every
+ *     lot 0 <= remaining <= granted and equal to its entries, a revoked lot
+ *     empty, a hold's entries took its amount and a closed hold's amount is
+ *     what it charged plus what it gave back, no charge refunded above what
+ *     it spent; each user's last decided job reports the balance the database
+ *     then holds, `held` the user's open holds;
  *   - batch_reset() and deciding again gives the same bytes and entries;
  *   - batch_users() and friends return sorted, distinct keys covering the jobs.
  */
@@ -28,10 +40,14 @@
 #include "core/codec.h"
 #include "fuzz_util.h"
 
+#define MODEL_CHECK(cond) CHECK(cond)
+#include "../unit/store_model.h"
+
 #define JOBS_MAX 48
-#define LOTS_MAX JOBS_MAX
+#define IDS 12
 #define NOW_START INT64_C(1790000000000000)
-#define US_PER_HOUR INT64_C(3600000000)
+#define US_PER_S INT64_C(1000000)
+#define US_PER_HOUR (3600 * US_PER_S)
 
 static const struct batch_pack catalog_packs[] = {{"small", {100, 1}}, {"big", {1000, 30}}};
 static const struct batch_plan catalog_plans[] = {{"basic", {50, 100}}, {"pro", {300, 600}}};
@@ -39,42 +55,17 @@ static const char *const pack_names[] = {"small", "big", "gone"};
 static const char *const plan_names[] = {"basic", "pro", "gone"};
 static const char *const user_names[] = {"hot", "u1", "u2"};
 
-/* ------------------------------------------------------------------------ */
-/* The model database                                                       */
-/* ------------------------------------------------------------------------ */
-
-struct model_job {
-    char id[JOB_ID_BYTES_MAX + 1];
-    msgpack_sbuffer request;
-    msgpack_sbuffer result;
-};
-
-struct model_lot {
-    char user[JOB_USER_BYTES_MAX + 1];
-    struct lot lot;
-    char payment_ref[JOB_PAYMENT_REF_BYTES_MAX + 1];
-    int64_t entries_sum;
-};
-
-struct model {
-    struct model_job jobs[JOBS_MAX];
-    size_t job_count;
-    struct model_lot lots[LOTS_MAX];
-    size_t lot_count;
-    int64_t next_lot_id;
-};
-
-static void model_free(struct model *m)
+static void model_start(struct model *m)
 {
-    for (size_t i = 0; i < m->job_count; i++) {
-        msgpack_sbuffer_destroy(&m->jobs[i].request);
-        msgpack_sbuffer_destroy(&m->jobs[i].result);
-    }
-    m->job_count = 0;
+    model_init(m, catalog_packs, 2, catalog_plans, 2);
 }
 
-/* Checks that what batch_users() and friends returned is sorted, distinct,
- * and holds `field` of every job of `type` (all jobs when type < 0). */
+/* ------------------------------------------------------------------------ */
+/* What the batch asks the store for                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Checks that keys[0..n) are sorted, distinct, and hold `field` of every job
+ * of `type` (all jobs when type < 0). */
 static void check_keys(const struct batch *b, const char **keys, size_t n, int type, size_t offset)
 {
     for (size_t k = 1; k < n; k++)
@@ -91,139 +82,61 @@ static void check_keys(const struct batch *b, const char **keys, size_t n, int t
     }
 }
 
-/* What the store loads for a batch: stored decisions of its IDs, its users'
- * lots (packs with credits left, every monthly lot), the payment references
- * already granted, the catalog rows it names, and reserved lot IDs. */
-static void model_load(struct model *m, struct batch *b, int64_t now_us)
+static void check_need_keys(const struct batch *b)
 {
-    b->now_us = now_us;
     const char *keys[JOBS_MAX];
     size_t n = batch_users(b, keys);
     CHECK(n == b->account_count);
     check_keys(b, keys, n, -1, offsetof(struct job, user));
     for (size_t i = 0; i < n; i++)
         CHECK(strcmp(b->accounts[i].user, keys[i]) == 0);
-
-    for (size_t i = 0; i < m->job_count; i++) {
-        const struct model_job *mj = &m->jobs[i];
-        bool wanted = false;
-        for (size_t k = 0; k < b->job_count; k++)
-            wanted = wanted || strcmp(b->jobs[k].job.id, mj->id) == 0;
-        if (wanted)
-            CHECK(batch_set_stored(b, mj->id, mj->request.data, mj->request.size, mj->result.data,
-                                   mj->result.size));
-    }
-    for (size_t i = 0; i < m->lot_count; i++) {
-        const struct model_lot *ml = &m->lots[i];
-        bool wanted = ml->lot.remaining > 0 || ml->lot.kind == LOT_MONTHLY;
-        if (wanted && batch_account(b, ml->user))
-            CHECK(batch_add_lot(b, ml->user, &ml->lot));
-    }
-    n = batch_need_keys(b, NEED_PAYMENT_REF, keys);
-    check_keys(b, keys, n, JOB_PURCHASE, offsetof(struct job, purchase.payment_ref));
-    for (size_t k = 0; k < n; k++)
-        for (size_t i = 0; i < m->lot_count; i++)
-            if (m->lots[i].lot.kind == LOT_PACK && strcmp(m->lots[i].payment_ref, keys[k]) == 0)
-                batch_add_used_ref(b, keys[k]);
-    n = batch_need_keys(b, NEED_PACK, keys);
-    check_keys(b, keys, n, JOB_PURCHASE, offsetof(struct job, purchase.pack));
-    for (size_t k = 0; k < n; k++)
-        for (size_t i = 0; i < 2; i++)
-            if (strcmp(keys[k], catalog_packs[i].id) == 0)
-                batch_add_pack(b, catalog_packs[i].id, &catalog_packs[i].info);
-    n = batch_need_keys(b, NEED_PLAN, keys);
-    check_keys(b, keys, n, JOB_ALLOCATE, offsetof(struct job, allocate.plan));
-    for (size_t k = 0; k < n; k++)
-        for (size_t i = 0; i < 2; i++)
-            if (strcmp(keys[k], catalog_plans[i].id) == 0)
-                batch_add_plan(b, catalog_plans[i].id, &catalog_plans[i].info);
-    for (size_t i = 0; i < batch_new_lot_count(b); i++)
-        batch_add_lot_id(b, m->next_lot_id++);
-}
-
-static struct model_lot *model_find_lot(struct model *m, int64_t lot_id)
-{
-    for (size_t i = 0; i < m->lot_count; i++)
-        if (m->lots[i].lot.lot_id == lot_id)
-            return &m->lots[i];
-    return NULL;
-}
-
-/* What the store writes back after batch_decide(). */
-static void model_write(struct model *m, const struct batch *b)
-{
-    for (size_t i = 0; i < b->job_count; i++) {
-        const struct batch_job *bj = &b->jobs[i];
-        if (bj->outcome != BATCH_DECIDED)
-            continue;
-        for (size_t k = 0; k < m->job_count; k++)
-            CHECK(strcmp(m->jobs[k].id, bj->job.id) != 0); /* decided once */
-        CHECK(m->job_count < JOBS_MAX);
-        struct model_job *mj = &m->jobs[m->job_count++];
-        strcpy(mj->id, bj->job.id);
-        msgpack_sbuffer_init(&mj->request);
-        msgpack_sbuffer_init(&mj->result);
-        CHECK(msgpack_sbuffer_write(&mj->request, bj->request.data, bj->request.size) == 0);
-        CHECK(msgpack_sbuffer_write(&mj->result, bj->encoded.data, bj->encoded.size) == 0);
-    }
-    for (size_t a = 0; a < b->account_count; a++) {
-        const struct account *account = &b->accounts[a];
-        for (size_t l = 0; l < account->lot_count; l++) {
-            const struct lot *lot = &account->lots[l];
-            if (lot->is_new) {
-                CHECK(lot->job_index < b->job_count);
-                const struct batch_job *maker = &b->jobs[lot->job_index];
-                CHECK(maker->outcome == BATCH_DECIDED && maker->result.error == JOB_OK);
-                CHECK(strcmp(maker->job.user, account->user) == 0);
-                CHECK(m->lot_count < LOTS_MAX);
-                CHECK(model_find_lot(m, lot->lot_id) == NULL);
-                struct model_lot *ml = &m->lots[m->lot_count++];
-                memset(ml, 0, sizeof *ml);
-                strcpy(ml->user, account->user);
-                ml->lot = *lot;
-                ml->lot.is_new = ml->lot.changed = false;
-                strcpy(ml->payment_ref, maker->job.purchase.payment_ref);
-            } else if (lot->changed) {
-                struct model_lot *ml = model_find_lot(m, lot->lot_id);
-                CHECK(ml != NULL);
-                ml->lot.remaining = lot->remaining;
-            }
-        }
-    }
-    for (size_t e = 0; e < b->entries.count; e++) {
-        const struct entry *en = &b->entries.items[e];
-        CHECK(en->job_index < b->job_count);
-        const struct batch_job *bj = &b->jobs[en->job_index];
-        CHECK(bj->outcome == BATCH_DECIDED); /* no entry for replays, conflicts */
-        struct model_lot *ml = model_find_lot(m, en->lot_id);
-        CHECK(ml != NULL);
-        CHECK(strcmp(ml->user, bj->job.user) == 0);
-        ml->entries_sum += en->delta;
-    }
-    for (size_t i = 0; i < m->lot_count; i++) {
-        const struct lot *lot = &m->lots[i].lot;
-        CHECK(0 <= lot->remaining && lot->remaining <= lot->granted);
-        CHECK(lot->remaining == m->lots[i].entries_sum);
+    static const struct {
+        enum job_need need;
+        enum job_type type;
+        size_t offset;
+    } fields[] = {
+        {NEED_PAYMENT_REF, JOB_PURCHASE, offsetof(struct job, purchase.payment_ref)},
+        {NEED_PAYMENT_REF, JOB_REVOKE, offsetof(struct job, revoke.payment_ref)},
+        {NEED_PACK, JOB_PURCHASE, offsetof(struct job, purchase.pack)},
+        {NEED_PLAN, JOB_ALLOCATE, offsetof(struct job, allocate.plan)},
+        {NEED_HOLD, JOB_CAPTURE, offsetof(struct job, capture.hold)},
+        {NEED_HOLD, JOB_RELEASE, offsetof(struct job, release.hold)},
+        {NEED_CHARGE, JOB_REFUND, offsetof(struct job, refund.charge)},
+    };
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        n = batch_need_keys(b, fields[f].need, keys);
+        check_keys(b, keys, n, (int)fields[f].type, fields[f].offset);
     }
 }
 
 /* ------------------------------------------------------------------------ */
-/* The oracle: what the contract says each job's outcome is                 */
+/* The oracle: what the contract says of each job's outcome                 */
 /* ------------------------------------------------------------------------ */
 
 struct decided {
     struct job job;
+    enum job_error error;
     msgpack_sbuffer result; /* as first published */
 };
 
 struct oracle {
     struct decided first[JOBS_MAX];
     size_t count;
-    char granted_refs[JOBS_MAX][JOB_PAYMENT_REF_BYTES_MAX + 1];
-    size_t granted_ref_count;
+    bool has_plan[3]; /* by user_names[] */
 };
 
-/* "The same job" (contract section 3): type, user and the type's fields. */
+static bool opt_str_same(bool has_a, const char *a, bool has_b, const char *b)
+{
+    return has_a == has_b && (!has_a || strcmp(a, b) == 0);
+}
+
+static bool opt_int_same(bool has_a, int64_t a, bool has_b, int64_t b)
+{
+    return has_a == has_b && (!has_a || a == b);
+}
+
+/* "The same job" (contract 4 and 9.3): type, user and the type's own keys,
+ * an absent optional key and a present one differing. */
 static bool same_request(const struct job *a, const struct job *b)
 {
     if (a->type != b->type || strcmp(a->user, b->user) != 0)
@@ -231,16 +144,40 @@ static bool same_request(const struct job *a, const struct job *b)
     switch (a->type) {
     case JOB_CONSUME:
         return a->consume.amount == b->consume.amount &&
-               a->consume.has_tool == b->consume.has_tool &&
-               (!a->consume.has_tool || strcmp(a->consume.tool, b->consume.tool) == 0) &&
-               a->consume.has_ref == b->consume.has_ref &&
-               (!a->consume.has_ref || strcmp(a->consume.ref, b->consume.ref) == 0);
+               opt_str_same(a->consume.has_tool, a->consume.tool, b->consume.has_tool,
+                            b->consume.tool) &&
+               opt_str_same(a->consume.has_ref, a->consume.ref, b->consume.has_ref, b->consume.ref);
     case JOB_PURCHASE:
         return strcmp(a->purchase.pack, b->purchase.pack) == 0 &&
                strcmp(a->purchase.payment_ref, b->purchase.payment_ref) == 0;
     case JOB_ALLOCATE:
         return strcmp(a->allocate.plan, b->allocate.plan) == 0 &&
                strcmp(a->allocate.period, b->allocate.period) == 0;
+    case JOB_HOLD:
+        return a->hold.amount == b->hold.amount &&
+               opt_int_same(a->hold.has_ttl, a->hold.ttl, b->hold.has_ttl, b->hold.ttl) &&
+               opt_str_same(a->hold.has_tool, a->hold.tool, b->hold.has_tool, b->hold.tool) &&
+               opt_str_same(a->hold.has_ref, a->hold.ref, b->hold.has_ref, b->hold.ref);
+    case JOB_CAPTURE:
+        return strcmp(a->capture.hold, b->capture.hold) == 0 &&
+               a->capture.amount == b->capture.amount;
+    case JOB_RELEASE:
+        return strcmp(a->release.hold, b->release.hold) == 0;
+    case JOB_REFUND:
+        return strcmp(a->refund.charge, b->refund.charge) == 0 &&
+               opt_int_same(a->refund.has_amount, a->refund.amount, b->refund.has_amount,
+                            b->refund.amount);
+    case JOB_REVOKE:
+        return strcmp(a->revoke.payment_ref, b->revoke.payment_ref) == 0;
+    case JOB_GRANT:
+        return a->grant.amount == b->grant.amount &&
+               opt_int_same(a->grant.has_valid_days, a->grant.valid_days, b->grant.has_valid_days,
+                            b->grant.valid_days) &&
+               opt_str_same(a->grant.has_reason, a->grant.reason, b->grant.has_reason,
+                            b->grant.reason);
+    case JOB_CANCEL:
+        return opt_int_same(a->cancel.has_forfeit, a->cancel.forfeit, b->cancel.has_forfeit,
+                            b->cancel.forfeit);
     }
     abort();
 }
@@ -252,12 +189,124 @@ static struct result decode(const msgpack_sbuffer *bytes)
     return r;
 }
 
-static bool ref_granted(const struct oracle *o, const char *ref)
+/* The first applied job with this ID of `type` and `user`, or NULL. */
+static const struct decided *applied(const struct oracle *o, const char *id, enum job_type type,
+                                     const char *user)
 {
-    for (size_t i = 0; i < o->granted_ref_count; i++)
-        if (strcmp(o->granted_refs[i], ref) == 0)
+    for (size_t i = 0; i < o->count; i++) {
+        const struct decided *d = &o->first[i];
+        if (strcmp(d->job.id, id) == 0)
+            return d->error == JOB_OK && d->job.type == type && strcmp(d->job.user, user) == 0
+                       ? d
+                       : NULL;
+    }
+    return NULL;
+}
+
+/* An applied purchase of `user` with this payment reference (any user's
+ * when user is NULL). */
+static bool ref_granted(const struct oracle *o, const char *ref, const char *user)
+{
+    for (size_t i = 0; i < o->count; i++) {
+        const struct decided *d = &o->first[i];
+        if (d->error == JOB_OK && d->job.type == JOB_PURCHASE &&
+            strcmp(d->job.purchase.payment_ref, ref) == 0 &&
+            (user == NULL || strcmp(d->job.user, user) == 0))
             return true;
+    }
     return false;
+}
+
+static size_t user_index(const char *user)
+{
+    for (size_t u = 0; u < 3; u++)
+        if (strcmp(user_names[u], user) == 0)
+            return u;
+    abort();
+}
+
+/* The sum of the deltas of entries of `kind` job `index` wrote. */
+static int64_t entries_of(const struct batch *b, size_t index, enum entry_kind kind)
+{
+    int64_t sum = 0;
+    for (size_t e = 0; e < b->entries.count; e++) {
+        const struct entry *en = &b->entries.items[e];
+        if (en->job_index == index && en->kind == kind && en->job_id == NULL)
+            sum += en->delta;
+    }
+    return sum;
+}
+
+/* A new decision, against what came before it in the run. */
+static void oracle_check_new(struct oracle *o, const struct batch *b, size_t index,
+                             const struct result *r)
+{
+    const struct job *job = &b->jobs[index].job;
+    size_t u = user_index(job->user);
+    switch (job->type) {
+    case JOB_CONSUME:
+        if (r->error == JOB_OK)
+            CHECK(-entries_of(b, index, ENTRY_CONSUME) == job->consume.amount);
+        break;
+    case JOB_PURCHASE: {
+        bool known = strcmp(job->purchase.pack, "gone") != 0;
+        bool used = ref_granted(o, job->purchase.payment_ref, NULL);
+        CHECK(r->error == (!known ? JOB_ERR_UNKNOWN_PACK
+                           : used ? JOB_ERR_DUPLICATE_PAYMENT
+                                  : JOB_OK));
+        break;
+    }
+    case JOB_ALLOCATE:
+        if (strcmp(job->allocate.plan, "gone") == 0)
+            CHECK(r->error == JOB_ERR_UNKNOWN_PLAN);
+        if (r->error == JOB_OK)
+            o->has_plan[u] = true;
+        break;
+    case JOB_HOLD:
+        if (r->error == JOB_OK)
+            CHECK(-entries_of(b, index, ENTRY_HOLD) == job->hold.amount);
+        break;
+    case JOB_CAPTURE: {
+        const struct decided *h = applied(o, job->capture.hold, JOB_HOLD, job->user);
+        if (h == NULL)
+            CHECK(r->error == JOB_ERR_UNKNOWN_HOLD);
+        if (r->error == JOB_OK)
+            CHECK(r->amounts[RESULT_CHARGED] + r->amounts[RESULT_RELEASED] == h->job.hold.amount);
+        break;
+    }
+    case JOB_RELEASE: {
+        const struct decided *h = applied(o, job->release.hold, JOB_HOLD, job->user);
+        if (h == NULL)
+            CHECK(r->error == JOB_ERR_UNKNOWN_HOLD);
+        if (r->error == JOB_OK)
+            CHECK(r->amounts[RESULT_RELEASED] == h->job.hold.amount);
+        break;
+    }
+    case JOB_REFUND:
+        if (applied(o, job->refund.charge, JOB_CONSUME, job->user) == NULL &&
+            applied(o, job->refund.charge, JOB_CAPTURE, job->user) == NULL)
+            CHECK(r->error == JOB_ERR_UNKNOWN_CHARGE);
+        if (r->error == JOB_OK && job->refund.has_amount)
+            CHECK(r->amounts[RESULT_REFUNDED] == job->refund.amount);
+        break;
+    case JOB_REVOKE:
+        if (!ref_granted(o, job->revoke.payment_ref, job->user))
+            CHECK(r->error == JOB_ERR_UNKNOWN_PAYMENT);
+        break;
+    case JOB_GRANT:
+        CHECK(r->error == JOB_OK); /* never rejected for a reason of the ledger */
+        CHECK(r->amounts[RESULT_GRANTED] == job->grant.amount);
+        CHECK(result_has_amount(r, RESULT_EXPIRES_AT) == job->grant.has_valid_days);
+        break;
+    case JOB_CANCEL:
+        CHECK((r->error == JOB_ERR_NO_PLAN) == !o->has_plan[u]);
+        if (r->error == JOB_OK) {
+            o->has_plan[u] = false;
+            if (!job->cancel.has_forfeit || !job->cancel.forfeit)
+                CHECK(r->amounts[RESULT_FORFEITED] == 0);
+        }
+        break;
+    }
 }
 
 /* The job's outcome and result against what came before it in the run. */
@@ -267,9 +316,10 @@ static void oracle_check(struct oracle *o, const struct batch *b, size_t index)
     struct result r = decode(&bj->encoded);
 #ifdef FUZZ_BATCH_TRACE /* triage: cc -DFUZZ_BATCH_TRACE, see README.md */
     static const char *const outcomes[] = {"undecided", "decided", "replay", "conflict"};
-    fprintf(stderr, "t=%lld %s %s %s -> %s %s balance=%lld\n", (long long)b->now_us, bj->job.id,
-            job_type_name(bj->job.type), bj->job.user, outcomes[bj->outcome],
-            r.error == JOB_OK ? "applied" : job_error_name(r.error), (long long)r.balance.total);
+    fprintf(stderr, "t=%lld %s %s %s -> %s %s (%s) balance=%lld held=%lld\n", (long long)b->now_us,
+            bj->job.id, job_type_name(bj->job.type), bj->job.user, outcomes[bj->outcome],
+            r.error == JOB_OK ? "applied" : job_error_name(r.error), r.message,
+            (long long)r.balance.total, (long long)r.balance.held);
 #endif
     CHECK(r.has_id && strcmp(r.id, bj->job.id) == 0);
     const struct decided *d = NULL;
@@ -299,32 +349,11 @@ static void oracle_check(struct oracle *o, const struct batch *b, size_t index)
     CHECK(bj->outcome == BATCH_DECIDED);
     CHECK(!r.replayed && r.done_at_ms == b->now_us / 1000);
     CHECK(r.error == JOB_OK || job_error_is_stored(r.error));
-    if (bj->job.type == JOB_PURCHASE) {
-        bool known = strcmp(bj->job.purchase.pack, "gone") != 0;
-        bool used = ref_granted(o, bj->job.purchase.payment_ref);
-        CHECK(r.error == (!known ? JOB_ERR_UNKNOWN_PACK
-                          : used ? JOB_ERR_DUPLICATE_PAYMENT
-                                 : JOB_OK));
-        if (r.error == JOB_OK) {
-            CHECK(o->granted_ref_count < JOBS_MAX);
-            strcpy(o->granted_refs[o->granted_ref_count++], bj->job.purchase.payment_ref);
-        }
-    }
-    if (bj->job.type == JOB_ALLOCATE && strcmp(bj->job.allocate.plan, "gone") == 0)
-        CHECK(r.error == JOB_ERR_UNKNOWN_PLAN);
-    if (bj->job.type == JOB_CONSUME && r.error == JOB_OK) {
-        CHECK(r.amounts[RESULT_CHARGED] == bj->job.consume.amount);
-        int64_t spent = 0;
-        for (size_t e = 0; e < b->entries.count; e++) {
-            const struct entry *en = &b->entries.items[e];
-            if (en->job_index == index && en->kind == ENTRY_CONSUME)
-                spent -= en->delta;
-        }
-        CHECK(spent == bj->job.consume.amount);
-    }
+    oracle_check_new(o, b, index, &r);
     CHECK(o->count < JOBS_MAX);
     struct decided *nd = &o->first[o->count++];
     nd->job = bj->job;
+    nd->error = r.error;
     msgpack_sbuffer_init(&nd->result);
     CHECK(msgpack_sbuffer_write(&nd->result, bj->encoded.data, bj->encoded.size) == 0);
 }
@@ -333,8 +362,7 @@ static void oracle_free(struct oracle *o)
 {
     for (size_t i = 0; i < o->count; i++)
         msgpack_sbuffer_destroy(&o->first[i].result);
-    o->count = 0;
-    o->granted_ref_count = 0;
+    memset(o, 0, sizeof *o);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -349,23 +377,15 @@ struct plan {
     bool retry[JOBS_MAX];     /* batch_reset() and decide again (first job) */
 };
 
-static void read_job(struct fuzz_bytes *in, struct plan *p, struct job *job)
+/* The fields of a new job of `job->type`; `f` and `g` are its bytes. */
+static void read_fields(struct job *job, uint8_t f, uint8_t g)
 {
-    uint8_t b = fuzz_u8(in);
-    if ((b & 0xc0) == 0xc0 && p->count > 0) {
-        *job = p->jobs[fuzz_u8(in) % p->count]; /* the same job again */
-        job->reply = b & 1;
-        return;
-    }
-    memset(job, 0, sizeof *job);
-    job->type = (enum job_type)(b % 3);
-    snprintf(job->user, sizeof job->user, "%s", user_names[(b >> 2) % 3]);
-    snprintf(job->id, sizeof job->id, "j%u", fuzz_u8(in) % 12);
-    job->reply = (b >> 4) & 1;
-    uint8_t f = fuzz_u8(in);
+    static const int64_t ttls[] = {60, 3600, 86400};
+    char id[8];
+    snprintf(id, sizeof id, "j%u", g % IDS); /* an ID of the pool: maybe an earlier job */
     switch (job->type) {
     case JOB_CONSUME:
-        job->consume.amount = 1 + fuzz_u8(in) % 160;
+        job->consume.amount = 1 + g % 160;
         job->consume.has_tool = f & 1;
         job->consume.has_ref = f & 2;
         if (job->consume.has_tool && (f & 4))
@@ -382,7 +402,57 @@ static void read_job(struct fuzz_bytes *in, struct plan *p, struct job *job)
         strcpy(job->allocate.plan, plan_names[f % 3]);
         snprintf(job->allocate.period, sizeof job->allocate.period, "2026-%02u", 1 + (f >> 2) % 8);
         break;
+    case JOB_HOLD:
+        job->hold.amount = 1 + g % 120;
+        job->hold.has_ttl = (f & 3) != 0;
+        job->hold.ttl = ttls[(f & 3) % 3];
+        job->hold.has_tool = f & 4;
+        strcpy(job->hold.tool, "render");
+        break;
+    case JOB_CAPTURE:
+        strcpy(job->capture.hold, id);
+        job->capture.amount = f % 80;
+        break;
+    case JOB_RELEASE:
+        strcpy(job->release.hold, id);
+        break;
+    case JOB_REFUND:
+        strcpy(job->refund.charge, id);
+        job->refund.has_amount = f & 1;
+        job->refund.amount = 1 + (f >> 1) % 60;
+        break;
+    case JOB_REVOKE:
+        snprintf(job->revoke.payment_ref, sizeof job->revoke.payment_ref, "pay%u", (f >> 2) % 5);
+        break;
+    case JOB_GRANT:
+        job->grant.amount = 1 + g % 200;
+        job->grant.has_valid_days = f & 1;
+        job->grant.valid_days = 1 + (f >> 1) % 3;
+        job->grant.has_reason = f & 0x10;
+        break;
+    case JOB_CANCEL:
+        job->cancel.has_forfeit = f & 1;
+        job->cancel.forfeit = f & 2;
+        break;
     }
+}
+
+static void read_job(struct fuzz_bytes *in, struct plan *p, struct job *job)
+{
+    uint8_t b = fuzz_u8(in);
+    if ((b & 0xc0) == 0xc0 && p->count > 0) {
+        *job = p->jobs[fuzz_u8(in) % p->count]; /* the same job again */
+        job->reply = b & 1;
+        return;
+    }
+    memset(job, 0, sizeof *job);
+    job->type = (enum job_type)((b & 0x3f) % JOB_TYPE_COUNT);
+    uint8_t w = fuzz_u8(in);
+    snprintf(job->user, sizeof job->user, "%s", user_names[(w >> 4) % 3]);
+    snprintf(job->id, sizeof job->id, "j%u", (w & 15) % IDS);
+    job->reply = (w >> 6) & 1;
+    uint8_t f = fuzz_u8(in), g = fuzz_u8(in);
+    read_fields(job, f, g);
 }
 
 static void read_plan(struct fuzz_bytes *in, struct plan *p)
@@ -395,8 +465,12 @@ static void read_plan(struct fuzz_bytes *in, struct plan *p)
         p->now_us[p->count] = now;
         p->cut_after[p->count] = c & 1;
         p->retry[p->count] = (c & 0x30) == 0x30;
-        if (c & 1) /* the next batch is later: 0 to 35 hours */
-            now += ((c >> 1) % 8) * 5 * US_PER_HOUR + (c >> 7);
+        if (c & 1) { /* the next batch is later: 0 to 35 hours, or a minute */
+            if (c & 0x40)
+                now += (1 + ((c >> 1) & 1)) * 30 * US_PER_S;
+            else
+                now += ((c >> 1) % 8) * 5 * US_PER_HOUR + (c >> 7);
+        }
         p->count++;
     }
     if (p->count > 0)
@@ -414,6 +488,7 @@ static void run_batch(struct model *m, struct oracle *o, const struct plan *p, s
         bjs[i].job = p->jobs[start + i];
     struct batch b;
     batch_init(&b, bjs, n);
+    check_need_keys(&b);
     model_load(m, &b, p->now_us[start]);
     CHECK(batch_decide(&b) == 0);
     if (retry) {
@@ -446,30 +521,9 @@ static void run_batch(struct model *m, struct oracle *o, const struct plan *p, s
               0);
     }
     model_write(m, &b);
+    model_check(m);
+    model_check_last_balances(m, &b);
     batch_free(&b);
-}
-
-/* The lots of `user`, in creation order, agree between the two runs (their
- * IDs may differ: each batch reserves its own). */
-static void check_same_lots(const struct model *a, const struct model *b)
-{
-    CHECK(a->lot_count == b->lot_count);
-    for (size_t u = 0; u < 3; u++) {
-        size_t j = 0;
-        for (size_t i = 0; i < a->lot_count; i++) {
-            if (strcmp(a->lots[i].user, user_names[u]) != 0)
-                continue;
-            while (j < b->lot_count && strcmp(b->lots[j].user, user_names[u]) != 0)
-                j++;
-            CHECK(j < b->lot_count);
-            const struct lot *x = &a->lots[i].lot, *y = &b->lots[j].lot;
-            CHECK(x->kind == y->kind && x->granted == y->granted && x->remaining == y->remaining);
-            CHECK(x->granted_at_us == y->granted_at_us && x->expires_at_us == y->expires_at_us);
-            CHECK(strcmp(x->period, y->period) == 0);
-            CHECK(strcmp(a->lots[i].payment_ref, b->lots[j].payment_ref) == 0);
-            j++;
-        }
-    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -481,10 +535,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fuzz_bytes in = {data, size, 0};
     read_plan(&in, &p);
 
-    memset(&cut, 0, sizeof cut);
-    memset(&one, 0, sizeof one);
+    model_start(&cut);
+    model_start(&one);
     memset(&o, 0, sizeof o);
-    cut.next_lot_id = one.next_lot_id = 1;
     for (size_t start = 0; start < p.count;) {
         size_t n = 1;
         while (!p.cut_after[start + n - 1])
@@ -501,7 +554,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         msgpack_sbuffer_destroy(&out_cut[i]);
         msgpack_sbuffer_destroy(&out_one[i]);
     }
-    check_same_lots(&cut, &one);
+    model_check_same(&cut, &one);
     CHECK(cut.job_count == one.job_count && cut.job_count == o.count);
     oracle_free(&o);
     model_free(&cut);

@@ -3,7 +3,7 @@
  * codec_decode_job(), codec_decode_identity() and codec_decode_result().
  *
  * Every input is decided twice: by the codec, and by a reference decoder
- * written here from contract section 2 and schemas/vectors/README.md alone
+ * written here from contract sections 2 and 9.3 and schemas/vectors/README.md alone
  * (a plain recursive msgpack reader; it shares no code with core/codec.c
  * and uses none of core/job.c's field rules). The two must agree on the
  * outcome, on every field of an accepted job, and on what a rejection can
@@ -323,11 +323,17 @@ enum {
     F_PAYMENT_REF,
     F_PLAN,
     F_PERIOD,
+    F_TTL,
+    F_HOLD,
+    F_CHARGE,
+    F_VALID_DAYS,
+    F_REASON,
+    F_FORFEIT,
     F_COUNT
 };
 static const char *const ref_names[F_COUNT] = {
-    "v",    "id",  "type", "user",        "reply", "amount",
-    "tool", "ref", "pack", "payment_ref", "plan",  "period",
+    "v",           "id",   "type",   "user", "reply", "amount", "tool",       "ref",    "pack",
+    "payment_ref", "plan", "period", "ttl",  "hold",  "charge", "valid_days", "reason", "forfeit",
 };
 
 struct ref_key {
@@ -403,19 +409,115 @@ static bool ref_scan_map(const uint8_t *d, size_t size, struct ref_scan *scan, s
     return true;
 }
 
+/* The types of contract sections 2 and 9.3, spelled out here (not taken
+ * from job_type.c's table). */
 static bool ref_type(const struct ref_val *v, enum job_type *type)
 {
-    static const char *const names[] = {"consume", "purchase", "allocate"};
-    static const enum job_type types[] = {JOB_CONSUME, JOB_PURCHASE, JOB_ALLOCATE};
+    static const char *const names[] = {"consume", "purchase", "allocate", "hold",  "capture",
+                                        "release", "refund",   "revoke",   "grant", "cancel"};
+    static const enum job_type types[] = {JOB_CONSUME, JOB_PURCHASE, JOB_ALLOCATE, JOB_HOLD,
+                                          JOB_CAPTURE, JOB_RELEASE,  JOB_REFUND,   JOB_REVOKE,
+                                          JOB_GRANT,   JOB_CANCEL};
     if (v->kind != RK_STR)
         return false;
-    for (int k = 0; k < 3; k++) {
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         if (v->n == strlen(names[k]) && memcmp(v->s, names[k], v->n) == 0) {
             *type = types[k];
             return true;
         }
     }
     return false;
+}
+
+/* An integer in [min, max] (every bound of the contract is >= 0). */
+static bool ref_int_in(const struct ref_val *v, uint64_t min, uint64_t max)
+{
+    return v->kind == RK_INT && !v->negative && v->u >= min && v->u <= max;
+}
+
+/* An optional integer field: absent, or in [min, max]; sets *has, *out. */
+static bool ref_opt_int(const struct ref_scan *scan, int f, uint64_t min, uint64_t max, bool *has,
+                        int64_t *out)
+{
+    *has = scan->seen[f];
+    if (!*has)
+        return true;
+    if (!ref_int_in(&scan->value[f], min, max))
+        return false;
+    *out = (int64_t)scan->value[f].u;
+    return true;
+}
+
+/* An optional text field of at most `max` bytes; sets *has and copies it. */
+static bool ref_opt_text(const struct ref_scan *scan, int f, size_t max, bool *has, char *out)
+{
+    *has = scan->seen[f];
+    if (!*has)
+        return true;
+    if (!ref_is_text(&scan->value[f], 0, max))
+        return false;
+    ref_copy(&scan->value[f], out);
+    return true;
+}
+
+/* A required job ID field (capture's and release's hold, refund's charge). */
+static bool ref_req_id(const struct ref_scan *scan, int f, char *out)
+{
+    if (!scan->seen[f] || !ref_is_id(&scan->value[f]))
+        return false;
+    ref_copy(&scan->value[f], out);
+    return true;
+}
+
+/* Contract 9.3: the fields of the revision 2 types. */
+static enum job_error ref_fields_revision2(const struct ref_scan *scan, struct job *job)
+{
+    const struct ref_val *v = scan->value;
+    bool ok = false;
+    switch (job->type) {
+    case JOB_HOLD:
+        ok = scan->seen[F_AMOUNT] && ref_int_in(&v[F_AMOUNT], 1, 1000000000) &&
+             ref_opt_int(scan, F_TTL, 1, 604800, &job->hold.has_ttl, &job->hold.ttl) &&
+             ref_opt_text(scan, F_TOOL, 64, &job->hold.has_tool, job->hold.tool) &&
+             ref_opt_text(scan, F_REF, 128, &job->hold.has_ref, job->hold.ref);
+        job->hold.amount = (int64_t)v[F_AMOUNT].u;
+        break;
+    case JOB_CAPTURE:
+        ok = ref_req_id(scan, F_HOLD, job->capture.hold) && scan->seen[F_AMOUNT] &&
+             ref_int_in(&v[F_AMOUNT], 0, 1000000000);
+        job->capture.amount = (int64_t)v[F_AMOUNT].u;
+        break;
+    case JOB_RELEASE:
+        ok = ref_req_id(scan, F_HOLD, job->release.hold);
+        break;
+    case JOB_REFUND:
+        ok = ref_req_id(scan, F_CHARGE, job->refund.charge) &&
+             ref_opt_int(scan, F_AMOUNT, 1, 1000000000, &job->refund.has_amount,
+                         &job->refund.amount);
+        break;
+    case JOB_REVOKE:
+        ok = scan->seen[F_PAYMENT_REF] && ref_is_text(&v[F_PAYMENT_REF], 1, 128);
+        if (ok)
+            ref_copy(&v[F_PAYMENT_REF], job->revoke.payment_ref);
+        break;
+    case JOB_GRANT:
+        ok = scan->seen[F_AMOUNT] && ref_int_in(&v[F_AMOUNT], 1, 1000000000) &&
+             ref_opt_int(scan, F_VALID_DAYS, 1, 36500, &job->grant.has_valid_days,
+                         &job->grant.valid_days) &&
+             ref_opt_text(scan, F_REASON, 128, &job->grant.has_reason, job->grant.reason);
+        job->grant.amount = (int64_t)v[F_AMOUNT].u;
+        break;
+    case JOB_CANCEL:
+        job->cancel.has_forfeit = scan->seen[F_FORFEIT];
+        ok = !scan->seen[F_FORFEIT] || v[F_FORFEIT].kind == RK_BOOL;
+        job->cancel.forfeit = job->cancel.has_forfeit && v[F_FORFEIT].boolean;
+        break;
+    case JOB_CONSUME:
+    case JOB_PURCHASE:
+    case JOB_ALLOCATE:
+        abort(); /* ref_fields() decides these */
+    }
+    return ok ? JOB_OK : JOB_ERR_INVALID_JOB;
 }
 
 /* The fields of a map that was read whole: JOB_OK or the error. */
@@ -464,6 +566,14 @@ static enum job_error ref_fields(const struct ref_scan *scan, struct job *job)
         ref_copy(&v[F_PLAN], job->allocate.plan);
         ref_copy(&v[F_PERIOD], job->allocate.period);
         return JOB_OK;
+    case JOB_HOLD:
+    case JOB_CAPTURE:
+    case JOB_RELEASE:
+    case JOB_REFUND:
+    case JOB_REVOKE:
+    case JOB_GRANT:
+    case JOB_CANCEL:
+        return ref_fields_revision2(scan, job);
     }
     abort();
 }
@@ -526,6 +636,39 @@ static void check_job_equal(const struct job *a, const struct job *b)
         CHECK(HELD(a->allocate.period) && HELD(b->allocate.period) &&
               strcmp(a->allocate.period, b->allocate.period) == 0);
         break;
+    case JOB_HOLD:
+        CHECK(a->hold.amount == b->hold.amount && a->hold.has_ttl == b->hold.has_ttl);
+        CHECK(!a->hold.has_ttl || a->hold.ttl == b->hold.ttl);
+        CHECK(a->hold.has_tool == b->hold.has_tool && a->hold.has_ref == b->hold.has_ref);
+        CHECK(!a->hold.has_tool || strcmp(a->hold.tool, b->hold.tool) == 0);
+        CHECK(!a->hold.has_ref || strcmp(a->hold.ref, b->hold.ref) == 0);
+        break;
+    case JOB_CAPTURE:
+        CHECK(strcmp(a->capture.hold, b->capture.hold) == 0);
+        CHECK(a->capture.amount == b->capture.amount);
+        break;
+    case JOB_RELEASE:
+        CHECK(strcmp(a->release.hold, b->release.hold) == 0);
+        break;
+    case JOB_REFUND:
+        CHECK(strcmp(a->refund.charge, b->refund.charge) == 0);
+        CHECK(a->refund.has_amount == b->refund.has_amount);
+        CHECK(!a->refund.has_amount || a->refund.amount == b->refund.amount);
+        break;
+    case JOB_REVOKE:
+        CHECK(strcmp(a->revoke.payment_ref, b->revoke.payment_ref) == 0);
+        break;
+    case JOB_GRANT:
+        CHECK(a->grant.amount == b->grant.amount);
+        CHECK(a->grant.has_valid_days == b->grant.has_valid_days);
+        CHECK(!a->grant.has_valid_days || a->grant.valid_days == b->grant.valid_days);
+        CHECK(a->grant.has_reason == b->grant.has_reason);
+        CHECK(!a->grant.has_reason || strcmp(a->grant.reason, b->grant.reason) == 0);
+        break;
+    case JOB_CANCEL:
+        CHECK(a->cancel.has_forfeit == b->cancel.has_forfeit);
+        CHECK(a->cancel.forfeit == b->cancel.forfeit);
+        break;
     }
 }
 
@@ -558,6 +701,38 @@ static void check_job_valid(const struct job *job)
         CHECK(job_text_is_valid(job->allocate.plan, strlen(job->allocate.plan)));
         CHECK(job_period_is_valid(job->allocate.period, strlen(job->allocate.period)));
         break;
+    case JOB_HOLD:
+        CHECK(job->hold.amount >= JOB_AMOUNT_MIN && job->hold.amount <= JOB_AMOUNT_MAX);
+        CHECK(!job->hold.has_ttl || (job->hold.ttl >= 1 && job->hold.ttl <= 604800));
+        break;
+    case JOB_CAPTURE:
+        CHECK(HELD(job->capture.hold) &&
+              job_id_is_valid(job->capture.hold, strlen(job->capture.hold)));
+        CHECK(job->capture.amount >= 0 && job->capture.amount <= JOB_AMOUNT_MAX);
+        break;
+    case JOB_RELEASE:
+        CHECK(HELD(job->release.hold) &&
+              job_id_is_valid(job->release.hold, strlen(job->release.hold)));
+        break;
+    case JOB_REFUND:
+        CHECK(HELD(job->refund.charge) &&
+              job_id_is_valid(job->refund.charge, strlen(job->refund.charge)));
+        CHECK(!job->refund.has_amount ||
+              (job->refund.amount >= JOB_AMOUNT_MIN && job->refund.amount <= JOB_AMOUNT_MAX));
+        break;
+    case JOB_REVOKE:
+        CHECK(strlen(job->revoke.payment_ref) >= 1 &&
+              job_text_is_valid(job->revoke.payment_ref, strlen(job->revoke.payment_ref)));
+        break;
+    case JOB_GRANT:
+        CHECK(job->grant.amount >= JOB_AMOUNT_MIN && job->grant.amount <= JOB_AMOUNT_MAX);
+        CHECK(!job->grant.has_valid_days ||
+              (job->grant.valid_days >= 1 && job->grant.valid_days <= 36500));
+        CHECK(job_text_is_valid(job->grant.reason, strlen(job->grant.reason)));
+        break;
+    case JOB_CANCEL:
+        CHECK(job->cancel.has_forfeit || !job->cancel.forfeit);
+        break;
     }
 }
 
@@ -588,7 +763,8 @@ static void check_result_equal(const struct result *a, const struct result *b)
     CHECK(a->error == b->error);
     CHECK(HELD(a->message) && HELD(b->message) && strcmp(a->message, b->message) == 0);
     CHECK(a->balance.total == b->balance.total && a->balance.pack == b->balance.pack &&
-          a->balance.monthly == b->balance.monthly);
+          a->balance.monthly == b->balance.monthly && a->balance.grant == b->balance.grant &&
+          a->balance.held == b->balance.held);
     CHECK(a->amounts_present == b->amounts_present);
     CHECK(memcmp(a->amounts, b->amounts, sizeof a->amounts) == 0);
     CHECK(a->done_at_ms == b->done_at_ms);
@@ -626,24 +802,16 @@ static uint64_t mix(const uint8_t *d, size_t size)
  * that every integer width gets encoded. */
 static void check_results_of_job(const struct job *job, uint64_t h)
 {
-    static const enum job_error outcomes[] = {JOB_OK,
-                                              JOB_ERR_INSUFFICIENT_CREDITS,
-                                              JOB_ERR_UNKNOWN_PACK,
-                                              JOB_ERR_UNKNOWN_PLAN,
-                                              JOB_ERR_DUPLICATE_PAYMENT,
-                                              JOB_ERR_ALREADY_ALLOCATED,
-                                              JOB_ERR_STALE_PERIOD,
-                                              JOB_ERR_ID_CONFLICT};
     struct result r;
     result_init_for_job(&r, job);
-    r.error = outcomes[h % (sizeof outcomes / sizeof outcomes[0])];
+    /* Any error code: the stored ones of every type, and id_conflict. */
+    r.error = (enum job_error)(h % JOB_ERROR_COUNT);
     int64_t x = (int64_t)(h >> 3);
-    r.balance = (struct balance){x >> (h & 31), x >> ((h >> 5) & 63), -(x >> 40)};
+    r.balance = (struct balance){x >> (h & 31), x >> ((h >> 5) & 63), -(x >> 40), x >> 50,
+                                 x >> ((h >> 7) & 31)};
     /* Every amount set: the encoder sends those the outcome carries. */
-    result_set_amount(&r, RESULT_CHARGED, x >> 25);
-    result_set_amount(&r, RESULT_GRANTED, x >> 20);
-    result_set_amount(&r, RESULT_FORFEITED, x >> 30);
-    result_set_amount(&r, RESULT_EXPIRES_AT, x >> 10);
+    for (unsigned a = 0; a < RESULT_AMOUNT_COUNT; a++)
+        result_set_amount(&r, (enum result_amount)a, x >> (10 + 3 * a));
     r.done_at_ms = (int64_t)(h >> 11);
     r.replayed = (h >> 9) & 1;
     if (r.error != JOB_OK)

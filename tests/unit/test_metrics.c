@@ -240,6 +240,13 @@ static void test_every_series_is_present_from_the_start(void **state)
         {"credits_up", 2},
         {"credits_ready", 1},
         {"credits_database_durable", 1},
+        {"credits_sweep_runs_total", METRICS_SWEEP_OUTCOMES},
+        {"credits_sweep_rows_total", METRICS_SWEEP_ROW_KINDS},
+        {"credits_sweep_duration_seconds", 1},
+        {"credits_sweep_lag_seconds", 1},
+        {"credits_events_published_total", 1},
+        {"credits_events_publish_failures_total", 1},
+        {"credits_event_marks_pending", 1},
     };
     size_t total = 0;
     for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
@@ -363,6 +370,37 @@ static void test_gauges_show_their_current_values(void **state)
     assert_rest_zero(&e, set);
 }
 
+static void test_sweep_and_events_series_carry_their_values(void **state)
+{
+    (void)state;
+    static struct metrics m;
+    static struct exposition e;
+    m.sweep_runs[METRICS_SWEEP_SKIPPED] = 3;
+    m.sweep_rows[METRICS_SWEEP_LOTS_EXPIRED] = 7;
+    m.sweep_rows[METRICS_SWEEP_EVENTS_RECOVERED] = 2;
+    m.sweep_duration_s = 0.5;
+    m.sweep_lag_s = 12.25;
+    m.events_published = 9;
+    m.events_publish_failures = 1;
+    m.event_marks_pending = 4;
+    render(&m, &e);
+    const char *const set[] = {
+        "credits_sweep_runs_total{outcome=\"skipped\"}",
+        "credits_sweep_rows_total{kind=\"lots_expired\"}",
+        "credits_sweep_rows_total{kind=\"events_recovered\"}",
+        "credits_sweep_duration_seconds",
+        "credits_sweep_lag_seconds",
+        "credits_events_published_total",
+        "credits_events_publish_failures_total",
+        "credits_event_marks_pending",
+        NULL,
+    };
+    const double values[] = {3, 7, 2, 0.5, 12.25, 9, 1, 4};
+    for (size_t i = 0; i < ARRAY_LEN(values); i++)
+        assert_value(&e, set[i], values[i]);
+    assert_rest_zero(&e, set);
+}
+
 /* ---------------------------------------------------------------------------
  * Label values
  * ------------------------------------------------------------------------- */
@@ -410,6 +448,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_batch_histogram_is_cumulative_with_inf_sum_and_count),
         cmocka_unit_test(test_latency_histogram_is_cumulative_with_inf_sum_and_count),
         cmocka_unit_test(test_gauges_show_their_current_values),
+        cmocka_unit_test(test_sweep_and_events_series_carry_their_values),
     };
     struct CMUnitTest tests[ARRAY_LEN(fixed) + ARRAY_LEN(escape_cases)];
     size_t n = 0;

@@ -75,6 +75,16 @@ static const struct setting settings[] = {
      "most HTTP connections open at once (each closed 5 s after it was accepted)"},
     {"CREDITS_ID_PREFIXES", SETTING_ID_PREFIXES, FIELD(id_prefixes), "", 0, 0, false,
      "job ID namespaces per stream, e.g. consume=web:,purchase=pay:,allocate=alloc:; empty: none"},
+    {"CREDITS_SWEEP_INTERVAL_MS", SETTING_INT, FIELD(sweep_interval_ms), "10000", 0,
+     INT64_C(86400000), false,
+     "how often the sweep releases expired holds, writes off expired lots and announces expiring "
+     "ones (one worker at a time); 0: off"},
+    {"CREDITS_EXPIRY_NOTICE_DAYS", SETTING_INT, FIELD(expiry_notice_days), "7", 0, 3650, false,
+     "credits_expiring comes this many days before a lot expires; 0: never"},
+    {"CREDITS_EVENTS_MAXLEN", SETTING_INT, FIELD(events_maxlen), "100000", 1, INT64_C(1000000000),
+     false, "approximate length kept of the events stream"},
+    {"CREDITS_EVENTS_RETENTION_DAYS", SETTING_INT, FIELD(events_retention_days), "30", 1, 36500,
+     false, "published events are deleted from credits.events after this many days"},
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])

@@ -52,6 +52,10 @@ struct config {
     int64_t shutdown_timeout_ms;                      /* CREDITS_SHUTDOWN_TIMEOUT_MS */
     int64_t claim_idle_ms;                            /* CREDITS_CLAIM_IDLE_MS */
     int64_t max_deliveries;                           /* CREDITS_MAX_DELIVERIES */
+    int64_t sweep_interval_ms;                        /* CREDITS_SWEEP_INTERVAL_MS */
+    int64_t expiry_notice_days;                       /* CREDITS_EXPIRY_NOTICE_DAYS */
+    int64_t events_maxlen;                            /* CREDITS_EVENTS_MAXLEN */
+    int64_t events_retention_days;                    /* CREDITS_EVENTS_RETENTION_DAYS */
     enum log_level log_level;                         /* CREDITS_LOG_LEVEL */
     enum log_format log_format;                       /* CREDITS_LOG_FORMAT */
     char http_addr[CONFIG_NAME_BYTES_MAX + 1];        /* CREDITS_HTTP_ADDR; "" disables */

@@ -268,6 +268,45 @@ static void render_connections(const struct metrics *m, FILE *out)
     put_bool(out, "credits_database_durable", NULL, 0, m->database_durable);
 }
 
+static const char *const sweep_outcome_names[METRICS_SWEEP_OUTCOMES] = {"done", "skipped",
+                                                                        "failed"};
+static const char *const sweep_row_names[METRICS_SWEEP_ROW_KINDS] = {
+    "holds_released", "lots_expired", "lots_announced", "events_recovered", "events_pruned"};
+
+static void render_sweep(const struct metrics *m, FILE *out)
+{
+    ASSERT(m != NULL && out != NULL);
+    put_family(out, "credits_sweep_runs_total", "counter",
+               "Sweep runs, by outcome (skipped: another worker held the lock).");
+    for (size_t o = 0; o < METRICS_SWEEP_OUTCOMES; o++) {
+        const struct label outcome = {"outcome", sweep_outcome_names[o]};
+        put_u64(out, "credits_sweep_runs_total", &outcome, 1, m->sweep_runs[o]);
+    }
+    put_family(out, "credits_sweep_rows_total", "counter", "Rows the sweep touched, by kind.");
+    for (size_t k = 0; k < METRICS_SWEEP_ROW_KINDS; k++) {
+        const struct label kind = {"kind", sweep_row_names[k]};
+        put_u64(out, "credits_sweep_rows_total", &kind, 1, m->sweep_rows[k]);
+    }
+    put_family(out, "credits_sweep_duration_seconds", "gauge",
+               "Length of the last sweep run that held the lock.");
+    put_series(out, "credits_sweep_duration_seconds", NULL, 0);
+    fprintf(out, "%.6f\n", m->sweep_duration_s);
+    put_family(out, "credits_sweep_lag_seconds", "gauge",
+               "How long the oldest overdue hold or lot had been due when the sweep last looked.");
+    put_series(out, "credits_sweep_lag_seconds", NULL, 0);
+    fprintf(out, "%.3f\n", m->sweep_lag_s);
+    put_family(out, "credits_events_published_total", "counter",
+               "Events published to the events stream (at least once each).");
+    put_u64(out, "credits_events_published_total", NULL, 0, m->events_published);
+    put_family(out, "credits_events_publish_failures_total", "counter",
+               "Publications of events Redis refused (the events are published later).");
+    put_u64(out, "credits_events_publish_failures_total", NULL, 0, m->events_publish_failures);
+    put_family(out, "credits_event_marks_pending", "gauge",
+               "Events published and not yet marked published in the database.");
+    put_series(out, "credits_event_marks_pending", NULL, 0);
+    fprintf(out, "%lld\n", (long long)m->event_marks_pending);
+}
+
 void metrics_render(const struct metrics *m, FILE *out)
 {
     ASSERT(m != NULL);
@@ -276,4 +315,5 @@ void metrics_render(const struct metrics *m, FILE *out)
     render_histograms(m, out);
     render_streams(m, out);
     render_connections(m, out);
+    render_sweep(m, out);
 }

@@ -34,6 +34,24 @@ enum metrics_db_error {
 };
 #define METRICS_DB_ERROR_KINDS 4
 
+/* How a sweep run ended. */
+enum metrics_sweep_outcome {
+    METRICS_SWEEP_DONE = 0,    /* held the lock and finished */
+    METRICS_SWEEP_SKIPPED = 1, /* another worker held the lock */
+    METRICS_SWEEP_FAILED = 2,  /* a statement failed or the connection went */
+};
+#define METRICS_SWEEP_OUTCOMES 3
+
+/* What a sweep touched. */
+enum metrics_sweep_rows {
+    METRICS_SWEEP_HOLDS_RELEASED = 0,
+    METRICS_SWEEP_LOTS_EXPIRED = 1,
+    METRICS_SWEEP_LOTS_ANNOUNCED = 2,
+    METRICS_SWEEP_EVENTS_RECOVERED = 3,
+    METRICS_SWEEP_EVENTS_PRUNED = 4,
+};
+#define METRICS_SWEEP_ROW_KINDS 5
+
 struct metrics_histogram {
     uint64_t buckets[METRICS_LATENCY_BUCKETS]; /* cumulative on rendering only */
     uint64_t count;
@@ -59,6 +77,14 @@ struct metrics {
     bool up[2];
     bool ready;
     bool database_durable; /* fsync and full_page_writes on, at the last connect */
+    /* The sweep and the events (contract 9.7, 9.8). */
+    uint64_t sweep_runs[METRICS_SWEEP_OUTCOMES];
+    uint64_t sweep_rows[METRICS_SWEEP_ROW_KINDS];
+    double sweep_duration_s; /* of the last run that held the lock */
+    double sweep_lag_s;      /* how long the oldest due row had been due, at the last look */
+    uint64_t events_published;
+    uint64_t events_publish_failures;
+    int64_t event_marks_pending;
 };
 
 void metrics_count_job(struct metrics *m, bool has_type, enum job_type type, enum job_error error,

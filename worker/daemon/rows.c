@@ -91,20 +91,30 @@ static bool cell_bool(struct reader *rd, int col, bool *out)
     return true;
 }
 
+/* The catalog's CHECK constraints bound these (schemas/001_ledger.sql,
+ * 008_sweep_events.sql). */
+#define ROWS_CREDITS_MAX INT64_C(10000000000000)
+#define ROWS_VALID_DAYS_MAX 36500
+
 static bool read_accounts(struct reader *rd, struct batch *batch)
 {
-    if (!columns(rd, 2))
+    if (!columns(rd, 4))
         return false;
     for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
         char user[JOB_USER_BYTES_MAX + 1], plan[JOB_PLAN_BYTES_MAX + 1];
-        if (!cell_str(rd, 0, user, sizeof user))
+        int64_t low_balance, plan_low_balance;
+        if (!cell_str(rd, 0, user, sizeof user) ||
+            !cell_int(rd, 2, 0, ROWS_CREDITS_MAX, &low_balance) ||
+            !cell_int(rd, 3, 0, ROWS_CREDITS_MAX, &plan_low_balance))
             return false;
+        bool known = batch_set_account_thresholds(batch, user, low_balance, plan_low_balance);
+        ASSERT(known); /* the query asked for the batch's users only */
         if (PQgetisnull(rd->r, rd->row, 1))
             continue;
         if (!cell_str(rd, 1, plan, sizeof plan))
             return false;
-        bool known = batch_set_account_plan(batch, user, plan);
-        ASSERT(known); /* the query asked for the batch's users only */
+        known = batch_set_account_plan(batch, user, plan);
+        ASSERT(known);
     }
     return true;
 }
@@ -138,7 +148,7 @@ static bool read_stored(struct reader *rd, struct batch *batch)
     return true;
 }
 
-#define LOT_COLUMNS 9
+#define LOT_COLUMNS 10
 
 /* The lot columns from column `at` on. */
 static bool cell_lot(struct reader *rd, int at, char *user, size_t user_size, struct lot *lot)
@@ -159,7 +169,8 @@ static bool cell_lot(struct reader *rd, int at, char *user, size_t user_size, st
     if (!PQgetisnull(rd->r, rd->row, at + 6) &&
         !cell_int(rd, at + 6, INT64_MIN, LEDGER_NO_EXPIRY - 1, &lot->expires_at_us))
         return false;
-    if (!cell_str(rd, at + 7, lot->period, sizeof lot->period) || !cell_bool(rd, at + 8, &lot->revoked))
+    if (!cell_str(rd, at + 7, lot->period, sizeof lot->period) ||
+        !cell_bool(rd, at + 8, &lot->revoked) || !cell_bool(rd, at + 9, &lot->noticed))
         return false;
     if (lot->revoked && lot->remaining != 0)
         return refuse(rd, at + 4, "a revoked lot with %" PRId64 " credits left", lot->remaining);
@@ -279,10 +290,6 @@ static bool read_payment_lots(struct reader *rd, struct batch *batch)
     return true;
 }
 
-/* The catalog's CHECK constraints bound these (schemas/001_ledger.sql). */
-#define ROWS_CREDITS_MAX INT64_C(10000000000000)
-#define ROWS_VALID_DAYS_MAX 36500
-
 static bool read_packs(struct reader *rd, struct batch *batch)
 {
     if (!columns(rd, 3))
@@ -301,14 +308,15 @@ static bool read_packs(struct reader *rd, struct batch *batch)
 
 static bool read_plans(struct reader *rd, struct batch *batch)
 {
-    if (!columns(rd, 3))
+    if (!columns(rd, 4))
         return false;
     for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++) {
         char id[JOB_PLAN_BYTES_MAX + 1];
         struct plan_info info;
         if (!cell_str(rd, 0, id, sizeof id) ||
             !cell_int(rd, 1, 1, ROWS_CREDITS_MAX, &info.monthly_credits) ||
-            !cell_int(rd, 2, info.monthly_credits, ROWS_CREDITS_MAX, &info.rollover_cap))
+            !cell_int(rd, 2, info.monthly_credits, ROWS_CREDITS_MAX, &info.rollover_cap) ||
+            !cell_int(rd, 3, 0, ROWS_CREDITS_MAX, &info.low_balance))
             return false;
         batch_add_plan(batch, id, &info);
     }
@@ -324,6 +332,73 @@ static bool read_lot_ids(struct reader *rd, struct batch *batch)
         if (!cell_int(rd, 0, 1, INT64_MAX, &id))
             return false;
         batch_add_lot_id(batch, id);
+    }
+    return true;
+}
+
+/* The event columns (SQL_EVENT_COLUMNS in store.c): event_id, user_id,
+ * type, job_id, at (Unix ms), total, pack, monthly, grant, held,
+ * threshold, lot_id, credits, expires_at (Unix ms), hold_id, released (0 or
+ * '' where the type has none). */
+#define EVENT_COLUMNS 16
+
+static bool read_event(struct reader *rd, struct event *e)
+{
+    char type[32];
+    memset(e, 0, sizeof *e);
+    if (!cell_int(rd, 0, 1, INT64_MAX, &e->event_id) || !cell_str(rd, 1, e->user, sizeof e->user) ||
+        !cell_str(rd, 2, type, sizeof type))
+        return false;
+    if (!event_type_parse(type, &e->type))
+        return refuse(rd, 2, "event type '%s' is not one this worker knows", type);
+    int64_t *ints[] = {&e->at_ms,         &e->balance.total, &e->balance.pack, &e->balance.monthly,
+                       &e->balance.grant, &e->balance.held,  &e->threshold,    &e->lot,
+                       &e->credits,       &e->expires_at_ms};
+    int cols[] = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+    if (!cell_str(rd, 3, e->job, sizeof e->job))
+        return false;
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        if (!cell_int(rd, cols[i], INT64_MIN, INT64_MAX, ints[i]))
+            return false;
+    return cell_str(rd, 14, e->hold, sizeof e->hold) &&
+           cell_int(rd, 15, INT64_MIN, INT64_MAX, &e->released);
+}
+
+bool rows_read_events(const PGresult *r, struct event_list *events, char *errstr, size_t errstr_len)
+{
+    struct reader rd = {r, "credits.events", 0, errstr, errstr_len};
+    if (!columns(&rd, EVENT_COLUMNS))
+        return false;
+    for (rd.row = 0; rd.row < PQntuples(r); rd.row++) {
+        struct event e;
+        if (!read_event(&rd, &e))
+            return false;
+        struct event *kept = event_list_add(events, e.type, e.user, e.job, e.at_ms, &e.balance);
+        *kept = e;
+    }
+    return true;
+}
+
+bool rows_read_due(const PGresult *r, struct rows_due *due, char *errstr, size_t errstr_len)
+{
+    struct reader rd = {r, "the sweep's due rows", 0, errstr, errstr_len};
+    if (!columns(&rd, 2))
+        return false;
+    for (rd.row = 0; rd.row < PQntuples(r); rd.row++) {
+        char user[JOB_USER_BYTES_MAX + 1];
+        int64_t lag_ms;
+        if (!cell_str(&rd, 0, user, sizeof user) || !cell_int(&rd, 1, 0, INT64_MAX, &lag_ms))
+            return false;
+        if (lag_ms > due->lag_ms)
+            due->lag_ms = lag_ms;
+        bool seen = false;
+        for (size_t i = 0; i < due->user_count && !seen; i++)
+            seen = strcmp(due->users[i], user) == 0;
+        if (seen)
+            continue;
+        if (due->user_count == due->user_cap)
+            return refuse(&rd, 0, "more than the %zu users asked for", due->user_cap);
+        memcpy(due->users[due->user_count++], user, sizeof user);
     }
     return true;
 }
@@ -370,6 +445,8 @@ bool rows_read(enum rows_kind kind, struct batch *batch, const PGresult *r, char
     case ROWS_LOT_IDS:
         rd.what = "credits.lot_id_seq";
         return read_lot_ids(&rd, batch);
+    case ROWS_EVENTS:
+        return rows_read_events(r, &batch->stored_events, errstr, errstr_len);
     }
     UNREACHABLE();
 }

@@ -31,11 +31,14 @@ static const char sql_create_accounts[] =
     "ON CONFLICT (user_id) DO NOTHING";
 
 /* Locks the batch's accounts in user order: the lock that keeps two workers
- * from spending the same credits. Everything read after it is current. */
-static const char sql_lock_accounts[] = "SELECT user_id, plan_id FROM credits.accounts\n"
-                                        "WHERE user_id = ANY($1::text[])\n"
-                                        "ORDER BY user_id COLLATE \"C\"\n"
-                                        "FOR NO KEY UPDATE";
+ * from spending the same credits. Everything read after it is current.
+ * With the thresholds of the low-balance events: the account's, its plan's. */
+static const char sql_lock_accounts[] =
+    "SELECT a.user_id, a.plan_id, coalesce(a.low_balance, 0), coalesce(p.low_balance, 0)\n"
+    "FROM credits.accounts a LEFT JOIN credits.plans p ON p.plan_id = a.plan_id\n"
+    "WHERE a.user_id = ANY($1::text[])\n"
+    "ORDER BY a.user_id COLLATE \"C\"\n"
+    "FOR NO KEY UPDATE OF a";
 
 static const char sql_now[] = "SELECT (extract(epoch FROM now()) * 1000000)::bigint";
 
@@ -44,12 +47,14 @@ static const char sql_stored_jobs[] =
 
 /* The columns of a lot as rows.c reads them (ROWS_LOTS and the lot part of
  * the take rows): user, lot, kind, granted, remaining, granted_at and
- * expires_at in Unix microseconds, period ('' when none), revoked. */
+ * expires_at in Unix microseconds, period ('' when none), revoked,
+ * announced (credits_expiring sent). */
 #define SQL_LOT_COLUMNS(l)                                                                         \
     l ".user_id, " l ".lot_id, " l ".kind, " l ".granted, " l ".remaining,\n"                      \
-    "       (extract(epoch FROM " l ".granted_at) * 1000000)::bigint,\n"                           \
-    "       (extract(epoch FROM " l ".expires_at) * 1000000)::bigint,\n"                           \
-    "       coalesce(" l ".period, ''), " l ".revoked_at IS NOT NULL"
+      "       (extract(epoch FROM " l ".granted_at) * 1000000)::bigint,\n"                         \
+      "       (extract(epoch FROM " l ".expires_at) * 1000000)::bigint,\n"                         \
+      "       coalesce(" l ".period, ''), " l ".revoked_at IS NOT NULL,\n"                         \
+      "       " l ".expiry_noticed_at IS NOT NULL"
 
 /* Lots with credits left (usable, or expired and still to be written off),
  * and the spent monthly lots from $2 on: the earliest period an allocate of
@@ -58,15 +63,16 @@ static const char sql_stored_jobs[] =
  * `NOT spent` (remaining > 0) matches the predicate of lots_user_unspent, so
  * a user's spent lots are never read (schemas/005_unspent_lots.sql); the
  * spent lots a hold or a charge gives back to come with their takes. */
-static const char sql_lots[] =
-    "SELECT " SQL_LOT_COLUMNS("l") "\n"
-    "FROM credits.lots l\n"
-    "WHERE l.user_id = ANY($1::text[]) AND NOT l.spent\n"
-    "UNION ALL\n"
-    "SELECT " SQL_LOT_COLUMNS("l") "\n"
-    "FROM credits.lots l\n"
-    "WHERE l.user_id = ANY($1::text[]) AND l.kind = 'monthly' AND l.remaining = 0\n"
-    "  AND l.period >= $2::text";
+static const char sql_lots[] = "SELECT " SQL_LOT_COLUMNS(
+    "l") "\n"
+         "FROM credits.lots l\n"
+         "WHERE l.user_id = ANY($1::text[]) AND NOT l.spent\n"
+         "UNION ALL\n"
+         "SELECT " SQL_LOT_COLUMNS(
+             "l") "\n"
+                  "FROM credits.lots l\n"
+                  "WHERE l.user_id = ANY($1::text[]) AND l.kind = 'monthly' AND l.remaining = 0\n"
+                  "  AND l.period >= $2::text";
 
 /* The holds a batch needs: the open ones of its users (any job of theirs
  * releases one past its expiry), and those its captures and releases name
@@ -82,14 +88,16 @@ static const char sql_holds[] =
 
 /* What each lot holds for those holds that are open, in the order taken,
  * with the lot (it may be spent by now). */
-static const char sql_hold_takes[] =
-    "SELECT e.job_id, -e.delta, " SQL_LOT_COLUMNS("l") "\n"
-    "FROM credits.entries e JOIN credits.lots l ON l.lot_id = e.lot_id\n"
-    "WHERE e.kind = 'hold' AND e.job_id IN (\n"
-    "    SELECT hold_id FROM credits.holds WHERE user_id = ANY($1::text[]) AND status = 'open'\n"
-    "    UNION\n"
-    "    SELECT hold_id FROM credits.holds WHERE hold_id = ANY($2::text[]) AND status = 'open')\n"
-    "ORDER BY e.entry_id";
+static const char sql_hold_takes[] = "SELECT e.job_id, -e.delta, " SQL_LOT_COLUMNS(
+    "l") "\n"
+         "FROM credits.entries e JOIN credits.lots l ON l.lot_id = e.lot_id\n"
+         "WHERE e.kind = 'hold' AND e.job_id IN (\n"
+         "    SELECT hold_id FROM credits.holds WHERE user_id = ANY($1::text[]) AND status = "
+         "'open'\n"
+         "    UNION\n"
+         "    SELECT hold_id FROM credits.holds WHERE hold_id = ANY($2::text[]) AND status = "
+         "'open')\n"
+         "ORDER BY e.entry_id";
 
 /* The charges refunds name: applied consumes and captures, and per lot what
  * is still refundable: what the consume (or the capture's hold) took, less
@@ -117,21 +125,23 @@ static const char sql_charges[] =
     "t AS (\n"
     "    SELECT charge, lot_id, sum(amount)::bigint AS amount, min(taken) AS taken\n"
     "    FROM s GROUP BY charge, lot_id)\n"
-    "SELECT t.charge, t.amount, " SQL_LOT_COLUMNS("l") "\n"
-    "FROM t JOIN credits.lots l ON l.lot_id = t.lot_id\n"
-    "ORDER BY t.charge, t.taken";
+    "SELECT t.charge, t.amount, " SQL_LOT_COLUMNS(
+        "l") "\n"
+             "FROM t JOIN credits.lots l ON l.lot_id = t.lot_id\n"
+             "ORDER BY t.charge, t.taken";
 
 static const char sql_packs[] =
     "SELECT pack_id, credits, valid_days FROM credits.packs WHERE pack_id = ANY($1::text[])";
 
-static const char sql_plans[] = "SELECT plan_id, monthly_credits, rollover_cap\n"
-                                "FROM credits.plans WHERE plan_id = ANY($1::text[])";
+static const char sql_plans[] =
+    "SELECT plan_id, monthly_credits, rollover_cap, coalesce(low_balance, 0)\n"
+    "FROM credits.plans WHERE plan_id = ANY($1::text[])";
 
 /* The pack lots payment references granted (of any user: a reference grants
  * once), with the lot (a revoke takes what is left of it). */
-static const char sql_payment_lots[] =
-    "SELECT l.payment_ref, " SQL_LOT_COLUMNS("l") "\n"
-    "FROM credits.lots l WHERE l.payment_ref = ANY($1::text[])";
+static const char sql_payment_lots[] = "SELECT l.payment_ref, " SQL_LOT_COLUMNS(
+    "l") "\n"
+         "FROM credits.lots l WHERE l.payment_ref = ANY($1::text[])";
 
 static const char sql_reserve_lot_ids[] =
     "SELECT nextval('credits.lot_id_seq') FROM generate_series(1, $1::integer)";
@@ -180,6 +190,78 @@ static const char sql_insert_holds[] =
     "            $6::timestamptz[], $7::text[], $8::text[], $9::text[])\n"
     "     AS h(hold_id, user_id, amount, status, captured, expires_at, closed_by, tool, ref)";
 
+/* Lots announced (credits_expiring) in the batch. */
+static const char sql_update_noticed[] =
+    "UPDATE credits.lots SET expiry_noticed_at = now() WHERE lot_id = ANY($1::bigint[])";
+
+/* The columns of an event as rows.c reads them (rows_read_events()). */
+#define SQL_EVENT_COLUMNS                                                                          \
+    "event_id, user_id, type, job_id, floor(extract(epoch FROM at) * 1000)::bigint,\n"             \
+    "       total, pack, monthly, \"grant\", held, coalesce(threshold, 0),\n"                      \
+    "       coalesce(lot_id, 0), coalesce(credits, 0),\n"                                          \
+    "       coalesce(floor(extract(epoch FROM expires_at) * 1000)::bigint, 0),\n"                  \
+    "       coalesce(hold_id, ''), coalesce(released, 0)"
+
+/* The batch's events, in the order decided (event_id follows it); read
+ * back with their IDs, which is what is published. */
+static const char sql_insert_events[] =
+    "INSERT INTO credits.events (user_id, type, job_id, at, total, pack, monthly, \"grant\",\n"
+    "                            held, threshold, lot_id, credits, expires_at, hold_id,\n"
+    "                            released)\n"
+    "SELECT e.user_id, e.type, e.job_id, now(), e.total, e.pack, e.monthly, e.g, e.held,\n"
+    "       e.threshold, e.lot_id, e.credits, e.expires_at, e.hold_id, e.released\n"
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],\n"
+    "            $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],\n"
+    "            $11::bigint[], $12::timestamptz[], $13::text[], $14::bigint[])\n"
+    "     WITH ORDINALITY AS e(user_id, type, job_id, total, pack, monthly, g, held, threshold,\n"
+    "                          lot_id, credits, expires_at, hold_id, released, n)\n"
+    "ORDER BY e.n\n"
+    "RETURNING " SQL_EVENT_COLUMNS;
+
+static const char sql_mark_published[] =
+    "UPDATE credits.events SET published_at = now()\n"
+    "WHERE event_id = ANY($1::bigint[]) AND published_at IS NULL";
+
+/* The sweep's advisory lock (session): "credswp1" as a big-endian 64-bit
+ * integer, beside migrate's "credmig1". */
+static const char sql_sweep_lock[] = "SELECT pg_try_advisory_lock(7165901439208222769)";
+static const char sql_sweep_unlock[] = "SELECT pg_advisory_unlock(7165901439208222769)";
+
+/* The users the sweep is due to visit, oldest due first, at most $2 rows of
+ * each kind (so that the query stays bounded however much is due): overdue
+ * open holds, lots past their expiry with credits left, lots to announce
+ * ($1 notice days). Each row's lag: how long it has been due. */
+static const char sql_due[] =
+    "(SELECT user_id, floor(extract(epoch FROM now() - expires_at) * 1000)::bigint\n"
+    " FROM credits.holds WHERE status = 'open' AND expires_at <= now()\n"
+    " ORDER BY expires_at LIMIT $2)\n"
+    "UNION ALL\n"
+    "(SELECT user_id, floor(extract(epoch FROM now() - expires_at) * 1000)::bigint\n"
+    " FROM credits.lots WHERE NOT spent AND expires_at IS NOT NULL AND expires_at <= now()\n"
+    " ORDER BY expires_at LIMIT $2)\n"
+    "UNION ALL\n"
+    "(SELECT user_id, 0::bigint\n"
+    " FROM credits.lots WHERE NOT spent AND expires_at IS NOT NULL AND expires_at > now()\n"
+    "   AND expires_at <= now() + make_interval(days => $1::integer)\n"
+    "   AND expiry_noticed_at IS NULL AND revoked_at IS NULL\n"
+    " ORDER BY expires_at LIMIT $2)";
+
+/* Events a worker wrote and did not mark published $1 seconds on (it
+ * crashed between its commit and its publication, or lost Redis). */
+static const char sql_unpublished[] =
+    "SELECT " SQL_EVENT_COLUMNS "\n"
+    "FROM credits.events\n"
+    "WHERE published_at IS NULL AND at < now() - make_interval(secs => $1::float8)\n"
+    "  AND event_id > $3::bigint\n"
+    "ORDER BY event_id LIMIT $2";
+
+/* Published events past their retention ($1 days), oldest first. */
+static const char sql_prune_events[] =
+    "DELETE FROM credits.events WHERE event_id IN (\n"
+    "    SELECT event_id FROM credits.events\n"
+    "    WHERE published_at < now() - make_interval(days => $1::integer)\n"
+    "    ORDER BY event_id LIMIT $2)";
+
 static const char sql_close_holds[] =
     "UPDATE credits.holds AS h\n"
     "SET status = v.status, captured = v.captured, closed_at = now(), closed_by = v.closed_by\n"
@@ -213,6 +295,14 @@ enum statement_id {
     STMT_UPDATE_PLANS,
     STMT_INSERT_HOLDS,
     STMT_CLOSE_HOLDS,
+    STMT_UPDATE_NOTICED,
+    STMT_INSERT_EVENTS,
+    STMT_MARK_PUBLISHED,
+    STMT_SWEEP_LOCK,
+    STMT_SWEEP_UNLOCK,
+    STMT_DUE,
+    STMT_UNPUBLISHED,
+    STMT_PRUNE_EVENTS,
     STMT_COUNT,
 };
 
@@ -245,6 +335,14 @@ static const struct statement statements[STMT_COUNT] = {
     [STMT_UPDATE_PLANS] = {"credits_update_plans", sql_update_plans},
     [STMT_INSERT_HOLDS] = {"credits_insert_holds", sql_insert_holds},
     [STMT_CLOSE_HOLDS] = {"credits_close_holds", sql_close_holds},
+    [STMT_UPDATE_NOTICED] = {"credits_update_noticed", sql_update_noticed},
+    [STMT_INSERT_EVENTS] = {"credits_insert_events", sql_insert_events},
+    [STMT_MARK_PUBLISHED] = {"credits_mark_published", sql_mark_published},
+    [STMT_SWEEP_LOCK] = {"credits_sweep_lock", sql_sweep_lock},
+    [STMT_SWEEP_UNLOCK] = {"credits_sweep_unlock", sql_sweep_unlock},
+    [STMT_DUE] = {"credits_due", sql_due},
+    [STMT_UNPUBLISHED] = {"credits_unpublished", sql_unpublished},
+    [STMT_PRUNE_EVENTS] = {"credits_prune_events", sql_prune_events},
 };
 
 /* ---------------------------------------------------------------------------
@@ -260,11 +358,12 @@ enum store_state {
     STORE_LOADING,      /* round trip 1 in flight */
     STORE_WRITING,      /* round trip 2 (ending in COMMIT) in flight */
     STORE_ROLLING_BACK, /* ROLLBACK in flight after an error */
+    STORE_RUNNING,      /* an op's round trip in flight (store_run()) */
 };
 
 #define STORE_SETUP_QUERIES 2 /* the session's settings, the server's durability */
 #define STORE_PHASE_QUERIES_MAX (STMT_COUNT + STORE_SETUP_QUERIES)
-#define STORE_PARAMS_MAX 12
+#define STORE_PARAMS_MAX 16
 
 struct store {
     struct event_base *base;
@@ -278,8 +377,9 @@ struct store {
     struct event *write_event; /* one-shot, while output is pending */
     struct event *connect_event;
     struct event *connect_timer;
-    /* The batch in flight. */
+    /* The batch or op in flight. */
     struct batch *batch;
+    struct store_op *op;
     store_apply_cb *cb;
     void *cb_arg;
     enum rows_kind kinds[STORE_PHASE_QUERIES_MAX];
@@ -295,6 +395,12 @@ struct store {
     /* Read by the set-up statements of each connection (send_setup()). */
     size_t durability_query; /* its index among the set-up phase's queries */
     struct store_durability durability;
+    /* Events published, to mark (store_mark_published()): the first
+     * marks_sent are in the transaction in flight. */
+    int64_t *marks;
+    size_t mark_count;
+    size_t mark_cap;
+    size_t marks_sent;
     char errstr[STORE_ERRSTR_BYTES];
 };
 
@@ -452,7 +558,7 @@ static bool send_holds_queries(struct store *store, const char **ids)
 static bool send_load(struct store *store)
 {
     struct batch *batch = store->batch;
-    const char **ids = calloc(batch->job_count ? batch->job_count : 1, sizeof *ids);
+    const char **ids = calloc(batch_key_room(batch), sizeof *ids);
     ASSERT(ids != NULL);
     phase_begin(store, STORE_LOADING);
     bool ok = send_query(store, ROWS_NONE, STMT_BEGIN, 0, 0);
@@ -497,6 +603,18 @@ static bool send_insert_jobs(struct store *store)
         pgparam_array_bytes(&p[5], bj->encoded.data, bj->encoded.size);
         pgparam_array_bytes(&p[6], bj->request.data, bj->request.size);
     }
+    /* The sweep's expiries: each decided under a job of its own. */
+    for (size_t i = 0; i < batch->expiry_count; i++) {
+        const struct sweep_expiry *x = &batch->expiries[i];
+        rows++;
+        pgparam_array_text(&p[0], x->id);
+        pgparam_array_text(&p[1], "expire");
+        pgparam_array_text(&p[2], batch->accounts[x->account].user);
+        pgparam_array_text(&p[3], "applied");
+        pgparam_array_text(&p[4], NULL);
+        pgparam_array_bytes(&p[5], x->result.data, x->result.size);
+        pgparam_array_bytes(&p[6], x->request.data, x->request.size);
+    }
     for (int i = 0; i < 7; i++)
         pgparam_array_end(&p[i]);
     return rows == 0 || send_query(store, ROWS_NONE, STMT_INSERT_JOBS, 7, 0);
@@ -522,24 +640,27 @@ static void put_new_lot(struct pgparam *p, const struct batch *batch, const stru
     pgparam_array_text(&p[11], lot->period[0] != '\0' ? lot->period : NULL);
 }
 
-/* The lots revoked in the batch (after their remaining went to 0). */
-static bool send_revoke_lots(struct store *store)
+/* The lots flagged in the batch, by their IDs: revoked (after their
+ * remaining went to 0), or announced. */
+static bool send_lot_flags(struct store *store, enum statement_id id)
 {
+    ASSERT(id == STMT_REVOKE_LOTS || id == STMT_UPDATE_NOTICED);
     struct batch *batch = store->batch;
     struct pgparam *p = store->params;
     pgparam_array_begin(&p[0], PGPARAM_OID_INT8);
-    size_t revoked = 0;
+    size_t flagged = 0;
     for (size_t a = 0; a < batch->account_count; a++) {
         const struct account *account = &batch->accounts[a];
         for (size_t l = 0; l < account->lot_count; l++) {
-            if (account->lots[l].revoked_now) {
-                pgparam_array_int(&p[0], account->lots[l].lot_id);
-                revoked++;
+            const struct lot *lot = &account->lots[l];
+            if (id == STMT_REVOKE_LOTS ? lot->revoked_now : lot->noticed_now) {
+                pgparam_array_int(&p[0], lot->lot_id);
+                flagged++;
             }
         }
     }
     pgparam_array_end(&p[0]);
-    return revoked == 0 || send_query(store, ROWS_NONE, STMT_REVOKE_LOTS, 1, 0);
+    return flagged == 0 || send_query(store, ROWS_NONE, id, 1, 0);
 }
 
 static bool send_lot_writes(struct store *store)
@@ -584,7 +705,7 @@ static bool send_lot_writes(struct store *store)
     pgparam_array_end(&p[0]);
     pgparam_array_end(&p[1]);
     return (updates == 0 || send_query(store, ROWS_NONE, STMT_UPDATE_LOTS, 2, 0)) &&
-           send_revoke_lots(store);
+           send_lot_flags(store, STMT_REVOKE_LOTS) && send_lot_flags(store, STMT_UPDATE_NOTICED);
 }
 
 static bool send_insert_entries(struct store *store)
@@ -593,16 +714,15 @@ static bool send_insert_entries(struct store *store)
     struct pgparam *p = store->params;
     if (batch->entries.count == 0)
         return true;
-    static const uint32_t entry_columns[8] = {
-        PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_INT8, PGPARAM_OID_TEXT,
-        PGPARAM_OID_INT8, PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_TEXT};
+    static const uint32_t entry_columns[8] = {PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_INT8,
+                                              PGPARAM_OID_TEXT, PGPARAM_OID_INT8, PGPARAM_OID_TEXT,
+                                              PGPARAM_OID_TEXT, PGPARAM_OID_TEXT};
     for (int i = 0; i < 8; i++)
         pgparam_array_begin(&p[i], entry_columns[i]);
     for (size_t e = 0; e < batch->entries.count; e++) {
         const struct entry *entry = &batch->entries.items[e];
-        const struct job *job = &batch->jobs[entry->job_index].job;
-        pgparam_array_text(&p[0], job->user);
-        pgparam_array_text(&p[1], entry->job_id != NULL ? entry->job_id : job->id);
+        pgparam_array_text(&p[0], batch_entry_user(batch, entry));
+        pgparam_array_text(&p[1], batch_entry_job_id(batch, entry));
         pgparam_array_int(&p[2], entry->lot_id);
         pgparam_array_text(&p[3], ledger_entry_kind_name(entry->kind));
         pgparam_array_int(&p[4], entry->delta);
@@ -640,9 +760,9 @@ static bool send_insert_holds(struct store *store)
     struct batch *batch = store->batch;
     struct pgparam *p = store->params;
     static const uint32_t hold_columns[9] = {
-        PGPARAM_OID_TEXT, PGPARAM_OID_TEXT,        PGPARAM_OID_INT8, PGPARAM_OID_TEXT,
-        PGPARAM_OID_INT8, PGPARAM_OID_TIMESTAMPTZ, PGPARAM_OID_TEXT, PGPARAM_OID_TEXT,
-        PGPARAM_OID_TEXT};
+        PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_INT8,
+        PGPARAM_OID_TEXT, PGPARAM_OID_INT8, PGPARAM_OID_TIMESTAMPTZ,
+        PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_TEXT};
     for (int i = 0; i < 9; i++)
         pgparam_array_begin(&p[i], hold_columns[i]);
     size_t rows = 0;
@@ -712,12 +832,79 @@ static bool send_update_plans(struct store *store)
     return rows == 0 || send_query(store, ROWS_NONE, STMT_UPDATE_PLANS, 2, 0);
 }
 
+static bool send_insert_events(struct store *store)
+{
+    const struct event_list *events = &store->batch->events;
+    if (events->count == 0)
+        return true;
+    struct pgparam *p = store->params;
+    static const uint32_t columns[14] = {
+        PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_TEXT, PGPARAM_OID_INT8,
+        PGPARAM_OID_INT8, PGPARAM_OID_INT8, PGPARAM_OID_INT8, PGPARAM_OID_INT8,
+        PGPARAM_OID_INT8, PGPARAM_OID_INT8, PGPARAM_OID_INT8, PGPARAM_OID_TIMESTAMPTZ,
+        PGPARAM_OID_TEXT, PGPARAM_OID_INT8};
+    for (int i = 0; i < 14; i++)
+        pgparam_array_begin(&p[i], columns[i]);
+    for (size_t i = 0; i < events->count; i++) {
+        const struct event *e = &events->items[i];
+        bool has_threshold = e->type == EVENT_BALANCE_LOW || e->type == EVENT_BALANCE_RECOVERED;
+        bool has_lot = e->type == EVENT_CREDITS_EXPIRING || e->type == EVENT_CREDITS_EXPIRED;
+        bool has_hold = e->type == EVENT_HOLD_EXPIRED;
+        pgparam_array_text(&p[0], e->user);
+        pgparam_array_text(&p[1], event_type_name(e->type));
+        pgparam_array_text(&p[2], e->job);
+        pgparam_array_int(&p[3], e->balance.total);
+        pgparam_array_int(&p[4], e->balance.pack);
+        pgparam_array_int(&p[5], e->balance.monthly);
+        pgparam_array_int(&p[6], e->balance.grant);
+        pgparam_array_int(&p[7], e->balance.held);
+        if (has_threshold)
+            pgparam_array_int(&p[8], e->threshold);
+        else
+            pgparam_array_null(&p[8]);
+        if (has_lot) {
+            pgparam_array_int(&p[9], e->lot);
+            pgparam_array_int(&p[10], e->credits);
+        } else {
+            pgparam_array_null(&p[9]);
+            pgparam_array_null(&p[10]);
+        }
+        if (e->type == EVENT_CREDITS_EXPIRING)
+            pgparam_array_timestamp(&p[11], e->expires_at_ms * 1000);
+        else
+            pgparam_array_null(&p[11]);
+        pgparam_array_text(&p[12], has_hold ? e->hold : NULL);
+        if (has_hold)
+            pgparam_array_int(&p[13], e->released);
+        else
+            pgparam_array_null(&p[13]);
+    }
+    for (int i = 0; i < 14; i++)
+        pgparam_array_end(&p[i]);
+    return send_query(store, ROWS_EVENTS, STMT_INSERT_EVENTS, 14, 0);
+}
+
+/* The pending marks go with the next transaction: marks_sent of them. */
+static bool send_marks(struct store *store)
+{
+    store->marks_sent = store->mark_count;
+    if (store->mark_count == 0)
+        return true;
+    struct pgparam *p = store->params;
+    pgparam_array_begin(&p[0], PGPARAM_OID_INT8);
+    for (size_t i = 0; i < store->mark_count; i++)
+        pgparam_array_int(&p[0], store->marks[i]);
+    pgparam_array_end(&p[0]);
+    return send_query(store, ROWS_NONE, STMT_MARK_PUBLISHED, 1, 0);
+}
+
 static bool send_writes(struct store *store)
 {
     phase_begin(store, STORE_WRITING);
     /* Order matters: lots and entries reference jobs, entries reference lots. */
     return send_insert_jobs(store) && send_lot_writes(store) && send_insert_entries(store) &&
            send_update_plans(store) && send_insert_holds(store) && send_close_holds(store) &&
+           send_insert_events(store) && send_marks(store) &&
            send_query(store, ROWS_NONE, STMT_COMMIT, 0, 0) && send_sync(store);
 }
 
@@ -784,11 +971,26 @@ static enum store_status classify(const PGresult *r)
     return STORE_UNAVAILABLE;
 }
 
+/* The transaction that carried marks_sent marks ended: committed, they are
+ * written; otherwise they wait for the next one. */
+static void settle_marks(struct store *store, enum store_status status)
+{
+    ASSERT(store->marks_sent <= store->mark_count);
+    if (status == STORE_OK && store->marks_sent > 0) {
+        store->mark_count -= store->marks_sent;
+        memmove(store->marks, store->marks + store->marks_sent,
+                store->mark_count * sizeof *store->marks);
+    }
+    store->marks_sent = 0;
+}
+
 static void finish_apply(struct store *store, enum store_status status)
 {
     store_apply_cb *cb = store->cb;
     void *arg = store->cb_arg;
+    settle_marks(store, status);
     store->batch = NULL;
+    store->op = NULL;
     store->cb = NULL;
     store->state = STORE_IDLE;
     cb(arg, status);
@@ -816,6 +1018,7 @@ static void phase_done(struct store *store)
             finish_apply(store, STORE_OK);
         break;
     case STORE_ROLLING_BACK:
+    case STORE_RUNNING:
         finish_apply(store, status);
         break;
     case STORE_PREPARING:
@@ -836,6 +1039,28 @@ static void phase_done(struct store *store)
     }
 }
 
+/* An op's one statement answered: its rows into the op. */
+static bool read_op_result(struct store *store, const PGresult *r)
+{
+    struct store_op *op = store->op;
+    switch (op->kind) {
+    case STORE_OP_SWEEP_LOCK:
+        op->locked = PQntuples(r) == 1 && PQnfields(r) == 1 && !PQgetisnull(r, 0, 0) &&
+                     strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        return true;
+    case STORE_OP_DUE:
+        return rows_read_due(r, &op->due, store->errstr, sizeof store->errstr);
+    case STORE_OP_UNPUBLISHED:
+        return rows_read_events(r, &op->events, store->errstr, sizeof store->errstr);
+    case STORE_OP_SWEEP_UNLOCK:
+    case STORE_OP_MARK_PUBLISHED:
+    case STORE_OP_PRUNE:
+        op->affected = strtoll(PQcmdTuples((PGresult *)r), NULL, 10);
+        return true;
+    }
+    UNREACHABLE();
+}
+
 static void statement_result(struct store *store, PGresult *r)
 {
     ASSERT(store->results_seen < store->query_count);
@@ -844,8 +1069,12 @@ static void statement_result(struct store *store, PGresult *r)
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
         if (store->state == STORE_PREPARING && store->results_seen == store->durability_query)
             read_durability(store, r);
-        if (store->phase_status == STORE_OK && kind != ROWS_NONE &&
-            !rows_read(kind, store->batch, r, store->errstr, sizeof store->errstr))
+        bool read = true;
+        if (store->phase_status == STORE_OK && store->state == STORE_RUNNING)
+            read = read_op_result(store, r);
+        else if (store->phase_status == STORE_OK && kind != ROWS_NONE)
+            read = rows_read(kind, store->batch, r, store->errstr, sizeof store->errstr);
+        if (!read)
             store->phase_status = STORE_UNAVAILABLE; /* not this batch's fault: see rows.h */
     } else if (status == PGRES_FATAL_ERROR) {
         if (store->phase_status == STORE_OK) {
@@ -867,7 +1096,8 @@ static void statement_result(struct store *store, PGresult *r)
 static bool in_phase(const struct store *store)
 {
     return store->state == STORE_LOADING || store->state == STORE_WRITING ||
-           store->state == STORE_ROLLING_BACK || store->state == STORE_PREPARING;
+           store->state == STORE_ROLLING_BACK || store->state == STORE_PREPARING ||
+           store->state == STORE_RUNNING;
 }
 
 static void read_results(struct store *store)
@@ -963,9 +1193,11 @@ static void report_lost(struct store *store)
         return;
     ASSERT(store->state == STORE_DISCONNECTED);
     store->lost_pending = false;
-    if (store->batch != NULL) {
+    if (store->batch != NULL || store->op != NULL) {
         store_apply_cb *cb = store->cb;
+        store->marks_sent = 0; /* unknown: marked again, harmless */
         store->batch = NULL;
+        store->op = NULL;
         store->cb = NULL;
         cb(store->cb_arg, STORE_LOST);
     }
@@ -1139,6 +1371,7 @@ void store_free(struct store *store)
     event_free(store->connect_timer);
     for (int i = 0; i < STORE_PARAMS_MAX; i++)
         pgparam_free(&store->params[i]);
+    free(store->marks);
     free(store->conninfo);
     free(store);
 }
@@ -1165,7 +1398,7 @@ const char *store_errstr(const struct store *store)
 
 int store_apply(struct store *store, struct batch *batch, store_apply_cb *cb, void *arg)
 {
-    ASSERT(batch && cb && batch->job_count > 0);
+    ASSERT(batch && cb && (batch->job_count > 0 || (batch->sweep && batch->account_count > 0)));
     if (store->state != STORE_IDLE)
         return -1;
     ASSERT(store->batch == NULL);
@@ -1176,5 +1409,85 @@ int store_apply(struct store *store, struct batch *batch, store_apply_cb *cb, vo
     /* On a send failure the connection is dropped; the callback gets
      * STORE_LOST from the event loop, after this returns. */
     send_load(store);
+    return 0;
+}
+
+void store_mark_published(struct store *store, const int64_t *event_ids, size_t count)
+{
+    ASSERT(event_ids != NULL || count == 0);
+    if (store->mark_count + count > store->mark_cap) {
+        size_t cap = store->mark_cap ? store->mark_cap : 64;
+        while (cap < store->mark_count + count)
+            cap *= 2;
+        int64_t *marks = realloc(store->marks, cap * sizeof *marks);
+        ASSERT(marks != NULL);
+        store->marks = marks;
+        store->mark_cap = cap;
+    }
+    memcpy(store->marks + store->mark_count, event_ids, count * sizeof *event_ids);
+    store->mark_count += count;
+}
+
+size_t store_marks_pending(const struct store *store)
+{
+    return store->mark_count;
+}
+
+static void send_op(struct store *store)
+{
+    struct store_op *op = store->op;
+    struct pgparam *p = store->params;
+    char limit[24], days[24], age[40], after[24];
+    snprintf(limit, sizeof limit, "%lld", (long long)op->limit);
+    snprintf(days, sizeof days, "%lld", (long long)op->days);
+    snprintf(age, sizeof age, "%.3f", op->age_s);
+    phase_begin(store, STORE_RUNNING);
+    bool ok = false;
+    switch (op->kind) {
+    case STORE_OP_SWEEP_LOCK:
+        ok = send_query(store, ROWS_NONE, STMT_SWEEP_LOCK, 0, 0);
+        break;
+    case STORE_OP_SWEEP_UNLOCK:
+        ok = send_query(store, ROWS_NONE, STMT_SWEEP_UNLOCK, 0, 0);
+        break;
+    case STORE_OP_DUE:
+        ASSERT(op->due.users != NULL && op->due.user_cap >= 3 * (size_t)op->limit);
+        pgparam_text(&p[0], days);
+        pgparam_text(&p[1], limit);
+        ok = send_query(store, ROWS_NONE, STMT_DUE, 2, 0);
+        break;
+    case STORE_OP_UNPUBLISHED:
+        snprintf(after, sizeof after, "%lld", (long long)op->after_id);
+        pgparam_text(&p[0], age);
+        pgparam_text(&p[1], limit);
+        pgparam_text(&p[2], after);
+        ok = send_query(store, ROWS_NONE, STMT_UNPUBLISHED, 3, 0);
+        break;
+    case STORE_OP_MARK_PUBLISHED:
+        ASSERT(store->mark_count > 0);
+        ok = send_marks(store);
+        break;
+    case STORE_OP_PRUNE:
+        pgparam_text(&p[0], days);
+        pgparam_text(&p[1], limit);
+        ok = send_query(store, ROWS_NONE, STMT_PRUNE_EVENTS, 2, 0);
+        break;
+    }
+    if (ok)
+        send_sync(store);
+}
+
+int store_run(struct store *store, struct store_op *op, store_apply_cb *cb, void *arg)
+{
+    ASSERT(op && cb);
+    if (store->state != STORE_IDLE)
+        return -1;
+    ASSERT(store->batch == NULL && store->op == NULL);
+    store->op = op;
+    store->cb = cb;
+    store->cb_arg = arg;
+    store->errstr[0] = '\0';
+    /* As for store_apply(): a send failure is reported from the loop. */
+    send_op(store);
     return 0;
 }

@@ -7,8 +7,11 @@
  * transaction takes two round trips: (1) BEGIN, lock the users' accounts in
  * user order, read now(), stored decisions, lots, catalog rows, used
  * payment references and reserved lot IDs; then the batch is decided in
- * memory (core/batch.h); (2) write jobs, lots, entries and accounts set-wise
- * from arrays, and COMMIT.
+ * memory (core/batch.h); (2) write jobs, lots, entries, accounts and events
+ * set-wise from arrays, and COMMIT. A sweep batch (batch_init_sweep()) runs
+ * the same two round trips over the accounts it names. Besides batches, it
+ * runs the sweep's and the events' own statements (store_run()), one round
+ * trip each.
  *
  * Never reconnects by itself: it reports a lost connection and the caller
  * calls store_connect() again when it sees fit.
@@ -20,6 +23,7 @@
 #include <stdbool.h>
 
 #include "core/batch.h"
+#include "worker/daemon/rows.h"
 
 #define STORE_CONNECT_TIMEOUT_MS 10000
 /* No statement of the worker waits forever (on a lock an operator holds,
@@ -88,6 +92,46 @@ const char *store_errstr(const struct store *store);
  * STORE_OK every job of the batch is decided and committed.
  */
 int store_apply(struct store *store, struct batch *batch, store_apply_cb *cb, void *arg)
+    __attribute__((warn_unused_result));
+
+/*
+ * Events published to Redis, to be marked published (credits.events.
+ * published_at). The IDs are copied and written by the next transaction
+ * the store runs (a batch's, or STORE_OP_MARK_PUBLISHED), and kept for the
+ * one after when that one does not commit. Until then another worker may
+ * publish them again: events are at least once.
+ */
+void store_mark_published(struct store *store, const int64_t *event_ids, size_t count);
+size_t store_marks_pending(const struct store *store);
+
+/* The statements of the sweep and of the events (contract 9.7, 9.8). */
+enum store_op_kind {
+    STORE_OP_SWEEP_LOCK,     /* try the sweep's advisory lock (session): op->locked */
+    STORE_OP_SWEEP_UNLOCK,   /* release it */
+    STORE_OP_DUE,            /* the users the sweep is due to visit: op->due */
+    STORE_OP_UNPUBLISHED,    /* events unpublished for op->age_s, after op->after_id, in
+                              * event_id order: op->events */
+    STORE_OP_MARK_PUBLISHED, /* write the pending marks (store_mark_published()) */
+    STORE_OP_PRUNE,          /* delete events published op->days ago: op->affected */
+};
+
+struct store_op {
+    enum store_op_kind kind;
+    /* In. */
+    int64_t limit;    /* DUE (rows per kind), UNPUBLISHED, PRUNE */
+    int64_t days;     /* DUE: the notice days; PRUNE: the retention */
+    double age_s;     /* UNPUBLISHED */
+    int64_t after_id; /* UNPUBLISHED: events after this event_id */
+    /* Out. */
+    bool locked;              /* SWEEP_LOCK */
+    struct rows_due due;      /* DUE: the caller sets users and user_cap */
+    struct event_list events; /* UNPUBLISHED (the caller frees it) */
+    int64_t affected;         /* PRUNE, MARK_PUBLISHED */
+};
+
+/* Runs `op` (borrowed until the callback) when the store is idle; the
+ * callback as for store_apply() (STORE_OK or why not). */
+int store_run(struct store *store, struct store_op *op, store_apply_cb *cb, void *arg)
     __attribute__((warn_unused_result));
 
 #endif

@@ -29,7 +29,9 @@
 #include "worker/daemon/http.h"
 #include "worker/common/log.h"
 #include "worker/daemon/metrics.h"
+#include "worker/daemon/outbox.h"
 #include "worker/daemon/store.h"
+#include "worker/daemon/sweeper.h"
 
 #define DEAD_REASON_BYTES_MAX 400
 #define WORKER_SLOTS 2
@@ -119,6 +121,7 @@ struct worker {
     struct event_base *base;
     struct queue *queue;
     struct store *store;
+    struct sweeper *sweeper;
     struct held slots[WORKER_SLOTS];
     uint64_t next_seq;
     struct held *read_slot; /* the slot a read in flight fills; NULL when none */
@@ -747,6 +750,11 @@ static void on_committed(struct worker *w, struct held *h)
     w->db_backoff_ms = WORKER_BACKOFF_MIN_MS;
     w->lone_failures = 0;
     take_decisions(h);
+    /* The batch's events are the database's from the commit on: published
+     * now, or later by the sweep's worker when Redis does not take them. */
+    if (outbox_publish(w->queue, w->store, &w->metrics, &h->batch.stored_events) != 0)
+        log_event(LOG_WARN, "events_unpublished", "events=%zu note=\"published by a later sweep\"",
+                  h->batch.stored_events.count);
     batch_done(h);
 }
 
@@ -1044,6 +1052,17 @@ static void advance_slots(struct worker *w, struct held *order[WORKER_SLOTS])
     }
 }
 
+/* The sweep's and the events' round trips take the store only when no
+ * slot has a batch for it. */
+static void step_sweeper(struct worker *w, struct held *order[WORKER_SLOTS])
+{
+    for (int i = 0; i < WORKER_SLOTS; i++)
+        if (order[i]->stage == HELD_APPLY)
+            return;
+    if (!w->stopping && !w->db_unavailable)
+        sweeper_step(w->sweeper);
+}
+
 static void step(struct worker *w)
 {
     if (w->torn_down)
@@ -1057,10 +1076,11 @@ static void step(struct worker *w)
     slots_in_order(w, order);
     if (!evtimer_pending(w->retry_timer, NULL))
         advance_slots(w, order);
+    step_sweeper(w, order);
 
     bool any_held = !slot_is_empty(order[0]) || !slot_is_empty(order[1]);
     if (w->stopping) {
-        if (!any_held && w->read_slot == NULL) {
+        if (!any_held && w->read_slot == NULL && !sweeper_busy(w->sweeper)) {
             log_event(LOG_INFO, "stopped", "clean=1");
             event_base_loopbreak(w->base);
         }
@@ -1077,6 +1097,11 @@ static void step(struct worker *w)
     if (ready && w->read_slot == NULL && !w->suspect_lookup && empty && !wait_drain &&
         !(any_held && w->prefetch_dry))
         start_read(w, empty, any_held);
+}
+
+static void on_sweeper_wake(void *arg)
+{
+    schedule_step(arg);
 }
 
 static void on_step(evutil_socket_t fd, short what, void *arg)
@@ -1384,6 +1409,7 @@ static void queue_config_from(const struct config *config, struct queue_config *
     qc->result_ttl_s = config->result_ttl_s;
     qc->results_maxlen = config->results_maxlen;
     qc->dead_maxlen = config->dead_maxlen;
+    qc->events_maxlen = config->events_maxlen;
     qc->block_ms = config->block_ms;
 }
 
@@ -1439,6 +1465,7 @@ int worker_run(const struct config *config)
     queue_config_from(config, &qc);
     w.queue = queue_new(w.base, &qc, on_queue_ready, on_queue_lost, &w);
     w.store = store_new(w.base, config->database_url, on_store_ready, on_store_lost, &w);
+    w.sweeper = sweeper_new(w.base, config, w.store, w.queue, &w.metrics, on_sweeper_wake, &w);
     char url[600];
     redis_url_redacted(&config->redis, url, sizeof url);
     log_event(LOG_INFO, "started",
@@ -1454,7 +1481,8 @@ int worker_run(const struct config *config)
     w.torn_down = true;
     http_free(w.http);
     queue_free(w.queue);
-    store_free(w.store);
+    store_free(w.store); /* a sweep step in flight hears STORE_LOST: free the sweeper after */
+    sweeper_free(w.sweeper);
     for (int i = 0; i < WORKER_SLOTS; i++)
         held_free(&w.slots[i]);
     free_events(&w);
