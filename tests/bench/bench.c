@@ -57,6 +57,7 @@ extern char **environ;
 #define DEFAULT_BATCHES "1,64,default,1024"
 #define DEFAULT_MIXES "mix,render"
 #define DEFAULT_ROUNDS_AB 2   /* rounds when two workers are compared */
+#define DEFAULT_SWEEP_LOTS 100000
 #define BATCH_DEFAULT_TOKEN 0 /* "default" in --batch: the worker's own default */
 
 #define LIST_MAX 8
@@ -65,6 +66,7 @@ extern char **environ;
 #define RATE_MAX 200000
 #define SECONDS_MAX 600
 #define ROUNDS_MAX 10
+#define SWEEP_LOTS_MAX 1000000
 #define SIDES_MAX 2 /* --worker (A) and --worker-b (B) */
 
 #define XADD_CHUNK 1000   /* XADDs per pipelined round trip */
@@ -211,6 +213,7 @@ struct options {
     int64_t batches[LIST_MAX]; /* BATCH_DEFAULT_TOKEN: the worker's default */
     size_t batch_count;
     bool hot;
+    uint64_t sweep_lots;       /* expired lots of the sweep run (A only); 0: no sweep run */
     const char *latency_trace; /* NULL: no per-job latency file */
     pid_t pg_pid;              /* 0: unknown (no PostgreSQL CPU figure) */
     pid_t redis_pid;           /* 0: unknown */
@@ -241,11 +244,13 @@ static void usage(FILE *out)
             "  --rate LIST        offered loads of the latency runs, jobs/s (default %s)\n"
             "  --seconds S        length of each latency run (default %d)\n"
             "  --no-hot           skip the hot-user drains\n"
+            "  --sweep-lots N     lots past their expiry written off by one sweep of worker A\n"
+            "                     (default %d; 0: no sweep run)\n"
             "  --latency-trace F  write each latency job's send time and latency (ms) to F\n"
             "  --pg-pid PID       PostgreSQL postmaster, for its CPU share (optional)\n"
             "  --redis-pid PID    redis-server, for its CPU share (optional)\n",
             DEFAULT_ROUNDS_AB, DEFAULT_MIXES, DEFAULT_JOBS, DEFAULT_JOBS_B1, DEFAULT_USERS,
-            DEFAULT_BATCHES, DEFAULT_RATES, DEFAULT_SECONDS);
+            DEFAULT_BATCHES, DEFAULT_RATES, DEFAULT_SECONDS, DEFAULT_SWEEP_LOTS);
 }
 
 static int64_t parse_int(const char *flag, const char *text, int64_t min, int64_t max)
@@ -333,6 +338,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         .users = DEFAULT_USERS,
         .seconds = DEFAULT_SECONDS,
         .hot = true,
+        .sweep_lots = DEFAULT_SWEEP_LOTS,
         .redis_url = env_or("CREDITS_REDIS_URL", "redis://127.0.0.1:6379"),
         .database_url = env_or("CREDITS_DATABASE_URL", ""),
         .group = env_or("CREDITS_GROUP", "credits-worker"),
@@ -377,6 +383,8 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->rate_count = parse_list(flag, v, 1, RATE_MAX, false, o->rates);
         else if (strcmp(flag, "--batch") == 0)
             o->batch_count = parse_list(flag, v, 1, 4096, true, o->batches);
+        else if (strcmp(flag, "--sweep-lots") == 0)
+            o->sweep_lots = (uint64_t)parse_int(flag, v, 0, SWEEP_LOTS_MAX);
         else if (strcmp(flag, "--latency-trace") == 0)
             o->latency_trace = v;
         else if (strcmp(flag, "--pg-pid") == 0)
@@ -773,7 +781,8 @@ static void enqueue_seed(redisContext *c, struct gen *g)
  * clash with another worker on the machine. */
 static const char *const g_worker_vars[] = {"CREDITS_PREFIX",         "CREDITS_CONSUMER",
                                             "CREDITS_BATCH_MAX",      "CREDITS_LOG_LEVEL",
-                                            "CREDITS_RESULTS_MAXLEN", "CREDITS_HTTP_ADDR"};
+                                            "CREDITS_RESULTS_MAXLEN", "CREDITS_HTTP_ADDR",
+                                            "CREDITS_SWEEP_INTERVAL_MS"};
 #define WORKER_VAR_COUNT (sizeof g_worker_vars / sizeof g_worker_vars[0])
 
 static bool is_worker_var(const char *entry)
@@ -806,21 +815,27 @@ static char **worker_env(char *const *extra)
 }
 
 /* Starts worker number `index` (0..WORKERS_MAX-1; each its own consumer),
- * the binary `path`, on `prefix`; batch 0 leaves CREDITS_BATCH_MAX unset. */
+ * the binary `path`, on `prefix`; batch 0 leaves CREDITS_BATCH_MAX unset;
+ * `sweep_var` ("CREDITS_SWEEP_INTERVAL_MS=N") or NULL for the default. */
 static pid_t worker_start_nth(const struct options *o, const char *path, const char *prefix,
-                              int64_t batch, int index)
+                              int64_t batch, int index, const char *sweep_var)
 {
     char v_prefix[KEY_BYTES], v_consumer[KEY_BYTES], v_batch[64];
     fmt(v_prefix, sizeof v_prefix, "CREDITS_PREFIX=%s", prefix);
     fmt(v_consumer, sizeof v_consumer, "CREDITS_CONSUMER=bench-%ld-%d", (long)getpid(), index);
     fmt(v_batch, sizeof v_batch, "CREDITS_BATCH_MAX=%" PRId64, batch);
-    char *extra[] = {v_prefix,
-                     v_consumer,
-                     "CREDITS_LOG_LEVEL=warn",
-                     "CREDITS_RESULTS_MAXLEN=" RESULTS_MAXLEN,
-                     "CREDITS_HTTP_ADDR=",
-                     batch ? v_batch : NULL,
-                     NULL};
+    char *extra[8];
+    size_t n = 0;
+    extra[n++] = v_prefix;
+    extra[n++] = v_consumer;
+    extra[n++] = "CREDITS_LOG_LEVEL=warn";
+    extra[n++] = "CREDITS_RESULTS_MAXLEN=" RESULTS_MAXLEN;
+    extra[n++] = "CREDITS_HTTP_ADDR=";
+    if (batch)
+        extra[n++] = v_batch;
+    if (sweep_var)
+        extra[n++] = (char *)sweep_var;
+    extra[n] = NULL;
     char **env = worker_env(extra);
     int log_fd = -1;
     if (o->worker_log) {
@@ -1406,7 +1421,7 @@ static pid_t bench_worker_start_nth(const struct bench *b, const char *prefix, i
                                     int index)
 {
     ASSERT(b->side < b->opt.side_count);
-    return worker_start_nth(&b->opt, b->opt.worker_paths[b->side], prefix, batch, index);
+    return worker_start_nth(&b->opt, b->opt.worker_paths[b->side], prefix, batch, index, NULL);
 }
 
 static pid_t bench_worker_start(const struct bench *b, const char *prefix, int64_t batch)
@@ -1953,6 +1968,159 @@ static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The sweep over expired lots (contract 9.7)                               */
+/* ------------------------------------------------------------------------ */
+
+#define SWEEP_LOTS_PER_USER 10
+/* The sweep's first run starts this soon after the worker: the timed span
+ * is the sweep's work, not a wait for its timer. */
+#define SWEEP_INTERVAL_VAR "CREDITS_SWEEP_INTERVAL_MS=100"
+#define SWEEP_POLL_NS (20 * NS_PER_MS)
+#define SWEEP_MAX_NS (600 * NS_PER_S)
+
+struct sweep_row {
+    uint64_t lots;
+    uint64_t users;
+    double seconds;           /* the worker's start to the last lot written off */
+    double publish_seconds;   /* from then to the last of their events published */
+    long long events;         /* events the sweep wrote for these users */
+    long long expire_entries; /* must be `lots` */
+    struct cpu_use cpu;
+    struct pg_counters pg;
+    double rss_mb;
+};
+
+/* One bigint of a query whose only parameter is a LIKE pattern; dies on error. */
+static long long pg_count_like(PGconn *conn, const char *sql, const char *pattern)
+{
+    const char *params[] = {pattern};
+    PGresult *r = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        die("sweep: %s: %s", sql, PQerrorMessage(conn));
+    long long v = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+/* Polls `sql` (a count over the run's users) until it is 0; returns the time. */
+static int64_t sweep_wait_zero(struct bench *b, pid_t pid, const char *sql, const char *pattern,
+                               const char *what)
+{
+    int64_t deadline = now_ns() + SWEEP_MAX_NS;
+    for (;;) {
+        if (pg_count_like(b->pg, sql, pattern) == 0)
+            return now_ns();
+        worker_check_alive(pid);
+        if (now_ns() > deadline)
+            die("sweep: %s not done after %d s", what, (int)(SWEEP_MAX_NS / NS_PER_S));
+        sleep_ns(SWEEP_POLL_NS);
+    }
+}
+
+/* `lots` purchases of pack bench over `users` users, applied and checked
+ * (not timed). */
+static void sweep_seed(struct bench *b, const struct run_names *names, uint64_t lots,
+                       uint64_t users)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    struct job j;
+    for (uint64_t done = 0; done < lots;) {
+        size_t chunk = lots - done < XADD_CHUNK ? (size_t)(lots - done) : XADD_CHUNK;
+        for (size_t i = 0; i < chunk; i++) {
+            uint64_t seq = done + i;
+            memset(&j, 0, sizeof j);
+            j.type = JOB_PURCHASE;
+            fmt(j.id, sizeof j.id, "%s-%" PRIu64, names->tag, seq);
+            user_name(names, seq % users, j.user, sizeof j.user);
+            fmt(j.purchase.pack, sizeof j.purchase.pack, "%s", PACK_ID);
+            fmt(j.purchase.payment_ref, sizeof j.purchase.payment_ref, "%s-p%" PRIu64,
+                names->tag, seq);
+            append_xadd(b->rc, names->prefix, &j, &buf);
+        }
+        redis_drain_replies(b->rc, chunk, "XADD");
+        done += chunk;
+    }
+    msgpack_sbuffer_destroy(&buf);
+    char key[KEY_BYTES];
+    results_key(names, key, sizeof key);
+    pid_t pid = bench_worker_start(b, names->prefix, 0);
+    wait_results(b->rc, key, (long long)lots, pid, DRAIN_MAX_NS, "sweep seeding", NULL, NULL);
+    worker_stop(pid);
+    struct tally t;
+    tally_results(b->rc, key, names->tag, lots, &t);
+    check_run(b->rc, names->prefix, b->opt.group, "sweep seeding", &t);
+    check_all_applied("sweep seeding", &t, lots);
+}
+
+/* Moves every lot of the run's users past its expiry (as if 91 days had
+ * gone by since the purchases). */
+static void sweep_age_lots(struct bench *b, const char *pattern, uint64_t lots)
+{
+    long long aged = pg_count_like(
+        b->pg,
+        "WITH aged AS (UPDATE credits.lots SET granted_at = now() - interval '91 days',"
+        " expires_at = now() - interval '1 day' WHERE user_id LIKE $1 RETURNING 1)"
+        " SELECT count(*) FROM aged",
+        pattern);
+    if (aged != (long long)lots)
+        die("sweep: %lld of %" PRIu64 " lots moved past their expiry", aged, lots);
+}
+
+/* One sweep: `lots` pack lots with credits left, SWEEP_LOTS_PER_USER per
+ * user, all past their expiry; a worker (A, default batch) starts with a
+ * short sweep interval and the clock runs until every lot is written off,
+ * then until their events are published. Nothing else is on the streams. */
+static void run_sweep(struct bench *b, uint64_t lots, struct sweep_row *row)
+{
+    struct run_names names;
+    run_names_init(b, "sweep", &names);
+    uint64_t users = lots / SWEEP_LOTS_PER_USER ? lots / SWEEP_LOTS_PER_USER : 1;
+    *row = (struct sweep_row){.lots = lots, .users = users};
+    sweep_seed(b, &names, lots, users);
+    char pattern[NAME_BYTES + 4];
+    fmt(pattern, sizeof pattern, "%su%%", names.tag);
+    sweep_age_lots(b, pattern, lots);
+    settle_writes(b->pg);
+
+    struct cpu_snap before, after;
+    struct pg_counters pg_before, pg_after;
+    pg_counters_read(b->pg, &pg_before);
+    cpu_snap(&b->opt, 0, &before);
+    int64_t t0 = now_ns();
+    pid_t pid = worker_start_nth(&b->opt, b->opt.worker_paths[0], names.prefix, 0, 0,
+                                 SWEEP_INTERVAL_VAR);
+    int64_t t1 = sweep_wait_zero(b, pid,
+                                 "SELECT count(*) FROM credits.lots WHERE NOT spent"
+                                 " AND expires_at IS NOT NULL AND expires_at <= now()"
+                                 " AND user_id LIKE $1",
+                                 pattern, "writing off the lots");
+    int64_t t2 = sweep_wait_zero(b, pid,
+                                 "SELECT count(*) FROM credits.events"
+                                 " WHERE published_at IS NULL AND user_id LIKE $1",
+                                 pattern, "publishing the events");
+    cpu_snap(&b->opt, pid, &after);
+    row->seconds = seconds_of(t1 - t0);
+    row->publish_seconds = seconds_of(t2 - t1);
+    row->rss_mb = peak_rss_mb(pid);
+    cpu_use(&before, &after, seconds_of(t2 - t0), &row->cpu);
+    worker_stop(pid);
+    pg_counters_read(b->pg, &pg_after);
+    pg_counters_delta(&pg_before, &pg_after, &row->pg);
+
+    row->expire_entries = pg_count_like(
+        b->pg, "SELECT count(*) FROM credits.entries WHERE kind = 'expire' AND user_id LIKE $1",
+        pattern);
+    row->events = pg_count_like(
+        b->pg, "SELECT count(*) FROM credits.events WHERE user_id LIKE $1", pattern);
+    if (row->expire_entries != (long long)lots)
+        die("sweep: %lld expire entries for %" PRIu64 " lots", row->expire_entries, lots);
+    redis_delete_prefix(b->rc, names.prefix);
+    fprintf(stderr, "bench: A sweep: %" PRIu64 " lots written off in %.2f s = %.0f lots/s\n", lots,
+            row->seconds, (double)lots / row->seconds);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Machine facts and the report                                             */
 /* ------------------------------------------------------------------------ */
 
@@ -2372,6 +2540,26 @@ static void print_ab(const struct options *o, const struct report *r)
     }
 }
 
+static void print_sweep(const struct options *o, const struct sweep_row *row)
+{
+    if (row->lots == 0)
+        return;
+    printf("\nSweep (worker A, %s): %" PRIu64 " pack lots of %" PRIu64
+           " users, all past their expiry,\nwritten off by one sweep run\n",
+           SWEEP_INTERVAL_VAR, row->lots, row->users);
+    printf("%9s %9s %10s %8s %9s %6s %5s %5s %6s\n", "lots", "seconds", "lots/s", "events",
+           "publish s", "worker", "pg", "redis", "RSS MB");
+    char a[16], c[16];
+    printf("%9" PRIu64 " %9.2f %10.0f %8lld %9.2f %6.0f %5s %5s %6.1f\n", row->lots,
+           row->seconds, (double)row->lots / row->seconds, row->events, row->publish_seconds,
+           row->cpu.worker, cpu_cell(row->cpu.pg, o->pg_pid > 0, a, sizeof a),
+           cpu_cell(row->cpu.redis, o->redis_pid > 0, c, sizeof c), row->rss_mb);
+    if (row->pg.ok)
+        printf("WAL %.0f B/lot, %lld fsyncs, %lld checkpoints begun; %lld expire entries\n",
+               (double)row->pg.wal_bytes / (double)row->lots, row->pg.syncs, row->pg.checkpoints,
+               row->expire_entries);
+}
+
 static void print_legend(void)
 {
     printf("\n* = the worker's default batch size. RSS MB: the worker's peak resident memory "
@@ -2521,8 +2709,6 @@ static void run_rows(struct bench *b, struct report *r)
                 case ROW_LATENCY:
                     run_latency(b, row->rate, &run->latency);
                     break;
-                default:
-                    ASSERT(!"unknown row kind");
                 }
             }
         }
@@ -2554,6 +2740,9 @@ int main(int argc, char **argv)
     plan_rows(&b, r);
     r->runs = xcalloc(r->row_count * (size_t)b.opt.rounds * b.opt.side_count, sizeof *r->runs);
     run_rows(&b, r);
+    struct sweep_row sweep = {0};
+    if (b.opt.sweep_lots > 0)
+        run_sweep(&b, b.opt.sweep_lots, &sweep);
 
     printf("\n== credits-worker benchmark (%.0f s in all) ==\n", seconds_of(now_ns() - started));
     print_machine(b.pg, b.rc);
@@ -2573,6 +2762,7 @@ int main(int argc, char **argv)
     print_latency(&b.opt, r);
     print_waits(&b.opt, r);
     print_ab(&b.opt, r);
+    print_sweep(&b.opt, &sweep);
     print_legend();
     free(r->runs);
     free(r);

@@ -105,8 +105,12 @@ unset CREDITS_PREFIX CREDITS_CONSUMER CREDITS_BATCH_MAX CREDITS_GROUP
 echo "== migrating and loading the bench catalog"
 "$CTL" migrate >/dev/null
 # A plan far above any spending (the bounds of schemas/001_ledger.sql), and a
-# small pack, so that pack lots are spent and do not pile up.
-"$CTL" plan set bench --monthly 1000000000000 --cap 2000000000000 >/dev/null
+# small pack, so that pack lots are spent and do not pile up. Its low-balance
+# threshold is the seeding allocation itself: each user's first spending
+# crosses it (balance_low) and a later allocation crosses it back
+# (balance_recovered), so the drains write and publish events (contract 9.8).
+"$CTL" plan set bench --monthly 1000000000000 --cap 2000000000000 \
+    --low-balance 1000000000000 >/dev/null
 "$CTL" pack set bench --credits 10 --valid-days 90 >/dev/null
 
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
