@@ -58,6 +58,7 @@ extern char **environ;
 #define DEFAULT_MIXES "mix,render"
 #define DEFAULT_ROUNDS_AB 2   /* rounds when two workers are compared */
 #define DEFAULT_SWEEP_LOTS 100000
+#define DEFAULT_MANY_LOTS "5000,20000"
 #define BATCH_DEFAULT_TOKEN 0 /* "default" in --batch: the worker's own default */
 
 #define LIST_MAX 8
@@ -67,6 +68,8 @@ extern char **environ;
 #define SECONDS_MAX 600
 #define ROUNDS_MAX 10
 #define SWEEP_LOTS_MAX 1000000
+#define MANY_LOTS_MIN 2000 /* more than the MANY_LOTS_LEFT the big consume leaves */
+#define MANY_LOTS_MAX 200000
 #define SIDES_MAX 2 /* --worker (A) and --worker-b (B) */
 
 #define XADD_CHUNK 1000   /* XADDs per pipelined round trip */
@@ -214,6 +217,8 @@ struct options {
     size_t batch_count;
     bool hot;
     uint64_t sweep_lots;       /* expired lots of the sweep run (A only); 0: no sweep run */
+    int64_t many_lots[LIST_MAX]; /* unspent one-credit lots of the many-lots rows */
+    size_t many_lots_count;
     const char *latency_trace; /* NULL: no per-job latency file */
     pid_t pg_pid;              /* 0: unknown (no PostgreSQL CPU figure) */
     pid_t redis_pid;           /* 0: unknown */
@@ -244,13 +249,15 @@ static void usage(FILE *out)
             "  --rate LIST        offered loads of the latency runs, jobs/s (default %s)\n"
             "  --seconds S        length of each latency run (default %d)\n"
             "  --no-hot           skip the hot-user drains\n"
+            "  --many-lots LIST   unspent one-credit lots of the user whose one consume spends\n"
+            "                     all but 1000 of them (default %s; 0: no such rows)\n"
             "  --sweep-lots N     lots past their expiry written off by one sweep of worker A\n"
             "                     (default %d; 0: no sweep run)\n"
             "  --latency-trace F  write each latency job's send time and latency (ms) to F\n"
             "  --pg-pid PID       PostgreSQL postmaster, for its CPU share (optional)\n"
             "  --redis-pid PID    redis-server, for its CPU share (optional)\n",
             DEFAULT_ROUNDS_AB, DEFAULT_MIXES, DEFAULT_JOBS, DEFAULT_JOBS_B1, DEFAULT_USERS,
-            DEFAULT_BATCHES, DEFAULT_RATES, DEFAULT_SECONDS, DEFAULT_SWEEP_LOTS);
+            DEFAULT_BATCHES, DEFAULT_RATES, DEFAULT_SECONDS, DEFAULT_MANY_LOTS, DEFAULT_SWEEP_LOTS);
 }
 
 static int64_t parse_int(const char *flag, const char *text, int64_t min, int64_t max)
@@ -344,6 +351,8 @@ static void parse_options(int argc, char **argv, struct options *o)
         .group = env_or("CREDITS_GROUP", "credits-worker"),
     };
     o->rate_count = parse_list("--rate", DEFAULT_RATES, 1, RATE_MAX, false, o->rates);
+    o->many_lots_count =
+        parse_list("--many-lots", DEFAULT_MANY_LOTS, MANY_LOTS_MIN, MANY_LOTS_MAX, false, o->many_lots);
     o->batch_count = parse_list("--batch", DEFAULT_BATCHES, 1, 4096, true, o->batches);
     parse_mixes(DEFAULT_MIXES, o);
     for (int i = 1; i < argc; i++) {
@@ -383,6 +392,10 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->rate_count = parse_list(flag, v, 1, RATE_MAX, false, o->rates);
         else if (strcmp(flag, "--batch") == 0)
             o->batch_count = parse_list(flag, v, 1, 4096, true, o->batches);
+        else if (strcmp(flag, "--many-lots") == 0)
+            o->many_lots_count = strcmp(v, "0") == 0 ? 0
+                                 : parse_list(flag, v, MANY_LOTS_MIN, MANY_LOTS_MAX, false,
+                                              o->many_lots);
         else if (strcmp(flag, "--sweep-lots") == 0)
             o->sweep_lots = (uint64_t)parse_int(flag, v, 0, SWEEP_LOTS_MAX);
         else if (strcmp(flag, "--latency-trace") == 0)
@@ -1967,6 +1980,130 @@ static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
             side_letter(b->side), rate, row->p50_ms, row->p99_ms, row->max_ms);
 }
 
+/* `count` purchases of `pack` over `users` users (job IDs "<id_tag>-<n>",
+ * payment refs "<id_tag>-pay<n>"), applied by a worker at the default batch
+ * and checked; then the results stream is emptied (not timed). */
+static void seed_purchases(struct bench *b, const struct run_names *names, const char *id_tag,
+                           uint64_t count, uint64_t users, const char *pack)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    struct job j;
+    for (uint64_t done = 0; done < count;) {
+        size_t chunk = count - done < XADD_CHUNK ? (size_t)(count - done) : XADD_CHUNK;
+        for (size_t i = 0; i < chunk; i++) {
+            uint64_t seq = done + i;
+            memset(&j, 0, sizeof j);
+            j.type = JOB_PURCHASE;
+            fmt(j.id, sizeof j.id, "%s-%" PRIu64, id_tag, seq);
+            user_name(names, seq % users, j.user, sizeof j.user);
+            fmt(j.purchase.pack, sizeof j.purchase.pack, "%s", pack);
+            fmt(j.purchase.payment_ref, sizeof j.purchase.payment_ref, "%s-pay%" PRIu64, id_tag,
+                seq);
+            append_xadd(b->rc, names->prefix, &j, &buf);
+        }
+        redis_drain_replies(b->rc, chunk, "XADD");
+        done += chunk;
+    }
+    msgpack_sbuffer_destroy(&buf);
+    char key[KEY_BYTES];
+    results_key(names, key, sizeof key);
+    pid_t pid = bench_worker_start(b, names->prefix, 0);
+    wait_results(b->rc, key, (long long)count, pid, DRAIN_MAX_NS, "seeding purchases", NULL,
+                 NULL);
+    worker_stop(pid);
+    struct tally t;
+    tally_results(b->rc, key, id_tag, count, &t);
+    check_run(b->rc, names->prefix, b->opt.group, "seeding purchases", &t);
+    check_all_applied("seeding purchases", &t, count);
+    redis_do(b->rc, "DEL %s", key);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Many small lots: one consume that spends thousands of them               */
+/* ------------------------------------------------------------------------ */
+
+#define ONE_CREDIT_PACK_ID "one" /* --credits 1 (run.sh) */
+#define MANY_LOTS_OTHERS 2000    /* other users' consumes around the big one */
+#define MANY_LOTS_LEFT 1000      /* lots the big consume leaves unspent */
+
+struct many_lots_row {
+    uint64_t lots;
+    double with_ms;    /* the drain with the big consume in the middle */
+    double without_ms; /* the same drain with a one-credit consume in its place */
+    double extra_ms;   /* with - without: how long the big consume held up the others */
+};
+
+/* MANY_LOTS_OTHERS + 1 consumes of one credit, IDs "<id_tag>-<n>", over
+ * users 1.. of `names`; number MANY_LOTS_OTHERS / 2 is user 0's, of
+ * `middle_amount` credits. */
+static void enqueue_around(struct bench *b, const struct run_names *names, const char *id_tag,
+                           uint64_t others_users, int64_t middle_amount)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    struct job j;
+    for (uint64_t seq = 0; seq <= MANY_LOTS_OTHERS; seq++) {
+        bool middle = seq == MANY_LOTS_OTHERS / 2;
+        memset(&j, 0, sizeof j);
+        j.type = JOB_CONSUME;
+        fmt(j.id, sizeof j.id, "%s-%" PRIu64, id_tag, seq);
+        user_name(names, middle ? 0 : 1 + seq % others_users, j.user, sizeof j.user);
+        j.consume.amount = middle ? middle_amount : 1;
+        append_xadd(b->rc, names->prefix, &j, &buf);
+    }
+    redis_drain_replies(b->rc, MANY_LOTS_OTHERS + 1, "XADD");
+    msgpack_sbuffer_destroy(&buf);
+}
+
+/* Times a worker (default batch) from its start to the last result of the
+ * backlog enqueue_around() left; checks every job was applied. */
+static double drain_around(struct bench *b, const struct run_names *names, const char *id_tag)
+{
+    char key[KEY_BYTES];
+    results_key(names, key, sizeof key);
+    int64_t t0 = now_ns();
+    pid_t pid = bench_worker_start(b, names->prefix, 0);
+    int64_t t1 = wait_results(b->rc, key, MANY_LOTS_OTHERS + 1, pid, DRAIN_MAX_NS, "many-lots",
+                              NULL, NULL);
+    worker_stop(pid);
+    struct tally t;
+    tally_results(b->rc, key, id_tag, MANY_LOTS_OTHERS + 1, &t);
+    check_run(b->rc, names->prefix, b->opt.group, "many-lots", &t);
+    check_all_applied("many-lots", &t, MANY_LOTS_OTHERS + 1);
+    redis_do(b->rc, "DEL %s", key);
+    return (double)(t1 - t0) / (double)NS_PER_MS;
+}
+
+/* User 0 buys `lots` one-credit packs; then two drains of other users'
+ * one-credit consumes with user 0's job in the middle: first a consume of
+ * one credit, then one of all but MANY_LOTS_LEFT of its lots. The
+ * difference is what spending them cost everyone else in the stream. */
+static void run_many_lots(struct bench *b, uint64_t lots, struct many_lots_row *row)
+{
+    struct run_names names;
+    run_names_init(b, "lots", &names);
+    struct gen g;
+    uint64_t users = MANY_LOTS_OTHERS / 4 + 1;
+    gen_init(&g, &names, users, UINT64_C(0x9E3779B97F4A7C15) ^ b->row_seed);
+    seed_users(b, &g);
+    gen_free(&g);
+    char tag_packs[NAME_BYTES + 2], tag_without[NAME_BYTES + 2];
+    fmt(tag_packs, sizeof tag_packs, "%sp", names.tag);
+    fmt(tag_without, sizeof tag_without, "%sc", names.tag);
+    seed_purchases(b, &names, tag_packs, lots, 1, ONE_CREDIT_PACK_ID);
+    *row = (struct many_lots_row){.lots = lots};
+    enqueue_around(b, &names, tag_without, users - 1, 1);
+    row->without_ms = drain_around(b, &names, tag_without);
+    enqueue_around(b, &names, names.tag, users - 1, (int64_t)(lots - MANY_LOTS_LEFT));
+    row->with_ms = drain_around(b, &names, names.tag);
+    row->extra_ms = row->with_ms - row->without_ms;
+    redis_delete_prefix(b->rc, names.prefix);
+    fprintf(stderr,
+            "bench: %c many-lots %" PRIu64 ": %.1f ms with the big consume, %.1f ms without\n",
+            side_letter(b->side), lots, row->with_ms, row->without_ms);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The sweep over expired lots (contract 9.7)                               */
 /* ------------------------------------------------------------------------ */
@@ -2017,42 +2154,6 @@ static int64_t sweep_wait_zero(struct bench *b, pid_t pid, const char *sql, cons
     }
 }
 
-/* `lots` purchases of pack bench over `users` users, applied and checked
- * (not timed). */
-static void sweep_seed(struct bench *b, const struct run_names *names, uint64_t lots,
-                       uint64_t users)
-{
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init(&buf);
-    struct job j;
-    for (uint64_t done = 0; done < lots;) {
-        size_t chunk = lots - done < XADD_CHUNK ? (size_t)(lots - done) : XADD_CHUNK;
-        for (size_t i = 0; i < chunk; i++) {
-            uint64_t seq = done + i;
-            memset(&j, 0, sizeof j);
-            j.type = JOB_PURCHASE;
-            fmt(j.id, sizeof j.id, "%s-%" PRIu64, names->tag, seq);
-            user_name(names, seq % users, j.user, sizeof j.user);
-            fmt(j.purchase.pack, sizeof j.purchase.pack, "%s", PACK_ID);
-            fmt(j.purchase.payment_ref, sizeof j.purchase.payment_ref, "%s-p%" PRIu64,
-                names->tag, seq);
-            append_xadd(b->rc, names->prefix, &j, &buf);
-        }
-        redis_drain_replies(b->rc, chunk, "XADD");
-        done += chunk;
-    }
-    msgpack_sbuffer_destroy(&buf);
-    char key[KEY_BYTES];
-    results_key(names, key, sizeof key);
-    pid_t pid = bench_worker_start(b, names->prefix, 0);
-    wait_results(b->rc, key, (long long)lots, pid, DRAIN_MAX_NS, "sweep seeding", NULL, NULL);
-    worker_stop(pid);
-    struct tally t;
-    tally_results(b->rc, key, names->tag, lots, &t);
-    check_run(b->rc, names->prefix, b->opt.group, "sweep seeding", &t);
-    check_all_applied("sweep seeding", &t, lots);
-}
-
 /* Moves every lot of the run's users past its expiry (as if 91 days had
  * gone by since the purchases). */
 static void sweep_age_lots(struct bench *b, const char *pattern, uint64_t lots)
@@ -2077,7 +2178,7 @@ static void run_sweep(struct bench *b, uint64_t lots, struct sweep_row *row)
     run_names_init(b, "sweep", &names);
     uint64_t users = lots / SWEEP_LOTS_PER_USER ? lots / SWEEP_LOTS_PER_USER : 1;
     *row = (struct sweep_row){.lots = lots, .users = users};
-    sweep_seed(b, &names, lots, users);
+    seed_purchases(b, &names, names.tag, lots, users, PACK_ID);
     char pattern[NAME_BYTES + 4];
     fmt(pattern, sizeof pattern, "%su%%", names.tag);
     sweep_age_lots(b, pattern, lots);
@@ -2220,6 +2321,7 @@ enum row_kind {
     ROW_DRAIN,   /* run_drain() */
     ROW_SCALE,   /* run_scale() */
     ROW_LATENCY, /* run_latency() */
+    ROW_MANY_LOTS, /* run_many_lots() */
 };
 
 /* One row of the report: what is measured, once per worker and round. */
@@ -2232,17 +2334,19 @@ struct row {
     uint64_t jobs;
     int workers;  /* ROW_SCALE */
     int64_t rate; /* ROW_LATENCY */
+    uint64_t lots; /* ROW_MANY_LOTS */
 };
 
 /* The batch-size rows of every mix, consume and hot user twice each, the
  * scale-out and the latency runs. */
-#define ROWS_MAX (BATCH_MIXES * LIST_MAX + 4 + 3 + LIST_MAX)
+#define ROWS_MAX (BATCH_MIXES * LIST_MAX + 4 + 3 + LIST_MAX + LIST_MAX)
 
 /* What one run measured (the member of its row's kind). */
 struct run_result {
     struct drain_row drain;
     double scale_per_s;
     struct latency_row latency;
+    struct many_lots_row many_lots;
 };
 
 struct report {
@@ -2255,7 +2359,7 @@ struct report {
 static void report_add(struct report *r, struct row row)
 {
     ASSERT(r->row_count < ROWS_MAX);
-    ASSERT(row.jobs > 0 || row.kind == ROW_LATENCY);
+    ASSERT(row.jobs > 0 || row.kind == ROW_LATENCY || row.kind == ROW_MANY_LOTS);
     r->rows[r->row_count++] = row;
 }
 
@@ -2299,6 +2403,7 @@ enum figure {
     FIG_JOBS_PER_S, /* drain or scale-out */
     FIG_P50_MS,
     FIG_P99_MS,
+    FIG_EXTRA_MS, /* many-lots: what the big consume cost the others */
 };
 
 static double run_figure(const struct row *row, const struct run_result *run, enum figure f)
@@ -2313,10 +2418,12 @@ static double run_figure(const struct row *row, const struct run_result *run, en
     case FIG_P99_MS:
         ASSERT(row->kind == ROW_LATENCY);
         return run->latency.p99_ms;
-    default:
-        ASSERT(!"unknown figure");
-        return 0;
+    case FIG_EXTRA_MS:
+        ASSERT(row->kind == ROW_MANY_LOTS);
+        return run->many_lots.extra_ms;
     }
+    ASSERT(!"unknown figure");
+    return 0;
 }
 
 /* The median over rounds of one side's figure of row `i`. */
@@ -2485,6 +2592,32 @@ static void print_waits(const struct options *o, const struct report *r)
 
 /* One line of the A/B table: the medians of A and B, and B over A per
  * round (the two runs of a round are side by side on the same servers). */
+static void print_many_lots(const struct options *o, const struct report *r)
+{
+    bool any = false;
+    for (size_t i = 0; i < r->row_count; i++) {
+        if (r->rows[i].kind != ROW_MANY_LOTS)
+            continue;
+        if (!any)
+            printf("\nmany small lots: one user with N unspent one-credit packs; its consume of "
+                   "N-%d credits in the middle of %d\none-credit consumes of other users (default "
+                   "batch), against a one-credit consume in its place\n"
+                   "%8s %3s %10s %12s %10s %8s\n",
+                   MANY_LOTS_LEFT, MANY_LOTS_OTHERS, "lots N", "run", "drain ms", "without ms",
+                   "extra ms", "us/lot");
+        any = true;
+        for (int64_t k = 0; k < o->rounds; k++)
+            for (size_t side = 0; side < o->side_count; side++) {
+                char label[16];
+                run_label(o, k, side, label, sizeof label);
+                const struct many_lots_row *m = &report_run(r, o, i, k, side)->many_lots;
+                printf("%8" PRIu64 " %3s %10.1f %12.1f %10.1f %8.2f\n", m->lots, label, m->with_ms,
+                       m->without_ms, m->extra_ms,
+                       1000.0 * m->extra_ms / (double)(m->lots - MANY_LOTS_LEFT));
+            }
+    }
+}
+
 static void print_ab_line(const struct options *o, const struct report *r, size_t i,
                           const char *label, enum figure f)
 {
@@ -2534,8 +2667,10 @@ static void print_ab(const struct options *o, const struct report *r)
             fmt(label, sizeof label, "latency %" PRId64 "/s p99 ms", row->rate);
             print_ab_line(o, r, i, label, FIG_P99_MS);
             break;
-        default:
-            ASSERT(!"unknown row kind");
+        case ROW_MANY_LOTS:
+            fmt(label, sizeof label, "many-lots %" PRIu64 " extra ms", row->lots);
+            print_ab_line(o, r, i, label, FIG_EXTRA_MS);
+            break;
         }
     }
 }
@@ -2681,6 +2816,10 @@ static void plan_rows(struct bench *b, struct report *r)
                                    .users = o->users,
                                    .jobs = o->jobs,
                                    .workers = scale_workers[i]});
+    for (size_t i = 0; i < o->many_lots_count; i++)
+        report_add(r, (struct row){.kind = ROW_MANY_LOTS,
+                                   .scenario = "many-lots",
+                                   .lots = (uint64_t)o->many_lots[i]});
     for (size_t i = 0; i < o->rate_count; i++)
         report_add(r, (struct row){.kind = ROW_LATENCY, .users = o->users, .rate = o->rates[i]});
 }
@@ -2708,6 +2847,9 @@ static void run_rows(struct bench *b, struct report *r)
                     break;
                 case ROW_LATENCY:
                     run_latency(b, row->rate, &run->latency);
+                    break;
+                case ROW_MANY_LOTS:
+                    run_many_lots(b, row->lots, &run->many_lots);
                     break;
                 }
             }
@@ -2760,6 +2902,7 @@ int main(int argc, char **argv)
     print_ratios(&b.opt, r);
     print_scale(&b.opt, r);
     print_latency(&b.opt, r);
+    print_many_lots(&b.opt, r);
     print_waits(&b.opt, r);
     print_ab(&b.opt, r);
     print_sweep(&b.opt, &sweep);

@@ -112,6 +112,8 @@ echo "== migrating and loading the bench catalog"
 "$CTL" plan set bench --monthly 1000000000000 --cap 2000000000000 \
     --low-balance 1000000000000 >/dev/null
 "$CTL" pack set bench --credits 10 --valid-days 90 >/dev/null
+# One credit a pack: the many-lots rows give one user thousands of them.
+"$CTL" pack set one --credits 1 --valid-days 90 >/dev/null
 
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -c . || true)
