@@ -2020,6 +2020,179 @@ static void seed_purchases(struct bench *b, const struct run_names *names, const
 }
 
 /* ------------------------------------------------------------------------ */
+/* The same-run SQL limit                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* What PostgreSQL alone does for the consume drain: the writes and the
+ * locks of a worker's batch of consumes and nothing else, one transaction
+ * per batch with a durable commit and nothing between them: lock the
+ * accounts in user order; insert the jobs (request and result bytes of
+ * the worker's sizes); take the credits from the lots, whose IDs the bench
+ * looked up before the clock started; insert the entries. A worker must
+ * also read the lots and stored decisions, decide, publish and acknowledge:
+ * its drain over this is how much of PostgreSQL's capacity it turns into
+ * decided jobs. Every statement reads its own arrays, so each is planned
+ * as the worker's are (index lookups by key), whatever the tables' size. */
+static const char sql_limit_lock[] =
+    "SELECT count(*) FROM (SELECT 1 FROM credits.accounts WHERE user_id = ANY($1::text[])\n"
+    "                      ORDER BY user_id COLLATE \"C\" FOR NO KEY UPDATE) AS locked";
+
+static const char sql_limit_writes[] =
+    "WITH ins AS (INSERT INTO credits.jobs (job_id, type, user_id, status, error, result,\n"
+    "                                       request, created_at)\n"
+    "             SELECT j.job_id, 'consume', j.user_id, 'applied', NULL, $5::bytea, $6::bytea,\n"
+    "                    now()\n"
+    "             FROM unnest($1::text[], $2::text[]) AS j(job_id, user_id)),\n"
+    "upd AS (UPDATE credits.lots l SET remaining = l.remaining - v.amount\n"
+    "        FROM unnest($4::bigint[], $3::bigint[]) AS v(lot_id, amount)\n"
+    "        WHERE l.lot_id = v.lot_id)\n"
+    "INSERT INTO credits.entries (user_id, job_id, lot_id, kind, delta, tool, ref, origin)\n"
+    "SELECT e.user_id, e.job_id, e.lot_id, 'consume', -e.amount, 'bench', NULL, NULL\n"
+    "FROM unnest($2::text[], $1::text[], $4::bigint[], $3::bigint[])\n"
+    "     AS e(user_id, job_id, lot_id, amount)";
+
+/* Runs one statement of a batch; dies unless it returned `want` (a
+ * command's rows, or a query's result status). */
+static void sql_limit_exec(PGconn *pg, const char *sql, int nparams, const char *const *params,
+                           ExecStatusType want)
+{
+    PGresult *r = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != want)
+        die("sql-limit: %s", PQerrorMessage(pg));
+    PQclear(r);
+}
+
+/* The lot of each seeded user of `names` (seed_users gives each one). */
+static int64_t *sql_limit_lots(PGconn *pg, const struct run_names *names, uint64_t users)
+{
+    char pattern[NAME_BYTES + 4];
+    fmt(pattern, sizeof pattern, "%su%%", names->tag);
+    const char *params[] = {pattern};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT substr(user_id, length($1))::bigint, lot_id"
+                               " FROM credits.lots WHERE user_id LIKE $1",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || (uint64_t)PQntuples(r) != users)
+        die("sql-limit: %d lots for %" PRIu64 " seeded users: %s", PQntuples(r), users,
+            PQerrorMessage(pg));
+    int64_t *lots = xcalloc(users, sizeof *lots);
+    for (int i = 0; i < PQntuples(r); i++) {
+        long long user = atoll(PQgetvalue(r, i, 0));
+        if (user < 0 || (uint64_t)user >= users)
+            die("sql-limit: user index %lld out of range", user);
+        lots[user] = atoll(PQgetvalue(r, i, 1));
+    }
+    PQclear(r);
+    return lots;
+}
+
+/* The average request and result bytes of the consumes stored so far (the
+ * consume drains run before), as bytea text of that many zero bytes. */
+static char *sql_limit_bytes(PGconn *pg, int column)
+{
+    long long n = pg_int(pg, column == 0
+                                 ? "SELECT avg(octet_length(request))::bigint FROM (SELECT request"
+                                   " FROM credits.jobs WHERE type = 'consume' LIMIT 1000) s"
+                                 : "SELECT avg(octet_length(result))::bigint FROM (SELECT result"
+                                   " FROM credits.jobs WHERE type = 'consume' LIMIT 1000) s");
+    if (n <= 0)
+        die("sql-limit: no consume stored to take the sizes of its request and result from");
+    char *hex = xcalloc(3 + 2 * (size_t)n, 1);
+    memcpy(hex, "\\x", 2);
+    memset(hex + 2, '0', 2 * (size_t)n);
+    return hex;
+}
+
+/* Appends `item` and a separator to an array literal being built in `out`. */
+static size_t array_put(char *out, size_t used, size_t cap, const char *item, bool last)
+{
+    int n = snprintf(out + used, cap - used, "%s%s", item, last ? "}" : ",");
+    if (n < 0 || (size_t)n >= cap - used)
+        die("sql-limit: array literal too long");
+    return used + (size_t)n;
+}
+
+/* One batch of `count` consumes from job `first` on (user = job % users,
+ * 1..10 credits) in one transaction; dies unless it wrote `count` entries. */
+static void sql_limit_one(struct bench *b, const struct run_names *names, uint64_t first,
+                          uint64_t count, uint64_t users, const int64_t *lot_of,
+                          const char *request, const char *result)
+{
+    size_t cap = (size_t)count * (NAME_BYTES + 2) + 2;
+    char *ids = xcalloc(cap, 1), *who = xcalloc(cap, 1), *amounts = xcalloc(cap, 1);
+    char *lots = xcalloc(cap, 1);
+    size_t ui = 1, uu = 1, ua = 1, ul = 1;
+    ids[0] = who[0] = amounts[0] = lots[0] = '{';
+    for (uint64_t i = first; i < first + count; i++) {
+        char id[NAME_BYTES + 16], user[NAME_BYTES + 16], amount[8], lot[24];
+        bool last = i + 1 == first + count;
+        fmt(id, sizeof id, "%sq-%" PRIu64, names->tag, i);
+        user_name(names, i % users, user, sizeof user);
+        fmt(amount, sizeof amount, "%d", (int)(1 + i % 10));
+        fmt(lot, sizeof lot, "%" PRId64, lot_of[i % users]);
+        ui = array_put(ids, ui, cap, id, last);
+        uu = array_put(who, uu, cap, user, last);
+        ua = array_put(amounts, ua, cap, amount, last);
+        ul = array_put(lots, ul, cap, lot, last);
+    }
+    const char *params[] = {ids, who, amounts, lots, result, request};
+    sql_limit_exec(b->pg, "BEGIN", 0, NULL, PGRES_COMMAND_OK);
+    sql_limit_exec(b->pg, sql_limit_lock, 1, params + 1, PGRES_TUPLES_OK);
+    PGresult *r = PQexecParams(b->pg, sql_limit_writes, 6, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK || atoll(PQcmdTuples(r)) != (long long)count)
+        die("sql-limit: a batch wrote %s entries of %" PRIu64 ": %s", PQcmdTuples(r), count,
+            PQerrorMessage(b->pg));
+    PQclear(r);
+    sql_limit_exec(b->pg, "COMMIT", 0, NULL, PGRES_COMMAND_OK);
+    free(ids);
+    free(who);
+    free(amounts);
+    free(lots);
+}
+
+/* The consume drain's `jobs` over --users seeded users, applied by
+ * sql_limit_writes in batches of `batch`, timed like a drain. */
+static void run_sql_limit(struct bench *b, int64_t batch, uint64_t jobs, struct drain_row *row)
+{
+    if ((uint64_t)batch > b->opt.users)
+        die("sql-limit: --users (%" PRIu64 ") must be at least the batch (%" PRId64 ")",
+            b->opt.users, batch);
+    struct run_names names;
+    run_names_init(b, "sql", &names);
+    struct gen g;
+    gen_init(&g, &names, b->opt.users, UINT64_C(0x9E3779B97F4A7C15) ^ b->row_seed);
+    seed_users(b, &g);
+    gen_free(&g);
+    char *request = sql_limit_bytes(b->pg, 0), *result = sql_limit_bytes(b->pg, 1);
+    int64_t *lot_of = sql_limit_lots(b->pg, &names, b->opt.users);
+    *row = (struct drain_row){.scenario = "sql-limit", .batch = batch, .jobs = jobs,
+                              .is_default = batch == b->opt.default_batch};
+    struct cpu_snap before, after;
+    struct pg_counters pg_before, pg_after;
+    pg_counters_read(b->pg, &pg_before);
+    cpu_snap(&b->opt, 0, &before);
+    int64_t t0 = now_ns();
+    for (uint64_t done = 0; done < jobs; done += (uint64_t)batch) {
+        uint64_t n = jobs - done < (uint64_t)batch ? jobs - done : (uint64_t)batch;
+        sql_limit_one(b, &names, done, n, b->opt.users, lot_of, request, result);
+    }
+    int64_t t1 = now_ns();
+    cpu_snap(&b->opt, 0, &after);
+    row->seconds = seconds_of(t1 - t0);
+    row->jobs_per_s = (double)jobs / row->seconds;
+    cpu_use(&before, &after, row->seconds, &row->cpu);
+    pg_counters_read(b->pg, &pg_after);
+    pg_counters_delta(&pg_before, &pg_after, &row->pg);
+    row->tally.applied = jobs;
+    free(request);
+    free(result);
+    free(lot_of);
+    redis_delete_prefix(b->rc, names.prefix);
+    fprintf(stderr, "bench: %c sql-limit batch %" PRId64 ": %" PRIu64 " jobs in %.2f s = %.0f/s\n",
+            side_letter(b->side), batch, jobs, row->seconds, row->jobs_per_s);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Many small lots: one consume that spends thousands of them               */
 /* ------------------------------------------------------------------------ */
 
@@ -2322,6 +2495,7 @@ enum row_kind {
     ROW_SCALE,   /* run_scale() */
     ROW_LATENCY, /* run_latency() */
     ROW_MANY_LOTS, /* run_many_lots() */
+    ROW_SQL_LIMIT, /* run_sql_limit(): in the drain table */
 };
 
 /* One row of the report: what is measured, once per worker and round. */
@@ -2410,7 +2584,7 @@ static double run_figure(const struct row *row, const struct run_result *run, en
 {
     switch (f) {
     case FIG_JOBS_PER_S:
-        ASSERT(row->kind != ROW_LATENCY);
+        ASSERT(row->kind == ROW_DRAIN || row->kind == ROW_SCALE || row->kind == ROW_SQL_LIMIT);
         return row->kind == ROW_SCALE ? run->scale_per_s : run->drain.jobs_per_s;
     case FIG_P50_MS:
         ASSERT(row->kind == ROW_LATENCY);
@@ -2450,7 +2624,7 @@ static void print_drain_table(const struct options *o, const struct report *r)
            "batch", labels ? " run" : "", "jobs", "seconds", "jobs/s", "RSS MB", "worker", "pg",
            "redis", "bench", "other", "fsyncs", "WAL B/job", "ckpt", "applied", "rejected");
     for (size_t i = 0; i < r->row_count; i++) {
-        if (r->rows[i].kind != ROW_DRAIN)
+        if (r->rows[i].kind != ROW_DRAIN && r->rows[i].kind != ROW_SQL_LIMIT)
             continue;
         for (int64_t k = 0; k < o->rounds; k++) {
             for (size_t side = 0; side < o->side_count; side++) {
@@ -2472,6 +2646,31 @@ static void print_drain_table(const struct options *o, const struct report *r)
 
 /* Default batch over batch size 1, per scenario and worker (medians over
  * rounds). */
+/* Each drain at the default batch over the same run's SQL limit. */
+static void print_sql_ratios(const struct options *o, const struct report *r)
+{
+    size_t limit = r->row_count;
+    for (size_t i = 0; i < r->row_count; i++)
+        if (r->rows[i].kind == ROW_SQL_LIMIT)
+            limit = i;
+    if (limit == r->row_count)
+        return;
+    for (size_t i = 0; i < r->row_count; i++) {
+        const struct row *def = &r->rows[i];
+        if (def->kind != ROW_DRAIN || def->batch != o->default_batch)
+            continue;
+        for (size_t side = 0; side < o->side_count; side++) {
+            double a = side_median(r, o, i, side, FIG_JOBS_PER_S);
+            double c = side_median(r, o, limit, side, FIG_JOBS_PER_S);
+            char who[8] = "";
+            if (o->side_count > 1)
+                fmt(who, sizeof who, " (%c)", side_letter(side));
+            printf("ratio to the SQL limit, %-9s%s %5.0f%%  (%.0f vs %.0f jobs/s%s)\n",
+                   def->scenario, who, 100.0 * a / c, a, c, o->rounds > 1 ? ", medians" : "");
+        }
+    }
+}
+
 static void print_ratios(const struct options *o, const struct report *r)
 {
     printf("\n");
@@ -2671,6 +2870,10 @@ static void print_ab(const struct options *o, const struct report *r)
             fmt(label, sizeof label, "many-lots %" PRIu64 " extra ms", row->lots);
             print_ab_line(o, r, i, label, FIG_EXTRA_MS);
             break;
+        case ROW_SQL_LIMIT:
+            fmt(label, sizeof label, "sql-limit batch %" PRId64 " jobs/s", row->batch);
+            print_ab_line(o, r, i, label, FIG_JOBS_PER_S);
+            break;
         }
     }
 }
@@ -2800,6 +3003,9 @@ static void plan_rows(struct bench *b, struct report *r)
     consume.batch = o->default_batch;
     consume.jobs = o->jobs;
     report_add(r, consume);
+    consume.kind = ROW_SQL_LIMIT;
+    consume.scenario = "sql-limit";
+    report_add(r, consume);
     if (o->hot) {
         struct row hot = {
             .kind = ROW_DRAIN, .scenario = "hot-user", .mix = MIX_HOT, .users = 1, .batch = 1};
@@ -2851,6 +3057,9 @@ static void run_rows(struct bench *b, struct report *r)
                 case ROW_MANY_LOTS:
                     run_many_lots(b, row->lots, &run->many_lots);
                     break;
+                case ROW_SQL_LIMIT:
+                    run_sql_limit(b, row->batch, row->jobs, &run->drain);
+                    break;
                 }
             }
         }
@@ -2900,6 +3109,7 @@ int main(int argc, char **argv)
             printf("mix %s not run: %s\n", g_batch_mix_names[m], r->skipped[m]);
     print_drain_table(&b.opt, r);
     print_ratios(&b.opt, r);
+    print_sql_ratios(&b.opt, r);
     print_scale(&b.opt, r);
     print_latency(&b.opt, r);
     print_many_lots(&b.opt, r);
