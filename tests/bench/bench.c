@@ -216,6 +216,7 @@ struct options {
     int64_t batches[LIST_MAX]; /* BATCH_DEFAULT_TOKEN: the worker's default */
     size_t batch_count;
     bool hot;
+    bool scale; /* the scale-out drains (--no-scale: none) */
     uint64_t sweep_lots;       /* expired lots of the sweep run (A only); 0: no sweep run */
     int64_t many_lots[LIST_MAX]; /* unspent one-credit lots of the many-lots rows */
     size_t many_lots_count;
@@ -249,6 +250,7 @@ static void usage(FILE *out)
             "  --rate LIST        offered loads of the latency runs, jobs/s (default %s)\n"
             "  --seconds S        length of each latency run (default %d)\n"
             "  --no-hot           skip the hot-user drains\n"
+            "  --no-scale         skip the scale-out drains (1, 2 and 4 workers)\n"
             "  --many-lots LIST   unspent one-credit lots of the user whose one consume spends\n"
             "                     all but 1000 of them (default %s; 0: no such rows)\n"
             "  --sweep-lots N     lots past their expiry written off by one sweep of worker A\n"
@@ -345,6 +347,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         .users = DEFAULT_USERS,
         .seconds = DEFAULT_SECONDS,
         .hot = true,
+        .scale = true,
         .sweep_lots = DEFAULT_SWEEP_LOTS,
         .redis_url = env_or("CREDITS_REDIS_URL", "redis://127.0.0.1:6379"),
         .database_url = env_or("CREDITS_DATABASE_URL", ""),
@@ -363,6 +366,10 @@ static void parse_options(int argc, char **argv, struct options *o)
         }
         if (strcmp(flag, "--no-hot") == 0) {
             o->hot = false;
+            continue;
+        }
+        if (strcmp(flag, "--no-scale") == 0) {
+            o->scale = false;
             continue;
         }
         if (i + 1 >= argc) {
@@ -3016,7 +3023,7 @@ static void plan_rows(struct bench *b, struct report *r)
         report_add(r, hot);
     }
     static const int scale_workers[] = {1, 2, 4};
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < (o->scale ? 3 : 0); i++)
         report_add(r, (struct row){.kind = ROW_SCALE,
                                    .scenario = "scale",
                                    .users = o->users,
