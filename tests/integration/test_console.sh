@@ -82,9 +82,15 @@ stop_consoles() {
     done
     CONSOLE_PIDS=()
 }
-# A browser command stops its Chromium on SIGTERM.
-trap 'for p in "${BROWSER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-      for p in "${CONSOLE_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; cleanup' EXIT
+# On exit: the browser commands still running (each stops its Chromium on
+# SIGTERM), the consoles, then lib.sh's servers.
+stop_started() {
+    local pid
+    for pid in "${BROWSER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${CONSOLE_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    cleanup
+}
+trap stop_started EXIT
 
 http_ok() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1")" = 200 ]; }
 result_status() { "$CREDITSCTL" result "$1" 2>/dev/null | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p'; }

@@ -663,8 +663,8 @@ int admin_history(PGconn *conn, const char *user, int limit, bool per_lot, bool 
     return 0;
 }
 
-PGresult *admin_events_read(PGconn *conn, const char *user, int limit, int64_t before,
-                            char *errstr, size_t errstr_len)
+PGresult *admin_events_read(PGconn *conn, const char *user, int limit, int64_t before, char *errstr,
+                            size_t errstr_len)
 {
     ASSERT(conn && user && errstr);
     ASSERT(limit >= 1 && limit <= ADMIN_ROWS_MAX);
@@ -824,9 +824,9 @@ int admin_account_set(PGconn *conn, const char *user, bool has_low_balance, int6
     char low_text[24];
     snprintf(low_text, sizeof low_text, "%" PRId64, low_balance);
     const char *params[2] = {user, has_low_balance ? low_text : NULL};
-    return print_upserted(admin_query(conn, "saving the account", sql_account_set, 2, params,
-                                      errstr, errstr_len),
-                          json, out);
+    return print_upserted(
+        admin_query(conn, "saving the account", sql_account_set, 2, params, errstr, errstr_len),
+        json, out);
 }
 
 int admin_account_show(PGconn *conn, const char *user, bool json, FILE *out, char *errstr,

@@ -125,8 +125,8 @@ PGresult *admin_history_read(PGconn *conn, const char *user, int limit, bool per
  * (INT64_MAX: from the newest), newest first, with when each was published
  * (null: not yet). The result (caller frees with PQclear()), or NULL with
  * errstr. */
-PGresult *admin_events_read(PGconn *conn, const char *user, int limit, int64_t before,
-                            char *errstr, size_t errstr_len) __attribute__((warn_unused_result));
+PGresult *admin_events_read(PGconn *conn, const char *user, int limit, int64_t before, char *errstr,
+                            size_t errstr_len) __attribute__((warn_unused_result));
 
 /* One job, read in one snapshot: its decision (credits.jobs: no row when
  * none is stored; column 0 the msgpack result as bytea), the entries it
