@@ -136,7 +136,7 @@ dead_letter() { # ID REASON -- prints the dead letter's entry ID
         reason "$2"
 }
 DL_RETRY=$(dead_letter dl-retry "delivered 11 times without a decision (CREDITS_MAX_DELIVERIES=10)")
-dead_letter dl-many-1 "database error 23514: new row violates check constraint" >/dev/null
+DL_MANY_1=$(dead_letter dl-many-1 "database error 23514: new row violates check constraint")
 dead_letter dl-many-2 "database error 23514: new row violates check constraint" >/dev/null
 
 # Three entries a consumer that died holds: pending, never taken over
@@ -224,6 +224,32 @@ check_overview() {
     api GET "$CONSOLE/api/workers" >/dev/null
     expect_match "the worker's metrics, from its /metrics" '"name":"credits_ready","labels":"","value":"1"' \
         "$(body)"
+}
+
+# ------------------------------------------------------------------------
+# Dead letters: filters and pages
+# ------------------------------------------------------------------------
+
+# dead_jobs QUERY -- the job IDs (or "-" for none) of /api/dead?QUERY, then its "next".
+dead_jobs() {
+    local doc ids="" i
+    doc=$(curl -s --max-time 20 "$CONSOLE/api/dead?$1")
+    for i in $(seq 0 $(($(json_get "$doc" '{letters}' | grep -o '"stream":' | wc -l) - 1))); do
+        ids+="$(json_get "$doc" "{letters,$i,job,id}" | sed 's/^$/-/') "
+    done
+    echo "${ids}next=$(json_get "$doc" '{next}')"
+}
+
+check_dead_filters() {
+    local first
+    expect_eq "every dead letter, newest first" "dl-many-2 dl-many-1 dl-retry - next=" "$(dead_jobs '')"
+    expect_eq "by reason (its start)" "dl-many-2 dl-many-1 next=" "$(dead_jobs 'reason=database+error')"
+    expect_eq "by stream" "next=" "$(dead_jobs 'stream=purchase')"
+    expect_eq "from a time (the entry IDs' ms)" "dl-many-2 dl-many-1 next=" "$(dead_jobs "from=${DL_MANY_1%-*}")"
+    expect_eq "up to a time" "- next=" "$(dead_jobs "to=${DL_GARBAGE%-*}")"
+    first=$(dead_jobs 'limit=2')
+    expect_match "a page of two, then a cursor" "^dl-many-2 dl-many-1 next=[0-9]+-[0-9]+$" "$first"
+    expect_eq "the next page" "dl-retry - next=" "$(dead_jobs "limit=2&before=${first#*next=}")"
 }
 
 # ------------------------------------------------------------------------
@@ -524,6 +550,7 @@ check_screenshots() {
 
 check_start_up
 check_overview
+check_dead_filters
 check_user
 check_refusals
 check_actions

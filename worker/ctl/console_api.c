@@ -28,6 +28,9 @@
 
 /* A reason as typed into the filter, a job ID, an entry ID. */
 #define PARAM_TEXT_BYTES_MAX 256
+/* Dead letters one XREVRANGE of a page's scan reads: a page of 25 found
+ * in one round trip when most match, a reply of at most ~1 MiB (4 KiB jobs). */
+#define DEAD_SCAN_STEP 200
 /* Bytes of a readiness answer shown ("not ok: postgres not connected"). */
 #define READY_TEXT_BYTES_MAX 200
 
@@ -738,7 +741,8 @@ static int write_dead_page(struct console_call *c, const struct dead_filter *f, 
     bool exhausted = false;
     json_array_begin(&c->j, "letters");
     while (shown < f->limit && scanned < CONSOLE_SCAN_MAX && !exhausted) {
-        int64_t want = CONSOLE_SCAN_MAX - scanned < 200 ? CONSOLE_SCAN_MAX - scanned : 200;
+        int64_t left = CONSOLE_SCAN_MAX - scanned;
+        int64_t want = left < DEAD_SCAN_STEP ? left : DEAD_SCAN_STEP;
         redisReply *r =
             dead_read_range(redis, prefix, true, end, f->start, want, c->errstr, c->errstr_len);
         if (!r) {
@@ -746,7 +750,8 @@ static int write_dead_page(struct console_call *c, const struct dead_filter *f, 
             return 502;
         }
         exhausted = (int64_t)r->elements < want;
-        for (size_t i = 0; i < r->elements && shown < f->limit; i++) {
+        size_t i = 0;
+        for (; i < r->elements && shown < f->limit; i++) {
             struct dead_letter d;
             scanned++;
             if (!dead_letter_parse(r->element[i], &d))
@@ -758,10 +763,9 @@ static int write_dead_page(struct console_call *c, const struct dead_filter *f, 
             dead_letter_json(&c->j, NULL, &d, JOB_BYTES_MAX);
             shown++;
         }
-        if (shown >= f->limit && r->elements > 0) {
-            /* Letters may be left in this page: the next page starts after the last shown. */
+        /* Letters left unread in this reply: the next page starts after the last shown. */
+        if (i < r->elements)
             exhausted = false;
-        }
         freeReplyObject(r);
     }
     json_array_end(&c->j);
