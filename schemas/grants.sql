@@ -19,8 +19,8 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA credits FROM credits_worker, credits_reade
 GRANT USAGE ON SCHEMA credits TO credits_worker, credits_reader;
 
 -- credits_worker: every statement of worker/daemon/store.c, nothing more.
--- No DDL (it owns nothing), no DELETE, no TRUNCATE; UPDATE only of the
--- columns it changes.
+-- No DDL (it owns nothing), no TRUNCATE, no DELETE but of old events (below);
+-- UPDATE only of the columns it changes.
 GRANT SELECT ON credits.plans, credits.packs TO credits_worker;
 -- Accounts are created ON CONFLICT DO NOTHING and locked FOR NO KEY UPDATE
 -- (which needs UPDATE of some column); an allocate sets the plan.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_creditsctl.sh -- integration test of creditsctl against a throwaway
-# Redis and PostgreSQL (lib.sh): migrate, the catalog, usage errors, --help
-# on every command, enqueued jobs, stored results, balance and history, and
+# Redis and PostgreSQL (lib.sh): migrate, the catalog, the accounts'
+# thresholds, usage errors, --help on every command, enqueued jobs, stored results, balance and history, and
 # --json on every command that prints data. With credits-worker built, also
 # the --wait round trips through the worker (worker_round_trips). audit, dead
 # and schedule have their own scripts (test_audit.sh, test_dead.sh,
@@ -57,7 +57,7 @@ check_migrate_libc_collation() {
     expect_eq "the database's own collation is C.UTF-8" "C.UTF-8" \
         "$(psql "$db" -XAtqc "SELECT datcollate FROM pg_database WHERE datname = current_database()")"
     expect_eq "every ID column is COLLATE \"C\"" \
-        "accounts.user_id entries.job_id entries.origin entries.user_id holds.closed_by holds.hold_id holds.user_id jobs.job_id jobs.user_id lots.job_id lots.payment_ref lots.user_id" \
+        "accounts.user_id entries.job_id entries.origin entries.user_id events.hold_id events.job_id events.user_id holds.closed_by holds.hold_id holds.user_id jobs.job_id jobs.user_id lots.job_id lots.payment_ref lots.user_id" \
         "$(psql "$db" -XAtqc "SELECT string_agg(c.table_name || '.' || c.column_name, ' '
                                                ORDER BY c.table_name, c.column_name)
                                 FROM information_schema.columns c
@@ -102,8 +102,9 @@ check_plans() {
     expect_eq "plan set with --cap exits 0" 0 "$STATUS"
     ctl plan list
     expect_eq "plan list exits 0" 0 "$STATUS"
-    expect_eq "plan list shows basic" 1 "$(count_lines '^basic +100 +150$' "$OUT")"
-    expect_eq "plan list shows pro" 1 "$(count_lines '^pro +1000 +2000$' "$OUT")"
+    expect_eq "plan list: its header" 1 "$(count_lines '^plan +monthly +cap +low_balance$' "$OUT")"
+    expect_eq "plan list shows basic, no threshold" 1 "$(count_lines '^basic +100 +150 +none$' "$OUT")"
+    expect_eq "plan list shows pro" 1 "$(count_lines '^pro +1000 +2000 +none$' "$OUT")"
     ctl plan set pro --monthly 300
     expect_eq "plan set replaces a plan, cap default again" "300|600" \
         "$(psql_value "SELECT monthly_credits || '|' || rollover_cap FROM credits.plans WHERE plan_id = 'pro'")"
@@ -112,6 +113,87 @@ check_plans() {
     expect_match "plan with cap < monthly says why" 'rollover cap must be at least' "$ERR"
     expect_eq "plan with cap < monthly is not saved" 0 \
         "$(psql_value "SELECT count(*) FROM credits.plans WHERE plan_id = 'bad'")"
+    check_plan_thresholds
+}
+
+# plan set --low-balance: stored, listed, and gone again when a later set
+# leaves it out (set replaces the whole plan, as for the cap).
+check_plan_thresholds() {
+    ctl plan set lowplan --monthly 500 --low-balance 100
+    expect_eq "plan set --low-balance exits 0" 0 "$STATUS"
+    expect_eq "plan set --low-balance: the threshold is stored" 100 \
+        "$(psql_value "SELECT low_balance FROM credits.plans WHERE plan_id = 'lowplan'")"
+    expect_match "plan set prints the threshold" '^plan +monthly +cap +low_balance
+lowplan +500 +1000 +100$' "$OUT"
+    ctl plan list
+    expect_eq "plan list shows the threshold" 1 "$(count_lines '^lowplan +500 +1000 +100$' "$OUT")"
+    ctl plan set lowplan --monthly 500 --low-balance 1000000000000
+    expect_eq "plan set --low-balance 10^12 (the most) exits 0" 0 "$STATUS"
+    ctl plan set lowplan --monthly 500
+    expect_eq "plan set without --low-balance clears the threshold" "" \
+        "$(psql_value "SELECT low_balance FROM credits.plans WHERE plan_id = 'lowplan'")"
+    ctl plan set lowplan --monthly 500 --low-balance 7
+    ctl plan set lowplan --monthly 500 --low-balance none
+    expect_eq "plan set --low-balance none clears the threshold" "" \
+        "$(psql_value "SELECT low_balance FROM credits.plans WHERE plan_id = 'lowplan'")"
+    local bad
+    for bad in -5 0 abc 1000000000001 ''; do
+        ctl plan set lowplan --monthly 500 --low-balance "$bad"
+        expect_eq "plan set --low-balance '$bad' is a usage error" 2 "$STATUS"
+    done
+    expect_match "a bad --low-balance says what it takes" \
+        '--low-balance must be a whole number from 1 to 1000000000000, or none \(got ""\)' "$ERR"
+    ctl plan set lowplan --monthly 500 --low-balance 9
+    ctl plan set lowplan --monthly 500 --low-balance -1
+    expect_eq "a refused plan set leaves the plan as it was" 9 \
+        "$(psql_value "SELECT low_balance FROM credits.plans WHERE plan_id = 'lowplan'")"
+    psql_value "DELETE FROM credits.plans WHERE plan_id = 'lowplan'" >/dev/null
+}
+
+# account set --low-balance N|none and account show.
+check_accounts() {
+    ctl account show acct-1
+    expect_eq "account show of a user with no account exits 1" 1 "$STATUS"
+    expect_match "account show says there is none" 'no account acct-1' "$ERR"
+    ctl account set acct-1 --low-balance 40
+    expect_eq "account set exits 0" 0 "$STATUS"
+    expect_eq "account set creates the account, with no plan, and its threshold" "|40" \
+        "$(psql_value "SELECT coalesce(plan_id, '') || '|' || low_balance FROM credits.accounts WHERE user_id = 'acct-1'")"
+    expect_match "account set prints the account" \
+        '^user +plan +low_balance +plan_low_balance +threshold
+acct-1 +- +40 +none +40$' "$OUT"
+    ctl plan set thrplan --monthly 100 --low-balance 25
+    psql_value "UPDATE credits.accounts SET plan_id = 'thrplan' WHERE user_id = 'acct-1'" >/dev/null
+    ctl account show acct-1 --json
+    expect_eq "account show --json: its own threshold wins over its plan's" \
+        '{"user":"acct-1","plan":"thrplan","low_balance":40,"plan_low_balance":25,"threshold":40}' "$OUT"
+    ctl account set acct-1 --low-balance none --json
+    expect_eq "account set none clears its own: the plan's applies" \
+        '{"user":"acct-1","plan":"thrplan","low_balance":null,"plan_low_balance":25,"threshold":25}' "$OUT"
+    expect_eq "account set keeps the account's plan" thrplan \
+        "$(psql_value "SELECT plan_id FROM credits.accounts WHERE user_id = 'acct-1'")"
+    ctl account show acct-1
+    expect_match "account show prints the account" '^user +plan +low_balance +plan_low_balance +threshold
+acct-1 +thrplan +none +25 +25$' "$OUT"
+    ctl account set acct-2 --low-balance none
+    expect_eq "account set none on a new user creates the account" 1 \
+        "$(psql_value "SELECT count(*) FROM credits.accounts WHERE user_id = 'acct-2' AND low_balance IS NULL")"
+    local bad
+    for bad in -1 0 abc 1e3 1000000000001; do
+        ctl account set acct-1 --low-balance "$bad"
+        expect_eq "account set --low-balance '$bad' is a usage error" 2 "$STATUS"
+    done
+    ctl account set acct-1
+    expect_eq "account set without --low-balance is a usage error" 2 "$STATUS"
+    expect_match "account set names what is missing" 'missing --low-balance' "$ERR"
+    ctl account set "acct 3" --low-balance 5
+    expect_eq "account set with a user ID holding a space is a usage error" 2 "$STATUS"
+    ctl account show ""
+    expect_eq "account show of an empty user ID is a usage error" 2 "$STATUS"
+    expect_eq "usage errors create no account" 0 \
+        "$(psql_value "SELECT count(*) FROM credits.accounts WHERE user_id IN ('acct 3', '')")"
+    ctl account frob
+    expect_eq "account with an unknown subcommand exits 2" 2 "$STATUS"
 }
 
 check_packs() {
@@ -345,6 +427,7 @@ check_seeded_user() {
 HELP_COMMANDS=(
     "migrate" "consume" "purchase" "allocate" "result" "balance" "history"
     "plan" "plan set" "plan list" "pack" "pack set" "pack list"
+    "account" "account set" "account show"
     "schedule" "dead" "dead list" "dead show" "dead retry" "dead drop" "audit"
 )
 
@@ -359,7 +442,7 @@ check_help() {
     ctl dead show -h
     expect_eq "'dead show -h' exits 0" 0 "$STATUS"
     ctl --help
-    for cmd in migrate consume purchase allocate result balance history plan pack schedule dead audit; do
+    for cmd in migrate consume purchase allocate result balance history plan pack account schedule dead audit; do
         expect_eq "the main help lists $cmd" 1 "$(count_lines "^  $cmd " "$OUT")"
     done
     ctl dead
@@ -412,12 +495,16 @@ check_json() {
     expect_json "plan list --json is one JSON object" "$OUT"
     expect_eq "plan list --json: plans by ID" "basic 100 150" \
         "$(json_get "$OUT" '{plans,0,plan}') $(json_get "$OUT" '{plans,0,monthly}') $(json_get "$OUT" '{plans,0,cap}')"
+    expect_match "plan list --json: no threshold is null" '"low_balance":null' "$OUT"
     ctl pack list --json
     expect_json "pack list --json is one JSON object" "$OUT"
     expect_eq "pack list --json: packs by ID" "big 5000 365" \
         "$(json_get "$OUT" '{packs,0,pack}') $(json_get "$OUT" '{packs,0,credits}') $(json_get "$OUT" '{packs,0,valid_days}')"
     ctl plan set team --monthly 40 --json
-    expect_eq "plan set --json prints the plan" '{"plan":"team","monthly":40,"cap":80}' "$OUT"
+    expect_eq "plan set --json prints the plan" '{"plan":"team","monthly":40,"cap":80,"low_balance":null}' "$OUT"
+    ctl plan set team --monthly 40 --low-balance 10 --json
+    expect_eq "plan set --low-balance --json: the threshold as a number" \
+        '{"plan":"team","monthly":40,"cap":80,"low_balance":10}' "$OUT"
     ctl pack set mini --credits 7 --valid-days 3 --json
     expect_eq "pack set --json prints the pack" '{"pack":"mini","credits":7,"valid_days":3}' "$OUT"
 
@@ -501,6 +588,7 @@ check_migrate_libc_collation
 check_unspent_lots_index
 check_plans
 check_packs
+check_accounts
 check_usage_errors
 check_enqueue
 check_result

@@ -1086,6 +1086,12 @@ static void test_postgres_immediate_restart_under_load_is_survived_by_reconnecti
     pid_t pid = start_worker(w, "f2-worker", "CREDITS_BATCH_MAX=16", NULL);
     for (int restart = 1; restart <= 3; restart++) {
         step("f2: PostgreSQL immediate restart %d under load", restart);
+        /* Each restart finds the worker connected again after the one
+         * before: two restarts during one reconnect would be one reconnect. */
+        int64_t reconnected_by = mono_ms() + 15000;
+        while (log_count(worker_last_log(), "postgres_ready") < restart &&
+               mono_ms() < reconnected_by)
+            sleep_ms(50);
         send_and_see_progress(w, 200);
         restart_under_load(w, "restart-postgres", NULL, 40, false);
         pg_reconnect(RECONNECT_MS);

@@ -153,13 +153,13 @@ column_updates() {
                WHERE grantee = '$1' AND table_schema = 'credits' AND privilege_type = 'UPDATE'" \
         "${2:-ledger}"
 }
-WORKER_TABLES="accounts:INSERT,accounts:SELECT,entries:INSERT,entries:SELECT,holds:INSERT,holds:SELECT,jobs:INSERT,jobs:SELECT,lots:INSERT,lots:SELECT,packs:SELECT,plans:SELECT"
-WORKER_UPDATES="accounts.plan_id,holds.captured,holds.closed_at,holds.closed_by,holds.status,lots.remaining,lots.revoked_at"
-READER_TABLES="accounts:SELECT,balances:SELECT,entries:SELECT,history:SELECT,holds:SELECT,jobs:SELECT,lots:SELECT,packs:SELECT,plans:SELECT,schema_migrations:SELECT,usable_lots:SELECT"
+WORKER_TABLES="accounts:INSERT,accounts:SELECT,entries:INSERT,entries:SELECT,events:DELETE,events:INSERT,events:SELECT,holds:INSERT,holds:SELECT,jobs:INSERT,jobs:SELECT,lots:INSERT,lots:SELECT,packs:SELECT,plans:SELECT"
+WORKER_UPDATES="accounts.plan_id,events.published_at,holds.captured,holds.closed_at,holds.closed_by,holds.status,lots.expiry_noticed_at,lots.remaining,lots.revoked_at"
+READER_TABLES="accounts:SELECT,balances:SELECT,entries:SELECT,events:SELECT,history:SELECT,holds:SELECT,jobs:SELECT,lots:SELECT,packs:SELECT,plans:SELECT,schema_migrations:SELECT,usable_lots:SELECT"
 expect_eq "credits_worker's table privileges" "$WORKER_TABLES" "$(table_privileges credits_worker)"
 expect_eq "credits_worker updates only the columns it changes" "$WORKER_UPDATES" \
     "$(column_updates credits_worker)"
-expect_eq "credits_worker's sequences: nextval of lot IDs" "credits.lot_id_seq" \
+expect_eq "credits_worker's sequences: nextval of lot IDs and event IDs" "credits.lot_id_seq,credits.events_event_id_seq" \
     "$(as_super "SELECT string_agg(s.oid::regclass::text, ',')
                    FROM (SELECT oid FROM pg_class
                           WHERE relkind = 'S' AND relnamespace = 'credits'::regnamespace
@@ -206,26 +206,23 @@ ctl_as migrator migrate
 expect_eq "migrate keeps the privileges exact" "$WORKER_TABLES" "$(table_privileges credits_worker)"
 
 # ------------------------------------------------------------------------
-# A later migration (contract section 9): its tables and columns get their
-# grants at the same migrate; the reader reads a new table at once.
+# A later migration: a table it creates is readable by the reader at once
+# (default privileges) and gives the worker nothing until grants.sql names it.
 # ------------------------------------------------------------------------
 
 psql "$LEDGER user=migrator" -Xq -v ON_ERROR_STOP=1 <<'SQL'
 SET ROLE credits_owner;
-CREATE TABLE credits.events (event_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                             user_id text, body bytea, created_at timestamptz,
-                             published_at timestamptz);
+CREATE TABLE credits.later_notes (note_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                                  user_id text, body text);
 SQL
 expect_match "a table a migration creates is readable by the reader at once" '^0$' \
-    "$(as_role web "SELECT count(*) FROM credits.events")"
+    "$(as_role web "SELECT count(*) FROM credits.later_notes")"
 ctl_as migrator migrate
-expect_eq "migrate after the new tables: exit 0" 0 "$STATUS"
-expect_eq "credits_worker on the new tables" \
-    "accounts:INSERT,accounts:SELECT,entries:INSERT,entries:SELECT,events:DELETE,events:INSERT,events:SELECT,holds:INSERT,holds:SELECT,jobs:INSERT,jobs:SELECT,lots:INSERT,lots:SELECT,packs:SELECT,plans:SELECT" \
-    "$(table_privileges credits_worker)"
-expect_eq "credits_worker updates the new columns it changes" \
-    "accounts.plan_id,events.published_at,holds.captured,holds.closed_at,holds.closed_by,holds.status,lots.remaining,lots.revoked_at" \
-    "$(column_updates credits_worker)"
+expect_eq "migrate after the new table: exit 0" 0 "$STATUS"
+expect_eq "credits_worker gets nothing on a table grants.sql does not name" \
+    "$WORKER_TABLES" "$(table_privileges credits_worker)"
+expect_eq "credits_worker updates only the columns it changes" \
+    "$WORKER_UPDATES" "$(column_updates credits_worker)"
 expect_eq "credits_worker writes entries.origin (INSERT is table-wide)" t \
     "$(as_super "SELECT has_column_privilege('credits_worker', 'credits.entries', 'origin', 'INSERT')")"
 expect_refused "credits_worker may not delete holds" app "DELETE FROM credits.holds"

@@ -1,7 +1,8 @@
 /*
  * test_table.c -- creditsctl's text tables (worker/ctl/table.c) into
  * memory: columns padded to the widest cell, numbers to the right, no
- * trailing blanks, width counted in code points; every byte 0x00-0xFF made
+ * trailing blanks, width counted in code points; rows printed a few at a
+ * time keep and widen the columns' widths; every byte 0x00-0xFF made
  * safe for a terminal; cells cut at TABLE_CELL_BYTES_MAX.
  */
 #include "case_filter.h"
@@ -112,6 +113,77 @@ static void test_unsafe_cells_are_padded_as_printed(void **state)
     const struct grid g = {1, 2, {{"A", "B"}, {"\x1b[2J\x1b[H", "x"}}};
     char *text = print_grid(&g, NULL, NULL);
     assert_string_equal(text, "A        B\n?[2J?[H  x\n");
+    free(text);
+}
+
+/* Prints `g` continued from `widths` (table_print_continued()) into a
+ * string; the caller frees it. */
+static char *print_continued(const struct grid *g, const bool *right, bool header,
+                             struct table_widths *widths)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    const struct table t = {g->rows, g->cols, grid_cell, g, right, NULL};
+    table_print_continued(out, &t, header, widths);
+    assert_int_equal(fclose(out), 0);
+    return text;
+}
+
+static void test_continued_rows_keep_the_widths_of_the_first_print(void **state)
+{
+    (void)state;
+    struct table_widths widths;
+    memset(&widths, 0, sizeof widths);
+    const bool right[] = {true, false, false};
+    const struct grid first = {1, 3, {{"ID", "TYPE", "USER"}, {"1", "balance_low", "alice"}}};
+    char *text = print_continued(&first, right, true, &widths);
+    assert_string_equal(text, "ID  TYPE         USER\n"
+                              " 1  balance_low  alice\n");
+    free(text);
+    assert_int_equal(widths.cols[0], 2);
+    assert_int_equal(widths.cols[1], 11);
+    assert_int_equal(widths.cols[2], 5);
+    /* Narrower rows later: padded as the first print, no header. */
+    const struct grid later = {1, 3, {{"ID", "TYPE", "USER"}, {"2", "x", "bo"}}};
+    text = print_continued(&later, right, false, &widths);
+    assert_string_equal(text, " 2  x            bo\n");
+    free(text);
+}
+
+static void test_a_wider_continued_cell_widens_its_column_for_good(void **state)
+{
+    (void)state;
+    struct table_widths widths;
+    memset(&widths, 0, sizeof widths);
+    const struct grid first = {1, 2, {{"ID", "TYPE"}, {"1", "a"}}};
+    free(print_continued(&first, NULL, true, &widths));
+    const struct grid wide = {1, 2, {{"ID", "TYPE"}, {"12345", "b"}}};
+    char *text = print_continued(&wide, NULL, false, &widths);
+    assert_string_equal(text, "12345  b\n");
+    free(text);
+    assert_int_equal(widths.cols[0], 5);
+    const struct grid narrow = {1, 2, {{"ID", "TYPE"}, {"7", "c"}}};
+    text = print_continued(&narrow, NULL, false, &widths);
+    assert_string_equal(text, "7      c\n");
+    free(text);
+}
+
+static void test_continued_without_header_leaves_the_header_out_of_the_widths(void **state)
+{
+    (void)state;
+    struct table_widths widths;
+    memset(&widths, 0, sizeof widths);
+    const struct grid g = {1, 2, {{"A_LONG_HEADER", "B"}, {"x", "y"}}};
+    char *text = print_continued(&g, NULL, false, &widths);
+    assert_string_equal(text, "x  y\n");
+    free(text);
+    assert_int_equal(widths.cols[0], 1);
+    /* With no rows and no header, nothing at all. */
+    const struct grid empty = {0, 2, {{"A", "B"}}};
+    text = print_continued(&empty, NULL, false, &widths);
+    assert_string_equal(text, "");
     free(text);
 }
 
@@ -228,6 +300,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_null_cell_prints_a_dash),
         cmocka_unit_test(test_width_counts_code_points_not_bytes),
         cmocka_unit_test(test_unsafe_cells_are_padded_as_printed),
+        cmocka_unit_test(test_continued_rows_keep_the_widths_of_the_first_print),
+        cmocka_unit_test(test_a_wider_continued_cell_widens_its_column_for_good),
+        cmocka_unit_test(test_continued_without_header_leaves_the_header_out_of_the_widths),
         cmocka_unit_test(test_every_byte_alone_is_kept_or_made_a_question_mark),
         cmocka_unit_test(test_cells_are_cut_after_the_byte_limit),
         cmocka_unit_test(test_a_cut_cell_sets_its_column_width),

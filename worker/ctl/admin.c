@@ -1,7 +1,7 @@
 /*
  * admin.c -- creditsctl's Postgres side: connecting, running statements with
  * readable errors, printing rows as aligned tables or JSON, and the queries
- * of balance, history, plan and pack. Reads and writes only what `out` and
+ * of balance, history, plan, pack and account. Reads and writes only what `out` and
  * the caller's connection give it; the ledger itself is only ever read here.
  */
 #include "worker/ctl/admin.h"
@@ -101,20 +101,50 @@ static const char sql_history_entries[] =
 
 /* A NULL $3 leaves rollover_cap to the table's trigger (2 * monthly), on
  * insert and on update alike (EXCLUDED is the row after BEFORE INSERT
- * triggers): `set` replaces the whole plan. */
+ * triggers); a NULL $4 is no low-balance threshold: `set` replaces the
+ * whole plan. */
 static const char sql_plan_set[] =
-    "INSERT INTO credits.plans (plan_id, monthly_credits, rollover_cap)\n"
-    "VALUES ($1, $2, $3)\n"
+    "INSERT INTO credits.plans (plan_id, monthly_credits, rollover_cap, low_balance)\n"
+    "VALUES ($1, $2, $3, $4)\n"
     "ON CONFLICT (plan_id) DO UPDATE\n"
     "   SET monthly_credits = EXCLUDED.monthly_credits,\n"
-    "       rollover_cap = EXCLUDED.rollover_cap\n"
-    "RETURNING plan_id AS plan, monthly_credits AS monthly, rollover_cap AS cap";
+    "       rollover_cap = EXCLUDED.rollover_cap,\n"
+    "       low_balance = EXCLUDED.low_balance\n"
+    "RETURNING plan_id AS plan, monthly_credits AS monthly, rollover_cap AS cap, low_balance";
 
 static const char sql_plan_list[] =
-    "SELECT plan_id AS plan, monthly_credits AS monthly, rollover_cap AS cap\n"
+    "SELECT plan_id AS plan, monthly_credits AS monthly, rollover_cap AS cap, low_balance\n"
     "  FROM credits.plans\n"
     " ORDER BY plan_id\n"
     " LIMIT $1";
+
+/* An account as `account set` and `account show` print it: its own
+ * threshold, its plan's, and the one the worker uses (contract 9.8). */
+#define SQL_ACCOUNT_COLUMNS                                                                        \
+    "SELECT a.user_id AS user,\n"                                                                  \
+    "       a.plan_id AS plan,\n"                                                                  \
+    "       a.low_balance,\n"                                                                      \
+    "       p.low_balance AS plan_low_balance,\n"                                                  \
+    "       coalesce(a.low_balance, p.low_balance) AS threshold\n"
+
+/* Creates the account as the worker would (a row with no plan), or sets
+ * the threshold of the one there; a NULL $2 clears it. */
+static const char sql_account_set[] =
+    "WITH a AS (\n"
+    "    INSERT INTO credits.accounts (user_id, low_balance)\n"
+    "    VALUES ($1, $2)\n"
+    "    ON CONFLICT (user_id) DO UPDATE\n"
+    "       SET low_balance = EXCLUDED.low_balance\n"
+    "    RETURNING user_id, plan_id, low_balance)\n"
+    SQL_ACCOUNT_COLUMNS
+    "  FROM a\n"
+    "  LEFT JOIN credits.plans p ON p.plan_id = a.plan_id";
+
+static const char sql_account_show[] =
+    SQL_ACCOUNT_COLUMNS
+    "  FROM credits.accounts a\n"
+    "  LEFT JOIN credits.plans p ON p.plan_id = a.plan_id\n"
+    " WHERE a.user_id = $1";
 
 static const char sql_pack_set[] =
     "INSERT INTO credits.packs (pack_id, credits, valid_days)\n"
@@ -148,6 +178,8 @@ static const struct {
     {"packs_pack_id_check", "a pack ID is 1 to 64 bytes"},
     {"packs_credits_check", "a pack's credits must be from 1 to 1000000000000"},
     {"packs_valid_days_check", "valid days must be from 1 to 36500"},
+    {"plans_low_balance_check", "a low-balance threshold must be from 1 to 1000000000000"},
+    {"accounts_low_balance_check", "a low-balance threshold must be from 1 to 1000000000000"},
 };
 
 static const char *constraint_meaning(const char *constraint)
@@ -270,6 +302,9 @@ static const struct {
     const char *text;
 } null_words[] = {
     {"expires", "never"},
+    {"low_balance", "none"},
+    {"plan_low_balance", "none"},
+    {"threshold", "none"},
 };
 
 static bool column_is_number(const PGresult *res, int col)
@@ -477,7 +512,7 @@ int admin_history(PGconn *conn, const char *user, int limit, bool per_lot, bool 
 }
 
 /* ------------------------------------------------------------------------ */
-/* plan, pack                                                               */
+/* plan, pack, account                                                      */
 /* ------------------------------------------------------------------------ */
 
 /* Runs a query returning one row (an upsert's RETURNING) and prints it. */
@@ -508,16 +543,21 @@ static int query_list(PGconn *conn, const char *what, const char *sql, bool json
     return 0;
 }
 
-int admin_plan_set(PGconn *conn, const char *plan_id, int64_t monthly, bool has_cap, int64_t cap,
-                   bool json, FILE *out, char *errstr, size_t errstr_len)
+int admin_plan_set(PGconn *conn, const char *plan_id, const struct admin_plan *plan, bool json,
+                   FILE *out, char *errstr, size_t errstr_len)
 {
-    ASSERT(conn && plan_id && out && errstr);
+    ASSERT(conn && plan_id && plan && out && errstr);
+    ASSERT(!plan->has_low_balance ||
+           (plan->low_balance >= 1 && plan->low_balance <= ADMIN_LOW_BALANCE_MAX));
     char monthly_text[24];
     char cap_text[24];
-    snprintf(monthly_text, sizeof monthly_text, "%" PRId64, monthly);
-    snprintf(cap_text, sizeof cap_text, "%" PRId64, cap);
-    const char *params[3] = {plan_id, monthly_text, has_cap ? cap_text : NULL};
-    return query_one_row(conn, "saving the plan", sql_plan_set, 3, params, json, out, errstr,
+    char low_text[24];
+    snprintf(monthly_text, sizeof monthly_text, "%" PRId64, plan->monthly);
+    snprintf(cap_text, sizeof cap_text, "%" PRId64, plan->cap);
+    snprintf(low_text, sizeof low_text, "%" PRId64, plan->low_balance);
+    const char *params[4] = {plan_id, monthly_text, plan->has_cap ? cap_text : NULL,
+                             plan->has_low_balance ? low_text : NULL};
+    return query_one_row(conn, "saving the plan", sql_plan_set, 4, params, json, out, errstr,
                          errstr_len);
 }
 
@@ -546,4 +586,38 @@ int admin_pack_list(PGconn *conn, bool json, FILE *out, char *errstr, size_t err
     ASSERT(conn && out && errstr);
     return query_list(conn, "listing the packs", sql_pack_list, json, "packs", "(no packs)", out,
                       errstr, errstr_len);
+}
+
+int admin_account_set(PGconn *conn, const char *user, bool has_low_balance, int64_t low_balance,
+                      bool json, FILE *out, char *errstr, size_t errstr_len)
+{
+    ASSERT(conn && user && out && errstr);
+    ASSERT(!has_low_balance || (low_balance >= 1 && low_balance <= ADMIN_LOW_BALANCE_MAX));
+    char low_text[24];
+    snprintf(low_text, sizeof low_text, "%" PRId64, low_balance);
+    const char *params[2] = {user, has_low_balance ? low_text : NULL};
+    return query_one_row(conn, "saving the account", sql_account_set, 2, params, json, out, errstr,
+                         errstr_len);
+}
+
+int admin_account_show(PGconn *conn, const char *user, bool json, FILE *out, char *errstr,
+                       size_t errstr_len)
+{
+    ASSERT(conn && user && out && errstr);
+    const char *params[1] = {user};
+    PGresult *res =
+        admin_query(conn, "reading the account", sql_account_show, 1, params, errstr, errstr_len);
+    if (!res)
+        return -1;
+    int rows = PQntuples(res);
+    ASSERT(rows <= 1); /* user_id is the key */
+    if (rows == 1)
+        print_one_row(out, res, json);
+    else
+        snprintf(errstr, errstr_len,
+                 "no account %s (the worker creates one at the user's first job; "
+                 "'creditsctl account set' creates one too)",
+                 user);
+    PQclear(res);
+    return rows == 1 ? 0 : -1;
 }

@@ -1,7 +1,7 @@
 /*
  * admin.h -- the Postgres side of creditsctl: connecting, running statements,
  * printing rows as aligned tables or JSON, and the queries behind `balance`,
- * `history`, `plan` and `pack`.
+ * `history`, `plan`, `pack` and `account`.
  *
  * Owns that SQL and how its answers are printed (strings made safe for a
  * terminal). Does not own argument parsing (creditsctl.c), the schema
@@ -28,6 +28,9 @@
 #define ADMIN_ROWS_MAX 1000
 /* Contract section 5: a pack's credits expire after 90 days by default. */
 #define ADMIN_PACK_VALID_DAYS_DEFAULT 90
+/* The low-balance thresholds of plans and accounts (contract 9.8) are 1 to
+ * this, as the CHECKs of schemas/008_sweep_events.sql say. */
+#define ADMIN_LOW_BALANCE_MAX INT64_C(1000000000000)
 
 /*
  * Connects with `conninfo` (a libpq connection string or URI; "" means
@@ -83,11 +86,18 @@ int admin_balance(PGconn *conn, const char *user, bool json, FILE *out, char *er
 int admin_history(PGconn *conn, const char *user, int limit, bool per_lot, bool json, FILE *out,
                   char *errstr, size_t errstr_len) __attribute__((warn_unused_result));
 
-/* Creates or replaces plan `plan_id`. Without a cap (has_cap false) the
- * database's trigger sets the contract's default, 2 * monthly. */
-int admin_plan_set(PGconn *conn, const char *plan_id, int64_t monthly, bool has_cap, int64_t cap,
-                   bool json, FILE *out, char *errstr, size_t errstr_len)
-    __attribute__((warn_unused_result));
+/* What `plan set` writes: the whole plan. */
+struct admin_plan {
+    int64_t monthly;
+    bool has_cap; /* false: the database's trigger sets 2 * monthly */
+    int64_t cap;
+    bool has_low_balance; /* false: no threshold of the low-balance events */
+    int64_t low_balance;  /* 1..ADMIN_LOW_BALANCE_MAX */
+};
+
+/* Creates or replaces plan `plan_id` with `plan` (borrowed until return). */
+int admin_plan_set(PGconn *conn, const char *plan_id, const struct admin_plan *plan, bool json,
+                   FILE *out, char *errstr, size_t errstr_len) __attribute__((warn_unused_result));
 
 int admin_plan_list(PGconn *conn, bool json, FILE *out, char *errstr, size_t errstr_len)
     __attribute__((warn_unused_result));
@@ -99,5 +109,18 @@ int admin_pack_set(PGconn *conn, const char *pack_id, int64_t credits, int64_t v
 
 int admin_pack_list(PGconn *conn, bool json, FILE *out, char *errstr, size_t errstr_len)
     __attribute__((warn_unused_result));
+
+/* Sets the low-balance threshold of `user`'s account (has_low_balance
+ * false: clears it), creating the account, without a plan, when there is
+ * none, as the worker does at a user's first job. Prints the account: user,
+ * plan, low_balance, plan_low_balance and the threshold the worker uses. */
+int admin_account_set(PGconn *conn, const char *user, bool has_low_balance, int64_t low_balance,
+                      bool json, FILE *out, char *errstr, size_t errstr_len)
+    __attribute__((warn_unused_result));
+
+/* Prints `user`'s account as admin_account_set() does; -1 when there is
+ * none. */
+int admin_account_show(PGconn *conn, const char *user, bool json, FILE *out, char *errstr,
+                       size_t errstr_len) __attribute__((warn_unused_result));
 
 #endif

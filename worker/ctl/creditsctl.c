@@ -1,10 +1,11 @@
 /*
  * creditsctl.c -- the operator's and developer's CLI of credits-worker: the
  * command table, the main help, and the small commands that only read or
- * write Postgres (migrate, roles, balance, history, plan, pack).
+ * write Postgres (migrate, roles, balance, history, plan, pack, account).
  *
  * The other commands live in their own modules: enqueue.c (one command per
- * job type, and result), audit.c, deadletters.c (dead), schedule.c.
+ * job type, and result), audit.c, deadletters.c (dead), events.c,
+ * schedule.c.
  * The shared machinery (arguments, exit codes, connections) is ctl.c's; the
  * SQL is admin.c's and migrate.c's; the job rules core/'s.
  */
@@ -14,12 +15,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/assert.h"
 #include "core/job.h"
 #include "worker/ctl/admin.h"
 #include "worker/ctl/audit.h"
 #include "worker/ctl/ctl.h"
 #include "worker/ctl/deadletters.h"
 #include "worker/ctl/enqueue.h"
+#include "worker/ctl/events.h"
 #include "worker/ctl/migrate.h"
 #include "worker/ctl/roles.h"
 #include "worker/ctl/schedule.h"
@@ -63,14 +66,6 @@ static int cmd_roles(struct ctl *ctl, int argc, char **argv)
     return ctl_pg_done(ctl, conn, roles_apply(conn, stdout, ctl->errstr, sizeof ctl->errstr));
 }
 
-static bool user_is_valid(const struct ctl *ctl, const char *user)
-{
-    if (job_id_is_valid(user, strlen(user)))
-        return true;
-    ctl_usage_error(ctl, "a user ID is 1 to 128 printable ASCII characters, no spaces");
-    return false;
-}
-
 /* balance USER [--json] */
 static int cmd_balance(struct ctl *ctl, int argc, char **argv)
 {
@@ -81,7 +76,7 @@ static int cmd_balance(struct ctl *ctl, int argc, char **argv)
     int rc = ctl_parse_args(ctl, argc, argv, opts, names, &user);
     if (rc != CTL_CONTINUE)
         return rc;
-    if (!user_is_valid(ctl, user))
+    if (ctl_check_user(ctl, user) != CTL_OK)
         return CTL_USAGE;
     PGconn *conn = NULL;
     rc = ctl_pg_open(ctl, true, &conn);
@@ -110,7 +105,7 @@ static int cmd_history(struct ctl *ctl, int argc, char **argv)
     if (limit_text &&
         ctl_flag_int64(ctl, "--limit", limit_text, 1, ADMIN_HISTORY_LIMIT_MAX, &limit) != CTL_OK)
         return CTL_USAGE;
-    if (!user_is_valid(ctl, user))
+    if (ctl_check_user(ctl, user) != CTL_OK)
         return CTL_USAGE;
     PGconn *conn = NULL;
     rc = ctl_pg_open(ctl, true, &conn);
@@ -126,13 +121,34 @@ static int cmd_history(struct ctl *ctl, int argc, char **argv)
 /* plan, pack                                                               */
 /* ------------------------------------------------------------------------ */
 
-/* plan set ID --monthly N [--cap N] [--json] */
+/* The value of --low-balance: "none" (*has false), or a threshold from 1
+ * to ADMIN_LOW_BALANCE_MAX. Checked here rather than left to the table's
+ * CHECK, so that a bad one is a usage error (exit 2) like any bad flag. */
+static int parse_low_balance(const struct ctl *ctl, const char *text, bool *has, int64_t *credits)
+{
+    ASSERT(text != NULL);
+    *has = false;
+    *credits = 0;
+    if (strcmp(text, "none") == 0)
+        return CTL_OK;
+    struct opt_error error;
+    if (!opt_int64("--low-balance", text, 1, ADMIN_LOW_BALANCE_MAX, credits, &error))
+        return ctl_usage_error(ctl,
+                               "--low-balance must be a whole number from 1 to %lld, or none "
+                               "(got \"%s\")",
+                               (long long)ADMIN_LOW_BALANCE_MAX, text);
+    *has = true;
+    return CTL_OK;
+}
+
+/* plan set ID --monthly N [--cap N] [--low-balance N] [--json] */
 static int plan_set(struct ctl *ctl, int argc, char **argv)
 {
-    const char *monthly_text = NULL, *cap_text = NULL;
+    const char *monthly_text = NULL, *cap_text = NULL, *low_text = NULL;
     bool json = false;
     const struct opt opts[] = {{"monthly", &monthly_text, NULL, true},
                                {"cap", &cap_text, NULL, false},
+                               {"low-balance", &low_text, NULL, false},
                                CTL_OPT_JSON(json),
                                CTL_OPT_END};
     const char *const names[] = {"ID", NULL};
@@ -140,17 +156,20 @@ static int plan_set(struct ctl *ctl, int argc, char **argv)
     int rc = ctl_parse_args(ctl, argc, argv, opts, names, &id);
     if (rc != CTL_CONTINUE)
         return rc;
-    int64_t monthly = 0, cap = 0;
-    if (ctl_flag_int64(ctl, "--monthly", monthly_text, INT64_MIN, INT64_MAX, &monthly) != CTL_OK ||
-        (cap_text && ctl_flag_int64(ctl, "--cap", cap_text, INT64_MIN, INT64_MAX, &cap) != CTL_OK))
+    struct admin_plan plan = {.has_cap = cap_text != NULL};
+    if (ctl_flag_int64(ctl, "--monthly", monthly_text, INT64_MIN, INT64_MAX, &plan.monthly) !=
+            CTL_OK ||
+        (cap_text &&
+         ctl_flag_int64(ctl, "--cap", cap_text, INT64_MIN, INT64_MAX, &plan.cap) != CTL_OK) ||
+        (low_text &&
+         parse_low_balance(ctl, low_text, &plan.has_low_balance, &plan.low_balance) != CTL_OK))
         return CTL_USAGE;
     PGconn *conn = NULL;
     rc = ctl_pg_open(ctl, true, &conn);
     if (rc != CTL_OK)
         return rc;
-    return ctl_pg_done(ctl, conn,
-                       admin_plan_set(conn, id, monthly, cap_text != NULL, cap, json, stdout,
-                                      ctl->errstr, sizeof ctl->errstr));
+    return ctl_pg_done(
+        ctl, conn, admin_plan_set(conn, id, &plan, json, stdout, ctl->errstr, sizeof ctl->errstr));
 }
 
 /* pack set ID --credits N [--valid-days D] [--json] */
@@ -212,11 +231,17 @@ static int pack_list(struct ctl *ctl, int argc, char **argv)
 /* Help texts keep their own layout. */
 /* clang-format off */
 static const struct command plan_subcommands[] = {
-    {"set", "create or replace a plan", "plan set ID --monthly N [--cap N] [--json]",
-     "Creates or replaces a plan and prints it.\n\n"
-     "  --monthly N   credits allocated each month\n"
-     "  --cap N       the rollover cap: most monthly credits a user can hold\n"
-     "                (default: 2 * monthly)\n" CTL_JSON_HELP,
+    {"set", "create or replace a plan",
+     "plan set ID --monthly N [--cap N] [--low-balance N] [--json]",
+     "Creates or replaces a plan and prints it. The whole plan: an option left\n"
+     "out takes its default, whatever the plan had before.\n\n"
+     "  --monthly N      credits allocated each month\n"
+     "  --cap N          the rollover cap: most monthly credits a user can hold\n"
+     "                   (default: 2 * monthly)\n"
+     "  --low-balance N  the threshold of the events balance_low and\n"
+     "                   balance_recovered of the plan's users, 1 to\n"
+     "                   1000000000000 (default, or 'none': no threshold); an\n"
+     "                   account's own ('creditsctl account set') wins over it\n" CTL_JSON_HELP,
      plan_set},
     {"list", "print the plans", "plan list [--json]",
      "Prints every plan of the catalog (at most 1000).\n\n" CTL_JSON_HELP,
@@ -245,6 +270,86 @@ static int cmd_pack(struct ctl *ctl, int argc, char **argv)
 {
     return ctl_run_subcommand(ctl, pack_subcommands,
                               sizeof pack_subcommands / sizeof pack_subcommands[0], argc, argv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* account                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* account set USER --low-balance N|none [--json] */
+static int account_set(struct ctl *ctl, int argc, char **argv)
+{
+    const char *low_text = NULL;
+    bool json = false;
+    const struct opt opts[] = {
+        {"low-balance", &low_text, NULL, true}, CTL_OPT_JSON(json), CTL_OPT_END};
+    const char *const names[] = {"USER", NULL};
+    const char *user = NULL;
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, &user);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    bool has_low = false;
+    int64_t low = 0;
+    if (ctl_check_user(ctl, user) != CTL_OK ||
+        parse_low_balance(ctl, low_text, &has_low, &low) != CTL_OK)
+        return CTL_USAGE;
+    PGconn *conn = NULL;
+    rc = ctl_pg_open(ctl, true, &conn);
+    if (rc != CTL_OK)
+        return rc;
+    return ctl_pg_done(
+        ctl, conn,
+        admin_account_set(conn, user, has_low, low, json, stdout, ctl->errstr, sizeof ctl->errstr));
+}
+
+/* account show USER [--json] */
+static int account_show(struct ctl *ctl, int argc, char **argv)
+{
+    bool json = false;
+    const struct opt opts[] = {CTL_OPT_JSON(json), CTL_OPT_END};
+    const char *const names[] = {"USER", NULL};
+    const char *user = NULL;
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, &user);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    if (ctl_check_user(ctl, user) != CTL_OK)
+        return CTL_USAGE;
+    PGconn *conn = NULL;
+    rc = ctl_pg_open(ctl, true, &conn);
+    if (rc != CTL_OK)
+        return rc;
+    return ctl_pg_done(
+        ctl, conn, admin_account_show(conn, user, json, stdout, ctl->errstr, sizeof ctl->errstr));
+}
+
+#define ACCOUNT_COLUMNS_HELP                                                                       \
+    "Its columns: user, plan (of the latest allocation), low_balance (its own\n"                   \
+    "threshold), plan_low_balance (its plan's) and threshold: the one the worker\n"                \
+    "uses for the events balance_low and balance_recovered (its own, else its\n"                   \
+    "plan's, else none).\n\n"
+
+/* clang-format off */
+static const struct command account_subcommands[] = {
+    {"set", "set or clear an account's low-balance threshold",
+     "account set USER --low-balance N|none [--json]",
+     "Sets the account's own threshold of the events balance_low and\n"
+     "balance_recovered, which wins over its plan's; 'none' clears it (the plan's\n"
+     "applies again). Creates the account, without a plan, when the user has none\n"
+     "yet, as the worker does at a user's first job. Prints the account.\n"
+     ACCOUNT_COLUMNS_HELP
+     "  --low-balance N   1 to 1000000000000, or none\n" CTL_JSON_HELP,
+     account_set},
+    {"show", "print an account and its thresholds", "account show USER [--json]",
+     "Prints the account. Exit 1 when the user has none.\n" ACCOUNT_COLUMNS_HELP CTL_JSON_HELP,
+     account_show},
+};
+/* clang-format on */
+
+static int cmd_account(struct ctl *ctl, int argc, char **argv)
+{
+    return ctl_run_subcommand(ctl, account_subcommands,
+                              sizeof account_subcommands / sizeof account_subcommands[0], argc,
+                              argv);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -292,11 +397,20 @@ static const struct command history_command = {
 
 static const struct command plan_command = {
     "plan", "set or list the plans of the catalog",
-    "plan set ID --monthly N [--cap N] [--json]\n"
+    "plan set ID --monthly N [--cap N] [--low-balance N] [--json]\n"
     "       creditsctl plan list [--json]",
     "'plan set' creates or replaces a plan; 'plan list' prints them all.\n"
     "See 'creditsctl plan set --help' and 'creditsctl plan list --help'.\n",
     cmd_plan};
+
+static const struct command account_command = {
+    "account", "set or show an account's low-balance threshold",
+    "account set USER --low-balance N|none [--json]\n"
+    "       creditsctl account show USER [--json]",
+    "'account set' sets or clears the account's own low-balance threshold;\n"
+    "'account show' prints the account and its thresholds.\n"
+    "See 'creditsctl account set --help' and 'creditsctl account show --help'.\n",
+    cmd_account};
 
 static const struct command pack_command = {
     "pack", "set or list the packs of the catalog",
@@ -320,8 +434,8 @@ struct commands {
 static void commands_init(struct commands *c)
 {
     static const struct command *const after_jobs[] = {
-        &enqueue_result_command, &balance_command,  &history_command, &plan_command,
-        &pack_command,           &schedule_command, &dead_command,    &audit_command,
+        &enqueue_result_command, &balance_command, &history_command,  &plan_command, &pack_command,
+        &account_command,        &events_command,  &schedule_command, &dead_command, &audit_command,
     };
     c->count = 0;
     c->all[c->count++] = &migrate_command;

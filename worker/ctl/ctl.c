@@ -97,6 +97,14 @@ int ctl_flag_int64(const struct ctl *ctl, const char *flag, const char *text, in
     return usage_error_from(ctl, &error);
 }
 
+int ctl_check_user(const struct ctl *ctl, const char *user)
+{
+    ASSERT(ctl != NULL && user != NULL);
+    if (job_id_is_valid(user, strlen(user)))
+        return CTL_OK;
+    return ctl_usage_error(ctl, "a user ID is 1 to 128 printable ASCII characters, no spaces");
+}
+
 int ctl_run_subcommand(struct ctl *ctl, const struct command *subs, size_t count, int argc,
                        char **argv)
 {

@@ -94,6 +94,10 @@ int ctl_parse_args(struct ctl *ctl, int argc, char **argv, const struct opt *opt
 int ctl_flag_int64(const struct ctl *ctl, const char *flag, const char *text, int64_t min,
                    int64_t max, int64_t *out) __attribute__((warn_unused_result));
 
+/* A user ID given on the command line (USER, --user) keeps the contract's
+ * ID rule (job_id_is_valid()): CTL_OK, or CTL_USAGE after a usage error. */
+int ctl_check_user(const struct ctl *ctl, const char *user) __attribute__((warn_unused_result));
+
 /*
  * Runs the subcommand of a group named by argv[0] (`dead list ...`): sets
  * ctl->command to it and ctl->name to "group sub". With no argument or

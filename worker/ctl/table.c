@@ -61,26 +61,33 @@ static void print_cell(FILE *out, const char *text, size_t width, size_t column_
         fputs("  ", out);
 }
 
-void table_print(FILE *out, const struct table *t)
+void table_print_continued(FILE *out, const struct table *t, bool header,
+                           struct table_widths *widths)
 {
-    ASSERT(out && t && t->cell);
+    ASSERT(out && t && t->cell && widths);
     ASSERT(t->cols > 0 && t->cols <= TABLE_COLS_MAX && t->rows >= 0);
-    size_t widths[TABLE_COLS_MAX];
+    int first = header ? -1 : 0;
     char cell[TABLE_CELL_BUF_BYTES];
     for (int c = 0; c < t->cols; c++) {
-        widths[c] = 0;
-        for (int r = -1; r < t->rows; r++) {
+        for (int r = first; r < t->rows; r++) {
             size_t w = table_safe_cell(cell_text(t, r, c), cell);
-            widths[c] = w > widths[c] ? w : widths[c];
+            widths->cols[c] = w > widths->cols[c] ? w : widths->cols[c];
         }
     }
-    for (int r = -1; r < t->rows; r++) {
+    for (int r = first; r < t->rows; r++) {
         fputs(t->indent ? t->indent : "", out);
         for (int c = 0; c < t->cols; c++) {
             size_t w = table_safe_cell(cell_text(t, r, c), cell);
             bool right = t->right && t->right[c];
-            print_cell(out, cell, w, widths[c], right, c == t->cols - 1);
+            print_cell(out, cell, w, widths->cols[c], right, c == t->cols - 1);
         }
         fputc('\n', out);
     }
+}
+
+void table_print(FILE *out, const struct table *t)
+{
+    struct table_widths widths;
+    memset(&widths, 0, sizeof widths);
+    table_print_continued(out, t, true, &widths);
 }

@@ -33,6 +33,19 @@ struct table {
 /* Prints the header and the rows. */
 void table_print(FILE *out, const struct table *t);
 
+/* Column widths kept from one print to the next, for rows that come a few
+ * at a time (`creditsctl events --follow`): each print widens them to fit
+ * its cells, so a column never narrows. Zeroed: nothing printed yet. */
+struct table_widths {
+    size_t cols[TABLE_COLS_MAX];
+};
+
+/* Prints the rows of `t`, after its header when `header`, each column at
+ * least widths->cols[c] wide, and widens `widths` to fit them (borrowed
+ * until return). table_print() is this with zeroed widths and the header. */
+void table_print_continued(FILE *out, const struct table *t, bool header,
+                           struct table_widths *widths);
+
 /*
  * Copies `in` into `out` fit for a terminal: control bytes (C0, DEL, and C1
  * written as UTF-8) become '?', and so does every non-ASCII byte when `in`
