@@ -252,19 +252,20 @@ export class CreditsClient {
      * group `options.group`: every instance of the app that subscribes with
      * the same group shares the events, each event going to one of them.
      * The subscription has one connection of its own (a duplicate() of the
-     * command connection); stop() it, or close() the client, to end it.
-     * Resolves once the group exists (created at the next event, or with
-     * `start: "all"` at the oldest in the stream, when it did not).
+     * command connection); stop() it, abort its signal, or close() the
+     * client to end it. Resolves once the group exists (created at the next
+     * event, or with `start: "all"` at the oldest in the stream, when it
+     * did not).
      */
     async subscribe(options: SubscriptionOptions): Promise<EventSubscription> {
         if (this.closed) throw new Error("the credits client is closed");
-        for (const s of this.subscriptions) if (s.isStopped) this.subscriptions.delete(s);
         const sub = await subscribeEvents({ ...options, redis: this.redis, prefix: this.prefix });
         if (this.closed) {
             await sub.stop();
             throw new Error("the credits client is closed");
         }
         this.subscriptions.add(sub);
+        void sub.done.then(() => this.subscriptions.delete(sub));
         return sub;
     }
 
@@ -288,7 +289,6 @@ export class CreditsClient {
         this.closed = true;
         this.reader?.close();
         await Promise.all([...this.subscriptions].map((s) => s.stop()));
-        this.subscriptions.clear();
         // disconnect(), not quit(): QUIT would wait behind the blocked XREAD.
         this.readerConn?.disconnect();
         if (!this.ownsRedis) return;

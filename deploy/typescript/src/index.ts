@@ -81,8 +81,8 @@ export {
     type EventType,
 } from "./events.js";
 export {
-    EventSubscription,
     subscribeEvents,
+    type EventSubscription,
     type DeadEvent,
     type Delivery,
     type SubscribeEventsOptions,
