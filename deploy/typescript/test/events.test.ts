@@ -5,9 +5,14 @@
 //     starts, entries that are no events, the delivery limit, stop();
 //   - against the worker (its sweep every 200 ms): each event type exactly
 //     when the contract says, none for a replay, two subscribers sharing a
-//     group, a throwing callback's event delivered again, the connections.
+//     group, an instance killed with events in hand and another claiming
+//     them, a throwing callback's event delivered again, garbage on the
+//     worker's stream, the connections.
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { encode } from "@msgpack/msgpack";
 import { Redis } from "ioredis";
@@ -241,11 +246,43 @@ describe("the events subscription on a stream of its own", needsRedis, () => {
 
     it("refuses bad options before connecting", async () => {
         const onEvent = () => undefined;
+        const connectionName = `refused-${run}`;
         await assert.rejects(subscribeEvents({ redis: "localhost:6379", group: "g", onEvent }), { name: "CreditsValidationError", field: "redis" });
-        await assert.rejects(subscribeEvents({ redis, prefix: pfx, group: "has space", onEvent }), { field: "group" });
-        await assert.rejects(subscribeEvents({ redis, prefix: pfx, group: "g", minIdleMs: 0, onEvent }), { field: "minIdleMs" });
+        await assert.rejects(subscribeEvents({ redis, prefix: pfx, group: "has space", connectionName, onEvent }), { field: "group" });
+        await assert.rejects(subscribeEvents({ redis, prefix: pfx, group: "g", minIdleMs: 0, connectionName, onEvent }), { field: "minIdleMs" });
+        await assert.rejects(subscribeEvents({ redis, prefix: pfx, group: "g", count: 1.5, connectionName, onEvent }), { field: "count" });
+        await assert.rejects(subscribeEvents({ redis, prefix: "", group: "g", connectionName, onEvent }), { field: "prefix" });
         // @ts-expect-error -- start is "new" or "all"
-        await assert.rejects(subscribeEvents({ redis, prefix: pfx, group: "g", start: "$", onEvent }), { field: "start" });
+        await assert.rejects(subscribeEvents({ redis, prefix: pfx, group: "g", start: "$", connectionName, onEvent }), { field: "start" });
+        // @ts-expect-error -- onEvent is required
+        await assert.rejects(subscribeEvents({ redis, prefix: pfx, group: "g", connectionName }), { field: "onEvent" });
+        await sleep(100);
+        assert.deepEqual((await clientList(redis)).filter((c) => c.name === connectionName), [], "no connection was opened");
+    });
+
+    it("an AbortSignal stops the subscription as stop() does; an aborted one refuses to subscribe", async () => {
+        const connectionName = `abort-${run}`;
+        const named = async () => (await clientList(redis)).filter((c) => c.name === connectionName).length;
+        const r = recorder();
+        const ac = new AbortController();
+        const sub = await subscribeEvents({ redis, prefix: pfx, group: "g-abort", connectionName, signal: ac.signal, ...r.options });
+        await add(wireEvent(40, "balance_depleted", "u"));
+        await eventually("event 40", async () => r.seen.events[0]);
+        assert.equal(await named(), 1);
+        const t0 = Date.now();
+        ac.abort();
+        assert.ok(sub.isStopped, "stopping at once");
+        await sub.done;
+        assert.ok(Date.now() - t0 < 1000, "done soon, though the read was blocked");
+        await eventually("the connection closed", async () => ((await named()) === 0 ? true : null), 3000);
+        await add(wireEvent(41, "balance_depleted", "u"));
+        await sleep(200);
+        assert.deepEqual(r.seen.events.map((x) => x.event.event_id), [40], "nothing read after the abort");
+        const reason = new Error("shutting down");
+        await assert.rejects(subscribeEvents({ redis, prefix: pfx, group: "g-abort", connectionName, signal: AbortSignal.abort(reason), ...r.options }),
+            (e) => e === reason);
+        await sleep(100);
+        assert.equal(await named(), 0, "an aborted signal opens no connection");
     });
 });
 
@@ -258,6 +295,10 @@ describe("events against the worker", needsWorker, () => {
     let all: EventSubscription;
     /** Every event of this run's users, as one subscription of its own group saw them. */
     const seen: CreditsEvent[] = [];
+    /** The entry of each of those events. */
+    const entryOf = new Map<number, string>();
+    /** The entries that subscription found no events. */
+    const deadOfAll: DeadEvent[] = [];
     const k = (name: string) => `ev-${run}-${name}`;
     const eventsOf = (user: string) => seen.filter((e) => e.user === user).sort((a, b) => a.event_id - b.event_id);
     const brief = (e: CreditsEvent) => {
@@ -274,7 +315,12 @@ describe("events against the worker", needsWorker, () => {
         credits = new CreditsClient({ redis: conn, prefix });
         all = await credits.subscribe({
             group: `all-${run}`,
-            onEvent: (e) => { if (e.user.startsWith(`ev-${run}`)) seen.push(e); },
+            onEvent: (e, delivery) => {
+                if (!e.user.startsWith(`ev-${run}`)) return;
+                seen.push(e);
+                entryOf.set(e.event_id, delivery.entryId);
+            },
+            onDead: (dead) => { deadOfAll.push(dead); },
         });
     });
     after(async () => {
@@ -307,9 +353,16 @@ describe("events against the worker", needsWorker, () => {
             { type: "balance_depleted", job: zero.id, total: 0 },
             { type: "balance_recovered", job: back.id, threshold: 100, total: 500 },
         ]);
-        const first = eventsOf(user)[0];
-        assert.ok(first && Math.abs(first.at - low.done_at) < 1000, "at is the change's time");
-        assert.deepEqual(first?.balance, low.balance, "the balance after the change, as in its result");
+        // The first balance_low, every key: the row credits.events holds, the job's result.
+        const { rows: [row] } = await db.query<{ id: number; at: number }>(
+            `SELECT event_id::int AS id, floor(extract(epoch FROM at) * 1000)::float8 AS at FROM credits.events
+              WHERE user_id = $1 AND job_id = $2 AND type = 'balance_low'`, [user, low.id]);
+        assert.ok(row);
+        assert.deepEqual(eventsOf(user)[0], {
+            v: 1, event_id: row.id, type: "balance_low", user, at: row.at, balance: bal(99, 0), job: low.id, threshold: 100,
+        });
+        assert.deepEqual(low.balance, bal(99, 0), "the balance after the change, as in its result");
+        assert.ok(Math.abs(row.at - low.done_at) < 1000, "at is the change's time");
         // The same events as credits.events holds, every one published.
         const { rows } = await db.query(
             "SELECT event_id::int AS id, type, job_id, published_at IS NOT NULL AS published FROM credits.events WHERE user_id = $1 ORDER BY event_id",
@@ -422,6 +475,98 @@ describe("events against the worker", needsWorker, () => {
         }
         const names = (await clientList(conn)).map((c) => c.name);
         assert.ok(!names.includes(`ev-a-${run}`) && !names.includes(`ev-b-${run}`), "stop() closed both connections");
+    });
+
+    it("an instance killed with events in hand: another instance of its group claims them, none lost, none twice", async () => {
+        const group = `killed-${run}`;
+        const stream = `${prefix}:events`;
+        await conn.xgroup("CREATE", stream, group, "$", "MKSTREAM");
+        const users = Array.from({ length: 6 }, (_, i) => k(`killed-${i}`));
+        await Promise.all(users.map(async (user) => {
+            applied(await credits.grant({ key: `${user}-g`, user, amount: 10 }, wait));
+            applied(await credits.consume({ key: `${user}-c`, user, amount: 10 }, wait)); // balance_depleted
+        }));
+        const ours = await eventually("the six events on the stream", async () => {
+            const ids = users.map((u) => eventsOf(u).find((e) => e.type === "balance_depleted")?.event_id);
+            return ids.every((id) => id !== undefined) ? (ids as number[]) : null;
+        });
+        const entries = ours.map((id) => entryOf.get(id));
+
+        // The doomed instance reads them all at once and dies in its first callback.
+        const child = spawn(process.execPath, [new URL("./events-child.js", import.meta.url).pathname, group], {
+            env: { ...process.env, CREDITS_REDIS_URL: redisUrl, CREDITS_PREFIX: prefix },
+            stdio: ["ignore", "pipe", "inherit"],
+        });
+        const exited = once(child, "exit");
+        const lines: string[] = [];
+        createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));
+        const heldByDoomed = async () =>
+            ((await conn.xpending(stream, group, "-", "+", 100, "doomed")) as [string][]).map(([id]) => id);
+        try {
+            await eventually("the doomed instance in its first callback", async () => (lines.length >= 2 ? true : null));
+            await eventually("every event pending with the doomed instance", async () => {
+                const held = await heldByDoomed();
+                return entries.every((id) => id !== undefined && held.includes(id)) ? true : null;
+            });
+            assert.equal(lines[0], "subscribed");
+            assert.equal(lines.length, 2, `one callback started, none finished: ${lines.join(" | ")}`);
+            assert.ok(entries.includes((JSON.parse(lines[1] ?? "{}") as { entryId: string }).entryId));
+        } finally {
+            child.kill("SIGKILL");
+        }
+        assert.deepEqual(await exited, [null, "SIGKILL"]);
+
+        const r = recorder();
+        const survivor = await credits.subscribe({ group, consumer: "survivor", minIdleMs: 500, claimIntervalMs: 100, ...r.options });
+        try {
+            const mine = () => r.seen.events.filter((x) => users.includes(x.event.user));
+            await eventually("the dead instance's events, claimed", async () => (mine().length >= users.length ? true : null), 10000);
+            await sleep(700); // more than minIdleMs: nothing comes twice
+            assert.deepEqual(mine().map((x) => x.event.event_id).sort((a, b) => a - b), [...ours].sort((a, b) => a - b));
+            for (const { event, delivery } of mine()) {
+                assert.deepEqual([delivery.deliveries, delivery.consumer, delivery.entryId], [2, "survivor", entryOf.get(event.event_id)],
+                    "delivered a second time, to the survivor, from the same entry");
+                assert.equal(event.type, "balance_depleted");
+            }
+            assert.deepEqual(await heldByDoomed(), [], "the dead instance holds nothing");
+            assert.equal(Number(((await conn.xpending(stream, group)) as unknown[])[0]), 0, "every entry acknowledged");
+            assert.deepEqual([r.seen.dead, r.seen.errors], [[], []]);
+        } finally {
+            await survivor.stop();
+        }
+    });
+
+    it("garbage on the worker's stream is reported to onDead, acknowledged, and the events after it still come", async () => {
+        const group = `junk-${run}`;
+        const stream = `${prefix}:events`;
+        const r = recorder();
+        const sub = await credits.subscribe({ group, ...r.options });
+        try {
+            const junk = [
+                await conn.xadd(stream, "*", "event", Buffer.from([0xc1, 0xff, 0x00, 0x13])), // not msgpack
+                await conn.xadd(stream, "*", "event", Buffer.from(encode("balance_low"))), // msgpack, not a map
+                await conn.xadd(stream, "*", "note", "no event field"),
+            ];
+            const user = k("junk");
+            applied(await credits.grant({ key: `${user}-g`, user, amount: 3 }, wait));
+            const spent = applied(await credits.consume({ key: `${user}-c`, user, amount: 3 }, wait));
+            const e = await eventually("the event after the garbage", async () =>
+                r.seen.events.find((x) => x.event.user === user)?.event);
+            assert.deepEqual([e.type, e.job], ["balance_depleted", spent.id]);
+            assert.deepEqual(r.seen.dead.map((d) => [d.reason, d.entryId, d.deliveries, d.reason === "invalid" ? d.problem.kind : null]),
+                junk.map((id) => ["invalid", id, 1, "malformed"]));
+            assert.deepEqual(r.seen.dead.map((d) => (d.reason === "invalid" ? d.problem.message : "")).slice(1),
+                ["an event is not a msgpack map", "the entry has no field event"]);
+            assert.deepEqual(r.seen.errors, []);
+            assert.ok(!sub.isStopped);
+            assert.equal(Number(((await conn.xpending(stream, group)) as unknown[])[0]), 0, "the garbage acknowledged too");
+            // Every other group of the stream saw the same garbage and went on.
+            await eventually("the suite's subscription saw it too", async () =>
+                (junk.every((id) => deadOfAll.some((d) => d.entryId === id)) ? true : null));
+            assert.ok(!all.isStopped);
+        } finally {
+            await sub.stop();
+        }
     });
 
     it("a throwing callback gets its event again; past maxDeliveries it goes to onDead, acknowledged", async () => {
