@@ -139,7 +139,8 @@ for suite in "job encoding, field by field" "job rules" "result decoding" "test 
     "types: the unions and their run-time lists" "contract v1 against the worker" \
     "revision 2 against the worker" "event decoding" "the events subscription on a stream of its own" \
     "events against the worker" "benchmark: concurrent waits through one client" \
-    "Prisma and Drizzle models against the migrated database" "the example backend, end to end"; do
+    "Prisma and Drizzle models against the migrated database" "the example backend, end to end" \
+    "the example backend's events subscriber (server.js --events)" "README: the events wiring"; do
     if grep -qxF "$suite" <<<"$suites"; then pass "suite passed: $suite"; else fail "suite did not pass: $suite"; fi
 done
 # Nothing is skipped: the worker implements every job type.
