@@ -234,6 +234,19 @@ const char *batch_monthly_from_period(const struct batch *batch)
     return earliest;
 }
 
+size_t batch_monthly_users(const struct batch *batch, const char **out)
+{
+    ASSERT(batch && out);
+    size_t n = 0;
+    for (size_t i = 0; i < batch->job_count; i++) {
+        struct job_needs needs;
+        job_needs_of(&batch->jobs[i].job, &needs);
+        if (needs.monthly_from_period != NULL)
+            out[n++] = batch->jobs[i].job.user;
+    }
+    return sort_distinct(out, n);
+}
+
 size_t batch_new_lot_count(const struct batch *batch)
 {
     ASSERT(batch);

@@ -137,6 +137,10 @@ size_t batch_need_keys(const struct batch *batch, enum job_need need, const char
  * monthly lots too, or NULL when none does. */
 const char *batch_monthly_from_period(const struct batch *batch);
 
+/* The users of those jobs: only their spent monthly lots are read (a rule
+ * that needs them looks at its own user's lots). */
+size_t batch_monthly_users(const struct batch *batch, const char **out);
+
 /* How many lot IDs to reserve: an upper bound on the lots the batch creates. */
 size_t batch_new_lot_count(const struct batch *batch);
 

@@ -55,6 +55,10 @@ extern char **environ;
 #define DEFAULT_SECONDS 10
 #define DEFAULT_RATES "5000,20000"
 #define DEFAULT_BATCHES "1,64,default,1024"
+#define DEFAULT_MIXES "mix,render"
+#define DEFAULT_ROUNDS_AB 2   /* rounds when two workers are compared */
+#define DEFAULT_SWEEP_LOTS 100000
+#define DEFAULT_MANY_LOTS "5000,20000"
 #define BATCH_DEFAULT_TOKEN 0 /* "default" in --batch: the worker's own default */
 
 #define LIST_MAX 8
@@ -62,6 +66,11 @@ extern char **environ;
 #define USERS_MAX 1000000
 #define RATE_MAX 200000
 #define SECONDS_MAX 600
+#define ROUNDS_MAX 10
+#define SWEEP_LOTS_MAX 1000000
+#define MANY_LOTS_MIN 2000 /* more than the MANY_LOTS_LEFT the big consume leaves */
+#define MANY_LOTS_MAX 200000
+#define SIDES_MAX 2 /* --worker (A) and --worker-b (B) */
 
 #define XADD_CHUNK 1000   /* XADDs per pipelined round trip */
 #define XRANGE_CHUNK 5000 /* results read per XRANGE */
@@ -176,8 +185,24 @@ static double seconds_of(int64_t ns)
 /* Options                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* The mixes of the batch-size rows (--mixes); the consume, hot-user,
+ * scale-out and latency runs have their own jobs. */
+enum mix {
+    MIX_CONSUME_HEAVY, /* "mix": 90% consume, 7% purchase, 3% allocate of a new period */
+    MIX_RENDER,        /* "render": holds closed later by a capture or a release (see README) */
+    MIX_HOT,           /* one user: 93% consume, 7% purchase (see README) */
+    MIX_CONSUME_ONLY,  /* consumes alone: the consume drain and the latency load */
+};
+#define BATCH_MIXES 2 /* MIX_CONSUME_HEAVY and MIX_RENDER: the ones --mixes names */
+
+static const char *const g_batch_mix_names[BATCH_MIXES] = {"mix", "render"};
+
 struct options {
-    const char *worker_path;
+    /* [0]: --worker (A); [1]: --worker-b (B), when side_count is 2. */
+    const char *worker_paths[SIDES_MAX];
+    size_t side_count;
+    int64_t rounds; /* runs of each row per worker, A B A B ... */
+    bool batch_mix[BATCH_MIXES];
     const char *worker_log; /* NULL: the worker's stderr is ours */
     const char *redis_url;
     const char *database_url;
@@ -191,10 +216,15 @@ struct options {
     int64_t batches[LIST_MAX]; /* BATCH_DEFAULT_TOKEN: the worker's default */
     size_t batch_count;
     bool hot;
+    bool scale; /* the scale-out drains (--no-scale: none) */
+    uint64_t sweep_lots;       /* expired lots of the sweep run (A only); 0: no sweep run */
+    int64_t many_lots[LIST_MAX]; /* unspent one-credit lots of the many-lots rows */
+    size_t many_lots_count;
     const char *latency_trace; /* NULL: no per-job latency file */
-    pid_t pg_pid;          /* 0: unknown (no PostgreSQL CPU figure) */
-    pid_t redis_pid;       /* 0: unknown */
-    int64_t default_batch; /* read from the worker's --check-config */
+    pid_t pg_pid;              /* 0: unknown (no PostgreSQL CPU figure) */
+    pid_t redis_pid;           /* 0: unknown */
+    int64_t default_batch;     /* read from A's --check-config; the rows' "default" */
+    int64_t side_default_batch[SIDES_MAX];
 };
 
 static void usage(FILE *out)
@@ -206,7 +236,11 @@ static void usage(FILE *out)
             "CREDITS_REDIS_URL and CREDITS_DATABASE_URL (catalog: plan \"" PLAN_ID
             "\", pack \"" PACK_ID "\").\n"
             "\n"
-            "  --worker PATH      the credits-worker binary (required)\n"
+            "  --worker PATH      the credits-worker binary (required); A when comparing\n"
+            "  --worker-b PATH    a second credits-worker binary (B): every run is made for A\n"
+            "                     and B alternately, and B's figures over A's are printed\n"
+            "  --rounds N         runs of each row per worker (default 1, with --worker-b %d)\n"
+            "  --mixes LIST       mixes of the batch-size rows: mix, render (default %s)\n"
             "  --worker-log FILE  append the workers' stderr to FILE\n"
             "  --jobs N           backlog of a batched drain (default %d)\n"
             "  --jobs-b1 N        backlog of a batch-size-1 drain (default %d)\n"
@@ -216,11 +250,16 @@ static void usage(FILE *out)
             "  --rate LIST        offered loads of the latency runs, jobs/s (default %s)\n"
             "  --seconds S        length of each latency run (default %d)\n"
             "  --no-hot           skip the hot-user drains\n"
+            "  --no-scale         skip the scale-out drains (1, 2 and 4 workers)\n"
+            "  --many-lots LIST   unspent one-credit lots of the user whose one consume spends\n"
+            "                     all but 1000 of them (default %s; 0: no such rows)\n"
+            "  --sweep-lots N     lots past their expiry written off by one sweep of worker A\n"
+            "                     (default %d; 0: no sweep run)\n"
             "  --latency-trace F  write each latency job's send time and latency (ms) to F\n"
             "  --pg-pid PID       PostgreSQL postmaster, for its CPU share (optional)\n"
             "  --redis-pid PID    redis-server, for its CPU share (optional)\n",
-            DEFAULT_JOBS, DEFAULT_JOBS_B1, DEFAULT_USERS, DEFAULT_BATCHES, DEFAULT_RATES,
-            DEFAULT_SECONDS);
+            DEFAULT_ROUNDS_AB, DEFAULT_MIXES, DEFAULT_JOBS, DEFAULT_JOBS_B1, DEFAULT_USERS,
+            DEFAULT_BATCHES, DEFAULT_RATES, DEFAULT_SECONDS, DEFAULT_MANY_LOTS, DEFAULT_SWEEP_LOTS);
 }
 
 static int64_t parse_int(const char *flag, const char *text, int64_t min, int64_t max)
@@ -265,6 +304,35 @@ static size_t parse_list(const char *flag, const char *text, int64_t min, int64_
     return count;
 }
 
+/* "mix,render" into o->batch_mix[]. */
+static void parse_mixes(const char *text, struct options *o)
+{
+    char buf[LINE_BYTES];
+    if (strlen(text) >= sizeof buf) {
+        fprintf(stderr, "bench: --mixes list too long\n");
+        exit(2);
+    }
+    strcpy(buf, text);
+    memset(o->batch_mix, 0, sizeof o->batch_mix);
+    size_t count = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        size_t m = 0;
+        while (m < BATCH_MIXES && strcmp(tok, g_batch_mix_names[m]) != 0)
+            m++;
+        if (m == BATCH_MIXES) {
+            fprintf(stderr, "bench: --mixes knows mix and render (got \"%s\")\n", tok);
+            exit(2);
+        }
+        o->batch_mix[m] = true;
+        count++;
+    }
+    if (count == 0) {
+        fprintf(stderr, "bench: --mixes needs at least one mix\n");
+        exit(2);
+    }
+}
+
 static const char *env_or(const char *name, const char *fallback)
 {
     const char *v = getenv(name);
@@ -279,12 +347,17 @@ static void parse_options(int argc, char **argv, struct options *o)
         .users = DEFAULT_USERS,
         .seconds = DEFAULT_SECONDS,
         .hot = true,
+        .scale = true,
+        .sweep_lots = DEFAULT_SWEEP_LOTS,
         .redis_url = env_or("CREDITS_REDIS_URL", "redis://127.0.0.1:6379"),
         .database_url = env_or("CREDITS_DATABASE_URL", ""),
         .group = env_or("CREDITS_GROUP", "credits-worker"),
     };
     o->rate_count = parse_list("--rate", DEFAULT_RATES, 1, RATE_MAX, false, o->rates);
+    o->many_lots_count =
+        parse_list("--many-lots", DEFAULT_MANY_LOTS, MANY_LOTS_MIN, MANY_LOTS_MAX, false, o->many_lots);
     o->batch_count = parse_list("--batch", DEFAULT_BATCHES, 1, 4096, true, o->batches);
+    parse_mixes(DEFAULT_MIXES, o);
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
@@ -295,13 +368,23 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->hot = false;
             continue;
         }
+        if (strcmp(flag, "--no-scale") == 0) {
+            o->scale = false;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "bench: unknown or incomplete option %s (see --help)\n", flag);
             exit(2);
         }
         const char *v = argv[++i];
         if (strcmp(flag, "--worker") == 0)
-            o->worker_path = v;
+            o->worker_paths[0] = v;
+        else if (strcmp(flag, "--worker-b") == 0)
+            o->worker_paths[1] = v;
+        else if (strcmp(flag, "--rounds") == 0)
+            o->rounds = parse_int(flag, v, 1, ROUNDS_MAX);
+        else if (strcmp(flag, "--mixes") == 0)
+            parse_mixes(v, o);
         else if (strcmp(flag, "--worker-log") == 0)
             o->worker_log = v;
         else if (strcmp(flag, "--jobs") == 0)
@@ -316,6 +399,12 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->rate_count = parse_list(flag, v, 1, RATE_MAX, false, o->rates);
         else if (strcmp(flag, "--batch") == 0)
             o->batch_count = parse_list(flag, v, 1, 4096, true, o->batches);
+        else if (strcmp(flag, "--many-lots") == 0)
+            o->many_lots_count = strcmp(v, "0") == 0 ? 0
+                                 : parse_list(flag, v, MANY_LOTS_MIN, MANY_LOTS_MAX, false,
+                                              o->many_lots);
+        else if (strcmp(flag, "--sweep-lots") == 0)
+            o->sweep_lots = (uint64_t)parse_int(flag, v, 0, SWEEP_LOTS_MAX);
         else if (strcmp(flag, "--latency-trace") == 0)
             o->latency_trace = v;
         else if (strcmp(flag, "--pg-pid") == 0)
@@ -327,10 +416,13 @@ static void parse_options(int argc, char **argv, struct options *o)
             exit(2);
         }
     }
-    if (!o->worker_path) {
+    if (!o->worker_paths[0]) {
         fprintf(stderr, "bench: --worker PATH is required (see --help)\n");
         exit(2);
     }
+    o->side_count = o->worker_paths[1] ? 2 : 1;
+    if (o->rounds == 0)
+        o->rounds = o->side_count == 2 ? DEFAULT_ROUNDS_AB : 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -483,16 +575,21 @@ static void redis_delete_prefix(redisContext *c, const char *prefix)
 /* Jobs                                                                     */
 /* ------------------------------------------------------------------------ */
 
-enum mix {
-    MIX_CONSUME_HEAVY, /* 90% consume, 7% purchase, 3% allocate of a new period */
-    MIX_HOT,           /* one user: 93% consume, 7% purchase (see README) */
-    MIX_CONSUME_ONLY,  /* consumes alone: the consume drain and the latency load */
-};
-
 /* Names of one run: prefix, job IDs "<tag>-<n>", users "<tag>u<i>". */
 struct run_names {
     char prefix[NAME_BYTES];
     char tag[NAME_BYTES];
+};
+
+/* What the render mix remembers of one user: the hold a capture or a
+ * release is still to close, and the last consume not yet refunded. */
+struct render_user {
+    uint64_t hold_seq; /* the hold's job ID is "<tag>-<hold_seq>" */
+    int64_t hold_amount;
+    uint64_t charge_seq; /* a consume's */
+    int64_t charge_amount;
+    bool hold_open;
+    bool charge_open;
 };
 
 /* Generates the jobs of one run, deterministically. */
@@ -500,8 +597,10 @@ struct gen {
     uint64_t rng;
     const struct run_names *names;
     uint64_t users;
-    uint32_t *period_index; /* per user: the last period allocated */
+    uint32_t *period_index;     /* per user: the last period allocated */
+    struct render_user *render; /* per user; MIX_RENDER only */
     uint64_t seq;
+    uint64_t type_count[JOB_TYPE_COUNT]; /* jobs generated, by type */
     msgpack_sbuffer buf;
 };
 
@@ -528,13 +627,86 @@ static void gen_init(struct gen *g, const struct run_names *names, uint64_t user
 {
     *g = (struct gen){.rng = seed | 1, .names = names, .users = users};
     g->period_index = xcalloc(users, sizeof *g->period_index);
+    g->render = xcalloc(users, sizeof *g->render);
     msgpack_sbuffer_init(&g->buf);
 }
 
 static void gen_free(struct gen *g)
 {
     free(g->period_index);
+    free(g->render);
     msgpack_sbuffer_destroy(&g->buf);
+}
+
+static void set_consume(struct gen *g, struct job *j)
+{
+    j->type = JOB_CONSUME;
+    j->consume.amount = 1 + (int64_t)(rng_next(&g->rng) % 10);
+    j->consume.has_tool = true;
+    fmt(j->consume.tool, sizeof j->consume.tool, "bench");
+}
+
+/* Closes the user's open hold: a quarter are released, the rest captured
+ * for 0 (a tenth of the captures), all of it (a fifth) or a part. */
+static void set_render_close(struct gen *g, struct render_user *u, struct job *j)
+{
+    unsigned roll = (unsigned)(rng_next(&g->rng) % 100);
+    ASSERT(u->hold_open);
+    ASSERT(u->hold_amount >= 20);
+    u->hold_open = false;
+    if (roll < 25) {
+        j->type = JOB_RELEASE;
+        fmt(j->release.hold, sizeof j->release.hold, "%s-%" PRIu64, g->names->tag, u->hold_seq);
+        return;
+    }
+    j->type = JOB_CAPTURE;
+    fmt(j->capture.hold, sizeof j->capture.hold, "%s-%" PRIu64, g->names->tag, u->hold_seq);
+    if (roll < 33)
+        j->capture.amount = 0;
+    else if (roll < 48)
+        j->capture.amount = u->hold_amount;
+    else
+        j->capture.amount = 1 + (int64_t)(rng_next(&g->rng) % (uint64_t)(u->hold_amount - 1));
+}
+
+/* The render mix, per user: a hold of 20..100, closed by a capture or a
+ * release at the user's next turn (never the very next job), consumes
+ * between them, now and then a refund of the last consume (all of it or a
+ * part) and a grant. Each job is one nothing rejects: the seed's allocation
+ * is far above any spending, and every capture, release and refund names
+ * an applied hold or consume of its own user, once. */
+static void gen_render_job(struct gen *g, uint64_t user, uint64_t seq, unsigned roll, struct job *j)
+{
+    struct render_user *u = &g->render[user];
+    ASSERT(user < g->users);
+    if (u->hold_open && seq > u->hold_seq + 1 && roll < 70) {
+        set_render_close(g, u, j);
+    } else if (!u->hold_open && roll < 50) {
+        j->type = JOB_HOLD;
+        j->hold.amount = 20 + (int64_t)(rng_next(&g->rng) % 81);
+        j->hold.has_tool = true;
+        fmt(j->hold.tool, sizeof j->hold.tool, "render");
+        u->hold_open = true;
+        u->hold_seq = seq;
+        u->hold_amount = j->hold.amount;
+    } else if (roll >= 90 && roll < 95 && u->charge_open) {
+        j->type = JOB_REFUND;
+        fmt(j->refund.charge, sizeof j->refund.charge, "%s-%" PRIu64, g->names->tag, u->charge_seq);
+        j->refund.has_amount = u->charge_amount > 1 && (rng_next(&g->rng) & 1) != 0;
+        if (j->refund.has_amount)
+            j->refund.amount = 1 + (int64_t)(rng_next(&g->rng) % (uint64_t)(u->charge_amount - 1));
+        u->charge_open = false;
+    } else if (roll >= 95) {
+        j->type = JOB_GRANT;
+        j->grant.amount = 1 + (int64_t)(rng_next(&g->rng) % 100);
+        j->grant.has_reason = true;
+        fmt(j->grant.reason, sizeof j->grant.reason, "bench");
+    } else {
+        set_consume(g, j);
+        u->charge_open = true;
+        u->charge_seq = seq;
+        u->charge_amount = j->consume.amount;
+    }
 }
 
 /* Builds the next job of `mix` into j (its ID: "<tag>-<seq>"). */
@@ -546,6 +718,11 @@ static void gen_job(struct gen *g, enum mix mix, struct job *j)
     unsigned roll = (unsigned)(rng_next(&g->rng) % 100);
     fmt(j->id, sizeof j->id, "%s-%" PRIu64, g->names->tag, seq);
     user_name(g->names, user, j->user, sizeof j->user);
+    if (mix == MIX_RENDER) {
+        gen_render_job(g, user, seq, roll, j);
+        g->type_count[j->type]++;
+        return;
+    }
     bool purchase =
         (mix == MIX_CONSUME_HEAVY && roll >= 90 && roll < 97) || (mix == MIX_HOT && roll >= 93);
     bool allocate = mix == MIX_CONSUME_HEAVY && roll >= 97;
@@ -558,11 +735,9 @@ static void gen_job(struct gen *g, enum mix mix, struct job *j)
         fmt(j->allocate.plan, sizeof j->allocate.plan, "%s", PLAN_ID);
         period_name(++g->period_index[user], j->allocate.period, sizeof j->allocate.period);
     } else {
-        j->type = JOB_CONSUME;
-        j->consume.amount = 1 + (int64_t)(rng_next(&g->rng) % 10);
-        j->consume.has_tool = true;
-        fmt(j->consume.tool, sizeof j->consume.tool, "bench");
+        set_consume(g, j);
     }
+    g->type_count[j->type]++;
 }
 
 /* Appends "XADD {prefix}:jobs:{type} * job <msgpack>" to the pipeline. */
@@ -626,7 +801,8 @@ static void enqueue_seed(redisContext *c, struct gen *g)
  * clash with another worker on the machine. */
 static const char *const g_worker_vars[] = {"CREDITS_PREFIX",         "CREDITS_CONSUMER",
                                             "CREDITS_BATCH_MAX",      "CREDITS_LOG_LEVEL",
-                                            "CREDITS_RESULTS_MAXLEN", "CREDITS_HTTP_ADDR"};
+                                            "CREDITS_RESULTS_MAXLEN", "CREDITS_HTTP_ADDR",
+                                            "CREDITS_SWEEP_INTERVAL_MS"};
 #define WORKER_VAR_COUNT (sizeof g_worker_vars / sizeof g_worker_vars[0])
 
 static bool is_worker_var(const char *entry)
@@ -658,21 +834,28 @@ static char **worker_env(char *const *extra)
     return env;
 }
 
-/* Starts the worker on `prefix`; batch 0 leaves CREDITS_BATCH_MAX unset. */
-/* Starts worker number `index` (0..WORKERS_MAX-1; each its own consumer). */
-static pid_t worker_start_nth(const struct options *o, const char *prefix, int64_t batch, int index)
+/* Starts worker number `index` (0..WORKERS_MAX-1; each its own consumer),
+ * the binary `path`, on `prefix`; batch 0 leaves CREDITS_BATCH_MAX unset;
+ * `sweep_var` ("CREDITS_SWEEP_INTERVAL_MS=N") or NULL for the default. */
+static pid_t worker_start_nth(const struct options *o, const char *path, const char *prefix,
+                              int64_t batch, int index, const char *sweep_var)
 {
     char v_prefix[KEY_BYTES], v_consumer[KEY_BYTES], v_batch[64];
     fmt(v_prefix, sizeof v_prefix, "CREDITS_PREFIX=%s", prefix);
     fmt(v_consumer, sizeof v_consumer, "CREDITS_CONSUMER=bench-%ld-%d", (long)getpid(), index);
     fmt(v_batch, sizeof v_batch, "CREDITS_BATCH_MAX=%" PRId64, batch);
-    char *extra[] = {v_prefix,
-                     v_consumer,
-                     "CREDITS_LOG_LEVEL=warn",
-                     "CREDITS_RESULTS_MAXLEN=" RESULTS_MAXLEN,
-                     "CREDITS_HTTP_ADDR=",
-                     batch ? v_batch : NULL,
-                     NULL};
+    char *extra[8];
+    size_t n = 0;
+    extra[n++] = v_prefix;
+    extra[n++] = v_consumer;
+    extra[n++] = "CREDITS_LOG_LEVEL=warn";
+    extra[n++] = "CREDITS_RESULTS_MAXLEN=" RESULTS_MAXLEN;
+    extra[n++] = "CREDITS_HTTP_ADDR=";
+    if (batch)
+        extra[n++] = v_batch;
+    if (sweep_var)
+        extra[n++] = (char *)sweep_var;
+    extra[n] = NULL;
     char **env = worker_env(extra);
     int log_fd = -1;
     if (o->worker_log) {
@@ -687,8 +870,8 @@ static pid_t worker_start_nth(const struct options *o, const char *prefix, int64
     if (pid == 0) {
         if (log_fd >= 0)
             dup2(log_fd, STDERR_FILENO);
-        char *argv[] = {(char *)o->worker_path, NULL};
-        execve(o->worker_path, argv, env);
+        char *argv[] = {(char *)path, NULL};
+        execve(path, argv, env);
         _exit(127);
     }
     if (log_fd >= 0)
@@ -696,11 +879,6 @@ static pid_t worker_start_nth(const struct options *o, const char *prefix, int64
     free(env);
     g_worker_pids[index] = pid;
     return pid;
-}
-
-static pid_t worker_start(const struct options *o, const char *prefix, int64_t batch)
-{
-    return worker_start_nth(o, prefix, batch, 0);
 }
 
 static void describe_status(int status, char *out, size_t len)
@@ -1246,7 +1424,30 @@ struct bench {
     PGconn *pg;
     char nonce[16];
     int run_count;
+    size_t side;       /* the worker being measured: 0 (A) or 1 (B) */
+    int64_t round;     /* 1..rounds */
+    uint64_t row_seed; /* the jobs' PRNG seed: the same for every run of one row */
 };
+
+/* Several runs of each row (two workers, or more than one round): the
+ * tables label each run with its worker and round, "A1", "B1", "A2"... */
+static bool bench_labels_runs(const struct options *o)
+{
+    return o->side_count > 1 || o->rounds > 1;
+}
+
+/* Starts worker `index` of the side being measured. */
+static pid_t bench_worker_start_nth(const struct bench *b, const char *prefix, int64_t batch,
+                                    int index)
+{
+    ASSERT(b->side < b->opt.side_count);
+    return worker_start_nth(&b->opt, b->opt.worker_paths[b->side], prefix, batch, index, NULL);
+}
+
+static pid_t bench_worker_start(const struct bench *b, const char *prefix, int64_t batch)
+{
+    return bench_worker_start_nth(b, prefix, batch, 0);
+}
 
 static void run_names_init(struct bench *b, const char *kind, struct run_names *n)
 {
@@ -1267,7 +1468,7 @@ static void seed_users(struct bench *b, struct gen *g)
     char key[KEY_BYTES];
     results_key(g->names, key, sizeof key);
     enqueue_seed(b->rc, g);
-    pid_t pid = worker_start(&b->opt, g->names->prefix, 0);
+    pid_t pid = bench_worker_start(b, g->names->prefix, 0);
     wait_results(b->rc, key, (long long)g->users, pid, DRAIN_MAX_NS, "seeding", NULL, NULL);
     worker_stop(pid);
     char tag[NAME_BYTES + 2];
@@ -1280,6 +1481,52 @@ static void seed_users(struct bench *b, struct gen *g)
             "\" in the catalog?)",
             t.applied, g->users);
     redis_do(b->rc, "DEL %s", key);
+}
+
+static char side_letter(size_t side)
+{
+    ASSERT(side < SIDES_MAX);
+    return (char)('A' + side);
+}
+
+/* "12 hold, 10 capture, ..." of the jobs generated so far. */
+static void type_counts_text(const struct gen *g, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int t = 0; t < JOB_TYPE_COUNT; t++) {
+        if (g->type_count[t] == 0)
+            continue;
+        int n = snprintf(out + used, len - used, "%s%" PRIu64 " %s", used ? ", " : "",
+                         g->type_count[t], job_type_name((enum job_type)t));
+        if (n < 0 || (size_t)n >= len - used)
+            return;
+        used += (size_t)n;
+    }
+}
+
+/* Dies unless every job of the backlog was applied: the mixes are built so
+ * that nothing is rejected, so a rejection is a fault of the mix or the
+ * worker. Names the error codes seen. */
+static void check_all_applied(const char *what, const struct tally *t, uint64_t jobs)
+{
+    ASSERT(t->applied + t->rejected <= jobs);
+    if (t->rejected == 0 && t->applied == jobs)
+        return;
+    char codes[LINE_BYTES];
+    size_t used = 0;
+    codes[0] = '\0';
+    for (int e = 1; e < JOB_ERROR_COUNT; e++) {
+        if (t->errors[e] == 0)
+            continue;
+        int n = snprintf(codes + used, sizeof codes - used, " %s x%" PRIu64,
+                         job_error_name((enum job_error)e), t->errors[e]);
+        if (n < 0 || (size_t)n >= sizeof codes - used)
+            break;
+        used += (size_t)n;
+    }
+    die("%s: %" PRIu64 " of %" PRIu64 " jobs applied, %" PRIu64 " rejected:%s", what, t->applied,
+        jobs, t->rejected, codes);
 }
 
 struct drain_row {
@@ -1308,7 +1555,7 @@ static double run_scale(struct bench *b, int workers, uint64_t jobs)
     struct run_names names;
     run_names_init(b, scenario, &names);
     struct gen g;
-    gen_init(&g, &names, b->opt.users, UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)b->run_count);
+    gen_init(&g, &names, b->opt.users, UINT64_C(0x9E3779B97F4A7C15) ^ b->row_seed);
     seed_users(b, &g);
     enqueue_backlog(b->rc, &g, MIX_CONSUME_ONLY, jobs);
     char key[KEY_BYTES];
@@ -1317,13 +1564,15 @@ static double run_scale(struct bench *b, int workers, uint64_t jobs)
     pid_t pids[WORKERS_MAX];
     int64_t t0 = now_ns();
     for (int i = 0; i < workers; i++)
-        pids[i] = worker_start_nth(&b->opt, names.prefix, 0, i);
+        pids[i] = bench_worker_start_nth(b, names.prefix, 0, i);
     int64_t t1 =
         wait_results(b->rc, key, (long long)jobs, pids[0], DRAIN_MAX_NS, scenario, b->pg, &waits);
     for (int i = 0; i < workers; i++)
         worker_stop(pids[i]);
     double per_s = (double)jobs / seconds_of(t1 - t0);
-    fprintf(stderr, "bench: %s: %.0f jobs/s\n", scenario, per_s);
+    redis_delete_prefix(b->rc, names.prefix);
+    gen_free(&g);
+    fprintf(stderr, "bench: %c %s: %.0f jobs/s\n", side_letter(b->side), scenario, per_s);
     return per_s;
 }
 
@@ -1335,7 +1584,7 @@ static void run_drain(struct bench *b, const char *scenario, enum mix mix, uint6
     struct run_names names;
     run_names_init(b, scenario, &names);
     struct gen g;
-    gen_init(&g, &names, users, UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)b->run_count);
+    gen_init(&g, &names, users, UINT64_C(0x9E3779B97F4A7C15) ^ b->row_seed);
     seed_users(b, &g);
     *row = (struct drain_row){.scenario = scenario,
                               .batch = batch,
@@ -1350,7 +1599,7 @@ static void run_drain(struct bench *b, const char *scenario, enum mix mix, uint6
     pg_counters_read(b->pg, &pg_before);
     cpu_snap(&b->opt, 0, &before);
     int64_t t0 = now_ns();
-    pid_t pid = worker_start(&b->opt, names.prefix, batch);
+    pid_t pid = bench_worker_start(b, names.prefix, batch);
     int64_t t1 =
         wait_results(b->rc, key, (long long)jobs, pid, DRAIN_MAX_NS, scenario, b->pg, &row->waits);
     cpu_snap(&b->opt, pid, &after);
@@ -1364,12 +1613,74 @@ static void run_drain(struct bench *b, const char *scenario, enum mix mix, uint6
 
     tally_results(b->rc, key, names.tag, jobs, &row->tally);
     check_run(b->rc, names.prefix, b->opt.group, scenario, &row->tally);
+    check_all_applied(scenario, &row->tally, jobs);
     redis_delete_prefix(b->rc, names.prefix);
+    char types[LINE_BYTES];
+    type_counts_text(&g, types, sizeof types);
     gen_free(&g);
     fprintf(stderr,
-            "bench: %-9s batch %4" PRId64 ": %7" PRIu64 " jobs in %6.2f s = %6.0f jobs/s "
-            "(enqueued at %.0f/s)\n",
-            scenario, batch, jobs, row->seconds, row->jobs_per_s, row->enqueue_per_s);
+            "bench: %c %-9s batch %4" PRId64 ": %7" PRIu64 " jobs in %6.2f s = %6.0f jobs/s "
+            "(enqueued at %.0f/s; %s)\n",
+            side_letter(b->side), scenario, batch, jobs, row->seconds, row->jobs_per_s,
+            row->enqueue_per_s, types);
+}
+
+/* Whether the side being measured knows every job type of `mix`: one job
+ * of each type the mix sends (and no others), on a fresh prefix with no
+ * seeding, so most are rejected by the ledger (no credits, no such hold).
+ * A worker that does not know a type answers invalid_job (contract section
+ * 2); its message goes into `why`. Not timed. */
+static bool worker_knows_mix(struct bench *b, enum mix mix, char *why, size_t why_len)
+{
+    static const enum job_type render_types[] = {JOB_CONSUME, JOB_HOLD,   JOB_CAPTURE,
+                                                 JOB_RELEASE, JOB_REFUND, JOB_GRANT};
+    ASSERT(why_len > 0);
+    why[0] = '\0';
+    if (mix != MIX_RENDER)
+        return true;
+    const size_t count = sizeof render_types / sizeof render_types[0];
+    struct run_names names;
+    run_names_init(b, "probe", &names);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    for (size_t i = 0; i < count; i++) {
+        struct job j;
+        memset(&j, 0, sizeof j);
+        j.type = render_types[i];
+        fmt(j.id, sizeof j.id, "%s-%zu", names.tag, i);
+        fmt(j.user, sizeof j.user, "%su0", names.tag);
+        if (j.type == JOB_CONSUME)
+            j.consume.amount = 1;
+        else if (j.type == JOB_HOLD)
+            j.hold.amount = 20;
+        else if (j.type == JOB_CAPTURE)
+            fmt(j.capture.hold, sizeof j.capture.hold, "%s-h", names.tag);
+        else if (j.type == JOB_RELEASE)
+            fmt(j.release.hold, sizeof j.release.hold, "%s-h", names.tag);
+        else if (j.type == JOB_REFUND)
+            fmt(j.refund.charge, sizeof j.refund.charge, "%s-c", names.tag);
+        else if (j.type == JOB_GRANT)
+            j.grant.amount = 1;
+        append_xadd(b->rc, names.prefix, &j, &buf);
+    }
+    redis_drain_replies(b->rc, count, "XADD");
+    msgpack_sbuffer_destroy(&buf);
+    char key[KEY_BYTES];
+    results_key(&names, key, sizeof key);
+    pid_t pid = bench_worker_start(b, names.prefix, 0);
+    wait_results(b->rc, key, (long long)count, pid, WARMUP_WAIT_NS, "probe", NULL, NULL);
+    worker_stop(pid);
+    struct tally t;
+    tally_results(b->rc, key, names.tag, count, &t);
+    if (t.missing || t.duplicates || t.foreign)
+        die("probe of %s: %" PRIu64 " of %zu jobs answered once", g_batch_mix_names[mix],
+            count - t.missing - t.duplicates, count);
+    bool known = t.errors[JOB_ERR_INVALID_JOB] == 0;
+    if (!known)
+        fmt(why, why_len, "%" PRIu64 " of its %zu job types answered invalid_job",
+            t.errors[JOB_ERR_INVALID_JOB], count);
+    redis_delete_prefix(b->rc, names.prefix);
+    return known;
 }
 
 /* --- latency --- */
@@ -1605,18 +1916,22 @@ static void settle_writes(PGconn *pg)
 }
 
 /* Appends "rate send_ms latency_ms" per job (send time from the first send),
- * in arrival order: where in a run the slow results fall. */
-static void write_latency_trace(const char *path, int64_t rate, const struct latency_shared *s)
+ * in arrival order: where in a run the slow results fall. With several runs
+ * of each rate, each line starts with the run's label ("A1 5000 ..."). */
+static void write_latency_trace(const struct bench *b, int64_t rate, const struct latency_shared *s)
 {
-    FILE *f = fopen(path, "a");
+    FILE *f = fopen(b->opt.latency_trace, "a");
     if (!f)
-        die("cannot open %s: %s", path, strerror(errno));
+        die("cannot open %s: %s", b->opt.latency_trace, strerror(errno));
+    char label[32] = "";
+    if (bench_labels_runs(&b->opt))
+        fmt(label, sizeof label, "%c%" PRId64 " ", side_letter(b->side), b->round);
     for (uint64_t i = 0; i < s->received; i++)
-        fprintf(f, "%" PRId64 " %.3f %.3f\n", rate,
+        fprintf(f, "%s%" PRId64 " %.3f %.3f\n", label, rate,
                 (double)(s->sent_ns[i] - s->first_send_ns) / (double)NS_PER_MS,
                 (double)s->latency_ns[i] / (double)NS_PER_MS);
     if (fclose(f) != 0)
-        die("cannot write %s", path);
+        die("cannot write %s", b->opt.latency_trace);
 }
 
 /* One latency run: seed, start the worker (default batch), offer `rate`
@@ -1627,14 +1942,14 @@ static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
     run_names_init(b, "latency", &names);
     settle_writes(b->pg);
     struct gen g;
-    gen_init(&g, &names, b->opt.users, UINT64_C(0xA0761D6478BD642F) ^ (uint64_t)b->run_count);
+    gen_init(&g, &names, b->opt.users, UINT64_C(0xA0761D6478BD642F) ^ b->row_seed);
     seed_users(b, &g);
     gen_free(&g);
     *row = (struct latency_row){.rate = (double)rate};
 
     struct pg_counters pg_before, pg_after;
     pg_counters_read(b->pg, &pg_before);
-    pid_t pid = worker_start(&b->opt, names.prefix, 0);
+    pid_t pid = bench_worker_start(b, names.prefix, 0);
     warm_up(b, &names, pid);
     struct latency_shared s = {.redis = &b->redis,
                                .names = &names,
@@ -1663,13 +1978,427 @@ static void run_latency(struct bench *b, int64_t rate, struct latency_row *row)
         die("latency: %lld entries still pending after the worker stopped", pending);
 
     if (b->opt.latency_trace)
-        write_latency_trace(b->opt.latency_trace, rate, &s);
+        write_latency_trace(b, rate, &s);
     latency_figures(&s, row);
     free(s.latency_ns);
     free(s.sent_ns);
     redis_delete_prefix(b->rc, names.prefix);
-    fprintf(stderr, "bench: latency at %" PRId64 "/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-            rate, row->p50_ms, row->p99_ms, row->max_ms);
+    fprintf(stderr, "bench: %c latency at %" PRId64 "/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+            side_letter(b->side), rate, row->p50_ms, row->p99_ms, row->max_ms);
+}
+
+/* `count` purchases of `pack` over `users` users (job IDs "<id_tag>-<n>",
+ * payment refs "<id_tag>-pay<n>"), applied by a worker at the default batch
+ * and checked; then the results stream is emptied (not timed). */
+static void seed_purchases(struct bench *b, const struct run_names *names, const char *id_tag,
+                           uint64_t count, uint64_t users, const char *pack)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    struct job j;
+    for (uint64_t done = 0; done < count;) {
+        size_t chunk = count - done < XADD_CHUNK ? (size_t)(count - done) : XADD_CHUNK;
+        for (size_t i = 0; i < chunk; i++) {
+            uint64_t seq = done + i;
+            memset(&j, 0, sizeof j);
+            j.type = JOB_PURCHASE;
+            fmt(j.id, sizeof j.id, "%s-%" PRIu64, id_tag, seq);
+            user_name(names, seq % users, j.user, sizeof j.user);
+            fmt(j.purchase.pack, sizeof j.purchase.pack, "%s", pack);
+            fmt(j.purchase.payment_ref, sizeof j.purchase.payment_ref, "%s-pay%" PRIu64, id_tag,
+                seq);
+            append_xadd(b->rc, names->prefix, &j, &buf);
+        }
+        redis_drain_replies(b->rc, chunk, "XADD");
+        done += chunk;
+    }
+    msgpack_sbuffer_destroy(&buf);
+    char key[KEY_BYTES];
+    results_key(names, key, sizeof key);
+    pid_t pid = bench_worker_start(b, names->prefix, 0);
+    wait_results(b->rc, key, (long long)count, pid, DRAIN_MAX_NS, "seeding purchases", NULL,
+                 NULL);
+    worker_stop(pid);
+    struct tally t;
+    tally_results(b->rc, key, id_tag, count, &t);
+    check_run(b->rc, names->prefix, b->opt.group, "seeding purchases", &t);
+    check_all_applied("seeding purchases", &t, count);
+    redis_do(b->rc, "DEL %s", key);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The same-run SQL limit                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* What PostgreSQL alone does for the consume drain: the writes and the
+ * locks of a worker's batch of consumes and nothing else, one transaction
+ * per batch with a durable commit and nothing between them: lock the
+ * accounts in user order; insert the jobs (request and result bytes of
+ * the worker's sizes); take the credits from the lots, whose IDs the bench
+ * looked up before the clock started; insert the entries. A worker must
+ * also read the lots and stored decisions, decide, publish and acknowledge:
+ * its drain over this is how much of PostgreSQL's capacity it turns into
+ * decided jobs. Every statement reads its own arrays, so each is planned
+ * as the worker's are (index lookups by key), whatever the tables' size. */
+static const char sql_limit_lock[] =
+    "SELECT count(*) FROM (SELECT 1 FROM credits.accounts WHERE user_id = ANY($1::text[])\n"
+    "                      ORDER BY user_id COLLATE \"C\" FOR NO KEY UPDATE) AS locked";
+
+static const char sql_limit_writes[] =
+    "WITH ins AS (INSERT INTO credits.jobs (job_id, type, user_id, status, error, result,\n"
+    "                                       request, created_at)\n"
+    "             SELECT j.job_id, 'consume', j.user_id, 'applied', NULL, $5::bytea, $6::bytea,\n"
+    "                    now()\n"
+    "             FROM unnest($1::text[], $2::text[]) AS j(job_id, user_id)),\n"
+    "upd AS (UPDATE credits.lots l SET remaining = l.remaining - v.amount\n"
+    "        FROM unnest($4::bigint[], $3::bigint[]) AS v(lot_id, amount)\n"
+    "        WHERE l.lot_id = v.lot_id)\n"
+    "INSERT INTO credits.entries (user_id, job_id, lot_id, kind, delta, tool, ref, origin)\n"
+    "SELECT e.user_id, e.job_id, e.lot_id, 'consume', -e.amount, 'bench', NULL, NULL\n"
+    "FROM unnest($2::text[], $1::text[], $4::bigint[], $3::bigint[])\n"
+    "     AS e(user_id, job_id, lot_id, amount)";
+
+/* Runs one statement of a batch; dies unless it returned `want` (a
+ * command's rows, or a query's result status). */
+static void sql_limit_exec(PGconn *pg, const char *sql, int nparams, const char *const *params,
+                           ExecStatusType want)
+{
+    PGresult *r = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != want)
+        die("sql-limit: %s", PQerrorMessage(pg));
+    PQclear(r);
+}
+
+/* The lot of each seeded user of `names` (seed_users gives each one). */
+static int64_t *sql_limit_lots(PGconn *pg, const struct run_names *names, uint64_t users)
+{
+    char pattern[NAME_BYTES + 4];
+    fmt(pattern, sizeof pattern, "%su%%", names->tag);
+    const char *params[] = {pattern};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT substr(user_id, length($1))::bigint, lot_id"
+                               " FROM credits.lots WHERE user_id LIKE $1",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || (uint64_t)PQntuples(r) != users)
+        die("sql-limit: %d lots for %" PRIu64 " seeded users: %s", PQntuples(r), users,
+            PQerrorMessage(pg));
+    int64_t *lots = xcalloc(users, sizeof *lots);
+    for (int i = 0; i < PQntuples(r); i++) {
+        long long user = atoll(PQgetvalue(r, i, 0));
+        if (user < 0 || (uint64_t)user >= users)
+            die("sql-limit: user index %lld out of range", user);
+        lots[user] = atoll(PQgetvalue(r, i, 1));
+    }
+    PQclear(r);
+    return lots;
+}
+
+/* The average request and result bytes of the consumes stored so far (the
+ * consume drains run before), as bytea text of that many zero bytes. */
+static char *sql_limit_bytes(PGconn *pg, int column)
+{
+    long long n = pg_int(pg, column == 0
+                                 ? "SELECT avg(octet_length(request))::bigint FROM (SELECT request"
+                                   " FROM credits.jobs WHERE type = 'consume' LIMIT 1000) s"
+                                 : "SELECT avg(octet_length(result))::bigint FROM (SELECT result"
+                                   " FROM credits.jobs WHERE type = 'consume' LIMIT 1000) s");
+    if (n <= 0)
+        die("sql-limit: no consume stored to take the sizes of its request and result from");
+    char *hex = xcalloc(3 + 2 * (size_t)n, 1);
+    memcpy(hex, "\\x", 2);
+    memset(hex + 2, '0', 2 * (size_t)n);
+    return hex;
+}
+
+/* Appends `item` and a separator to an array literal being built in `out`. */
+static size_t array_put(char *out, size_t used, size_t cap, const char *item, bool last)
+{
+    int n = snprintf(out + used, cap - used, "%s%s", item, last ? "}" : ",");
+    if (n < 0 || (size_t)n >= cap - used)
+        die("sql-limit: array literal too long");
+    return used + (size_t)n;
+}
+
+/* One batch of `count` consumes from job `first` on (user = job % users,
+ * 1..10 credits) in one transaction; dies unless it wrote `count` entries. */
+static void sql_limit_one(struct bench *b, const struct run_names *names, uint64_t first,
+                          uint64_t count, uint64_t users, const int64_t *lot_of,
+                          const char *request, const char *result)
+{
+    size_t cap = (size_t)count * (NAME_BYTES + 2) + 2;
+    char *ids = xcalloc(cap, 1), *who = xcalloc(cap, 1), *amounts = xcalloc(cap, 1);
+    char *lots = xcalloc(cap, 1);
+    size_t ui = 1, uu = 1, ua = 1, ul = 1;
+    ids[0] = who[0] = amounts[0] = lots[0] = '{';
+    for (uint64_t i = first; i < first + count; i++) {
+        char id[NAME_BYTES + 16], user[NAME_BYTES + 16], amount[8], lot[24];
+        bool last = i + 1 == first + count;
+        fmt(id, sizeof id, "%sq-%" PRIu64, names->tag, i);
+        user_name(names, i % users, user, sizeof user);
+        fmt(amount, sizeof amount, "%d", (int)(1 + i % 10));
+        fmt(lot, sizeof lot, "%" PRId64, lot_of[i % users]);
+        ui = array_put(ids, ui, cap, id, last);
+        uu = array_put(who, uu, cap, user, last);
+        ua = array_put(amounts, ua, cap, amount, last);
+        ul = array_put(lots, ul, cap, lot, last);
+    }
+    const char *params[] = {ids, who, amounts, lots, result, request};
+    sql_limit_exec(b->pg, "BEGIN", 0, NULL, PGRES_COMMAND_OK);
+    sql_limit_exec(b->pg, sql_limit_lock, 1, params + 1, PGRES_TUPLES_OK);
+    PGresult *r = PQexecParams(b->pg, sql_limit_writes, 6, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK || atoll(PQcmdTuples(r)) != (long long)count)
+        die("sql-limit: a batch wrote %s entries of %" PRIu64 ": %s", PQcmdTuples(r), count,
+            PQerrorMessage(b->pg));
+    PQclear(r);
+    sql_limit_exec(b->pg, "COMMIT", 0, NULL, PGRES_COMMAND_OK);
+    free(ids);
+    free(who);
+    free(amounts);
+    free(lots);
+}
+
+/* The consume drain's `jobs` over --users seeded users, applied by
+ * sql_limit_writes in batches of `batch`, timed like a drain. */
+static void run_sql_limit(struct bench *b, int64_t batch, uint64_t jobs, struct drain_row *row)
+{
+    if ((uint64_t)batch > b->opt.users)
+        die("sql-limit: --users (%" PRIu64 ") must be at least the batch (%" PRId64 ")",
+            b->opt.users, batch);
+    struct run_names names;
+    run_names_init(b, "sql", &names);
+    struct gen g;
+    gen_init(&g, &names, b->opt.users, UINT64_C(0x9E3779B97F4A7C15) ^ b->row_seed);
+    seed_users(b, &g);
+    gen_free(&g);
+    char *request = sql_limit_bytes(b->pg, 0), *result = sql_limit_bytes(b->pg, 1);
+    int64_t *lot_of = sql_limit_lots(b->pg, &names, b->opt.users);
+    *row = (struct drain_row){.scenario = "sql-limit", .batch = batch, .jobs = jobs,
+                              .is_default = batch == b->opt.default_batch};
+    struct cpu_snap before, after;
+    struct pg_counters pg_before, pg_after;
+    pg_counters_read(b->pg, &pg_before);
+    cpu_snap(&b->opt, 0, &before);
+    int64_t t0 = now_ns();
+    for (uint64_t done = 0; done < jobs; done += (uint64_t)batch) {
+        uint64_t n = jobs - done < (uint64_t)batch ? jobs - done : (uint64_t)batch;
+        sql_limit_one(b, &names, done, n, b->opt.users, lot_of, request, result);
+    }
+    int64_t t1 = now_ns();
+    cpu_snap(&b->opt, 0, &after);
+    row->seconds = seconds_of(t1 - t0);
+    row->jobs_per_s = (double)jobs / row->seconds;
+    cpu_use(&before, &after, row->seconds, &row->cpu);
+    pg_counters_read(b->pg, &pg_after);
+    pg_counters_delta(&pg_before, &pg_after, &row->pg);
+    row->tally.applied = jobs;
+    free(request);
+    free(result);
+    free(lot_of);
+    redis_delete_prefix(b->rc, names.prefix);
+    fprintf(stderr, "bench: %c sql-limit batch %" PRId64 ": %" PRIu64 " jobs in %.2f s = %.0f/s\n",
+            side_letter(b->side), batch, jobs, row->seconds, row->jobs_per_s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Many small lots: one consume that spends thousands of them               */
+/* ------------------------------------------------------------------------ */
+
+#define ONE_CREDIT_PACK_ID "one" /* --credits 1 (run.sh) */
+#define MANY_LOTS_OTHERS 2000    /* other users' consumes around the big one */
+#define MANY_LOTS_LEFT 1000      /* lots the big consume leaves unspent */
+
+struct many_lots_row {
+    uint64_t lots;
+    double with_ms;    /* the drain with the big consume in the middle */
+    double without_ms; /* the same drain with a one-credit consume in its place */
+    double extra_ms;   /* with - without: how long the big consume held up the others */
+};
+
+/* MANY_LOTS_OTHERS + 1 consumes of one credit, IDs "<id_tag>-<n>", over
+ * users 1.. of `names`; number MANY_LOTS_OTHERS / 2 is user 0's, of
+ * `middle_amount` credits. */
+static void enqueue_around(struct bench *b, const struct run_names *names, const char *id_tag,
+                           uint64_t others_users, int64_t middle_amount)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    struct job j;
+    for (uint64_t seq = 0; seq <= MANY_LOTS_OTHERS; seq++) {
+        bool middle = seq == MANY_LOTS_OTHERS / 2;
+        memset(&j, 0, sizeof j);
+        j.type = JOB_CONSUME;
+        fmt(j.id, sizeof j.id, "%s-%" PRIu64, id_tag, seq);
+        user_name(names, middle ? 0 : 1 + seq % others_users, j.user, sizeof j.user);
+        j.consume.amount = middle ? middle_amount : 1;
+        append_xadd(b->rc, names->prefix, &j, &buf);
+    }
+    redis_drain_replies(b->rc, MANY_LOTS_OTHERS + 1, "XADD");
+    msgpack_sbuffer_destroy(&buf);
+}
+
+/* Times a worker (default batch) from its start to the last result of the
+ * backlog enqueue_around() left; checks every job was applied. */
+static double drain_around(struct bench *b, const struct run_names *names, const char *id_tag)
+{
+    char key[KEY_BYTES];
+    results_key(names, key, sizeof key);
+    int64_t t0 = now_ns();
+    pid_t pid = bench_worker_start(b, names->prefix, 0);
+    int64_t t1 = wait_results(b->rc, key, MANY_LOTS_OTHERS + 1, pid, DRAIN_MAX_NS, "many-lots",
+                              NULL, NULL);
+    worker_stop(pid);
+    struct tally t;
+    tally_results(b->rc, key, id_tag, MANY_LOTS_OTHERS + 1, &t);
+    check_run(b->rc, names->prefix, b->opt.group, "many-lots", &t);
+    check_all_applied("many-lots", &t, MANY_LOTS_OTHERS + 1);
+    redis_do(b->rc, "DEL %s", key);
+    return (double)(t1 - t0) / (double)NS_PER_MS;
+}
+
+/* User 0 buys `lots` one-credit packs; then two drains of other users'
+ * one-credit consumes with user 0's job in the middle: first a consume of
+ * one credit, then one of all but MANY_LOTS_LEFT of its lots. The
+ * difference is what spending them cost everyone else in the stream. */
+static void run_many_lots(struct bench *b, uint64_t lots, struct many_lots_row *row)
+{
+    struct run_names names;
+    run_names_init(b, "lots", &names);
+    struct gen g;
+    uint64_t users = MANY_LOTS_OTHERS / 4 + 1;
+    gen_init(&g, &names, users, UINT64_C(0x9E3779B97F4A7C15) ^ b->row_seed);
+    seed_users(b, &g);
+    gen_free(&g);
+    char tag_packs[NAME_BYTES + 2], tag_without[NAME_BYTES + 2];
+    fmt(tag_packs, sizeof tag_packs, "%sp", names.tag);
+    fmt(tag_without, sizeof tag_without, "%sc", names.tag);
+    seed_purchases(b, &names, tag_packs, lots, 1, ONE_CREDIT_PACK_ID);
+    *row = (struct many_lots_row){.lots = lots};
+    enqueue_around(b, &names, tag_without, users - 1, 1);
+    row->without_ms = drain_around(b, &names, tag_without);
+    enqueue_around(b, &names, names.tag, users - 1, (int64_t)(lots - MANY_LOTS_LEFT));
+    row->with_ms = drain_around(b, &names, names.tag);
+    row->extra_ms = row->with_ms - row->without_ms;
+    redis_delete_prefix(b->rc, names.prefix);
+    fprintf(stderr,
+            "bench: %c many-lots %" PRIu64 ": %.1f ms with the big consume, %.1f ms without\n",
+            side_letter(b->side), lots, row->with_ms, row->without_ms);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The sweep over expired lots (contract 9.7)                               */
+/* ------------------------------------------------------------------------ */
+
+#define SWEEP_LOTS_PER_USER 10
+/* The sweep's first run starts this soon after the worker: the timed span
+ * is the sweep's work, not a wait for its timer. */
+#define SWEEP_INTERVAL_VAR "CREDITS_SWEEP_INTERVAL_MS=100"
+#define SWEEP_POLL_NS (20 * NS_PER_MS)
+#define SWEEP_MAX_NS (600 * NS_PER_S)
+
+struct sweep_row {
+    uint64_t lots;
+    uint64_t users;
+    double seconds;           /* the worker's start to the last lot written off */
+    double publish_seconds;   /* from then to the last of their events published */
+    long long events;         /* events the sweep wrote for these users */
+    long long expire_entries; /* must be `lots` */
+    struct cpu_use cpu;
+    struct pg_counters pg;
+    double rss_mb;
+};
+
+/* One bigint of a query whose only parameter is a LIKE pattern; dies on error. */
+static long long pg_count_like(PGconn *conn, const char *sql, const char *pattern)
+{
+    const char *params[] = {pattern};
+    PGresult *r = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        die("sweep: %s: %s", sql, PQerrorMessage(conn));
+    long long v = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+/* Polls `sql` (a count over the run's users) until it is 0; returns the time. */
+static int64_t sweep_wait_zero(struct bench *b, pid_t pid, const char *sql, const char *pattern,
+                               const char *what)
+{
+    int64_t deadline = now_ns() + SWEEP_MAX_NS;
+    for (;;) {
+        if (pg_count_like(b->pg, sql, pattern) == 0)
+            return now_ns();
+        worker_check_alive(pid);
+        if (now_ns() > deadline)
+            die("sweep: %s not done after %d s", what, (int)(SWEEP_MAX_NS / NS_PER_S));
+        sleep_ns(SWEEP_POLL_NS);
+    }
+}
+
+/* Moves every lot of the run's users past its expiry (as if 91 days had
+ * gone by since the purchases). */
+static void sweep_age_lots(struct bench *b, const char *pattern, uint64_t lots)
+{
+    long long aged = pg_count_like(
+        b->pg,
+        "WITH aged AS (UPDATE credits.lots SET granted_at = now() - interval '91 days',"
+        " expires_at = now() - interval '1 day' WHERE user_id LIKE $1 RETURNING 1)"
+        " SELECT count(*) FROM aged",
+        pattern);
+    if (aged != (long long)lots)
+        die("sweep: %lld of %" PRIu64 " lots moved past their expiry", aged, lots);
+}
+
+/* One sweep: `lots` pack lots with credits left, SWEEP_LOTS_PER_USER per
+ * user, all past their expiry; a worker (A, default batch) starts with a
+ * short sweep interval and the clock runs until every lot is written off,
+ * then until their events are published. Nothing else is on the streams. */
+static void run_sweep(struct bench *b, uint64_t lots, struct sweep_row *row)
+{
+    struct run_names names;
+    run_names_init(b, "sweep", &names);
+    uint64_t users = lots / SWEEP_LOTS_PER_USER ? lots / SWEEP_LOTS_PER_USER : 1;
+    *row = (struct sweep_row){.lots = lots, .users = users};
+    seed_purchases(b, &names, names.tag, lots, users, PACK_ID);
+    char pattern[NAME_BYTES + 4];
+    fmt(pattern, sizeof pattern, "%su%%", names.tag);
+    sweep_age_lots(b, pattern, lots);
+    settle_writes(b->pg);
+
+    struct cpu_snap before, after;
+    struct pg_counters pg_before, pg_after;
+    pg_counters_read(b->pg, &pg_before);
+    cpu_snap(&b->opt, 0, &before);
+    int64_t t0 = now_ns();
+    pid_t pid = worker_start_nth(&b->opt, b->opt.worker_paths[0], names.prefix, 0, 0,
+                                 SWEEP_INTERVAL_VAR);
+    int64_t t1 = sweep_wait_zero(b, pid,
+                                 "SELECT count(*) FROM credits.lots WHERE NOT spent"
+                                 " AND expires_at IS NOT NULL AND expires_at <= now()"
+                                 " AND user_id LIKE $1",
+                                 pattern, "writing off the lots");
+    int64_t t2 = sweep_wait_zero(b, pid,
+                                 "SELECT count(*) FROM credits.events"
+                                 " WHERE published_at IS NULL AND user_id LIKE $1",
+                                 pattern, "publishing the events");
+    cpu_snap(&b->opt, pid, &after);
+    row->seconds = seconds_of(t1 - t0);
+    row->publish_seconds = seconds_of(t2 - t1);
+    row->rss_mb = peak_rss_mb(pid);
+    cpu_use(&before, &after, seconds_of(t2 - t0), &row->cpu);
+    worker_stop(pid);
+    pg_counters_read(b->pg, &pg_after);
+    pg_counters_delta(&pg_before, &pg_after, &row->pg);
+
+    row->expire_entries = pg_count_like(
+        b->pg, "SELECT count(*) FROM credits.entries WHERE kind = 'expire' AND user_id LIKE $1",
+        pattern);
+    row->events = pg_count_like(
+        b->pg, "SELECT count(*) FROM credits.events WHERE user_id LIKE $1", pattern);
+    if (row->expire_entries != (long long)lots)
+        die("sweep: %lld expire entries for %" PRIu64 " lots", row->expire_entries, lots);
+    redis_delete_prefix(b->rc, names.prefix);
+    fprintf(stderr, "bench: A sweep: %" PRIu64 " lots written off in %.2f s = %.0f lots/s\n", lots,
+            row->seconds, (double)lots / row->seconds);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1764,85 +2493,416 @@ static void print_pg_cells(const struct pg_counters *pg, uint64_t jobs)
     printf(" %7lld %9.0f %4lld", pg->syncs, (double)pg->wal_bytes / (double)jobs, pg->checkpoints);
 }
 
-static void print_drain_table(const struct options *o, const struct drain_row *rows, size_t n)
+/* ------------------------------------------------------------------------ */
+/* Rows and their runs                                                      */
+/* ------------------------------------------------------------------------ */
+
+enum row_kind {
+    ROW_DRAIN,   /* run_drain() */
+    ROW_SCALE,   /* run_scale() */
+    ROW_LATENCY, /* run_latency() */
+    ROW_MANY_LOTS, /* run_many_lots() */
+    ROW_SQL_LIMIT, /* run_sql_limit(): in the drain table */
+};
+
+/* One row of the report: what is measured, once per worker and round. */
+struct row {
+    enum row_kind kind;
+    const char *scenario; /* "mix", "render", "consume", "hot-user"; scale: "scale" */
+    enum mix mix;
+    uint64_t users;
+    int64_t batch;
+    uint64_t jobs;
+    int workers;  /* ROW_SCALE */
+    int64_t rate; /* ROW_LATENCY */
+    uint64_t lots; /* ROW_MANY_LOTS */
+};
+
+/* The batch-size rows of every mix, consume and hot user twice each, the
+ * scale-out and the latency runs. */
+#define ROWS_MAX (BATCH_MIXES * LIST_MAX + 4 + 3 + LIST_MAX + LIST_MAX)
+
+/* What one run measured (the member of its row's kind). */
+struct run_result {
+    struct drain_row drain;
+    double scale_per_s;
+    struct latency_row latency;
+    struct many_lots_row many_lots;
+};
+
+struct report {
+    struct row rows[ROWS_MAX];
+    size_t row_count;
+    struct run_result *runs;               /* [row][round][side]: see report_run() */
+    char skipped[BATCH_MIXES][LINE_BYTES]; /* why a mix was not run; "" if it was */
+};
+
+static void report_add(struct report *r, struct row row)
 {
+    ASSERT(r->row_count < ROWS_MAX);
+    ASSERT(row.jobs > 0 || row.kind == ROW_LATENCY || row.kind == ROW_MANY_LOTS);
+    r->rows[r->row_count++] = row;
+}
+
+/* The run of `row` in round `round` (0-based) by `side`. */
+static struct run_result *report_run(const struct report *r, const struct options *o, size_t row,
+                                     int64_t round, size_t side)
+{
+    ASSERT(row < r->row_count);
+    ASSERT(round >= 0 && round < o->rounds && side < o->side_count);
+    return &r->runs[(row * (size_t)o->rounds + (size_t)round) * o->side_count + side];
+}
+
+/* "A1" for side 0, round 0 when runs are labelled, else "". */
+static void run_label(const struct options *o, int64_t round, size_t side, char *out, size_t len)
+{
+    if (bench_labels_runs(o))
+        fmt(out, len, "%c%" PRId64, side_letter(side), round + 1);
+    else
+        fmt(out, len, "%s", "");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median, min and max of v[0..n-1] (reordered); the median of an even
+ * count is the mean of the middle two. */
+static void spread(double *v, size_t n, double *median, double *min, double *max)
+{
+    ASSERT(n > 0 && n <= ROUNDS_MAX);
+    qsort(v, n, sizeof *v, cmp_double);
+    *median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    *min = v[0];
+    *max = v[n - 1];
+}
+
+/* One figure of a run, for the medians and the ratios. */
+enum figure {
+    FIG_JOBS_PER_S, /* drain or scale-out */
+    FIG_P50_MS,
+    FIG_P99_MS,
+    FIG_EXTRA_MS, /* many-lots: what the big consume cost the others */
+};
+
+static double run_figure(const struct row *row, const struct run_result *run, enum figure f)
+{
+    switch (f) {
+    case FIG_JOBS_PER_S:
+        ASSERT(row->kind == ROW_DRAIN || row->kind == ROW_SCALE || row->kind == ROW_SQL_LIMIT);
+        return row->kind == ROW_SCALE ? run->scale_per_s : run->drain.jobs_per_s;
+    case FIG_P50_MS:
+        ASSERT(row->kind == ROW_LATENCY);
+        return run->latency.p50_ms;
+    case FIG_P99_MS:
+        ASSERT(row->kind == ROW_LATENCY);
+        return run->latency.p99_ms;
+    case FIG_EXTRA_MS:
+        ASSERT(row->kind == ROW_MANY_LOTS);
+        return run->many_lots.extra_ms;
+    }
+    ASSERT(!"unknown figure");
+    return 0;
+}
+
+/* The median over rounds of one side's figure of row `i`. */
+static double side_median(const struct report *r, const struct options *o, size_t i, size_t side,
+                          enum figure f)
+{
+    double v[ROUNDS_MAX], median, min, max;
+    for (int64_t k = 0; k < o->rounds; k++)
+        v[k] = run_figure(&r->rows[i], report_run(r, o, i, k, side), f);
+    spread(v, (size_t)o->rounds, &median, &min, &max);
+    return median;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The tables                                                               */
+/* ------------------------------------------------------------------------ */
+
+static void print_drain_table(const struct options *o, const struct report *r)
+{
+    bool labels = bench_labels_runs(o);
     printf("\ndrain: backlog enqueued with no worker running; timed from the worker's start "
            "until every job has a result\n");
-    printf("%-9s %6s %7s %7s %8s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s | %8s %8s\n", "scenario",
-           "batch", "jobs", "seconds", "jobs/s", "RSS MB", "worker", "pg", "redis", "bench",
-           "other", "fsyncs", "WAL B/job", "ckpt", "applied", "rejected");
-    for (size_t i = 0; i < n; i++) {
-        const struct drain_row *r = &rows[i];
-        char batch[16];
-        fmt(batch, sizeof batch, "%" PRId64 "%s", r->batch, r->is_default ? "*" : "");
-        printf("%-9s %6s %7" PRIu64 " %7.2f %8.0f %6.1f |", r->scenario, batch, r->jobs, r->seconds,
-               r->jobs_per_s, r->rss_mb);
-        print_cpu_cells(o, &r->cpu);
-        printf(" |");
-        print_pg_cells(&r->pg, r->jobs);
-        printf(" | %8" PRIu64 " %8" PRIu64 "\n", r->tally.applied, r->tally.rejected);
+    printf("%-9s %6s%s %7s %7s %8s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s | %8s %8s\n", "scenario",
+           "batch", labels ? " run" : "", "jobs", "seconds", "jobs/s", "RSS MB", "worker", "pg",
+           "redis", "bench", "other", "fsyncs", "WAL B/job", "ckpt", "applied", "rejected");
+    for (size_t i = 0; i < r->row_count; i++) {
+        if (r->rows[i].kind != ROW_DRAIN && r->rows[i].kind != ROW_SQL_LIMIT)
+            continue;
+        for (int64_t k = 0; k < o->rounds; k++) {
+            for (size_t side = 0; side < o->side_count; side++) {
+                const struct drain_row *d = &report_run(r, o, i, k, side)->drain;
+                char batch[16], label[16], run[24];
+                fmt(batch, sizeof batch, "%" PRId64 "%s", d->batch, d->is_default ? "*" : "");
+                run_label(o, k, side, label, sizeof label);
+                fmt(run, sizeof run, "%s%3s", labels ? " " : "", label);
+                printf("%-9s %6s%s %7" PRIu64 " %7.2f %8.0f %6.1f |", d->scenario, batch,
+                       labels ? run : "", d->jobs, d->seconds, d->jobs_per_s, d->rss_mb);
+                print_cpu_cells(o, &d->cpu);
+                printf(" |");
+                print_pg_cells(&d->pg, d->jobs);
+                printf(" | %8" PRIu64 " %8" PRIu64 "\n", d->tally.applied, d->tally.rejected);
+            }
+        }
     }
 }
 
-static void print_ratios(const struct drain_row *rows, size_t n)
+/* Default batch over batch size 1, per scenario and worker (medians over
+ * rounds). */
+/* Each drain at the default batch over the same run's SQL limit. */
+static void print_sql_ratios(const struct options *o, const struct report *r)
+{
+    size_t limit = r->row_count;
+    for (size_t i = 0; i < r->row_count; i++)
+        if (r->rows[i].kind == ROW_SQL_LIMIT)
+            limit = i;
+    if (limit == r->row_count)
+        return;
+    for (size_t i = 0; i < r->row_count; i++) {
+        const struct row *def = &r->rows[i];
+        if (def->kind != ROW_DRAIN || def->batch != o->default_batch)
+            continue;
+        for (size_t side = 0; side < o->side_count; side++) {
+            double a = side_median(r, o, i, side, FIG_JOBS_PER_S);
+            double c = side_median(r, o, limit, side, FIG_JOBS_PER_S);
+            char who[8] = "";
+            if (o->side_count > 1)
+                fmt(who, sizeof who, " (%c)", side_letter(side));
+            printf("ratio to the SQL limit, %-9s%s %5.0f%%  (%.0f vs %.0f jobs/s%s)\n",
+                   def->scenario, who, 100.0 * a / c, a, c, o->rounds > 1 ? ", medians" : "");
+        }
+    }
+}
+
+static void print_ratios(const struct options *o, const struct report *r)
 {
     printf("\n");
-    for (size_t i = 0; i < n; i++) {
-        if (!rows[i].is_default)
+    for (size_t i = 0; i < r->row_count; i++) {
+        const struct row *def = &r->rows[i];
+        if (def->kind != ROW_DRAIN || def->batch != o->default_batch)
             continue;
-        for (size_t k = 0; k < n; k++)
-            if (rows[k].batch == 1 && strcmp(rows[k].scenario, rows[i].scenario) == 0)
-                printf("ratio default/batch-1, %-9s %6.1fx  (%.0f vs %.0f jobs/s)\n",
-                       rows[i].scenario, rows[i].jobs_per_s / rows[k].jobs_per_s,
-                       rows[i].jobs_per_s, rows[k].jobs_per_s);
+        for (size_t k = 0; k < r->row_count; k++) {
+            const struct row *one = &r->rows[k];
+            if (one->kind != ROW_DRAIN || one->batch != 1 || strcmp(one->scenario, def->scenario))
+                continue;
+            for (size_t side = 0; side < o->side_count; side++) {
+                double a = side_median(r, o, i, side, FIG_JOBS_PER_S);
+                double c = side_median(r, o, k, side, FIG_JOBS_PER_S);
+                char who[8] = "";
+                if (o->side_count > 1)
+                    fmt(who, sizeof who, " (%c)", side_letter(side));
+                printf("ratio default/batch-1, %-9s%s %6.1fx  (%.0f vs %.0f jobs/s%s)\n",
+                       def->scenario, who, a / c, a, c, o->rounds > 1 ? ", medians" : "");
+            }
+        }
     }
 }
 
-static void print_latency(const struct options *o, const struct latency_row *rows, size_t n)
+static void print_scale(const struct options *o, const struct report *r)
 {
+    size_t first = r->row_count;
+    for (size_t i = 0; i < r->row_count && first == r->row_count; i++)
+        if (r->rows[i].kind == ROW_SCALE)
+            first = i;
+    if (first == r->row_count)
+        return;
+    printf("\nscale-out: %" PRIu64 " consumes over %" PRIu64
+           " users, default batch, workers sharing the group\n",
+           r->rows[first].jobs, r->rows[first].users);
+    for (size_t i = first; i < r->row_count; i++) {
+        if (r->rows[i].kind != ROW_SCALE)
+            continue;
+        for (int64_t k = 0; k < o->rounds; k++) {
+            for (size_t side = 0; side < o->side_count; side++) {
+                char label[16];
+                run_label(o, k, side, label, sizeof label);
+                double per_s = report_run(r, o, i, k, side)->scale_per_s;
+                double one = report_run(r, o, first, k, side)->scale_per_s;
+                printf("workers %d %3s %8.0f jobs/s  (%.2fx one worker)\n", r->rows[i].workers,
+                       label, per_s, per_s / one);
+            }
+        }
+    }
+}
+
+static void print_latency(const struct options *o, const struct report *r)
+{
+    bool labels = bench_labels_runs(o);
     printf("\nlatency: XADD to the result readable on {prefix}:results; default batch, %" PRId64
            " s of consume jobs over %" PRIu64 " users at each offered rate\n",
            o->seconds, o->users);
-    printf("%7s %8s %7s %7s %7s %7s %8s %7s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s\n", "offered",
-           "achieved", "jobs", "seconds", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "RSS MB",
-           "worker", "pg", "redis", "bench", "other", "fsyncs", "WAL B/job", "ckpt");
-    for (size_t i = 0; i < n; i++) {
-        const struct latency_row *r = &rows[i];
-        printf("%7.0f %8.0f %7" PRIu64 " %7.2f %7.2f %7.2f %8.2f %7.2f %6.1f |", r->rate,
-               r->achieved, r->jobs, r->seconds, r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms,
-               r->rss_mb);
-        print_cpu_cells(o, &r->cpu);
-        printf(" |");
-        print_pg_cells(&r->pg, r->jobs);
-        printf("\n");
+    printf("%7s%s %8s %7s %7s %7s %7s %8s %7s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s\n", "offered",
+           labels ? " run" : "", "achieved", "jobs", "seconds", "p50 ms", "p99 ms", "p99.9 ms",
+           "max ms", "RSS MB", "worker", "pg", "redis", "bench", "other", "fsyncs", "WAL B/job",
+           "ckpt");
+    for (size_t i = 0; i < r->row_count; i++) {
+        if (r->rows[i].kind != ROW_LATENCY)
+            continue;
+        for (int64_t k = 0; k < o->rounds; k++) {
+            for (size_t side = 0; side < o->side_count; side++) {
+                const struct latency_row *l = &report_run(r, o, i, k, side)->latency;
+                char label[16], run[24];
+                run_label(o, k, side, label, sizeof label);
+                fmt(run, sizeof run, " %3s", label);
+                printf("%7.0f%s %8.0f %7" PRIu64 " %7.2f %7.2f %7.2f %8.2f %7.2f %6.1f |", l->rate,
+                       labels ? run : "", l->achieved, l->jobs, l->seconds, l->p50_ms, l->p99_ms,
+                       l->p999_ms, l->max_ms, l->rss_mb);
+                print_cpu_cells(o, &l->cpu);
+                printf(" |");
+                print_pg_cells(&l->pg, l->jobs);
+                printf("\n");
+            }
+        }
     }
 }
 
 static void print_wait_row(const char *label, const struct wait_profile *p)
 {
-    printf("%-20s %7" PRIu64 " |", label, p->samples);
+    printf("%-24s %7" PRIu64 " |", label, p->samples);
     for (int k = 0; k < WAIT_KINDS; k++)
         printf(" %9.0f", p->samples ? 100.0 * (double)p->count[k] / (double)p->samples : 0.0);
     printf("\n");
 }
 
-static void print_waits(const struct drain_row *rows, size_t n, const struct latency_row *lat,
-                        size_t lat_n)
+static void print_waits(const struct options *o, const struct report *r)
 {
     printf("\nwhere the worker's PostgreSQL sessions spend the timed span (pg_stat_activity "
            "every %d ms, %% of samples)\n",
            (int)(SAMPLE_NS / NS_PER_MS));
-    printf("%-20s %7s | %9s %9s %9s %9s %9s %9s\n", "run", "samples", "pg CPU", "WAL/fsync",
+    printf("%-24s %7s | %9s %9s %9s %9s %9s %9s\n", "run", "samples", "pg CPU", "WAL/fsync",
            "idle-txn", "idle", "lock", "other");
+    for (size_t i = 0; i < r->row_count; i++) {
+        const struct row *row = &r->rows[i];
+        if (row->kind == ROW_SCALE)
+            continue;
+        for (int64_t k = 0; k < o->rounds; k++) {
+            for (size_t side = 0; side < o->side_count; side++) {
+                const struct run_result *run = report_run(r, o, i, k, side);
+                char label[64], who[16];
+                run_label(o, k, side, who, sizeof who);
+                if (row->kind == ROW_DRAIN)
+                    fmt(label, sizeof label, "%s batch %" PRId64 " %s", row->scenario, row->batch,
+                        who);
+                else
+                    fmt(label, sizeof label, "latency %" PRId64 "/s %s", row->rate, who);
+                print_wait_row(label,
+                               row->kind == ROW_DRAIN ? &run->drain.waits : &run->latency.waits);
+            }
+        }
+    }
+}
+
+/* One line of the A/B table: the medians of A and B, and B over A per
+ * round (the two runs of a round are side by side on the same servers). */
+static void print_many_lots(const struct options *o, const struct report *r)
+{
+    bool any = false;
+    for (size_t i = 0; i < r->row_count; i++) {
+        if (r->rows[i].kind != ROW_MANY_LOTS)
+            continue;
+        if (!any)
+            printf("\nmany small lots: one user with N unspent one-credit packs; its consume of "
+                   "N-%d credits in the middle of %d\none-credit consumes of other users (default "
+                   "batch), against a one-credit consume in its place\n"
+                   "%8s %3s %10s %12s %10s %8s\n",
+                   MANY_LOTS_LEFT, MANY_LOTS_OTHERS, "lots N", "run", "drain ms", "without ms",
+                   "extra ms", "us/lot");
+        any = true;
+        for (int64_t k = 0; k < o->rounds; k++)
+            for (size_t side = 0; side < o->side_count; side++) {
+                char label[16];
+                run_label(o, k, side, label, sizeof label);
+                const struct many_lots_row *m = &report_run(r, o, i, k, side)->many_lots;
+                printf("%8" PRIu64 " %3s %10.1f %12.1f %10.1f %8.2f\n", m->lots, label, m->with_ms,
+                       m->without_ms, m->extra_ms,
+                       1000.0 * m->extra_ms / (double)(m->lots - MANY_LOTS_LEFT));
+            }
+    }
+}
+
+static void print_ab_line(const struct options *o, const struct report *r, size_t i,
+                          const char *label, enum figure f)
+{
+    double ratio[ROUNDS_MAX], median, min, max;
+    for (int64_t k = 0; k < o->rounds; k++) {
+        double a = run_figure(&r->rows[i], report_run(r, o, i, k, 0), f);
+        double bv = run_figure(&r->rows[i], report_run(r, o, i, k, 1), f);
+        ratio[k] = a > 0 ? bv / a : 0;
+    }
+    spread(ratio, (size_t)o->rounds, &median, &min, &max);
+    int decimals = f == FIG_JOBS_PER_S ? 0 : 2;
+    printf("%-26s %10.*f %10.*f %7.3f %7.3f-%.3f\n", label, decimals, side_median(r, o, i, 0, f),
+           decimals, side_median(r, o, i, 1, f), median, min, max);
+}
+
+static void print_ab(const struct options *o, const struct report *r)
+{
+    if (o->side_count != 2)
+        return;
+    printf("\nB over A, from the runs of each round side by side on the same servers (A ran "
+           "first)\n"
+           "A: %s\nB: %s\n",
+           o->worker_paths[0], o->worker_paths[1]);
+    if (o->side_default_batch[1] != o->side_default_batch[0])
+        printf("(B's own default batch is %" PRId64 "; the batch rows ran both at %" PRId64 ")\n",
+               o->side_default_batch[1], o->side_default_batch[0]);
+    printf("A, B: medians over %" PRId64 " rounds; B/A: the median over rounds of B's figure "
+           "over A's in that round\n",
+           o->rounds);
+    printf("%-26s %10s %10s %7s %13s\n", "row", "A", "B", "B/A", "B/A min-max");
     char label[64];
-    for (size_t i = 0; i < n; i++) {
-        fmt(label, sizeof label, "%s batch %" PRId64, rows[i].scenario, rows[i].batch);
-        print_wait_row(label, &rows[i].waits);
+    for (size_t i = 0; i < r->row_count; i++) {
+        const struct row *row = &r->rows[i];
+        switch (row->kind) {
+        case ROW_DRAIN:
+            fmt(label, sizeof label, "%s batch %" PRId64 " jobs/s", row->scenario, row->batch);
+            print_ab_line(o, r, i, label, FIG_JOBS_PER_S);
+            break;
+        case ROW_SCALE:
+            fmt(label, sizeof label, "scale-out %d worker%s jobs/s", row->workers,
+                row->workers > 1 ? "s" : "");
+            print_ab_line(o, r, i, label, FIG_JOBS_PER_S);
+            break;
+        case ROW_LATENCY:
+            fmt(label, sizeof label, "latency %" PRId64 "/s p50 ms", row->rate);
+            print_ab_line(o, r, i, label, FIG_P50_MS);
+            fmt(label, sizeof label, "latency %" PRId64 "/s p99 ms", row->rate);
+            print_ab_line(o, r, i, label, FIG_P99_MS);
+            break;
+        case ROW_MANY_LOTS:
+            fmt(label, sizeof label, "many-lots %" PRIu64 " extra ms", row->lots);
+            print_ab_line(o, r, i, label, FIG_EXTRA_MS);
+            break;
+        case ROW_SQL_LIMIT:
+            fmt(label, sizeof label, "sql-limit batch %" PRId64 " jobs/s", row->batch);
+            print_ab_line(o, r, i, label, FIG_JOBS_PER_S);
+            break;
+        }
     }
-    for (size_t i = 0; i < lat_n; i++) {
-        fmt(label, sizeof label, "latency %.0f/s", lat[i].rate);
-        print_wait_row(label, &lat[i].waits);
-    }
+}
+
+static void print_sweep(const struct options *o, const struct sweep_row *row)
+{
+    if (row->lots == 0)
+        return;
+    printf("\nSweep (worker A, %s): %" PRIu64 " pack lots of %" PRIu64
+           " users, all past their expiry,\nwritten off by one sweep run\n",
+           SWEEP_INTERVAL_VAR, row->lots, row->users);
+    printf("%9s %9s %10s %8s %9s %6s %5s %5s %6s\n", "lots", "seconds", "lots/s", "events",
+           "publish s", "worker", "pg", "redis", "RSS MB");
+    char a[16], c[16];
+    printf("%9" PRIu64 " %9.2f %10.0f %8lld %9.2f %6.0f %5s %5s %6.1f\n", row->lots,
+           row->seconds, (double)row->lots / row->seconds, row->events, row->publish_seconds,
+           row->cpu.worker, cpu_cell(row->cpu.pg, o->pg_pid > 0, a, sizeof a),
+           cpu_cell(row->cpu.redis, o->redis_pid > 0, c, sizeof c), row->rss_mb);
+    if (row->pg.ok)
+        printf("WAL %.0f B/lot, %lld fsyncs, %lld checkpoints begun; %lld expire entries\n",
+               (double)row->pg.wal_bytes / (double)row->lots, row->pg.syncs, row->pg.checkpoints,
+               row->expire_entries);
 }
 
 static void print_legend(void)
@@ -1891,12 +2951,141 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Users of a render backlog: at most --users, and few enough that each has
+ * RENDER_JOBS_PER_USER jobs on average, so that its holds get closed (a
+ * batch-size-1 backlog of 4,000 jobs over 10,000 users would be holds and
+ * little else). */
+#define RENDER_JOBS_PER_USER 10
+
+static uint64_t render_users(uint64_t users, uint64_t jobs)
+{
+    uint64_t fit = jobs / RENDER_JOBS_PER_USER;
+    ASSERT(users >= 1);
+    return fit < 1 ? 1 : fit < users ? fit : users;
+}
+
+/* The rows of this benchmark, in the order they run; a batch mix that a
+ * worker does not know (worker_knows_mix) is left out, with the reason in
+ * r->skipped. */
+static void plan_rows(struct bench *b, struct report *r)
+{
+    const struct options *o = &b->opt;
+    static const enum mix batch_mix[BATCH_MIXES] = {MIX_CONSUME_HEAVY, MIX_RENDER};
+    for (size_t m = 0; m < BATCH_MIXES; m++) {
+        if (!o->batch_mix[m])
+            continue;
+        char why[LINE_BYTES];
+        bool known = true;
+        for (size_t side = 0; side < o->side_count && known; side++) {
+            b->side = side;
+            known = worker_knows_mix(b, batch_mix[m], why, sizeof why);
+            if (!known)
+                fmt(r->skipped[m], sizeof r->skipped[m], "worker %c (%s) does not know it: %s",
+                    side_letter(side), o->worker_paths[side], why);
+        }
+        if (!known) {
+            fprintf(stderr, "bench: mix %s left out: %s\n", g_batch_mix_names[m], r->skipped[m]);
+            continue;
+        }
+        for (size_t i = 0; i < o->batch_count; i++) {
+            uint64_t jobs = o->batches[i] == 1 ? o->jobs_b1 : o->jobs;
+            report_add(r, (struct row){.kind = ROW_DRAIN,
+                                       .scenario = g_batch_mix_names[m],
+                                       .mix = batch_mix[m],
+                                       .users = batch_mix[m] == MIX_RENDER
+                                                    ? render_users(o->users, jobs)
+                                                    : o->users,
+                                       .batch = o->batches[i],
+                                       .jobs = jobs});
+        }
+    }
+    /* Consumes alone over the same users: what the web app sends most. */
+    struct row consume = {.kind = ROW_DRAIN,
+                          .scenario = "consume",
+                          .mix = MIX_CONSUME_ONLY,
+                          .users = o->users,
+                          .batch = 1,
+                          .jobs = o->jobs_b1};
+    report_add(r, consume);
+    consume.batch = o->default_batch;
+    consume.jobs = o->jobs;
+    report_add(r, consume);
+    consume.kind = ROW_SQL_LIMIT;
+    consume.scenario = "sql-limit";
+    report_add(r, consume);
+    if (o->hot) {
+        struct row hot = {
+            .kind = ROW_DRAIN, .scenario = "hot-user", .mix = MIX_HOT, .users = 1, .batch = 1};
+        hot.jobs = o->jobs_b1;
+        report_add(r, hot);
+        hot.batch = o->default_batch;
+        hot.jobs = o->jobs;
+        report_add(r, hot);
+    }
+    static const int scale_workers[] = {1, 2, 4};
+    for (size_t i = 0; i < (o->scale ? 3 : 0); i++)
+        report_add(r, (struct row){.kind = ROW_SCALE,
+                                   .scenario = "scale",
+                                   .users = o->users,
+                                   .jobs = o->jobs,
+                                   .workers = scale_workers[i]});
+    for (size_t i = 0; i < o->many_lots_count; i++)
+        report_add(r, (struct row){.kind = ROW_MANY_LOTS,
+                                   .scenario = "many-lots",
+                                   .lots = (uint64_t)o->many_lots[i]});
+    for (size_t i = 0; i < o->rate_count; i++)
+        report_add(r, (struct row){.kind = ROW_LATENCY, .users = o->users, .rate = o->rates[i]});
+}
+
+/* Every row, each round, each worker: A B A B ... for one row, then the
+ * next row. */
+static void run_rows(struct bench *b, struct report *r)
+{
+    const struct options *o = &b->opt;
+    for (size_t i = 0; i < r->row_count; i++) {
+        const struct row *row = &r->rows[i];
+        b->row_seed = (uint64_t)i;
+        for (int64_t k = 0; k < o->rounds; k++) {
+            for (size_t side = 0; side < o->side_count; side++) {
+                b->side = side;
+                b->round = k + 1;
+                struct run_result *run = report_run(r, o, i, k, side);
+                switch (row->kind) {
+                case ROW_DRAIN:
+                    run_drain(b, row->scenario, row->mix, row->users, row->batch, row->jobs,
+                              &run->drain);
+                    break;
+                case ROW_SCALE:
+                    run->scale_per_s = run_scale(b, row->workers, row->jobs);
+                    break;
+                case ROW_LATENCY:
+                    run_latency(b, row->rate, &run->latency);
+                    break;
+                case ROW_MANY_LOTS:
+                    run_many_lots(b, row->lots, &run->many_lots);
+                    break;
+                case ROW_SQL_LIMIT:
+                    run_sql_limit(b, row->batch, row->jobs, &run->drain);
+                    break;
+                }
+            }
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct bench b = {0};
     parse_options(argc, argv, &b.opt);
     install_signals();
-    b.opt.default_batch = worker_default_batch(b.opt.worker_path);
+    for (size_t side = 0; side < b.opt.side_count; side++)
+        b.opt.side_default_batch[side] = worker_default_batch(b.opt.worker_paths[side]);
+    b.opt.default_batch = b.opt.side_default_batch[0];
+    if (b.opt.side_count == 2 && b.opt.side_default_batch[1] != b.opt.default_batch)
+        fprintf(stderr,
+                "bench: warning: B's default batch is %" PRId64 ", A's %" PRId64
+                "; the batch rows run both at A's\n",
+                b.opt.side_default_batch[1], b.opt.default_batch);
     resolve_batches(&b.opt);
     parse_redis_url(b.opt.redis_url, &b.redis);
     b.rc = redis_open(&b.redis);
@@ -1905,42 +3094,38 @@ int main(int argc, char **argv)
         (unsigned long)(((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid()) & 0xFFFFFFUL);
     int64_t started = now_ns();
 
-    struct drain_row rows[LIST_MAX * 2 + 4];
-    size_t row_count = 0;
-    for (size_t i = 0; i < b.opt.batch_count; i++) {
-        int64_t batch = b.opt.batches[i];
-        run_drain(&b, "mix", MIX_CONSUME_HEAVY, b.opt.users, batch,
-                  batch == 1 ? b.opt.jobs_b1 : b.opt.jobs, &rows[row_count++]);
-    }
-    /* Consumes alone over the same users: what the web app sends most. */
-    run_drain(&b, "consume", MIX_CONSUME_ONLY, b.opt.users, 1, b.opt.jobs_b1, &rows[row_count++]);
-    run_drain(&b, "consume", MIX_CONSUME_ONLY, b.opt.users, b.opt.default_batch, b.opt.jobs,
-              &rows[row_count++]);
-    if (b.opt.hot) {
-        run_drain(&b, "hot-user", MIX_HOT, 1, 1, b.opt.jobs_b1, &rows[row_count++]);
-        run_drain(&b, "hot-user", MIX_HOT, 1, b.opt.default_batch, b.opt.jobs, &rows[row_count++]);
-    }
-    static const int scale_workers[] = {1, 2, 4};
-    double scale_per_s[3];
-    for (size_t i = 0; i < 3; i++)
-        scale_per_s[i] = run_scale(&b, scale_workers[i], b.opt.jobs);
-    struct latency_row lat[LIST_MAX];
-    for (size_t i = 0; i < b.opt.rate_count; i++)
-        run_latency(&b, b.opt.rates[i], &lat[i]);
+    struct report *r = xcalloc(1, sizeof *r);
+    plan_rows(&b, r);
+    r->runs = xcalloc(r->row_count * (size_t)b.opt.rounds * b.opt.side_count, sizeof *r->runs);
+    run_rows(&b, r);
+    struct sweep_row sweep = {0};
+    if (b.opt.sweep_lots > 0)
+        run_sweep(&b, b.opt.sweep_lots, &sweep);
 
     printf("\n== credits-worker benchmark (%.0f s in all) ==\n", seconds_of(now_ns() - started));
     print_machine(b.pg, b.rc);
-    print_drain_table(&b.opt, rows, row_count);
-    print_ratios(rows, row_count);
-    printf("\nscale-out: %" PRIu64 " consumes over %" PRIu64
-           " users, default batch, workers sharing the group\n",
-           b.opt.jobs, b.opt.users);
-    for (size_t i = 0; i < 3; i++)
-        printf("workers %d  %8.0f jobs/s  (%.2fx one worker)\n", scale_workers[i], scale_per_s[i],
-               scale_per_s[i] / scale_per_s[0]);
-    print_latency(&b.opt, lat, b.opt.rate_count);
-    print_waits(rows, row_count, lat, b.opt.rate_count);
+    for (size_t side = 0; side < b.opt.side_count; side++)
+        printf("worker%s%s: %s\n", b.opt.side_count > 1 ? " " : "",
+               b.opt.side_count > 1 ? (side ? "B" : "A") : "", b.opt.worker_paths[side]);
+    if (bench_labels_runs(&b.opt))
+        printf("runs: %" PRId64 " round%s of each row, %s; each with fresh prefixes\n",
+               b.opt.rounds, b.opt.rounds > 1 ? "s" : "",
+               b.opt.side_count > 1 ? "A then B in each round" : "one worker");
+    for (size_t m = 0; m < BATCH_MIXES; m++)
+        if (r->skipped[m][0])
+            printf("mix %s not run: %s\n", g_batch_mix_names[m], r->skipped[m]);
+    print_drain_table(&b.opt, r);
+    print_ratios(&b.opt, r);
+    print_sql_ratios(&b.opt, r);
+    print_scale(&b.opt, r);
+    print_latency(&b.opt, r);
+    print_many_lots(&b.opt, r);
+    print_waits(&b.opt, r);
+    print_ab(&b.opt, r);
+    print_sweep(&b.opt, &sweep);
     print_legend();
+    free(r->runs);
+    free(r);
     PQfinish(b.pg);
     redisFree(b.rc);
     return 0;

@@ -8,7 +8,12 @@
 #
 # BUILD_DIR defaults to build-bench (relative to the repository root). Bench
 # options (--jobs, --users, --rate, --seconds, --batch, ...) are passed on;
-# see tests/bench/README.md.
+# see tests/bench/README.md. With --worker-b PATH (a credits-worker built
+# elsewhere, e.g. from an older commit) every run is made for BUILD_DIR's
+# worker (A) and PATH (B) in turn; --worker PATH makes PATH the A worker
+# instead of BUILD_DIR's (which still provides creditsctl, the migrations
+# and bench). Relative paths are taken from the repository root, like
+# BUILD_DIR.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -44,6 +49,18 @@ BENCH="$BUILD/tests/bench/bench"
 [ -x "$BENCH" ] || BENCH="$BUILD/bench"
 [ -x "$BENCH" ] || { echo "run.sh: no bench binary under $BUILD" >&2; exit 1; }
 CTL="$BUILD/creditsctl"
+
+# A worker named in the options (--worker, --worker-b) must exist before
+# any server starts; without --worker, A is BUILD_DIR's worker.
+WORKER=("--worker" "$BUILD/credits-worker")
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case ${args[i]} in --worker | --worker-b) ;; *) continue ;; esac
+    [ "${args[i]}" = --worker ] && WORKER=()
+    other=${args[i + 1]:-}
+    [ -n "$other" ] && [ -x "$other" ] && [ ! -d "$other" ] ||
+        { echo "run.sh: ${args[i]}: '$other' is not an executable file" >&2; exit 2; }
+done
 
 # A short path under /tmp: the PostgreSQL socket path must fit in sun_path,
 # and the postgres user must be able to reach it.
@@ -88,13 +105,19 @@ unset CREDITS_PREFIX CREDITS_CONSUMER CREDITS_BATCH_MAX CREDITS_GROUP
 echo "== migrating and loading the bench catalog"
 "$CTL" migrate >/dev/null
 # A plan far above any spending (the bounds of schemas/001_ledger.sql), and a
-# small pack, so that pack lots are spent and do not pile up.
-"$CTL" plan set bench --monthly 1000000000000 --cap 2000000000000 >/dev/null
+# small pack, so that pack lots are spent and do not pile up. Its low-balance
+# threshold is the seeding allocation itself: each user's first spending
+# crosses it (balance_low) and a later allocation crosses it back
+# (balance_recovered), so the drains write and publish events (contract 9.8).
+"$CTL" plan set bench --monthly 1000000000000 --cap 2000000000000 \
+    --low-balance 1000000000000 >/dev/null
 "$CTL" pack set bench --credits 10 --valid-days 90 >/dev/null
+# One credit a pack: the many-lots rows give one user thousands of them.
+"$CTL" pack set one --credits 1 --valid-days 90 >/dev/null
 
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -c . || true)
 echo "== running the benchmark (source: commit $commit, $dirty files changed since)"
-echo "\$ $BENCH --worker $BUILD/credits-worker $*"
-"$BENCH" --worker "$BUILD/credits-worker" --worker-log "$DIR/worker.log" \
+echo "\$ $BENCH${WORKER[*]:+ ${WORKER[*]}} $*"
+"$BENCH" "${WORKER[@]}" --worker-log "$DIR/worker.log" \
     --pg-pid "$(cat "$DIR/pg/pid")" --redis-pid "$(cat "$DIR/redis/pid")" "$@"

@@ -136,6 +136,8 @@ expect_eq "webapp: creates its consumer group on the events stream" OK \
 expect_eq "webapp: reads the events through its group" "" \
     "$(as webapp XREADGROUP GROUP webapp w1 COUNT 10 STREAMS credits:events '>')"
 expect_eq "webapp: acknowledges events" 0 "$(as webapp XACK credits:events webapp 1-1)"
+expect_match "webapp: takes over events another instance left pending (XAUTOCLAIM)" '^0-0' \
+    "$(as webapp XAUTOCLAIM credits:events webapp w2 60000 0 COUNT 10 | head -1)"
 expect_nopermission "webapp: no other group command on events" \
     "$(as webapp XGROUP DESTROY credits:events webapp)"
 expect_nopermission "webhook: no XADD to the consume stream" \

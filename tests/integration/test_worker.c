@@ -384,6 +384,14 @@ test_consume_spends_packs_by_soonest_expiry_then_monthly_and_rejects_when_short(
     CHECK(strcmp(consumes_of("t3-c4"), "t3-m:-50:~:vid-4:t3-u") == 0, "entries of t3-c4: %s",
           consumes_of("t3-c4"));
 
+    step("the monthly lot spent to 0 still holds its period: 2026-01 again is already_allocated, "
+         "2025-12 stale_period");
+    submit(P, allocate_job("t3-m2", U, "basic", "2026-01"), &r);
+    EXPECT(&r, "t3-m2", JOB_ERR_ALREADY_ALLOCATED, false);
+    submit(P, allocate_job("t3-m3", U, "basic", "2025-12"), &r);
+    EXPECT(&r, "t3-m3", JOB_ERR_STALE_PERIOD, false);
+    EXPECT_BALANCE(&r, 0, 0, 0);
+
     step("a user the ledger has never seen");
     submit(P, consume_job("t3-c5", "t3-nobody", 1, NULL, NULL), &r);
     EXPECT(&r, "t3-c5", JOB_ERR_INSUFFICIENT_CREDITS, false);

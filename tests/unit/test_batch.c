@@ -395,6 +395,31 @@ static void test_the_new_types_ask_for_their_holds_charges_and_payments(void **s
     batch_free(&b);
 }
 
+/* Spent monthly lots are read only for the users of the allocates, from
+ * the earliest period they ask for. */
+static void test_spent_monthly_lots_are_asked_for_the_allocating_users_only(void **state)
+{
+    (void)state;
+    struct batch_job bjs[] = {
+        {.job = consume("c1", "u1", 1)},           {.job = allocate("a1", "u3", "pro", "2024-06")},
+        {.job = consume("c2", "u2", 1)},           {.job = allocate("a2", "u1", "pro", "2024-05")},
+        {.job = allocate("a3", "u3", "pro", "2024-07")},
+    };
+    struct batch b;
+    batch_init(&b, bjs, ARRAY_LEN(bjs));
+    const char *keys[ARRAY_LEN(bjs)];
+    assert_string_equal(batch_monthly_from_period(&b), "2024-05");
+    assert_int_equal(batch_monthly_users(&b, keys), 2);
+    assert_string_equal(keys[0], "u1");
+    assert_string_equal(keys[1], "u3");
+    batch_free(&b);
+
+    batch_init(&b, bjs, 1); /* a consume alone */
+    assert_null(batch_monthly_from_period(&b));
+    assert_int_equal(batch_monthly_users(&b, keys), 0);
+    batch_free(&b);
+}
+
 /* ---------------------------------------------------------------------------
  * Tests: the new types, cut every way
  * ------------------------------------------------------------------------- */
@@ -965,6 +990,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_lot_ids_are_used_in_job_order_and_only_by_new_lots),
         cmocka_unit_test(test_a_stored_result_that_cannot_be_decoded_fails_the_batch),
         cmocka_unit_test(test_the_new_types_ask_for_their_holds_charges_and_payments),
+        cmocka_unit_test(test_spent_monthly_lots_are_asked_for_the_allocating_users_only),
         cmocka_unit_test(test_hold_then_capture_is_the_same_in_every_cut),
         cmocka_unit_test(test_consume_then_refunds_are_the_same_in_every_cut),
         cmocka_unit_test(test_purchase_then_revoke_is_the_same_in_every_cut),

@@ -1471,6 +1471,112 @@ static void release_gives_everything_back_last_taken_first(void **state)
     assert_balance_of(&fx->result.balance, 130, 0, 90, 0);
 }
 
+/* Many small lots (a user who bought thousands of one-credit packs):
+ * MANY_LOTS packs of 1 credit, their expiries and lot IDs in a scrambled
+ * order (three share each expiry, so lot_id breaks ties), every tenth
+ * already spent and every seventh revoked, and 20 monthly lots after them.
+ * A hold over all but 5 usable credits takes them one by one in spending
+ * order; its release gives each its credit back, the one taken last first. */
+#define MANY_LOTS 3000
+#define MANY_MONTHLY 20
+
+static int64_t scrambled(int64_t i, int64_t n)
+{
+    return (i * 1031) % n; /* 1031 is prime and does not divide n: a permutation */
+}
+
+static void many_lots_add(struct account *account)
+{
+    for (int64_t i = 0; i < MANY_LOTS; i++) {
+        int64_t id = 1 + scrambled(i, MANY_LOTS);
+        struct lot_spec spec = PACK(id, 1, i % 10 == 0 ? 0 : 1, NOW + (1 + i / 3) * DAY);
+        spec.revoked = i % 7 == 0;
+        if (spec.revoked)
+            spec.remaining = 0;
+        struct lot lot = lot_from_spec(&spec);
+        ledger_account_add_lot(account, &lot);
+    }
+    for (int64_t i = 0; i < MANY_MONTHLY; i++) {
+        struct lot_spec spec = MONTHLY(MANY_LOTS + 1 + i, 1000, NOW - (i + 1) * DAY, "2023-10");
+        struct lot lot = lot_from_spec(&spec);
+        ledger_account_add_lot(account, &lot);
+    }
+}
+
+struct lot_key {
+    int64_t expires_at_us;
+    int64_t lot_id;
+};
+
+static int compare_lot_keys(const void *a, const void *b)
+{
+    const struct lot_key *x = a, *y = b;
+    if (x->expires_at_us != y->expires_at_us)
+        return x->expires_at_us < y->expires_at_us ? -1 : 1;
+    return (x->lot_id > y->lot_id) - (x->lot_id < y->lot_id);
+}
+
+/* The lot IDs of the usable lots of many_lots_add() in the contract's
+ * spending order: packs by expiry then lot_id, then monthly oldest first. */
+static size_t many_lots_order(const struct account *account, int64_t *ids)
+{
+    struct lot_key *keys = calloc(MANY_LOTS, sizeof *keys);
+    assert_non_null(keys);
+    size_t n = 0;
+    for (size_t i = 0; i < MANY_LOTS; i++)
+        if (account->lots[i].remaining > 0)
+            keys[n++] = (struct lot_key){account->lots[i].expires_at_us, account->lots[i].lot_id};
+    qsort(keys, n, sizeof *keys, compare_lot_keys);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = keys[i].lot_id;
+    free(keys);
+    for (int64_t i = MANY_MONTHLY; i-- > 0;)
+        ids[n++] = MANY_LOTS + 1 + i;
+    return n;
+}
+
+static void hold_over_thousands_of_lots_takes_and_gives_back_in_spending_order(void **state)
+{
+    struct fx *fx = *state;
+    many_lots_add(&fx->account);
+    int64_t *order = calloc(MANY_LOTS + MANY_MONTHLY, sizeof *order);
+    assert_non_null(order);
+    size_t packs = many_lots_order(&fx->account, order) - MANY_MONTHLY;
+    fx_set_type(fx, JOB_HOLD);
+    fx->job.hold.amount = (int64_t)packs + MANY_MONTHLY * 1000 - 5;
+
+    apply(fx);
+
+    assert_int_equal(fx->result.error, JOB_OK);
+    assert_int_equal(fx->entries.count, packs + MANY_MONTHLY);
+    for (size_t i = 0; i < fx->entries.count; i++) {
+        const struct entry *e = &fx->entries.items[i];
+        assert_int_equal(e->lot_id, order[i]);
+        assert_int_equal(e->kind, ENTRY_HOLD);
+        assert_int_equal(e->delta, i < packs ? -1 : i + 1 < fx->entries.count ? -1000 : -995);
+    }
+    assert_int_equal(fx->result.balance.total, 5);
+
+    size_t held = fx->entries.count;
+    fx_next_job(fx, JOB_RELEASE, "release-1");
+    strcpy(fx->job.release.hold, "job-1");
+    apply(fx);
+
+    assert_int_equal(fx->result.error, JOB_OK);
+    assert_int_equal(fx->entries.count, 2 * held);
+    for (size_t i = 0; i < held; i++) {
+        const struct entry *e = &fx->entries.items[held + i];
+        const struct entry *took = &fx->entries.items[held - 1 - i];
+        assert_int_equal(e->lot_id, took->lot_id);
+        assert_int_equal(e->kind, ENTRY_RELEASE);
+        assert_int_equal(e->delta, -took->delta);
+    }
+    assert_int_equal(fx->result.balance.total, (int64_t)packs + MANY_MONTHLY * 1000);
+    for (size_t i = 0; i < fx->account.lot_count; i++)
+        assert_false(fx->account.lots[i].remaining < 0);
+    free(order);
+}
+
 /* Credits held past their lot's expiry are not lost while the hold is
  * open; given back, they expire at once, and `released` counts them. */
 static void release_to_an_expired_lot_writes_release_then_expire(void **state)
@@ -2572,6 +2678,7 @@ int main(int argc, char **argv)
         FX_TEST(held_credits_count_as_held_and_no_job_can_spend_them),
         FX_TEST(capture_or_release_of_another_users_hold_is_unknown_hold),
         FX_TEST(release_gives_everything_back_last_taken_first),
+        FX_TEST(hold_over_thousands_of_lots_takes_and_gives_back_in_spending_order),
         FX_TEST(release_to_an_expired_lot_writes_release_then_expire),
         FX_TEST(capture_giving_back_to_an_expired_lot_expires_that_share),
         FX_TEST(release_to_a_revoked_lot_writes_release_then_revoke),

@@ -57,9 +57,12 @@ static const char sql_stored_jobs[] =
       "       " l ".expiry_noticed_at IS NOT NULL"
 
 /* Lots with credits left (usable, or expired and still to be written off),
- * and the spent monthly lots from $2 on: the earliest period an allocate of
- * the batch asks for ('9999-99' when none does). The allocate rules look only
- * at periods from the job's own on, so older spent lots never matter.
+ * and the spent monthly lots from $2 on of the users $3 of the allocates:
+ * the earliest period an allocate of the batch asks for ('9999-99' when
+ * none does). The allocate rules look only at their own user's periods from
+ * the job's own on, so other spent lots never matter (reading them for every
+ * user of the batch was 3 index pages per user, as many as the unspent lots
+ * took, for rows that a consume never uses).
  * `NOT spent` (remaining > 0) matches the predicate of lots_user_unspent, so
  * a user's spent lots are never read (schemas/005_unspent_lots.sql); the
  * spent lots a hold or a charge gives back to come with their takes. */
@@ -71,7 +74,7 @@ static const char sql_lots[] = "SELECT " SQL_LOT_COLUMNS(
          "SELECT " SQL_LOT_COLUMNS(
              "l") "\n"
                   "FROM credits.lots l\n"
-                  "WHERE l.user_id = ANY($1::text[]) AND l.kind = 'monthly' AND l.remaining = 0\n"
+                  "WHERE l.user_id = ANY($3::text[]) AND l.kind = 'monthly' AND l.remaining = 0\n"
                   "  AND l.period >= $2::text";
 
 /* The holds a batch needs: the open ones of its users (any job of theirs
@@ -541,7 +544,9 @@ static bool send_lots_query(struct store *store, const char **ids)
     pgparam_text_array(&store->params[0], ids, users);
     const char *period = batch_monthly_from_period(store->batch);
     pgparam_text(&store->params[1], period != NULL ? period : STORE_NO_PERIOD);
-    return send_query(store, ROWS_LOTS, STMT_LOTS, 2, 0);
+    size_t allocating = batch_monthly_users(store->batch, ids);
+    pgparam_text_array(&store->params[2], ids, allocating);
+    return send_query(store, ROWS_LOTS, STMT_LOTS, 3, 0);
 }
 
 /* The users' open holds and the holds the jobs name, then what they hold. */
