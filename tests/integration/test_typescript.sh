@@ -123,6 +123,7 @@ fi
 
 status=0
 (cd "$WORK" && CREDITSCTL="$CREDITSCTL" CREDITS_VECTORS_DIR="$SOURCE_DIR/schemas/vectors" \
+    CREDITS_REDIS_ACL_TEMPLATE="$SOURCE_DIR/deploy/redis/users.acl" \
     node --test --test-concurrency=1 dist/test/*.test.js) >"$TEST_DIR/node-test.tap" 2>&1 || status=$?
 passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$TEST_DIR/node-test.tap")
 failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$TEST_DIR/node-test.tap")

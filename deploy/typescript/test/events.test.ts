@@ -7,11 +7,15 @@
 //     when the contract says, none for a replay, two subscribers sharing a
 //     group, an instance killed with events in hand and another claiming
 //     them, a throwing callback's event delivered again, garbage on the
-//     worker's stream, the connections.
+//     worker's stream, the connections, and all of the subscription's
+//     commands as the web app's Redis user of deploy/redis/users.acl
+//     (CREDITS_REDIS_ACL_TEMPLATE, default that file in this repository).
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { encode } from "@msgpack/msgpack";
@@ -599,6 +603,51 @@ describe("events against the worker", needsWorker, () => {
             assert.equal(Number(((await conn.xpending(`${prefix}:events`, group)) as unknown[])[0]), 0);
         } finally {
             await sub.stop();
+        }
+    });
+
+    it("as the web app's Redis user of deploy/redis/users.acl: the group, the reads, the claims, the delivery counts, the housekeeping", async () => {
+        // The template's credits-webapp line, for this run's prefix, with a password of the test's own.
+        const template = readFileSync(process.env.CREDITS_REDIS_ACL_TEMPLATE ?? new URL("../../../redis/users.acl", import.meta.url), "utf8");
+        const line = template.split("\n").find((l) => l.startsWith("user credits-webapp "));
+        assert.ok(line, "users.acl has the user credits-webapp");
+        const password = randomUUID();
+        const name = `${prefix}-webapp`;
+        const rules = (line.replace(/^user credits-webapp /, "").match(/\([^)]*\)|\S+/g) ?? [])
+            .map((r) => (r.startsWith("#") ? `>${password}` : r.replaceAll("~credits:", `~${prefix}:`)));
+        assert.ok(rules.includes(`>${password}`));
+        await conn.call("ACL", "SETUSER", name, "reset", ...rules);
+        const url = new URL(redisUrl);
+        [url.username, url.password] = [name, password];
+        const group = `acl-${run}`;
+        const stream = `${prefix}:events`;
+        // A consumer that left long ago, with nothing pending: the subscription removes it.
+        await conn.xgroup("CREATE", stream, group, "$", "MKSTREAM");
+        await conn.xgroup("CREATECONSUMER", stream, group, "gone");
+        await sleep(20);
+        const user = k("acl");
+        const r = recorder((event, delivery) => {
+            if (event.user === user && delivery.deliveries === 1) throw new Error("not yet");
+        });
+        const sub = await subscribeEvents({
+            redis: url.href, prefix, group, consumer: "acl", forgetConsumersAfterMs: 10, minIdleMs: 300, claimIntervalMs: 100, ...r.options,
+        });
+        try {
+            const consumers = async () => ((await conn.xinfo("CONSUMERS", stream, group)) as unknown[][]).map((c) => String(c[1]));
+            assert.deepEqual(await consumers(), [], "the consumer gone was removed (XINFO CONSUMERS, XGROUP DELCONSUMER)");
+            applied(await credits.grant({ key: `${user}-g`, user, amount: 2 }, wait));
+            applied(await credits.consume({ key: `${user}-c`, user, amount: 2 }, wait));
+            const got = await eventually("the event, delivered again (XAUTOCLAIM, XPENDING)", async () =>
+                r.seen.events.find((x) => x.event.user === user), 10000);
+            assert.deepEqual([got.event.type, got.delivery.deliveries], ["balance_depleted", 2]);
+            assert.deepEqual(await consumers(), ["acl"], "Redis makes a consumer when it first gets an entry");
+            await eventually("acknowledged (XACK)", async () =>
+                (Number(((await conn.xpending(stream, group)) as unknown[])[0]) === 0 ? true : null));
+            assert.deepEqual(r.seen.errors.map((e) => (e.kind === "callback" ? `callback ${e.deliveries}` : `${e.kind}: ${String((e as { error?: unknown }).error)}`)),
+                ["callback 1"], "no command refused");
+        } finally {
+            await sub.stop();
+            await conn.call("ACL", "DELUSER", name);
         }
     });
 
