@@ -184,8 +184,18 @@ expect_eq "webapp: reads the events through its group" "" \
 expect_eq "webapp: acknowledges events" 0 "$(as webapp XACK credits:events webapp 1-1)"
 expect_match "webapp: takes over events another instance left pending (XAUTOCLAIM)" '^0-0' \
     "$(as webapp XAUTOCLAIM credits:events webapp w2 60000 0 COUNT 10 | head -1)"
+expect_eq "webapp: reads the delivery counts of the events pending (XPENDING)" 0 \
+    "$(as webapp XPENDING credits:events webapp | head -1)"
+expect_eq "webapp: makes a consumer (XGROUP CREATECONSUMER)" 1 \
+    "$(as webapp XGROUP CREATECONSUMER credits:events webapp w9)"
+expect_eq "webapp: lists its group's consumers (XINFO CONSUMERS)" w9 \
+    "$(as webapp XINFO CONSUMERS credits:events webapp | sed -n 2p)"
+expect_eq "webapp: removes a consumer gone for good (XGROUP DELCONSUMER)" 0 \
+    "$(as webapp XGROUP DELCONSUMER credits:events webapp w9)"
 expect_nopermission "webapp: no other group command on events" \
     "$(as webapp XGROUP DESTROY credits:events webapp)"
+expect_nopermission "webapp: no moving its group's position on events" \
+    "$(as webapp XGROUP SETID credits:events webapp 0)"
 expect_nopermission "webhook: no XADD to the consume stream" \
     "$(as webhook XADD credits:jobs:consume '*' job x)"
 expect_nopermission "webhook: no BLPOP on replies" "$(as webhook BLPOP credits:reply:x 1)"

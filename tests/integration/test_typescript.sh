@@ -3,8 +3,9 @@
 # the package @credits-worker/client (deploy/typescript) installed with
 # `npm ci`, built with tsc, its Prisma client generated without any engine
 # download, its tests (node --test: encodings, vectors, the types, all ten
-# job types and their rejections against the worker, the benchmark, the
-# Prisma and Drizzle reads, the example backend) run against credits-worker
+# job types and their rejections against the worker, the events and their
+# subscription, the benchmark, the Prisma and Drizzle reads, the example
+# backend and its events subscriber) run against credits-worker
 # on a throwaway Redis and PostgreSQL (lib.sh), none of them skipped; then
 # the package packed and installed into two scratch apps, from its folder
 # and from the tarball, each compiled under --strict and run: every job
@@ -64,9 +65,10 @@ migrate
 HTTP_PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1",
     () => { console.log(s.address().port); s.close(); })')
 # creditsctl above took the libpq conninfo; the worker takes the URI form
-# (libpq parses both).
+# (libpq parses both). The sweep runs every 200 ms, so that the events
+# tests see a hold's expiry and a lot's notice within a second.
 start_worker CREDITS_PREFIX="$CREDITS_PREFIX" CREDITS_HTTP_ADDR="127.0.0.1:$HTTP_PORT" \
-    CREDITS_DATABASE_URL="$CREDITS_DATABASE_URI"
+    CREDITS_DATABASE_URL="$CREDITS_DATABASE_URI" CREDITS_SWEEP_INTERVAL_MS=200
 
 # ------------------------------------------------------------------------
 # Install, build, generate: a private copy of the package.
@@ -121,6 +123,7 @@ fi
 
 status=0
 (cd "$WORK" && CREDITSCTL="$CREDITSCTL" CREDITS_VECTORS_DIR="$SOURCE_DIR/schemas/vectors" \
+    CREDITS_REDIS_ACL_TEMPLATE="$SOURCE_DIR/deploy/redis/users.acl" \
     node --test --test-concurrency=1 dist/test/*.test.js) >"$TEST_DIR/node-test.tap" 2>&1 || status=$?
 passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$TEST_DIR/node-test.tap")
 failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$TEST_DIR/node-test.tap")
@@ -135,8 +138,10 @@ fi
 suites=$(sed -n 's/^ok [0-9]* - //p' "$TEST_DIR/node-test.tap")
 for suite in "job encoding, field by field" "job rules" "result decoding" "test vectors (schemas/vectors)" \
     "types: the unions and their run-time lists" "contract v1 against the worker" \
-    "revision 2 against the worker" "benchmark: concurrent waits through one client" \
-    "Prisma and Drizzle models against the migrated database" "the example backend, end to end"; do
+    "revision 2 against the worker" "event decoding" "the events subscription on a stream of its own" \
+    "events against the worker" "benchmark: concurrent waits through one client" \
+    "Prisma and Drizzle models against the migrated database" "the example backend, end to end" \
+    "the example backend's events subscriber (server.js --events)" "README: the events wiring"; do
     if grep -qxF "$suite" <<<"$suites"; then pass "suite passed: $suite"; else fail "suite did not pass: $suite"; fi
 done
 # Nothing is skipped: the worker implements every job type.

@@ -10,7 +10,9 @@
 //                              it (body {type, event_id, capture_id, user, pack})
 //   POST /cron/monthly         the monthly run: allocate every subscribed
 //                              account's plan (body {period: "YYYY-MM"})
-//   GET  /users/:user/balance  the balance, open holds, what expires soon
+//   GET  /users/:user/balance  the balance, open holds, what expires soon,
+//                              and with the events subscriber the
+//                              low-credits banner (credits-events.ts)
 //   GET  /users/:user/history  one page of history, one line per job
 //                              (?before=CURSOR&limit=N)
 //   POST /support/grants       goodwill credits (body {ticket, user, amount, reason, valid_days?})
@@ -24,6 +26,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { and, asc, eq, gt, isNotNull } from "drizzle-orm";
+import type pg from "pg";
 import {
     CreditsClient,
     CreditsIdConflictError,
@@ -33,6 +36,7 @@ import {
 import {
     accounts, type CreditsDatabase, holds, jobs, readBalance, readExpiringSoon, readHistoryPage, readOpenHolds,
 } from "../drizzle/index.js";
+import { readBanner } from "./credits-events.js";
 
 export interface Tool {
     /** Credits one run costs at most: held when the run starts. */
@@ -53,6 +57,11 @@ export interface AppOptions {
     tools: Record<string, Tool>;
     /** How long a route waits for the worker's decision (default 10000 ms). */
     timeoutMs?: number;
+    /**
+     * The app's own tables that the events subscriber keeps
+     * (credits-events.ts): given, the balance route shows the banner.
+     */
+    appDb?: pg.Pool;
 }
 
 class HttpError extends Error {
@@ -264,9 +273,11 @@ export function createApp(options: AppOptions): Server {
 
     async function balance(user: string) {
         const [now, soon, open] = await Promise.all([readBalance(db, user), readExpiringSoon(db, user), readOpenHolds(db, user)]);
+        const banner = options.appDb ? { banner: await readBanner(options.appDb, user, now.total) } : {};
         return {
             status: 200,
             body: {
+                ...banner,
                 user, total: now.total, pack: now.pack, monthly: now.monthly, grant: now.grant, held: now.held,
                 nextExpiry: now.nextExpiryAt && { at: now.nextExpiryAt.toISOString(), credits: now.nextExpiryCredits },
                 expiringSoon: soon && { at: soon.expiresAt.toISOString(), credits: soon.credits },

@@ -4,7 +4,8 @@
 //
 // Connections: the command connection (XADD, GET, XREVRANGE), the app's own
 // or one opened from a URL, and one reader connection made from it with
-// duplicate(). Two in all, however many calls wait at once.
+// duplicate(). Two in all, however many calls wait at once; and one more
+// for each events subscription (subscribe(), subscription.ts).
 
 import { Redis } from "ioredis";
 import {
@@ -28,6 +29,7 @@ import {
 } from "./jobs.js";
 import { ResultsReader } from "./reader.js";
 import { type CreditsResult, type ResultOf, decodeResult } from "./results.js";
+import { type EventSubscription, type SubscriptionOptions, subscribeEvents } from "./subscription.js";
 
 export interface CreditsClientOptions {
     /**
@@ -77,6 +79,7 @@ export class CreditsClient {
     private readonly readerBlockMs: number;
     private reader: ResultsReader | null = null;
     private readerConn: Redis | null = null;
+    private readonly subscriptions = new Set<EventSubscription>();
     private closed = false;
 
     constructor(options: CreditsClientOptions) {
@@ -244,6 +247,28 @@ export class CreditsClient {
         return bytes ? decodeResult(bytes) : null;
     }
 
+    /**
+     * Subscribes to the worker's events (P:events) through the consumer
+     * group `options.group`: every instance of the app that subscribes with
+     * the same group shares the events, each event going to one of them.
+     * The subscription has one connection of its own (a duplicate() of the
+     * command connection); stop() it, abort its signal, or close() the
+     * client to end it. Resolves once the group exists (created at the next
+     * event, or with `start: "all"` at the oldest in the stream, when it
+     * did not).
+     */
+    async subscribe(options: SubscriptionOptions): Promise<EventSubscription> {
+        if (this.closed) throw new Error("the credits client is closed");
+        const sub = await subscribeEvents({ ...options, redis: this.redis, prefix: this.prefix });
+        if (this.closed) {
+            await sub.stop();
+            throw new Error("the credits client is closed");
+        }
+        this.subscriptions.add(sub);
+        void sub.done.then(() => this.subscriptions.delete(sub));
+        return sub;
+    }
+
     /** The job ID that a job of this type and idempotency key gets (with the stream's prefix). */
     jobId(type: JobType, key: string): string {
         return jobIdFor(this.idPrefixes, STREAM_OF[type], key);
@@ -255,13 +280,15 @@ export class CreditsClient {
     }
 
     /**
-     * Ends every wait (CreditsClosedError) and closes the reader connection,
+     * Ends every wait (CreditsClosedError), stops the events subscriptions
+     * (each finishes the event in hand) and closes the reader connection,
      * and the command connection when the client opened it.
      */
     async close(): Promise<void> {
         if (this.closed) return;
         this.closed = true;
         this.reader?.close();
+        await Promise.all([...this.subscriptions].map((s) => s.stop()));
         // disconnect(), not quit(): QUIT would wait behind the blocked XREAD.
         this.readerConn?.disconnect();
         if (!this.ownsRedis) return;

@@ -1,6 +1,7 @@
 // @credits-worker/client -- the web app's side of credits-worker: one
 // function per job type, one shared reader of the results, typed results
-// and error codes. The integration guide is this package's README.
+// and error codes, and the worker's events through a consumer group. The
+// integration guide is this package's README.
 
 export { toSafeNumber } from "./numbers.js";
 export { CreditsClient, type CallOptions, type CreditsClientOptions, type Enqueued } from "./client.js";
@@ -66,3 +67,26 @@ export {
     type StoredErrorCode,
     type StoredErrorOf,
 } from "./results.js";
+export {
+    EVENT_TYPES,
+    EVENT_VERSION,
+    decodeEvent,
+    isEventOf,
+    type CreditsEvent,
+    type EventBase,
+    type EventDecoding,
+    type EventFieldsOf,
+    type EventOf,
+    type EventProblem,
+    type EventType,
+} from "./events.js";
+export {
+    subscribeEvents,
+    type EventSubscription,
+    type DeadEvent,
+    type Delivery,
+    type SubscribeEventsOptions,
+    type SubscriptionError,
+    type SubscriptionOptions,
+    type SubscriptionStart,
+} from "./subscription.js";

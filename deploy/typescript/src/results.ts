@@ -150,31 +150,34 @@ export type CreditsResult = JobResult | OtherResult;
 // Decoding
 // ---------------------------------------------------------------------------
 
-function isRecord(x: unknown): x is Record<string, unknown> {
+/** A msgpack map as decoded (not an array, not bytes). Internal: events.ts shares it. */
+export function isRecord(x: unknown): x is Record<string, unknown> {
     return typeof x === "object" && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array);
 }
 
 /**
  * msgpack integers are decoded as bigint when they are 64-bit encoded
  * (useBigInt64), so nothing is rounded on the way; here each becomes a
- * number, or the whole result is refused.
+ * number, or the whole result is refused. Internal: events.ts shares it
+ * (`what` names the kind of message in the error).
  */
-function safeIntegers(x: unknown, path: string): unknown {
+export function safeIntegers(x: unknown, path: string, what = "result"): unknown {
     if (typeof x === "bigint") {
         if (x > BigInt(Number.MAX_SAFE_INTEGER) || x < BigInt(Number.MIN_SAFE_INTEGER))
-            throw new CreditsProtocolError(`result field ${path} = ${x} is beyond Number.MAX_SAFE_INTEGER`);
+            throw new CreditsProtocolError(`${what} field ${path} = ${x} is beyond Number.MAX_SAFE_INTEGER`);
         return Number(x);
     }
-    if (Array.isArray(x)) return x.map((v, i) => safeIntegers(v, `${path}[${i}]`));
+    if (Array.isArray(x)) return x.map((v, i) => safeIntegers(v, `${path}[${i}]`, what));
     if (isRecord(x)) {
         const out: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(x)) out[k] = safeIntegers(v, path ? `${path}.${k}` : k);
+        for (const [k, v] of Object.entries(x)) out[k] = safeIntegers(v, path ? `${path}.${k}` : k, what);
         return out;
     }
     return x;
 }
 
-function isInt(x: unknown): x is number {
+/** A whole number within Number.MAX_SAFE_INTEGER. Internal: events.ts shares it. */
+export function isInt(x: unknown): x is number {
     return typeof x === "number" && Number.isSafeInteger(x);
 }
 
@@ -182,7 +185,7 @@ const INT_KEYS = [
     "charged", "granted", "forfeited", "expires_at", "held", "hold_expires_at", "released", "refunded", "revoked",
 ] as const;
 const STR_KEYS = ["id", "type", "user", "error", "message"] as const;
-const BALANCE_KEYS = ["total", "pack", "monthly", "grant", "held"] as const;
+export const BALANCE_KEYS = ["total", "pack", "monthly", "grant", "held"] as const;
 
 /**
  * Decodes a result's msgpack bytes (from P:result:{id} or P:results) and

@@ -1,13 +1,19 @@
 // example.test.ts -- the example backend (example/app.ts) end to end: HTTP
 // requests to its routes, the real worker deciding, the database read back
 // through Drizzle, checked against creditsctl. A tool run holds its price,
-// captures the real cost and releases the hold when the tool fails.
+// captures the real cost and releases the hold when the tool fails. Then
+// example/server.js --events as a process of its own: the banner and the
+// expiry email from the worker's events, and its stop on SIGTERM; and the
+// README's events code, which is example/credits-events.ts.
 // Run with --test-concurrency=1: the monthly run allocates for every
 // subscribed account in the database.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { drizzle } from "drizzle-orm/node-postgres";
@@ -224,5 +230,91 @@ describe("the example backend, end to end", needsWorker, () => {
         }
         assert.deepEqual(seen, all.map((j) => ({ job: j.job, type: j.type, delta: j.delta })));
         assert.equal((await call(app.url, "GET", `/users/${user}/history?limit=0`)).status, 400);
+    });
+});
+
+describe("the example backend's events subscriber (server.js --events)", needsWorker, () => {
+    const run = runToken();
+    const user = `app-ev-${run}`;
+    let pool: pg.Pool;
+    let credits: CreditsClient;
+    let server: ReturnType<typeof spawn>;
+    let exited: Promise<unknown[]>;
+    const lines: string[] = [];
+    let url = "";
+
+    before(async () => {
+        pool = new pg.Pool({ connectionString: databaseUri });
+        credits = new CreditsClient({ redis: redisUrl, prefix });
+        server = spawn(process.execPath, [new URL("../example/server.js", import.meta.url).pathname, "--events"], {
+            env: { ...process.env, CREDITS_REDIS_URL: redisUrl, CREDITS_DATABASE_URI: databaseUri, CREDITS_PREFIX: prefix, PORT: "0" },
+            stdio: ["ignore", "pipe", "inherit"],
+        });
+        exited = once(server, "exit");
+        createInterface({ input: server.stdout as NodeJS.ReadableStream }).on("line", (line) => lines.push(line));
+        url = await eventually("the server listening", async () =>
+            lines.map((l) => /^example backend on (http:\/\/127\.0\.0\.1:\d+)$/.exec(l)?.[1]).find(Boolean));
+    });
+    after(async () => {
+        if (server.exitCode === null && server.signalCode === null) server.kill("SIGKILL");
+        await credits.close();
+        await pool.end();
+    });
+
+    it("the banner follows the user's balance events, the expiry email is queued once, SIGTERM stops it", async () => {
+        assert.match(lines[0] ?? "", /^events subscriber: group webapp, consumer \S+$/, "subscribed before listening");
+        const wait = { timeoutMs: 15000 };
+        const banner = async () => (await call(url, "GET", `/users/${user}/balance`)).body.banner;
+        const row = async () => (await pool.query("SELECT below, threshold::int FROM app_credit_banners WHERE user_id = $1", [user])).rows[0];
+        const bought = await call(url, "POST", "/webhooks/payment", { event_id: `evt-${run}-1`, capture_id: `cap-${run}-1`, user, pack: "starter" });
+        assert.equal(bought.body.status, "applied");
+        await pool.query("UPDATE credits.accounts SET low_balance = 100 WHERE user_id = $1", [user]);
+        assert.equal(await banner(), null, "500 credits: no banner");
+
+        applied(await credits.consume({ key: `ev-${run}-410`, user, amount: 410 }, wait)); // 500 -> 90: balance_low
+        assert.deepEqual(await eventually("the low banner", async () => {
+            const b = await banner();
+            return b === null ? null : b;
+        }), { kind: "low", credits: 90, threshold: 100 });
+        assert.deepEqual(await row(), { below: true, threshold: 100 });
+
+        const soon = await call(url, "POST", "/webhooks/payment", { event_id: `evt-${run}-2`, capture_id: `cap-${run}-2`, user, pack: "soon" });
+        assert.equal(soon.body.status, "applied"); // 90 -> 190: balance_recovered; the sweep announces the 3-day lot
+        await eventually("the banner gone", async () => ((await row())?.below === false ? true : null));
+        assert.equal(await banner(), null);
+        const email = await eventually("the expiry email", async () =>
+            (await pool.query<{ subject: string; body: string; event_id: string }>(
+                "SELECT subject, body, event_id FROM app_email_outbox WHERE user_id = $1", [user])).rows[0]);
+        assert.equal(email.subject, "100 paid credits expire in 3 days");
+        // Keyed by its event, which names the soon pack's lot.
+        const { rows: [event] } = await pool.query<{ type: string; expires_at: number; paid: boolean }>(
+            `SELECT e.type, floor(extract(epoch FROM e.expires_at) * 1000)::float8 AS expires_at, l.payment_ref = $2 AS paid
+               FROM credits.events e JOIN credits.lots l USING (lot_id) WHERE e.event_id = $1`, [email.event_id, `cap-${run}-2`]);
+        assert.ok(event);
+        assert.deepEqual([event.type, event.paid], ["credits_expiring", true]);
+        assert.equal(email.body, `100 paid credits expire in 3 days, on ${new Date(event.expires_at).toUTCString()}. ` +
+            "Credits are spent soonest-expiring first: use them before then.");
+
+        applied(await credits.consume({ key: `ev-${run}-190`, user, amount: 190 }, wait)); // 190 -> 0: balance_low, balance_depleted
+        assert.deepEqual(await eventually("the empty banner", async () => {
+            const b = (await banner()) as { kind: string } | null;
+            return b?.kind === "empty" ? b : null;
+        }), { kind: "empty" });
+        await sleep(600); // sweeps: nothing announced twice
+        const { rows: emails } = await pool.query("SELECT subject FROM app_email_outbox WHERE user_id = $1", [user]);
+        assert.deepEqual(emails, [{ subject: "100 paid credits expire in 3 days" }], "one email");
+
+        server.kill("SIGTERM");
+        assert.deepEqual(await exited, [0, null], "SIGTERM: a clean exit");
+    });
+});
+
+describe("README: the events wiring", () => {
+    it("is example/credits-events.ts word for word, but for the package's name in its import", () => {
+        const source = readFileSync(new URL("../../example/credits-events.ts", import.meta.url), "utf8")
+            .replace('from "../src/index.js";', 'from "@credits-worker/client";');
+        assert.ok(source.startsWith("// credits-events.ts -- "));
+        const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+        assert.ok(readme.includes(`\`\`\`ts\n${source}\`\`\`\n`), "README.md holds example/credits-events.ts as it is");
     });
 });

@@ -88,11 +88,19 @@ describe("Prisma and Drizzle models against the migrated database", needsWorker,
     let pool: pg.Pool;
     let prisma: PrismaClient;
     let db: ReturnType<typeof drizzle>;
+    /** The session that holds the sweep's advisory lock while the suite runs. */
+    let sweepPaused: pg.PoolClient;
 
     before(async () => {
         conn = new Redis(redisUrl);
         credits = new CreditsClient({ redis: conn, prefix, timeoutMs: 15000 });
         pool = new pg.Pool({ connectionString: databaseUri });
+        // The reads below need a hold overdue but not released yet and a lot
+        // past its expiry not written off yet, which the worker's sweep
+        // would settle: holding its lock (contract: "credswp1") keeps every
+        // worker's sweep off until after().
+        sweepPaused = await pool.connect();
+        await sweepPaused.query("SELECT pg_advisory_lock(7165901439208222769)");
         db = drizzle(pool);
         prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUri }) });
         // Lots of every kind and expiry, holds in every state, and enough
@@ -121,6 +129,8 @@ describe("Prisma and Drizzle models against the migrated database", needsWorker,
     });
     after(async () => {
         await prisma.$disconnect();
+        await sweepPaused.query("SELECT pg_advisory_unlock(7165901439208222769)");
+        sweepPaused.release();
         await pool.end();
         await credits.close();
         conn.disconnect();

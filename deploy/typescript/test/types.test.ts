@@ -1,5 +1,5 @@
 // types.test.ts -- what the compiler checks: each job function's request,
-// result and error codes. The checks are in the types; the build (tsc -p
+// result and error codes, and the events' union. The checks are in the types; the build (tsc -p
 // tsconfig.test.json) fails when one stops holding, e.g. when a line the
 // compiler is expected to refuse starts to compile. At run time this file
 // only checks that the lists of codes and types match their unions.
@@ -8,12 +8,16 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
     ERROR_CODES,
+    EVENT_TYPES,
     JOB_TYPES,
     STORED_ERROR_CODES,
     type AppliedResult,
     type Balance,
     type CreditsClient,
+    type CreditsEvent,
     type ErrorCode,
+    type EventOf,
+    type EventType,
     type JobType,
     type MessageErrorCode,
     type RejectedResult,
@@ -111,6 +115,42 @@ export function refusedAtCompileTime(credits: CreditsClient, consumed: ResultOf<
     void unknown;
 }
 
+// The events of 9.8: the common keys, then each type's own, exactly.
+type Common<T extends EventType> = { v: 1; event_id: number; type: T; user: string; at: number; balance: Balance; job: string };
+type Flat<T> = { [K in keyof T]: T[K] };
+type IsEvent<T extends EventType, Own> = Equal<Flat<EventOf<T>>, Flat<Common<T> & Own>>;
+expectType<Equal<EventType, "balance_low" | "balance_depleted" | "balance_recovered" | "credits_expiring" | "credits_expired" | "hold_expired">>(true);
+expectType<IsEvent<"balance_low", { threshold: number }>>(true);
+expectType<IsEvent<"balance_depleted", unknown>>(true);
+expectType<IsEvent<"balance_recovered", { threshold: number }>>(true);
+expectType<IsEvent<"credits_expiring", { lot: number; credits: number; expires_at: number }>>(true);
+expectType<IsEvent<"credits_expired", { lot: number; credits: number }>>(true);
+expectType<IsEvent<"hold_expired", { hold: string; released: number }>>(true);
+expectType<Equal<IsEvent<"hold_expired", { hold: number; released: number }>, false>>(true); // the check can fail
+expectType<Equal<Extract<CreditsEvent, { type: "balance_recovered" }>, EventOf<"balance_recovered">>>(true);
+
+/** An exhaustive switch over the events: a type added to the union breaks it. */
+export function describeEvent(e: CreditsEvent): string {
+    switch (e.type) {
+    case "balance_low": return `below ${e.threshold}: ${e.balance.total}`;
+    case "balance_depleted": return "no credits left";
+    case "balance_recovered": return `back at ${e.threshold}`;
+    case "credits_expiring": return `${e.credits} of lot ${e.lot} expire at ${e.expires_at}`;
+    case "credits_expired": return `${e.credits} of lot ${e.lot} expired`;
+    case "hold_expired": return `hold ${e.hold} gave back ${e.released}`;
+    }
+}
+
+export function eventsRefusedAtCompileTime(e: CreditsEvent): void {
+    // @ts-expect-error -- only balance_low and balance_recovered have a threshold
+    void e.threshold;
+    // @ts-expect-error -- balance_depleted has no lot
+    if (e.type === "balance_depleted") void e.lot;
+    // @ts-expect-error -- not an event type of the contract
+    const unknown: EventType = "balance_overdrawn";
+    void unknown;
+}
+
 describe("types: the unions and their run-time lists", () => {
     it("ERROR_CODES is ErrorCode, each once; STORED_ERROR_CODES the stored ones", () => {
         assert.equal(new Set(ERROR_CODES).size, ERROR_CODES.length);
@@ -121,5 +161,7 @@ describe("types: the unions and their run-time lists", () => {
         assert.deepEqual([...STORED_ERROR_CODES].sort(), [...stored].sort());
         assert.deepEqual([...JOB_TYPES].sort(),
             ["allocate", "cancel", "capture", "consume", "grant", "hold", "purchase", "refund", "release", "revoke"]);
+        const events: EventType[] = ["balance_low", "balance_depleted", "balance_recovered", "credits_expiring", "credits_expired", "hold_expired"];
+        assert.deepEqual(EVENT_TYPES, events, "EVENT_TYPES is EventType, each once, in the contract's order");
     });
 });
