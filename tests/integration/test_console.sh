@@ -14,7 +14,7 @@
 # of every page go to $CONSOLE_SCREENSHOTS (default: the test directory).
 #
 #   BUILD_DIR=build tests/integration/test_console.sh
-#   CONSOLE_SCREENSHOTS=docs/console BUILD_DIR=build tests/integration/test_console.sh
+#   CONSOLE_SCREENSHOTS=deploy/console BUILD_DIR=build tests/integration/test_console.sh
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=tests/integration/ctl_lib.sh
