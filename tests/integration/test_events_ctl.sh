@@ -157,7 +157,7 @@ check_sweep_events() {
         "credits_expiring $lot 50 expire:$lot 550" \
         "$(newest_of e4 type) $(newest_of e4 lot) $(newest_of e4 credits) $(newest_of e4 job) $(newest_of e4 balance,total)"
     expect_eq "credits_expiring: expires_at in Unix ms, as in the database" \
-        "$(psql_value "SELECT (extract(epoch FROM expires_at) * 1000)::bigint FROM credits.lots WHERE lot_id = $lot")" \
+        "$(psql_value "SELECT floor(extract(epoch FROM expires_at) * 1000)::bigint FROM credits.lots WHERE lot_id = $lot")" \
         "$(newest_of e4 expires_at)"
     local expires
     expires=$(psql_value "SELECT to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM credits.lots WHERE lot_id = $lot")
