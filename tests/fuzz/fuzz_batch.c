@@ -50,7 +50,7 @@
 #define US_PER_HOUR (3600 * US_PER_S)
 
 static const struct batch_pack catalog_packs[] = {{"small", {100, 1}}, {"big", {1000, 30}}};
-static const struct batch_plan catalog_plans[] = {{"basic", {50, 100}}, {"pro", {300, 600}}};
+static const struct batch_plan catalog_plans[] = {{"basic", {50, 100, 0}}, {"pro", {300, 600, 0}}};
 static const char *const pack_names[] = {"small", "big", "gone"};
 static const char *const plan_names[] = {"basic", "pro", "gone"};
 static const char *const user_names[] = {"hot", "u1", "u2"};
