@@ -2777,7 +2777,9 @@ static void print_waits(const struct options *o, const struct report *r)
            "idle-txn", "idle", "lock", "other");
     for (size_t i = 0; i < r->row_count; i++) {
         const struct row *row = &r->rows[i];
-        if (row->kind == ROW_SCALE)
+        /* Sampled: the drains and the latency runs (a sql-limit row has no
+         * worker; the scale-out and many-lots rows are not sampled). */
+        if (row->kind != ROW_DRAIN && row->kind != ROW_LATENCY)
             continue;
         for (int64_t k = 0; k < o->rounds; k++) {
             for (size_t side = 0; side < o->side_count; side++) {
