@@ -67,21 +67,30 @@ static int cmd_roles(struct ctl *ctl, int argc, char **argv)
     return ctl_pg_done(ctl, conn, roles_apply(conn, stdout, ctl->errstr, sizeof ctl->errstr));
 }
 
+/* The arguments USER [--json] of a read about one user, checked, and a
+ * read-only connection for it: CTL_CONTINUE, or the exit status. */
+static int user_read_open(struct ctl *ctl, int argc, char **argv, const char **user, bool *json,
+                          PGconn **conn)
+{
+    const struct opt opts[] = {CTL_OPT_JSON(*json), CTL_OPT_END};
+    const char *const names[] = {"USER", NULL};
+    int rc = ctl_parse_args(ctl, argc, argv, opts, names, user);
+    if (rc != CTL_CONTINUE)
+        return rc;
+    if (ctl_check_user(ctl, *user) != CTL_OK)
+        return CTL_USAGE;
+    rc = ctl_pg_open(ctl, true, conn);
+    return rc == CTL_OK ? CTL_CONTINUE : rc;
+}
+
 /* balance USER [--json] */
 static int cmd_balance(struct ctl *ctl, int argc, char **argv)
 {
     bool json = false;
-    const struct opt opts[] = {CTL_OPT_JSON(json), CTL_OPT_END};
-    const char *const names[] = {"USER", NULL};
     const char *user = NULL;
-    int rc = ctl_parse_args(ctl, argc, argv, opts, names, &user);
-    if (rc != CTL_CONTINUE)
-        return rc;
-    if (ctl_check_user(ctl, user) != CTL_OK)
-        return CTL_USAGE;
     PGconn *conn = NULL;
-    rc = ctl_pg_open(ctl, true, &conn);
-    if (rc != CTL_OK)
+    int rc = user_read_open(ctl, argc, argv, &user, &json, &conn);
+    if (rc != CTL_CONTINUE)
         return rc;
     return ctl_pg_done(ctl, conn,
                        admin_balance(conn, user, json, stdout, ctl->errstr, sizeof ctl->errstr));
@@ -306,17 +315,10 @@ static int account_set(struct ctl *ctl, int argc, char **argv)
 static int account_show(struct ctl *ctl, int argc, char **argv)
 {
     bool json = false;
-    const struct opt opts[] = {CTL_OPT_JSON(json), CTL_OPT_END};
-    const char *const names[] = {"USER", NULL};
     const char *user = NULL;
-    int rc = ctl_parse_args(ctl, argc, argv, opts, names, &user);
-    if (rc != CTL_CONTINUE)
-        return rc;
-    if (ctl_check_user(ctl, user) != CTL_OK)
-        return CTL_USAGE;
     PGconn *conn = NULL;
-    rc = ctl_pg_open(ctl, true, &conn);
-    if (rc != CTL_OK)
+    int rc = user_read_open(ctl, argc, argv, &user, &json, &conn);
+    if (rc != CTL_CONTINUE)
         return rc;
     return ctl_pg_done(
         ctl, conn, admin_account_show(conn, user, json, stdout, ctl->errstr, sizeof ctl->errstr));
