@@ -821,7 +821,12 @@ static void send_dead_letter(struct queue_op *op, const struct queue_publish *it
     snprintf(maxlen, sizeof maxlen, "%lld", (long long)config->dead_maxlen);
     snprintf(ttl, sizeof ttl, "%lld", (long long)config->result_ttl_s);
     snprintf(bytes, sizeof bytes, "%zu", entry->job_bytes);
-    sha256_hex(entry->job_sha256, digest);
+    uint8_t whole[SHA256_DIGEST_BYTES] = {0};
+    if (entry->job_len < entry->job_bytes)
+        memcpy(whole, entry->job_sha256, sizeof whole);
+    else if (entry->has_job)
+        sha256_digest(entry->job, entry->job_len, whole);
+    sha256_hex(whole, digest);
     const char *argv[DEAD_LETTER_ARGS] = {"EVAL",
                                           lua_dead_letter,
                                           "2",

@@ -67,7 +67,7 @@ struct queue_entry {
     uint8_t *job;       /* the first bytes of the `job` field; owned (queue_entries_free) */
     size_t job_len;     /* bytes in job: at most QUEUE_JOB_KEPT_BYTES_MAX */
     size_t job_bytes;   /* the field's whole length (job_len < job_bytes: cut) */
-    uint8_t job_sha256[SHA256_DIGEST_BYTES]; /* of the whole field */
+    uint8_t job_sha256[SHA256_DIGEST_BYTES]; /* of the whole field, when cut */
 };
 
 enum queue_result_key {

@@ -262,15 +262,19 @@ static void copy_entry(const redisReply *item, enum job_stream stream, struct qu
         const redisReply *name = fields->element[f], *value = fields->element[f + 1];
         if (name->len != 3 || memcmp(name->str, "job", 3) != 0)
             continue;
-        /* The digest of the whole field, the first bytes only in memory:
-         * a field of any size costs QUEUE_JOB_KEPT_BYTES_MAX at most. */
+        /* The first bytes only in memory: a field of any size costs
+         * QUEUE_JOB_KEPT_BYTES_MAX at most. The digest of a cut field is
+         * taken now, while the whole field is here; that of a whole one
+         * only if it is dead-lettered (queue.c), since most jobs never are
+         * and hashing each one cost a tenth of the worker's CPU. */
         size_t kept = value->len < QUEUE_JOB_KEPT_BYTES_MAX ? value->len : QUEUE_JOB_KEPT_BYTES_MAX;
         out->job = malloc(kept ? kept : 1);
         ASSERT(out->job != NULL);
         memcpy(out->job, value->str, kept);
         out->job_len = kept;
         out->job_bytes = value->len;
-        sha256_digest(value->str, value->len, out->job_sha256);
+        if (kept < value->len)
+            sha256_digest(value->str, value->len, out->job_sha256);
         out->has_job = true;
     }
 }
