@@ -96,13 +96,26 @@ int store_apply(struct store *store, struct batch *batch, store_apply_cb *cb, vo
 
 /*
  * Events published to Redis, to be marked published (credits.events.
- * published_at). The IDs are copied and written by the next transaction
- * the store runs (a batch's, or STORE_OP_MARK_PUBLISHED), and kept for the
- * one after when that one does not commit. Until then another worker may
- * publish them again: events are at least once.
+ * published_at). The IDs are copied and written in bulk, once they are
+ * due: STORE_MARKS_BATCH of them pending, or the oldest pending for
+ * STORE_MARKS_DELAY_MS. A batch's transaction writes the due marks with
+ * its own; STORE_OP_MARK_PUBLISHED writes all that are pending, in a
+ * transaction of its own that does not wait for its commit's flush. Marks
+ * whose transaction does not commit are kept for the next. Until they are
+ * written another worker may publish their events again (events are at
+ * least once): the delay is well under SWEEPER_UNPUBLISHED_AGE_S.
+ *
+ * Marking one event per transaction cost a statement and an index-changing
+ * update per transaction: at one job per batch, with an event each, that
+ * was most of what the events cost.
  */
+#define STORE_MARKS_BATCH 512
+#define STORE_MARKS_DELAY_MS 250
 void store_mark_published(struct store *store, const int64_t *event_ids, size_t count);
 size_t store_marks_pending(const struct store *store);
+bool store_marks_due(const struct store *store);
+/* In how many ms the pending marks are due: 0 now, -1 with none pending. */
+int64_t store_marks_due_in_ms(const struct store *store);
 
 /* The statements of the sweep and of the events (contract 9.7, 9.8). */
 enum store_op_kind {

@@ -9,6 +9,7 @@
 
 #include "core/assert.h"
 #include "core/batch.h"
+#include "worker/common/clock.h"
 #include "worker/common/log.h"
 #include "worker/daemon/outbox.h"
 
@@ -35,6 +36,7 @@ struct sweeper {
     sweeper_wake_cb *wake;
     void *arg;
     struct event *timer;
+    struct event *marks_timer; /* when the pending marks fall due */
     enum sweeper_next next;
     bool in_flight; /* a round trip of ours is on the store */
     bool marking;   /* that round trip writes marks only */
@@ -49,13 +51,6 @@ struct sweeper {
     bool batch_live;
 };
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -65,6 +60,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         return; /* the last run is still going: this one is folded into it */
     s->next = SWEEPER_LOCK;
     s->failed = false;
+    s->wake(s->arg);
+}
+
+static void on_marks_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sweeper *s = arg;
     s->wake(s->arg);
 }
 
@@ -84,7 +87,8 @@ struct sweeper *sweeper_new(struct event_base *base, const struct config *config
                           .sweep_on = config->sweep_interval_ms > 0};
     s->users = calloc(SWEEPER_USERS_MAX, sizeof *s->users);
     s->timer = event_new(base, -1, EV_PERSIST, on_timer, s);
-    ASSERT(s->users && s->timer);
+    s->marks_timer = evtimer_new(base, on_marks_timer, s);
+    ASSERT(s->users && s->timer && s->marks_timer);
     int64_t ms = s->sweep_on ? config->sweep_interval_ms : SWEEPER_EVENTS_INTERVAL_MS;
     struct timeval every = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     event_add(s->timer, &every);
@@ -99,6 +103,7 @@ void sweeper_free(struct sweeper *s)
         batch_free(&s->batch);
     event_list_free(&s->op.events);
     event_free(s->timer);
+    event_free(s->marks_timer);
     free(s->users);
     free(s);
 }
@@ -116,7 +121,7 @@ static void run_over(struct sweeper *s, enum metrics_sweep_outcome outcome)
 {
     s->metrics->sweep_runs[outcome]++;
     if (outcome == METRICS_SWEEP_DONE)
-        s->metrics->sweep_duration_s = (double)(monotonic_ms() - s->started_ms) / 1000.0;
+        s->metrics->sweep_duration_s = (double)(clock_monotonic_ms() - s->started_ms) / 1000.0;
     s->next = SWEEPER_IDLE;
 }
 
@@ -142,7 +147,7 @@ static void after_lock(struct sweeper *s)
         run_over(s, METRICS_SWEEP_SKIPPED);
         return;
     }
-    s->started_ms = monotonic_ms();
+    s->started_ms = clock_monotonic_ms();
     s->prune_steps = 0;
     s->op.after_id = 0;
     s->next = s->sweep_on ? SWEEPER_DUE : SWEEPER_RECOVER;
@@ -315,18 +320,36 @@ static void run_op(struct sweeper *s, enum store_op_kind kind)
     s->in_flight = store_run(s->store, &s->op, on_done, s) == 0;
 }
 
+bool sweeper_flush_marks(struct sweeper *s)
+{
+    if (s->in_flight || !store_is_idle(s->store) || store_marks_pending(s->store) == 0)
+        return false;
+    s->marking = true;
+    run_op(s, STORE_OP_MARK_PUBLISHED);
+    if (!s->in_flight)
+        s->marking = false;
+    return s->in_flight;
+}
+
+/* Marks not yet due wake the sweeper when they are: batches may not come
+ * to write them. */
+static void arm_marks_timer(struct sweeper *s, int64_t due_in_ms)
+{
+    if (due_in_ms <= 0 || evtimer_pending(s->marks_timer, NULL))
+        return;
+    struct timeval in = {(time_t)(due_in_ms / 1000), (suseconds_t)((due_in_ms % 1000) * 1000)};
+    evtimer_add(s->marks_timer, &in);
+}
+
 void sweeper_step(struct sweeper *s)
 {
     if (s->in_flight || !store_is_idle(s->store))
         return;
     s->metrics->event_marks_pending = (int64_t)store_marks_pending(s->store);
-    if (store_marks_pending(s->store) > 0) {
-        s->marking = true;
-        run_op(s, STORE_OP_MARK_PUBLISHED);
-        if (!s->in_flight)
-            s->marking = false;
+    int64_t marks_due_in = store_marks_due_in_ms(s->store);
+    if (marks_due_in == 0 && sweeper_flush_marks(s))
         return;
-    }
+    arm_marks_timer(s, marks_due_in);
     switch (s->next) {
     case SWEEPER_IDLE:
         return;

@@ -16,8 +16,8 @@
  * Each step is one round trip on the store, started only when the store is
  * idle and no batch waits for it (the worker calls sweeper_step() then):
  * batches go first, and the event loop is never blocked. Published events
- * are marked published with the next transaction, or alone when the store
- * has nothing else to do.
+ * are marked published in bulk once due (store_mark_published()): with a
+ * batch, or alone when the store has nothing else to do.
  */
 #ifndef CREDITS_WORKER_DAEMON_SWEEPER_H
 #define CREDITS_WORKER_DAEMON_SWEEPER_H
@@ -55,6 +55,10 @@ void sweeper_free(struct sweeper *sweeper);
 
 /* The store is idle and no batch waits: starts the next step, if any. */
 void sweeper_step(struct sweeper *sweeper);
+
+/* Writes every pending mark now, if the store is idle: true when that
+ * round trip started (the worker does this before it stops). */
+bool sweeper_flush_marks(struct sweeper *sweeper);
 
 /* A step is in flight on the store (the worker waits for it before it
  * stops). */

@@ -27,6 +27,7 @@
 #include "core/job_type.h"
 #include "queue/queue.h"
 #include "worker/daemon/http.h"
+#include "worker/common/clock.h"
 #include "worker/common/log.h"
 #include "worker/daemon/metrics.h"
 #include "worker/daemon/outbox.h"
@@ -138,6 +139,7 @@ struct worker {
     struct queue_oldest suspect; /* found: the next one to claim */
     char pending_after[QUEUE_STREAM_COUNT][QUEUE_ENTRY_ID_BYTES_MAX + 1];
     bool stopping;
+    bool marks_flushed; /* stopping: the pending marks were sent */
     bool torn_down;
     bool reset_redis;                /* a read failed on a live connection: reconnect */
     struct peer peers[WORKER_PEERS]; /* [METRICS_REDIS], [METRICS_POSTGRES] */
@@ -179,14 +181,6 @@ static int64_t wall_clock_ms(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* For measuring stalls: immune to the wall clock being set or stepped. */
-static int64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
@@ -456,7 +450,7 @@ static void hold(struct worker *w, struct held *h, struct queue_entry *entries, 
 /* A slot moved on: a dry prefetch may find something now. */
 static void progressed(struct worker *w)
 {
-    w->last_progress_ms = monotonic_ms();
+    w->last_progress_ms = clock_monotonic_ms();
     w->prefetch_dry = false;
     schedule_step(w);
 }
@@ -1080,7 +1074,12 @@ static void step(struct worker *w)
 
     bool any_held = !slot_is_empty(order[0]) || !slot_is_empty(order[1]);
     if (w->stopping) {
-        if (!any_held && w->read_slot == NULL && !sweeper_busy(w->sweeper)) {
+        /* The events published last are marked before the worker goes: else
+         * a later worker publishes them again. */
+        bool idle = !any_held && w->read_slot == NULL;
+        if (idle && !w->marks_flushed && !sweeper_busy(w->sweeper) && !w->db_unavailable)
+            w->marks_flushed = sweeper_flush_marks(w->sweeper); /* tried once */
+        if (idle && !sweeper_busy(w->sweeper)) {
             log_event(LOG_INFO, "stopped", "clean=1");
             event_base_loopbreak(w->base);
         }
@@ -1309,7 +1308,7 @@ static bool is_live(void *arg, char *why, size_t why_len)
 {
     struct worker *w = arg;
     bool held = w->metrics.inflight_jobs > 0 && !w->db_unavailable;
-    int64_t idle_ms = monotonic_ms() - w->last_progress_ms;
+    int64_t idle_ms = clock_monotonic_ms() - w->last_progress_ms;
     if (held && idle_ms > WORKER_STALL_MS) {
         snprintf(why, why_len, "held work has not moved for %lld ms", (long long)idle_ms);
         return false;
@@ -1459,7 +1458,7 @@ int worker_run(const struct config *config)
     /* One read brings up to CREDITS_BATCH_MAX entries from each stream. */
     for (int i = 0; i < WORKER_SLOTS; i++)
         held_init(&w.slots[i], &w, (size_t)config->batch_jobs_max * QUEUE_STREAM_COUNT);
-    w.last_progress_ms = monotonic_ms();
+    w.last_progress_ms = clock_monotonic_ms();
     start_http(&w);
     struct queue_config qc;
     queue_config_from(config, &qc);
