@@ -2651,6 +2651,43 @@ static void print_drain_table(const struct options *o, const struct report *r)
     }
 }
 
+/* The CPU of a drain over its jobs: microseconds per job of one process
+ * (or the postmaster's tree), from its share of one core over the span. */
+static const char *cpu_per_job_cell(double pct, bool known, const struct drain_row *d, char *out,
+                                    size_t len)
+{
+    if (!known || d->jobs == 0)
+        return cpu_cell(0, false, out, len);
+    fmt(out, len, "%.1f", pct / 100.0 * d->seconds / (double)d->jobs * 1e6);
+    return out;
+}
+
+static void print_cpu_per_job(const struct options *o, const struct report *r)
+{
+    bool labels = bench_labels_runs(o);
+    printf("\ncpu per job: each drain's CPU time over its jobs, microseconds (worker, the "
+           "PostgreSQL server, Redis)\n");
+    printf("%-9s %6s%s %8s %8s %8s\n", "scenario", "batch", labels ? " run" : "", "worker", "pg",
+           "redis");
+    for (size_t i = 0; i < r->row_count; i++) {
+        if (r->rows[i].kind != ROW_DRAIN && r->rows[i].kind != ROW_SQL_LIMIT)
+            continue;
+        for (int64_t k = 0; k < o->rounds; k++) {
+            for (size_t side = 0; side < o->side_count; side++) {
+                const struct drain_row *d = &report_run(r, o, i, k, side)->drain;
+                char batch[16], label[16], run[24], w[16], pg[16], rd[16];
+                fmt(batch, sizeof batch, "%" PRId64 "%s", d->batch, d->is_default ? "*" : "");
+                run_label(o, k, side, label, sizeof label);
+                fmt(run, sizeof run, "%s%3s", labels ? " " : "", label);
+                printf("%-9s %6s%s %8s %8s %8s\n", d->scenario, batch, labels ? run : "",
+                       cpu_per_job_cell(d->cpu.worker, true, d, w, sizeof w),
+                       cpu_per_job_cell(d->cpu.pg, o->pg_pid > 0, d, pg, sizeof pg),
+                       cpu_per_job_cell(d->cpu.redis, o->redis_pid > 0, d, rd, sizeof rd));
+            }
+        }
+    }
+}
+
 /* Default batch over batch size 1, per scenario and worker (medians over
  * rounds). */
 /* Each drain at the default batch over the same run's SQL limit. */
@@ -3117,6 +3154,7 @@ int main(int argc, char **argv)
         if (r->skipped[m][0])
             printf("mix %s not run: %s\n", g_batch_mix_names[m], r->skipped[m]);
     print_drain_table(&b.opt, r);
+    print_cpu_per_job(&b.opt, r);
     print_ratios(&b.opt, r);
     print_sql_ratios(&b.opt, r);
     print_scale(&b.opt, r);
