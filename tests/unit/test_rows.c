@@ -343,6 +343,34 @@ static void test_payment_lots_are_used_by_anyone_and_loaded_for_their_user(void 
     PQclear(r);
 }
 
+/* The insert's IDs go to the staged copies, in order; a count that is not
+ * the staged events' is refused. */
+static void test_event_ids_fill_the_staged_events_in_order(void **state)
+{
+    struct fx *fx = *state;
+    struct balance balance = {.total = 5};
+    event_list_add(&fx->batch.stored_events, EVENT_BALANCE_LOW, "u1", "j1", 1, &balance);
+    event_list_add(&fx->batch.stored_events, EVENT_BALANCE_DEPLETED, "u1", "j1", 1, &balance);
+    const char *names[] = {"event_id"};
+    const char *two[] = {"41", "42"};
+    PGresult *r = result_of(1, names, 2, two);
+    assert_true(rows_read(ROWS_EVENT_IDS, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    PQclear(r);
+    assert_int_equal(fx->batch.stored_events.items[0].event_id, 41);
+    assert_int_equal(fx->batch.stored_events.items[1].event_id, 42);
+    assert_int_equal(fx->batch.stored_events.items[1].type, EVENT_BALANCE_DEPLETED);
+    const char *one[] = {"43"};
+    r = result_of(1, names, 1, one);
+    assert_false(rows_read(ROWS_EVENT_IDS, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    assert_non_null(strstr(fx->errstr, "1 rows for the 2 events"));
+    PQclear(r);
+    const char *zero[] = {"0", "44"};
+    r = result_of(1, names, 2, zero);
+    assert_false(rows_read(ROWS_EVENT_IDS, &fx->batch, r, fx->errstr, sizeof fx->errstr));
+    assert_non_null(strstr(fx->errstr, "credits.events"));
+    PQclear(r);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +389,8 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_payment_lots_are_used_by_anyone_and_loaded_for_their_user, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_ids_fill_the_staged_events_in_order, setup,
+                                        teardown),
     };
     return case_filter_run("rows", tests, sizeof tests / sizeof tests[0], NULL, NULL, argc, argv);
 }

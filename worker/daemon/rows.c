@@ -364,6 +364,22 @@ static bool read_event(struct reader *rd, struct event *e)
            cell_int(rd, 15, INT64_MIN, INT64_MAX, &e->released);
 }
 
+/* The IDs credits.events gave the batch's events, one row per event in
+ * the order inserted, into the copies the store staged before the insert. */
+static bool read_event_ids(struct reader *rd, struct batch *batch)
+{
+    struct event_list *stored = &batch->stored_events;
+    if (!columns(rd, 1))
+        return false;
+    if ((size_t)PQntuples(rd->r) != stored->count)
+        return refuse(rd, 0, "%d rows for the %zu events inserted", PQntuples(rd->r),
+                      stored->count);
+    for (rd->row = 0; rd->row < PQntuples(rd->r); rd->row++)
+        if (!cell_int(rd, 0, 1, INT64_MAX, &stored->items[rd->row].event_id))
+            return false;
+    return true;
+}
+
 bool rows_read_events(const PGresult *r, struct event_list *events, char *errstr, size_t errstr_len)
 {
     struct reader rd = {r, "credits.events", 0, errstr, errstr_len};
@@ -445,8 +461,9 @@ bool rows_read(enum rows_kind kind, struct batch *batch, const PGresult *r, char
     case ROWS_LOT_IDS:
         rd.what = "credits.lot_id_seq";
         return read_lot_ids(&rd, batch);
-    case ROWS_EVENTS:
-        return rows_read_events(r, &batch->stored_events, errstr, errstr_len);
+    case ROWS_EVENT_IDS:
+        rd.what = "credits.events";
+        return read_event_ids(&rd, batch);
     }
     UNREACHABLE();
 }

@@ -34,7 +34,7 @@ enum rows_kind {
     ROWS_PLANS,        /* plan_id, monthly_credits, rollover_cap, low_balance (0: none) */
     ROWS_PAYMENT_LOTS, /* payment_ref, then the lot columns */
     ROWS_LOT_IDS,      /* nextval */
-    ROWS_EVENTS,       /* the events stored, as rows_read_events() reads them */
+    ROWS_EVENT_IDS,    /* the IDs of the events inserted, in order: into stored_events */
 };
 
 /* Reads `r` (borrowed) into `batch`. False with a message in errstr when a
