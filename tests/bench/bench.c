@@ -2622,14 +2622,13 @@ static double side_median(const struct report *r, const struct options *o, size_
 /* The tables                                                               */
 /* ------------------------------------------------------------------------ */
 
-static void print_drain_table(const struct options *o, const struct report *r)
+/* What follows a drain run's scenario, batch and run label in a table. */
+typedef void drain_cells_fn(const struct options *o, const struct drain_row *d);
+
+/* One line per drain run (and SQL-limit run), in row, round, side order. */
+static void print_drain_runs(const struct options *o, const struct report *r, drain_cells_fn *cells)
 {
     bool labels = bench_labels_runs(o);
-    printf("\ndrain: backlog enqueued with no worker running; timed from the worker's start "
-           "until every job has a result\n");
-    printf("%-9s %6s%s %7s %7s %8s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s | %8s %8s\n", "scenario",
-           "batch", labels ? " run" : "", "jobs", "seconds", "jobs/s", "RSS MB", "worker", "pg",
-           "redis", "bench", "other", "fsyncs", "WAL B/job", "ckpt", "applied", "rejected");
     for (size_t i = 0; i < r->row_count; i++) {
         if (r->rows[i].kind != ROW_DRAIN && r->rows[i].kind != ROW_SQL_LIMIT)
             continue;
@@ -2640,15 +2639,31 @@ static void print_drain_table(const struct options *o, const struct report *r)
                 fmt(batch, sizeof batch, "%" PRId64 "%s", d->batch, d->is_default ? "*" : "");
                 run_label(o, k, side, label, sizeof label);
                 fmt(run, sizeof run, "%s%3s", labels ? " " : "", label);
-                printf("%-9s %6s%s %7" PRIu64 " %7.2f %8.0f %6.1f |", d->scenario, batch,
-                       labels ? run : "", d->jobs, d->seconds, d->jobs_per_s, d->rss_mb);
-                print_cpu_cells(o, &d->cpu);
-                printf(" |");
-                print_pg_cells(&d->pg, d->jobs);
-                printf(" | %8" PRIu64 " %8" PRIu64 "\n", d->tally.applied, d->tally.rejected);
+                printf("%-9s %6s%s", d->scenario, batch, labels ? run : "");
+                cells(o, d);
             }
         }
     }
+}
+
+static void drain_cells(const struct options *o, const struct drain_row *d)
+{
+    printf(" %7" PRIu64 " %7.2f %8.0f %6.1f |", d->jobs, d->seconds, d->jobs_per_s, d->rss_mb);
+    print_cpu_cells(o, &d->cpu);
+    printf(" |");
+    print_pg_cells(&d->pg, d->jobs);
+    printf(" | %8" PRIu64 " %8" PRIu64 "\n", d->tally.applied, d->tally.rejected);
+}
+
+static void print_drain_table(const struct options *o, const struct report *r)
+{
+    bool labels = bench_labels_runs(o);
+    printf("\ndrain: backlog enqueued with no worker running; timed from the worker's start "
+           "until every job has a result\n");
+    printf("%-9s %6s%s %7s %7s %8s %6s | %6s %5s %5s %5s %5s | %7s %9s %4s | %8s %8s\n", "scenario",
+           "batch", labels ? " run" : "", "jobs", "seconds", "jobs/s", "RSS MB", "worker", "pg",
+           "redis", "bench", "other", "fsyncs", "WAL B/job", "ckpt", "applied", "rejected");
+    print_drain_runs(o, r, drain_cells);
 }
 
 /* The CPU of a drain over its jobs: microseconds per job of one process
@@ -2662,6 +2677,14 @@ static const char *cpu_per_job_cell(double pct, bool known, const struct drain_r
     return out;
 }
 
+static void cpu_per_job_cells(const struct options *o, const struct drain_row *d)
+{
+    char w[16], pg[16], rd[16];
+    printf(" %8s %8s %8s\n", cpu_per_job_cell(d->cpu.worker, true, d, w, sizeof w),
+           cpu_per_job_cell(d->cpu.pg, o->pg_pid > 0, d, pg, sizeof pg),
+           cpu_per_job_cell(d->cpu.redis, o->redis_pid > 0, d, rd, sizeof rd));
+}
+
 static void print_cpu_per_job(const struct options *o, const struct report *r)
 {
     bool labels = bench_labels_runs(o);
@@ -2669,27 +2692,9 @@ static void print_cpu_per_job(const struct options *o, const struct report *r)
            "PostgreSQL server, Redis)\n");
     printf("%-9s %6s%s %8s %8s %8s\n", "scenario", "batch", labels ? " run" : "", "worker", "pg",
            "redis");
-    for (size_t i = 0; i < r->row_count; i++) {
-        if (r->rows[i].kind != ROW_DRAIN && r->rows[i].kind != ROW_SQL_LIMIT)
-            continue;
-        for (int64_t k = 0; k < o->rounds; k++) {
-            for (size_t side = 0; side < o->side_count; side++) {
-                const struct drain_row *d = &report_run(r, o, i, k, side)->drain;
-                char batch[16], label[16], run[24], w[16], pg[16], rd[16];
-                fmt(batch, sizeof batch, "%" PRId64 "%s", d->batch, d->is_default ? "*" : "");
-                run_label(o, k, side, label, sizeof label);
-                fmt(run, sizeof run, "%s%3s", labels ? " " : "", label);
-                printf("%-9s %6s%s %8s %8s %8s\n", d->scenario, batch, labels ? run : "",
-                       cpu_per_job_cell(d->cpu.worker, true, d, w, sizeof w),
-                       cpu_per_job_cell(d->cpu.pg, o->pg_pid > 0, d, pg, sizeof pg),
-                       cpu_per_job_cell(d->cpu.redis, o->redis_pid > 0, d, rd, sizeof rd));
-            }
-        }
-    }
+    print_drain_runs(o, r, cpu_per_job_cells);
 }
 
-/* Default batch over batch size 1, per scenario and worker (medians over
- * rounds). */
 /* Each drain at the default batch over the same run's SQL limit. */
 static void print_sql_ratios(const struct options *o, const struct report *r)
 {

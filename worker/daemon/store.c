@@ -381,7 +381,8 @@ enum store_state {
 
 /* 32,768 users at most (about 1.5 MB), then forgotten at once. */
 #define STORE_KNOWN_ACCOUNTS_SLOTS 65536
-#define STORE_SETUP_QUERIES 3 /* the durable commits, the generic plans, the server's durability */
+/* The durable commits, the generic plans, the server's durability. */
+#define STORE_SETUP_QUERIES 3
 #define STORE_PHASE_QUERIES_MAX (STMT_COUNT + STORE_SETUP_QUERIES)
 #define STORE_PARAMS_MAX 16
 
