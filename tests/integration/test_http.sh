@@ -8,9 +8,26 @@ migrate
 "$CREDITSCTL" plan set pro --monthly 1000000 >/dev/null
 "$CREDITSCTL" pack set starter --credits 500 >/dev/null
 
-HTTP_PORT=$(( 20000 + RANDOM % 40000 ))
-while (: </dev/tcp/127.0.0.1/$HTTP_PORT) 2>/dev/null; do HTTP_PORT=$((HTTP_PORT + 1)); done
-URL="http://127.0.0.1:$HTTP_PORT"
+# start_http_worker [ENV=VALUE ...] -- starts the worker with its endpoint
+# on a free port (sets HTTP_PORT and URL). Another suite's server can take
+# the port between the check and the worker's bind; the worker then runs
+# without its endpoint and logs http_disabled, and another port is tried.
+start_http_worker() {
+    local log
+    for _ in 1 2 3 4 5; do
+        HTTP_PORT=$(free_port)
+        URL="http://127.0.0.1:$HTTP_PORT"
+        start_worker CREDITS_HTTP_ADDR="127.0.0.1:$HTTP_PORT" "$@"
+        log="$TEST_DIR/worker-$((${#WORKER_PIDS[@]} - 1)).log"
+        for _ in $(seq 1 100); do
+            grep -q http_listening "$log" && return 0
+            grep -q http_disabled "$log" && break
+            sleep 0.05
+        done
+        grep -q http_disabled "$log" || return 0
+        stop_worker "$WORKER_PID"
+    done
+}
 
 http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL$1"; }
 metric() { # metric NAME_WITH_LABELS -> value (or empty)
@@ -24,7 +41,7 @@ wait_for_metric() { # NAME VALUE: waits (bounded) until the metric has the value
     return 1
 }
 
-start_worker CREDITS_HTTP_ADDR="127.0.0.1:$HTTP_PORT"
+start_http_worker
 for _ in $(seq 1 100); do [ "$(http_code /readyz)" = 200 ] && break; sleep 0.1; done
 
 expect_eq "/healthz answers 200 while the loop runs" 200 "$(http_code /healthz)"
@@ -111,7 +128,7 @@ for _ in $(seq 1 100); do
 done
 "$CREDITSCTL" consume --user h1 --amount 1 --id h-blocked >/dev/null
 for i in 1 2 3; do "$CREDITSCTL" consume --user h2 --amount 1 --id "h-next$i" >/dev/null; done
-start_worker CREDITS_HTTP_ADDR="127.0.0.1:$HTTP_PORT" CREDITS_BATCH_MAX=1
+start_http_worker CREDITS_BATCH_MAX=1
 wait_for_metric credits_inflight_jobs 2 || true
 expect_eq "waiting for a lock: still one batch in PostgreSQL" 1 \
     "$(psql_value "SELECT count(*) FROM pg_stat_activity
