@@ -424,10 +424,8 @@ struct store {
     size_t mark_cap;
     size_t marks_sent;
     int64_t marks_since_ms;
-    /* Users whose account row a committed transaction saw or created, and
-     * the number of users the batch in flight locks. */
+    /* Users whose account row a committed transaction saw or created. */
     struct user_set *known_accounts;
-    size_t locking_users;
     char errstr[STORE_ERRSTR_BYTES];
 };
 
@@ -604,7 +602,6 @@ static bool send_load(struct store *store)
     size_t unknown = unknown_users(store, ids);
     ok = ok && send_id_query(store, ROWS_NONE, STMT_CREATE_ACCOUNTS, ids, unknown, 0);
     size_t users = batch_users(batch, ids);
-    store->locking_users = users;
     ok = ok && send_id_query(store, ROWS_ACCOUNTS, STMT_LOCK_ACCOUNTS, ids, users, 0) &&
          send_query(store, ROWS_NOW, STMT_NOW, 0, 0);
     for (size_t i = 0; ok && i < batch->job_count; i++)
@@ -873,46 +870,17 @@ static bool send_update_plans(struct store *store)
     return rows == 0 || send_query(store, ROWS_NONE, STMT_UPDATE_PLANS, 2, 0);
 }
 
-static bool event_has_threshold(enum event_type type)
-{
-    return type == EVENT_BALANCE_LOW || type == EVENT_BALANCE_RECOVERED;
-}
-
-static bool event_has_lot(enum event_type type)
-{
-    return type == EVENT_CREDITS_EXPIRING || type == EVENT_CREDITS_EXPIRED;
-}
-
-/* An event as its row holds it and SQL_EVENT_COLUMNS reads it back: the
- * keys of its type, 0 or '' where the row has null. */
-static struct event as_stored(const struct event *e)
-{
-    struct event kept = *e;
-    if (!event_has_threshold(e->type))
-        kept.threshold = 0;
-    if (!event_has_lot(e->type)) {
-        kept.lot = 0;
-        kept.credits = 0;
-    }
-    if (e->type != EVENT_CREDITS_EXPIRING)
-        kept.expires_at_ms = 0;
-    if (e->type != EVENT_HOLD_EXPIRED) {
-        kept.hold[0] = '\0';
-        kept.released = 0;
-    }
-    return kept;
-}
-
-/* The events to publish once committed: the batch's, as stored; the
- * insert's IDs fill them in (rows.c, ROWS_EVENT_IDS). */
+/* The events to publish once committed: copies of the batch's, which the
+ * insert's IDs fill in (rows.c, ROWS_EVENT_IDS). An event holds 0 or ''
+ * but for its type's keys (event_list_add()), as its row holds null and
+ * SQL_EVENT_COLUMNS reads it back. */
 static void stage_stored_events(struct batch *batch)
 {
     event_list_free(&batch->stored_events);
     for (size_t i = 0; i < batch->events.count; i++) {
         const struct event *e = &batch->events.items[i];
-        struct event *kept =
-            event_list_add(&batch->stored_events, e->type, e->user, e->job, e->at_ms, &e->balance);
-        *kept = as_stored(e);
+        *event_list_add(&batch->stored_events, e->type, e->user, e->job, e->at_ms, &e->balance) =
+            *e;
     }
 }
 
@@ -932,8 +900,8 @@ static bool send_insert_events(struct store *store)
         pgparam_array_begin(&p[i], columns[i]);
     for (size_t i = 0; i < events->count; i++) {
         const struct event *e = &events->items[i];
-        bool has_threshold = event_has_threshold(e->type);
-        bool has_lot = event_has_lot(e->type);
+        bool has_threshold = e->type == EVENT_BALANCE_LOW || e->type == EVENT_BALANCE_RECOVERED;
+        bool has_lot = e->type == EVENT_CREDITS_EXPIRING || e->type == EVENT_CREDITS_EXPIRED;
         bool has_hold = e->type == EVENT_HOLD_EXPIRED;
         pgparam_array_text(&p[0], e->user);
         pgparam_array_text(&p[1], event_type_name(e->type));
@@ -1083,13 +1051,12 @@ static void remember_accounts(struct store *store)
  * store's knowledge forgotten, which creates their rows again. */
 static void check_locked(struct store *store, const PGresult *r)
 {
-    size_t locked = (size_t)PQntuples(r);
-    if (locked == store->locking_users)
+    size_t locked = (size_t)PQntuples(r), users = store->batch->account_count;
+    if (locked == users)
         return;
     user_set_clear(store->known_accounts);
     char detail[96];
-    snprintf(detail, sizeof detail, "%zu of %zu users have an account row", locked,
-             store->locking_users);
+    snprintf(detail, sizeof detail, "%zu of %zu users have an account row", locked, users);
     set_errstr(store, "accounts missing (deleted by hand?): retried with their rows created",
                detail);
     store->phase_status = STORE_RETRY;
