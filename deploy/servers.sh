@@ -8,6 +8,7 @@
 #   deploy/servers.sh restart-postgres DIR            immediate restart, same port
 #   deploy/servers.sh restart-redis DIR [--aof] [--kill] [--down SECONDS]
 #                                                     stop and start, same port
+#   deploy/servers.sh free-port                       print a free loopback port
 #
 # DIR/env holds CREDITS_REDIS_URL (a redis:// URL), CREDITS_DATABASE_URL (a
 # libpq conninfo string) and CREDITS_DATABASE_URI (the same database as a
@@ -33,12 +34,19 @@ die() { echo "servers.sh: $*" >&2; exit 1; }
 
 port_in_use() { (: </dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 
-# A free loopback port in 20000..59999 (random start, so parallel runs differ).
+# A free loopback port (random start, so parallel runs differ), below the
+# kernel's ephemeral range: a port in that range can be the local end of any
+# process's outgoing connection, which no probe sees and which makes a
+# server's bind fail with "address in use".
 free_port() {
-    local port=$((20000 + RANDOM % 40000)) tries
+    local low=20000 high=59999 ephemeral port tries
+    ephemeral=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 0)
+    if [ "$ephemeral" -gt $((low + 4096)) ]; then high=$((ephemeral - 1)); fi
+    port=$((low + RANDOM % (high - low + 1)))
     for tries in $(seq 1 200); do
         port_in_use "$port" || { echo "$port"; return; }
         port=$((port + 1))
+        if [ "$port" -gt "$high" ]; then port=$low; fi
     done
     die "no free port found"
 }
@@ -247,7 +255,11 @@ restart-redis)
     done
     cmd_restart_redis "$dir" "$aof" "$kill_it" "$down"
     ;;
+free-port)
+    [ $# -eq 1 ] || die "usage: servers.sh free-port"
+    free_port
+    ;;
 *)
-    die "usage: servers.sh start DIR [--durable] [--aof] | stop DIR | restart-postgres DIR | restart-redis DIR [--aof] [--kill] [--down SECONDS]"
+    die "usage: servers.sh start DIR [--durable] [--aof] | stop DIR | restart-postgres DIR | restart-redis DIR [--aof] [--kill] [--down SECONDS] | free-port"
     ;;
 esac

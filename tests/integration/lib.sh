@@ -90,12 +90,9 @@ start_server() {
     SERVER_PIDS+=("$SERVER_PID")
 }
 
-# free_port -- a loopback TCP port nothing listens on now.
-free_port() {
-    local port=$((20000 + RANDOM % 40000))
-    while (: </dev/tcp/127.0.0.1/"$port") 2>/dev/null; do port=$((port + 1)); done
-    echo "$port"
-}
+# free_port -- a loopback TCP port nothing listens on now (servers.sh says why
+# it is below the ephemeral range).
+free_port() { "$SOURCE_DIR/deploy/servers.sh" free-port; }
 
 # stop_worker PID -- SIGTERM, then waits; sets WORKER_STATUS to the exit
 # status (call it directly, not in $(...): only this shell can wait).

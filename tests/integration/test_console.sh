@@ -149,18 +149,38 @@ wait_until "$WAIT_TRIES" http_ok "$WORKER_URL/readyz" || fail "the worker became
 XPENDING_COUNT=$(redis XPENDING credits:jobs:consume credits-worker | head -1)
 expect_eq "XPENDING counts the dead consumer's entries" 3 "$XPENDING_COUNT"
 
+# serve_console LOG ENV=VALUE... -- ARGS... -- start_console on a free port
+# until /api/config answers; sets SERVED_PORT. A port another suite took
+# between the check and the bind makes the console exit 1 ("cannot listen"):
+# then another port is tried.
+serve_console() {
+    local log=$1 try
+    for try in 1 2 3 4 5; do
+        SERVED_PORT=$(free_port)
+        start_console "$@" --listen "127.0.0.1:$SERVED_PORT"
+        wait_until "$WAIT_TRIES" console_up "$SERVED_PORT" "$CONSOLE_PID" || true
+        http_ok "http://127.0.0.1:$SERVED_PORT/api/config" && return 0
+        kill -0 "$CONSOLE_PID" 2>/dev/null && return 1
+        wait "$CONSOLE_PID" || true
+        unset 'CONSOLE_PIDS[-1]'
+        grep -q "cannot listen on" "$log" || return 1
+        echo "# the console's port $SERVED_PORT was taken (try $try): another one"
+    done
+    return 1
+}
+# console_up PORT PID -- it answers, or it has exited (no use waiting).
+console_up() { http_ok "http://127.0.0.1:$1/api/config" || ! kill -0 "$2" 2>/dev/null; }
+
 # Two consoles: actions on (as the database superuser, for catalog edits),
 # and read-only as a member of credits_reader.
-CONSOLE_PORT=$(free_port)
+serve_console "$TEST_DIR/console.log" CREDITS_CONSOLE_TOKEN="$TOKEN" -- \
+    --worker "$WORKER_URL" --allow-actions || fail "the console answers"
+CONSOLE_PORT=$SERVED_PORT
 CONSOLE="http://127.0.0.1:$CONSOLE_PORT"
-start_console "$TEST_DIR/console.log" CREDITS_CONSOLE_TOKEN="$TOKEN" -- \
-    --listen "127.0.0.1:$CONSOLE_PORT" --worker "$WORKER_URL" --allow-actions
-wait_until "$WAIT_TRIES" http_ok "$CONSOLE/api/config" || fail "the console answers"
-READER_PORT=$(free_port)
+serve_console "$TEST_DIR/reader.log" CREDITS_DATABASE_URL="$READER_URL" -- ||
+    fail "the read-only console answers"
+READER_PORT=$SERVED_PORT
 READER="http://127.0.0.1:$READER_PORT"
-start_console "$TEST_DIR/reader.log" CREDITS_DATABASE_URL="$READER_URL" -- \
-    --listen "127.0.0.1:$READER_PORT"
-wait_until "$WAIT_TRIES" http_ok "$READER/api/config" || fail "the read-only console answers"
 
 # ------------------------------------------------------------------------
 # Start-up: addresses and the token

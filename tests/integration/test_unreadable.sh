@@ -7,8 +7,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HTTP_PORT=$((20000 + RANDOM % 40000))
-while (: </dev/tcp/127.0.0.1/$HTTP_PORT) 2>/dev/null; do HTTP_PORT=$((HTTP_PORT + 1)); done
+HTTP_PORT=$(free_port)
 URL="http://127.0.0.1:$HTTP_PORT"
 metric() { curl -s --max-time 5 "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 
