@@ -54,9 +54,9 @@ value_is() {
     [ "$("$@" 2>/dev/null)" = "$expected" ]
 }
 
-# start_test_worker -- start_worker with the HTTP endpoint off, so that
+# start_test_worker [ENV=VALUE...] -- start_worker with the HTTP endpoint off, so that
 # scripts running at the same time do not fight over its port.
-start_test_worker() { start_worker CREDITS_HTTP_ADDR=; }
+start_test_worker() { start_worker CREDITS_HTTP_ADDR= "$@"; }
 
 # copy_job FROM TO [FIELD VALUE]... -- XADDs to TO the fields given, then
 # `job` with the bytes of FROM's newest entry (copied inside Redis, so the

@@ -246,6 +246,34 @@ check_two_workers() {
     expect_eq "both workers exit 0" 0 "$WORKER_STATUS"
 }
 
+# Retention (CREDITS_EVENTS_RETENTION_DAYS, 30 by default): published
+# events older than that go, 1000 per step (three steps here); younger ones
+# stay. The kept one comes first, so that it sits in the pruning window.
+check_events_pruned() {
+    local others
+    start_test_worker CREDITS_SWEEP_INTERVAL_MS="$SWEEP_MS"
+    others=$(psql_value "SELECT count(*) FROM credits.events")
+    psql_value "INSERT INTO credits.events (user_id, type, job_id, at, total, pack, monthly,
+                       \"grant\", held, published_at)
+                VALUES ('pr-kept', 'balance_depleted', 'pr-kept-job', now() - interval '40 days',
+                        0, 0, 0, 0, 0, now() - interval '29 days')" >/dev/null
+    psql_value "INSERT INTO credits.events (user_id, type, job_id, at, total, pack, monthly,
+                       \"grant\", held, published_at)
+                SELECT 'pr-old', 'balance_depleted', 'pr-old-' || i, now() - interval '40 days',
+                       0, 0, 0, 0, 0, now() - interval '31 days'
+                FROM generate_series(1, 2500) i" >/dev/null
+    wait_sql 0 "SELECT count(*) FROM credits.events WHERE user_id = 'pr-old'" ||
+        fail "the events past their retention were pruned"
+    expect_eq "2,500 events published 31 days ago are pruned" 0 \
+        "$(psql_value "SELECT count(*) FROM credits.events WHERE user_id = 'pr-old'")"
+    expect_eq "one published 29 days ago stays, ahead of them" 1 \
+        "$(psql_value "SELECT count(*) FROM credits.events WHERE user_id = 'pr-kept'")"
+    expect_eq "the other events stay" "$others" \
+        "$(psql_value "SELECT count(*) FROM credits.events WHERE user_id NOT LIKE 'pr-%'")"
+    stop_worker "$WORKER_PID"
+    expect_eq "the worker exits 0 on SIGTERM" 0 "$WORKER_STATUS"
+}
+
 check_audit() {
     ctl audit
     expect_eq "creditsctl audit is clean after the sweep" 0 "$STATUS"
@@ -259,5 +287,6 @@ check_thresholds
 check_publication_refused
 check_killed_before_publishing
 check_two_workers
+check_events_pruned
 check_audit
 finish

@@ -9,10 +9,12 @@
 #include "core/codec.h"
 #include "worker/common/log.h"
 
-/* What the publication's callback needs: the IDs to mark. */
+/* What the publication's callback needs: the IDs to mark, whom to tell. */
 struct publication {
     struct store *store;
     struct metrics *metrics;
+    outbox_done_cb *done;
+    void *done_arg;
     size_t count;
     int64_t ids[];
 };
@@ -28,11 +30,13 @@ static void on_published(void *arg, int status)
         p->metrics->events_publish_failures++;
         log_event(LOG_WARN, "events_publish_failed", "events=%zu", p->count);
     }
+    if (p->done)
+        p->done(p->done_arg, status);
     free(p);
 }
 
 int outbox_publish(struct queue *queue, struct store *store, struct metrics *metrics,
-                   const struct event_list *stored)
+                   const struct event_list *stored, outbox_done_cb *done, void *done_arg)
 {
     ASSERT(queue && store && metrics && stored);
     if (stored->count == 0)
@@ -41,7 +45,7 @@ int outbox_publish(struct queue *queue, struct store *store, struct metrics *met
     struct queue_event *events = calloc(stored->count, sizeof *events);
     msgpack_sbuffer *bytes = calloc(stored->count, sizeof *bytes);
     ASSERT(p && events && bytes);
-    *p = (struct publication){store, metrics, stored->count};
+    *p = (struct publication){store, metrics, done, done_arg, stored->count};
     for (size_t i = 0; i < stored->count; i++) {
         p->ids[i] = stored->items[i].event_id;
         msgpack_sbuffer_init(&bytes[i]);

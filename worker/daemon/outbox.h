@@ -15,10 +15,15 @@
 #include "worker/daemon/metrics.h"
 #include "worker/daemon/store.h"
 
+/* Told Redis's answer to a publication, after the marks were handed over:
+ * status 0 when Redis has every event. */
+typedef void outbox_done_cb(void *arg, int status);
+
 /* Publishes `stored` (events with their event_id; borrowed until return),
- * and once Redis has them all, hands their IDs to store_mark_published().
- * 0 when sent; -1 when Redis is not ready (they stay unpublished). */
+ * and once Redis has them all, hands their IDs to store_mark_published();
+ * then calls `done` (when not NULL). 0 when sent; -1 when Redis is not
+ * ready (they stay unpublished, and `done` is not called). */
 int outbox_publish(struct queue *queue, struct store *store, struct metrics *metrics,
-                   const struct event_list *stored);
+                   const struct event_list *stored, outbox_done_cb *done, void *done_arg);
 
 #endif

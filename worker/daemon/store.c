@@ -271,12 +271,19 @@ static const char sql_unpublished[] =
     "  AND event_id > $3::bigint\n"
     "ORDER BY event_id LIMIT $2";
 
-/* Published events past their retention ($1 days), oldest first. */
+/* Of the $2 oldest events, those published more than the retention ($1
+ * days) ago. The window is taken first so that a step reads $2 rows at
+ * most: filtering first walked the whole table, in event_id order, each
+ * time nothing was due (0.55 s over 440,000 events, with every batch
+ * waiting). An event published late keeps one place in the window until it
+ * is due itself; it holds the younger ones back only once $2 such events
+ * are the oldest. */
 static const char sql_prune_events[] =
     "DELETE FROM credits.events WHERE event_id IN (\n"
-    "    SELECT event_id FROM credits.events\n"
-    "    WHERE published_at < now() - make_interval(days => $1::integer)\n"
-    "    ORDER BY event_id LIMIT $2)";
+    "    SELECT event_id FROM (\n"
+    "        SELECT event_id, published_at FROM credits.events ORDER BY event_id LIMIT $2\n"
+    "    ) AS oldest\n"
+    "    WHERE published_at < now() - make_interval(days => $1::integer))";
 
 static const char sql_close_holds[] =
     "UPDATE credits.holds AS h\n"

@@ -38,12 +38,14 @@ struct sweeper {
     struct event *timer;
     struct event *marks_timer; /* when the pending marks fall due */
     enum sweeper_next next;
-    bool in_flight; /* a round trip of ours is on the store */
-    bool marking;   /* that round trip writes marks only */
-    bool sweep_on;  /* CREDITS_SWEEP_INTERVAL_MS > 0 */
-    bool failed;    /* the run in progress met an error */
+    bool in_flight;  /* a round trip of ours is on the store */
+    bool marking;    /* that round trip writes marks only */
+    bool publishing; /* recovered events wait for Redis's answer */
+    bool sweep_on;   /* CREDITS_SWEEP_INTERVAL_MS > 0 */
+    bool failed;     /* the run in progress met an error */
     int64_t started_ms;
     int prune_steps;
+    bool marked_before_recovery; /* this run wrote the pending marks first */
     struct store_op op;
     char (*users)[JOB_USER_BYTES_MAX + 1];
     const char *user_names[SWEEPER_USERS_MAX];
@@ -110,7 +112,7 @@ void sweeper_free(struct sweeper *s)
 
 bool sweeper_busy(const struct sweeper *s)
 {
-    return s->in_flight;
+    return s->in_flight || s->publishing;
 }
 
 /* ---------------------------------------------------------------------------
@@ -149,6 +151,7 @@ static void after_lock(struct sweeper *s)
     }
     s->started_ms = clock_monotonic_ms();
     s->prune_steps = 0;
+    s->marked_before_recovery = false;
     s->op.after_id = 0;
     s->next = s->sweep_on ? SWEEPER_DUE : SWEEPER_RECOVER;
 }
@@ -185,7 +188,7 @@ static void after_sweep(struct sweeper *s)
     s->metrics->sweep_rows[METRICS_SWEEP_LOTS_EXPIRED] += s->batch.expiry_count;
     s->metrics->sweep_rows[METRICS_SWEEP_LOTS_ANNOUNCED] += announced;
     bool changed = holds + s->batch.expiry_count + announced > 0;
-    if (outbox_publish(s->queue, s->store, s->metrics, &s->batch.stored_events) != 0)
+    if (outbox_publish(s->queue, s->store, s->metrics, &s->batch.stored_events, NULL, NULL) != 0)
         log_event(LOG_WARN, "events_unpublished", "events=%zu note=\"published by a later sweep\"",
                   s->batch.stored_events.count);
     log_event(LOG_DEBUG, "swept", "users=%zu holds=%zu lots=%zu announced=%zu events=%zu",
@@ -196,6 +199,17 @@ static void after_sweep(struct sweeper *s)
     s->next = changed ? SWEEPER_DUE : SWEEPER_RECOVER;
 }
 
+/* The recovered events are in Redis and their marks pending (or Redis
+ * refused them): the run goes on. Until then it waits, or its next look
+ * would find them unmarked and publish them again. */
+static void on_recovered_published(void *arg, int status)
+{
+    (void)status;
+    struct sweeper *s = arg;
+    s->publishing = false;
+    s->wake(s->arg);
+}
+
 static void after_recover(struct sweeper *s)
 {
     struct event_list *found = &s->op.events;
@@ -203,7 +217,9 @@ static void after_recover(struct sweeper *s)
         s->op.after_id = found->items[found->count - 1].event_id;
         s->metrics->sweep_rows[METRICS_SWEEP_EVENTS_RECOVERED] += found->count;
         log_event(LOG_INFO, "events_recovered", "events=%zu", found->count);
-        if (outbox_publish(s->queue, s->store, s->metrics, found) != 0)
+        if (outbox_publish(s->queue, s->store, s->metrics, found, on_recovered_published, s) == 0)
+            s->publishing = true;
+        else
             log_event(LOG_WARN, "events_unpublished", "events=%zu", found->count);
     }
     bool more = found->count == SWEEPER_EVENTS_PER_STEP;
@@ -343,7 +359,7 @@ static void arm_marks_timer(struct sweeper *s, int64_t due_in_ms)
 
 void sweeper_step(struct sweeper *s)
 {
-    if (s->in_flight || !store_is_idle(s->store))
+    if (s->in_flight || s->publishing || !store_is_idle(s->store))
         return;
     s->metrics->event_marks_pending = (int64_t)store_marks_pending(s->store);
     int64_t marks_due_in = store_marks_due_in_ms(s->store);
@@ -363,6 +379,14 @@ void sweeper_step(struct sweeper *s)
         s->in_flight = store_apply(s->store, &s->batch, on_done, s) == 0;
         return;
     case SWEEPER_RECOVER:
+        /* This worker's pending marks first, once a run: else the events
+         * the last run recovered, published but not yet marked, are found
+         * and published again. */
+        if (!s->marked_before_recovery) {
+            s->marked_before_recovery = true;
+            if (sweeper_flush_marks(s))
+                return;
+        }
         run_op(s, STORE_OP_UNPUBLISHED);
         return;
     case SWEEPER_PRUNE:

@@ -60,8 +60,8 @@ void sweeper_step(struct sweeper *sweeper);
  * round trip started (the worker does this before it stops). */
 bool sweeper_flush_marks(struct sweeper *sweeper);
 
-/* A step is in flight on the store (the worker waits for it before it
- * stops). */
+/* A step is in flight on the store, or recovered events on Redis (the
+ * worker waits for it before it stops). */
 bool sweeper_busy(const struct sweeper *sweeper);
 
 #endif

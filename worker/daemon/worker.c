@@ -746,7 +746,7 @@ static void on_committed(struct worker *w, struct held *h)
     take_decisions(h);
     /* The batch's events are the database's from the commit on: published
      * now, or later by the sweep's worker when Redis does not take them. */
-    if (outbox_publish(w->queue, w->store, &w->metrics, &h->batch.stored_events) != 0)
+    if (outbox_publish(w->queue, w->store, &w->metrics, &h->batch.stored_events, NULL, NULL) != 0)
         log_event(LOG_WARN, "events_unpublished", "events=%zu note=\"published by a later sweep\"",
                   h->batch.stored_events.count);
     batch_done(h);
