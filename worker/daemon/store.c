@@ -1335,8 +1335,8 @@ static const char sql_session_durable[] = "SET synchronous_commit = on";
  * one job's 1.7 ms) for the same plan. */
 static const char sql_session_generic_plans[] = "SET plan_cache_mode = force_generic_plan";
 /* ... and a plan made without the keys, on the statistics of the moment,
- * may still judge a scan of a whole table cheaper: made right after 200,000
- * consumes, the charges of the refunds were read by a parallel scan of
+ * may still judge a scan of a whole table cheaper: made after two drains
+ * of 100,000 consume-heavy jobs, the refunds' charges were read by a parallel scan of
  * credits.entries, 4 ms a batch and growing with the ledger. Every
  * statement here has an index for its keys: the session takes the index
  * (a table with no index for a query is still scanned). */
